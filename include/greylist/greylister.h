@@ -1,0 +1,50 @@
+// Greylister: the greylisting decision, shared by every front end.
+//
+// Pure logic over a Store, a Clock and an optional Whitelist: no sockets, no
+// threads of its own. Thread-safe: decide() may run on many threads at once;
+// each triplet's read-modify-write is atomic in the store.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "greylist/clock.h"
+#include "greylist/decision.h"
+#include "greylist/greylist_config.h"
+#include "greylist/request.h"
+#include "greylist/store.h"
+#include "greylist/whitelist.h"
+
+namespace greylist {
+
+class Greylister {
+ public:
+  // `store` and `clock` must outlive the Greylister.
+  Greylister(GreylistConfig config, Store& store, const Clock& clock);
+
+  // Replaces the static whitelist (nullptr = none); safe while decide() runs
+  // on other threads (SIGHUP reload).
+  void set_whitelist(std::shared_ptr<const Whitelist> whitelist);
+
+  // Decides one recipient. Never throws; a store failure gives
+  // Action::kError with the store's message as reason.
+  Decision decide(const Request& request) const;
+
+  // The triplet's key in the store (exposed for tools and tests).
+  std::string triplet_key(const Request& request) const;
+  // The client's key in the auto-whitelist table.
+  std::string client_key(const Request& request) const;
+
+  const GreylistConfig& config() const { return config_; }
+
+ private:
+  Decision decide_or_throw(const Request& request, EpochSeconds now) const;
+
+  GreylistConfig config_;
+  Store& store_;
+  const Clock& clock_;
+  std::shared_ptr<const Whitelist> whitelist_;  // accessed with atomic_load/store
+};
+
+}  // namespace greylist
