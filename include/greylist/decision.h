@@ -26,6 +26,9 @@ struct Decision {
   std::optional<std::int64_t> delayed_seconds;
   // Set when this decision made the client reach the auto-whitelist threshold.
   bool client_newly_whitelisted = false;
+  // A problem that did not change the answer (e.g. the auto-whitelist
+  // counter could not be written); front ends log it as a warning.
+  std::string warning;
 
   bool defers() const { return action == Action::kGreylist; }
 };

@@ -1,0 +1,45 @@
+// ExpirySweeper: forgets entries past their lifetime, a small batch at a time.
+//
+// Each step() scans at most `batch` entries from where the previous step
+// stopped and erases the expired ones, re-checking each under Store::update
+// so an entry refreshed meanwhile survives. Between steps the caller lets
+// requests run: expiry never holds the store for more than one batch.
+// Not thread-safe itself (one sweeper thread); the store it uses is.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "greylist/clock.h"
+#include "greylist/greylist_config.h"
+#include "greylist/status.h"
+#include "greylist/store.h"
+
+namespace greylist {
+
+class ExpirySweeper {
+ public:
+  struct Step {
+    std::size_t scanned = 0;
+    std::size_t erased = 0;      // expired entries removed
+    std::size_t undecodable = 0; // entries of no known format, removed too
+    bool pass_finished = false;  // both tables were swept to the end
+  };
+
+  ExpirySweeper(const GreylistConfig& config, Store& store, const Clock& clock);
+
+  // One batch. On a store error the position is kept and the error returned.
+  Result<Step> step(std::size_t batch);
+
+ private:
+  bool expired(Table table, std::string_view value, EpochSeconds now, bool& undecodable) const;
+
+  GreylistConfig config_;
+  Store& store_;
+  const Clock& clock_;
+  Table table_ = Table::kTriplets;
+  std::string after_;  // last key scanned in table_
+};
+
+}  // namespace greylist

@@ -1,0 +1,54 @@
+#include "greylist/expiry_sweeper.h"
+
+#include "greylist/record_codec.h"
+
+namespace greylist {
+
+ExpirySweeper::ExpirySweeper(const GreylistConfig& config, Store& store, const Clock& clock)
+    : config_(config), store_(store), clock_(clock) {}
+
+bool ExpirySweeper::expired(Table table, std::string_view value, EpochSeconds now,
+                            bool& undecodable) const {
+  undecodable = false;
+  if (table == Table::kTriplets) {
+    const auto record = decode_triplet(value);
+    if (!record) return undecodable = true;
+    return now >= triplet_expires_at(*record, config_);
+  }
+  const auto record = decode_client(value);
+  if (!record) return undecodable = true;
+  return now >= client_expires_at(*record, config_);
+}
+
+Result<ExpirySweeper::Step> ExpirySweeper::step(std::size_t batch) {
+  Step step;
+  auto entries = store_.scan(table_, after_, batch);
+  if (!entries.ok()) return entries.status();
+  const EpochSeconds now = clock_.now();
+  for (const StoreEntry& entry : entries.value()) {
+    ++step.scanned;
+    bool undecodable = false;
+    if (!expired(table_, entry.value, now, undecodable)) continue;
+    bool erased = false;
+    const Status status = store_.update(
+        table_, entry.key, [&](std::optional<std::string>& value) -> UpdateOutcome {
+          bool still_undecodable = false;
+          erased = value && expired(table_, *value, now, still_undecodable);
+          if (!erased) return {};
+          return {UpdateOutcome::Verdict::kErase, 0};
+        });
+    if (!status.ok()) return status;
+    if (erased) ++(undecodable ? step.undecodable : step.erased);
+  }
+  if (entries.value().size() < batch) {
+    // End of this table: the next step starts the other one from its beginning.
+    after_.clear();
+    step.pass_finished = table_ == Table::kClients;
+    table_ = table_ == Table::kTriplets ? Table::kClients : Table::kTriplets;
+  } else {
+    after_ = entries.value().back().key;
+  }
+  return step;
+}
+
+}  // namespace greylist
