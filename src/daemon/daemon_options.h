@@ -1,0 +1,44 @@
+// DaemonOptions: everything greylist-milter can be told, from the command
+// line and the configuration file (Boost.Program_options).
+//
+// Each setting has one name, one default and one description, in
+// daemon_options.cc; the man page and conf/greylist-milter.conf say the same.
+// Names and meanings follow postgrey where they overlap.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "greylist/greylist_config.h"
+#include "greylist/status.h"
+#include "milter/milter_server.h"
+#include "policy/policy_server.h"
+#include "util/log.h"
+
+namespace greylist {
+
+struct DaemonOptions {
+  GreylistConfig greylist;
+  PolicySettings policy;  // policy.sockets empty = policy front end off
+  MilterSettings milter;  // milter.socket.kind == kNone = milter front end off
+  LogSettings log;
+  std::string dbdir = "/var/lib/greylist-milter";
+  bool sync_full = false;           // --sync full: fsync every commit
+  std::string privacy_key_file;     // --privacy-key-file (default <dbdir>/privacy.key)
+  std::string config_file;          // --config, for messages
+};
+
+// What parse_daemon_options() asks the caller to do.
+struct ParsedOptions {
+  enum class Outcome { kRun, kPrintedHelp, kPrintedVersion };
+  Outcome outcome = Outcome::kRun;
+  DaemonOptions options;
+};
+
+// Parses argv (and the --config file it names; the command line wins).
+// --help / --version print to stdout. On an unknown option or bad value the
+// Status message is one line naming the option and what is wrong; the
+// caller prints it and exits with status 2.
+Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]);
+
+}  // namespace greylist
