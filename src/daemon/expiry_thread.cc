@@ -1,0 +1,48 @@
+#include "daemon/expiry_thread.h"
+
+namespace greylist {
+
+ExpiryThread::ExpiryThread(const GreylistConfig& config, Store& store, const Clock& clock,
+                           Pace pace)
+    : sweeper_(config, store, clock), pace_(pace), thread_([this] { loop(); }) {}
+
+ExpiryThread::~ExpiryThread() { stop(); }
+
+void ExpiryThread::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ExpiryThread::loop() {
+  std::size_t erased_this_pass = 0;
+  std::size_t scanned_this_pass = 0;
+  for (;;) {
+    std::chrono::milliseconds pause = pace_.between_batches;
+    auto step = sweeper_.step(pace_.batch);
+    if (!step.ok()) {
+      error_log_.log(Severity::kWarning, "expiry sweep: " + step.status().message());
+      pause = std::chrono::duration_cast<std::chrono::milliseconds>(pace_.between_passes);
+    } else {
+      erased_this_pass += step.value().erased + step.value().undecodable;
+      scanned_this_pass += step.value().scanned;
+      if (step.value().undecodable > 0) {
+        log_warning("expiry sweep removed " + std::to_string(step.value().undecodable) +
+                    " entries of unknown format");
+      }
+      if (step.value().pass_finished) {
+        log_info("expiry sweep finished: " + std::to_string(scanned_this_pass) +
+                 " entries checked, " + std::to_string(erased_this_pass) + " expired");
+        erased_this_pass = scanned_this_pass = 0;
+        pause = std::chrono::duration_cast<std::chrono::milliseconds>(pace_.between_passes);
+      }
+    }
+    std::unique_lock lock(mutex_);
+    if (wake_.wait_for(lock, pause, [this] { return stopping_; })) return;
+  }
+}
+
+}  // namespace greylist

@@ -1,0 +1,45 @@
+// ExpiryThread: runs the ExpirySweeper in the background for the daemon.
+//
+// Sweeps one batch, then pauses, so expiry never holds the store long; a
+// full pass over both tables is followed by a longer rest. Store errors are
+// logged (rate-limited) and the sweep simply tries again later.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "greylist/expiry_sweeper.h"
+#include "util/log.h"
+
+namespace greylist {
+
+class ExpiryThread {
+ public:
+  struct Pace {
+    std::size_t batch = 500;
+    std::chrono::milliseconds between_batches{100};
+    std::chrono::seconds between_passes{600};
+  };
+
+  // Starts the thread. config/store/clock must outlive this object.
+  ExpiryThread(const GreylistConfig& config, Store& store, const Clock& clock, Pace pace = Pace());
+  ~ExpiryThread();  // stop()s
+
+  // Wakes the thread and joins it; idempotent.
+  void stop();
+
+ private:
+  void loop();
+
+  ExpirySweeper sweeper_;
+  Pace pace_;
+  RateLimitedLog error_log_{std::chrono::seconds(60)};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace greylist
