@@ -102,7 +102,7 @@ Decision Greylister::decide_or_throw(const Request& request, EpochSeconds now) c
               auto current = value ? decode_client(*value) : std::nullopt;
               if (!current) return {};
               current->last_seen = now;
-              *value = encode_client(*current);
+              value = encode_client(*current);
               return {UpdateOutcome::Verdict::kWrite, client_expires_at(*current, config_)};
             });
         if (!refreshed.ok()) decision.warning = "client AWL refresh failed: " + refreshed.message();
@@ -154,7 +154,7 @@ Decision Greylister::decide_or_throw(const Request& request, EpochSeconds now) c
           }
         }
         if (!write) return {};
-        *value = encode_triplet(*record);
+        value = encode_triplet(*record);
         return {UpdateOutcome::Verdict::kWrite, triplet_expires_at(*record, config_)};
       });
   if (!updated.ok()) return error_decision(updated);
@@ -196,7 +196,7 @@ Decision Greylister::decide_or_throw(const Request& request, EpochSeconds now) c
         record->deliveries += 1;
         record->last_seen = now;
         reached = record->deliveries == awl_threshold;
-        *value = encode_client(*record);
+        value = encode_client(*record);
         return {UpdateOutcome::Verdict::kWrite, client_expires_at(*record, config_)};
       });
   if (!counted.ok()) {

@@ -41,6 +41,8 @@ std::optional<IpAddress> IpAddress::parse(std::string_view text) {
     text = text.substr(5);
   }
   if (text.empty() || text.size() >= kMaxAddressText) return std::nullopt;
+  // inet_pton reads a C string: an embedded NUL would hide what follows it.
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
   char buffer[kMaxAddressText];
   std::memcpy(buffer, text.data(), text.size());
   buffer[text.size()] = '\0';

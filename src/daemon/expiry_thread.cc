@@ -3,7 +3,7 @@
 namespace greylist {
 
 ExpiryThread::ExpiryThread(const GreylistConfig& config, Store& store, const Clock& clock,
-                           Pace pace)
+                           ExpiryPace pace)
     : sweeper_(config, store, clock), pace_(pace), thread_([this] { loop(); }) {}
 
 ExpiryThread::~ExpiryThread() { stop(); }

@@ -15,16 +15,16 @@
 
 namespace greylist {
 
+struct ExpiryPace {
+  std::size_t batch = 500;
+  std::chrono::milliseconds between_batches{100};
+  std::chrono::seconds between_passes{600};
+};
+
 class ExpiryThread {
  public:
-  struct Pace {
-    std::size_t batch = 500;
-    std::chrono::milliseconds between_batches{100};
-    std::chrono::seconds between_passes{600};
-  };
-
   // Starts the thread. config/store/clock must outlive this object.
-  ExpiryThread(const GreylistConfig& config, Store& store, const Clock& clock, Pace pace = Pace());
+  ExpiryThread(const GreylistConfig& config, Store& store, const Clock& clock, ExpiryPace pace = ExpiryPace());
   ~ExpiryThread();  // stop()s
 
   // Wakes the thread and joins it; idempotent.
@@ -34,7 +34,7 @@ class ExpiryThread {
   void loop();
 
   ExpirySweeper sweeper_;
-  Pace pace_;
+  ExpiryPace pace_;
   RateLimitedLog error_log_{std::chrono::seconds(60)};
   std::mutex mutex_;
   std::condition_variable wake_;

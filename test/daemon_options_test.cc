@@ -1,0 +1,127 @@
+#include "daemon/daemon_options.h"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+using namespace greylist;
+
+namespace {
+Result<ParsedOptions> parse(std::vector<const char*> args) {
+  args.insert(args.begin(), "greylist-milter");
+  return parse_daemon_options(static_cast<int>(args.size()), args.data());
+}
+}  // namespace
+
+TEST_SUITE("daemon_options") {
+
+TEST_CASE("defaults are postgrey's") {
+  auto r = parse({});
+  REQUIRE(r.ok());
+  const DaemonOptions& o = r.value().options;
+  CHECK(o.greylist.delay == 300);
+  CHECK(o.greylist.retry_window == 2 * 86400);
+  CHECK(o.greylist.max_age == 35 * 86400);
+  CHECK(o.greylist.auto_whitelist_clients == 5);
+  CHECK(o.greylist.ipv4_cidr == 24);
+  CHECK(o.greylist.ipv6_cidr == 64);
+  CHECK_FALSE(o.greylist.lookup_by_host);
+  CHECK(o.dbdir == "/var/lib/greylist-milter");
+  REQUIRE(o.policy.sockets.size() == 1);
+  CHECK(o.policy.sockets[0].to_string() == "inet:127.0.0.1:10023");
+  CHECK(o.milter.socket.to_string() == "inet:127.0.0.1:8891");
+  CHECK(o.policy.greylist_action == "DEFER_IF_PERMIT");
+  CHECK(o.policy.common.greylist_text == kDefaultGreylistText);
+  CHECK(o.log.target == LogSettings::Target::kSyslog);
+  CHECK(o.milter.skip_networks.size() == 2);
+}
+
+TEST_CASE("postgrey's spellings and units") {
+  auto r = parse({"--retry-window", "6h", "--max-age", "10", "--delay", "60", "--inet", "10026",
+                  "--auto-whitelist-clients", "--lookup-by-host", "--milter", "none"});
+  REQUIRE(r.ok());
+  const DaemonOptions& o = r.value().options;
+  CHECK(o.greylist.retry_window == 6 * 3600);
+  CHECK(o.greylist.max_age == 10 * 86400);
+  CHECK(o.greylist.delay == 60);
+  CHECK(o.greylist.auto_whitelist_clients == 5);
+  CHECK(o.greylist.lookup_by_host);
+  REQUIRE(o.policy.sockets.size() == 1);
+  CHECK(o.policy.sockets[0].to_string() == "inet:localhost:10026");
+  CHECK(o.milter.socket.kind == SocketSpec::Kind::kNone);
+}
+
+TEST_CASE("sockets in Postfix syntax, several policy sockets, unix alias") {
+  auto r = parse({"--policy", "inet:[::1]:10023", "--policy", "unix:/tmp/p.sock", "--unix",
+                  "/tmp/q.sock", "--milter", "inet:[::1]:8891", "--socketmode", "0660"});
+  REQUIRE(r.ok());
+  const DaemonOptions& o = r.value().options;
+  REQUIRE(o.policy.sockets.size() == 3);
+  CHECK(o.policy.sockets[0].host == "::1");
+  CHECK(o.policy.sockets[1].path == "/tmp/p.sock");
+  CHECK(o.policy.sockets[2].path == "/tmp/q.sock");
+  CHECK(o.milter.socket.to_libmilter() == "inet6:8891@::1");
+  CHECK(o.policy.socket_mode == 0660);
+}
+
+TEST_CASE("bad values are refused with a message naming the option") {
+  const std::vector<std::pair<std::vector<const char*>, const char*>> cases = {
+      {{"--delay", "abc"}, "--delay"},
+      {{"--delay", "-1"}, "--delay"},
+      {{"--max-age", "0"}, "--max-age"},
+      {{"--retry-window", "2d"}, "--retry-window"},
+      {{"--retry-window", "1h", "--delay", "7200"}, "--retry-window"},
+      {{"--ipv4cidr", "33"}, "--ipv4cidr"},
+      {{"--ipv6cidr", "0"}, "--ipv6cidr"},
+      {{"--policy", "tcp:1.2.3.4:5"}, "--policy"},
+      {{"--policy", "inet:127.0.0.1:99999"}, "--policy"},
+      {{"--milter", "inet:::1:8891"}, "--milter"},
+      {{"--log", "file"}, "--log"},
+      {{"--on-error", "maybe"}, "--on-error"},
+      {{"--sync", "sometimes"}, "--sync"},
+      {{"--socketmode", "999"}, "--socketmode"},
+      {{"--skip-networks", "10.0.0.0/40"}, "--skip-networks"},
+      {{"--milter-reply-code", "550"}, "--milter-reply-code"},
+      {{"--lookup-by-host", "--lookup-by-subnet"}, "--lookup-by-host"},
+      {{"--no-such-option"}, "no-such-option"},
+  };
+  for (const auto& [args, needle] : cases) {
+    CAPTURE(needle);
+    auto r = parse(args);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message().find(needle) != std::string::npos);
+  }
+}
+
+TEST_CASE("both front ends off is refused") {
+  auto r = parse({"--policy", "none", "--milter", "none"});
+  REQUIRE_FALSE(r.ok());
+}
+
+TEST_CASE("config file: same names, command line wins, errors name the file") {
+  const std::string path = "/tmp/greylist-milter-options-test.conf";
+  {
+    std::ofstream f(path);
+    f << "# comment\ndelay = 120\nmax-age = 7\ngreylist-text = Come back in %s seconds\n";
+  }
+  auto r = parse({"--config", path.c_str(), "--delay", "30"});
+  REQUIRE(r.ok());
+  CHECK(r.value().options.greylist.delay == 30);
+  CHECK(r.value().options.greylist.max_age == 7 * 86400);
+  CHECK(r.value().options.policy.common.greylist_text == "Come back in %s seconds");
+  {
+    std::ofstream f(path);
+    f << "delya = 120\n";
+  }
+  auto bad = parse({"--config", path.c_str()});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("delya") != std::string::npos);
+  std::remove(path.c_str());
+  auto missing = parse({"--config", "/nonexistent/greylist.conf"});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().message().find("/nonexistent/greylist.conf") != std::string::npos);
+}
+
+}  // TEST_SUITE

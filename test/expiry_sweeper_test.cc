@@ -1,0 +1,77 @@
+#include "greylist/expiry_sweeper.h"
+
+#include <doctest/doctest.h>
+
+#include "greylist/record_codec.h"
+#include "store/memory_store.h"
+#include "support/failing_store.h"
+#include "support/fake_clock.h"
+
+using namespace greylist;
+using greylist::testing::FakeClock;
+
+namespace {
+ExpirySweeper::Step sweep_all(ExpirySweeper& sweeper, std::size_t batch) {
+  ExpirySweeper::Step total;
+  for (int i = 0; i < 10000; ++i) {  // bounded
+    auto step = sweeper.step(batch);
+    REQUIRE(step.ok());
+    total.scanned += step.value().scanned;
+    total.erased += step.value().erased;
+    total.undecodable += step.value().undecodable;
+    if (step.value().pass_finished) return total;
+  }
+  FAIL("sweep never finished");
+  return total;
+}
+}  // namespace
+
+TEST_SUITE("expiry_sweeper") {
+
+TEST_CASE("removes exactly the expired entries of both tables, in small batches") {
+  MemoryStore store;
+  FakeClock clock(1'000'000'000);
+  GreylistConfig config;
+  const EpochSeconds now = clock.now();
+  // Unpassed: expire when the retry window is over.
+  store.put(Table::kTriplets, "t-unpassed-old", encode_triplet({now - config.retry_window, now, false}), 0);
+  store.put(Table::kTriplets, "t-unpassed-young", encode_triplet({now - config.retry_window + 1, now, false}), 0);
+  // Passed: expire max_age after last seen.
+  store.put(Table::kTriplets, "t-passed-old", encode_triplet({0, now - config.max_age, true}), 0);
+  store.put(Table::kTriplets, "t-passed-young", encode_triplet({0, now - config.max_age + 1, true}), 0);
+  store.put(Table::kTriplets, "t-garbage", "???", 0);
+  store.put(Table::kClients, "c-old", encode_client({9, now - config.max_age}), 0);
+  store.put(Table::kClients, "c-young", encode_client({9, now - 10}), 0);
+  for (int i = 0; i < 25; ++i) {
+    store.put(Table::kTriplets, "t-bulk-" + std::to_string(i), encode_triplet({now, now, false}), 0);
+  }
+
+  ExpirySweeper sweeper(config, store, clock);
+  const auto total = sweep_all(sweeper, 4);
+  CHECK(total.erased == 3);
+  CHECK(total.undecodable == 1);
+  CHECK(total.scanned == 32);
+  CHECK_FALSE(store.get(Table::kTriplets, "t-unpassed-old").value());
+  CHECK(store.get(Table::kTriplets, "t-unpassed-young").value());
+  CHECK_FALSE(store.get(Table::kTriplets, "t-passed-old").value());
+  CHECK(store.get(Table::kTriplets, "t-passed-young").value());
+  CHECK_FALSE(store.get(Table::kClients, "c-old").value());
+  CHECK(store.get(Table::kClients, "c-young").value());
+  CHECK(store.count(Table::kTriplets).value() == 27);
+
+  // A second pass finds nothing more.
+  CHECK(sweep_all(sweeper, 4).erased == 0);
+}
+
+TEST_CASE("a store error keeps the position and is returned") {
+  MemoryStore memory;
+  greylist::testing::FailingStore store(memory);
+  FakeClock clock;
+  ExpirySweeper sweeper(GreylistConfig{}, store, clock);
+  store.fail_reads = true;
+  CHECK_FALSE(sweeper.step(10).ok());
+  store.fail_reads = false;
+  CHECK(sweeper.step(10).ok());
+}
+
+}  // TEST_SUITE

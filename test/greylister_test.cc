@@ -1,0 +1,349 @@
+#include "greylist/greylister.h"
+
+#include <doctest/doctest.h>
+
+#include <thread>
+#include <vector>
+
+#include "greylist/record_codec.h"
+#include "store/memory_store.h"
+#include "support/failing_store.h"
+#include "support/fake_clock.h"
+
+using namespace greylist;
+using greylist::testing::FailingStore;
+using greylist::testing::FakeClock;
+using Action = Decision::Action;
+
+namespace {
+
+Request request(std::string client = "203.0.113.7", std::string sender = "a@foo.test",
+                std::string recipient = "b@bar.test") {
+  Request r;
+  r.client_address = std::move(client);
+  r.client_name = "mail.foo.test";
+  r.sender = std::move(sender);
+  r.recipient = std::move(recipient);
+  return r;
+}
+
+struct Fixture {
+  MemoryStore store;
+  FakeClock clock;
+  GreylistConfig config;
+  Greylister make() { return Greylister(config, store, clock); }
+};
+
+class StaticWhitelist final : public Whitelist {
+ public:
+  std::optional<WhitelistMatch> match(const Request& r) const override {
+    if (r.recipient == "postmaster@bar.test") {
+      return WhitelistMatch{"recipient whitelist", "whitelist_recipients:1 postmaster@"};
+    }
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("greylister") {
+
+TEST_CASE_FIXTURE(Fixture, "new triplet is greylisted, early retry too, retry after the delay passes once with the delay") {
+  const Greylister g = make();
+  const Decision first = g.decide(request());
+  CHECK(first.action == Action::kGreylist);
+  CHECK(first.reason == "new");
+  CHECK(first.seconds_left == 300);
+
+  clock.advance(100);
+  const Decision early = g.decide(request());
+  CHECK(early.action == Action::kGreylist);
+  CHECK(early.reason == "early-retry (200s missing)");
+  CHECK(early.seconds_left == 200);
+
+  clock.advance(200);  // exactly the delay: postgrey passes when diff <= 0
+  const Decision pass = g.decide(request());
+  CHECK(pass.action == Action::kPass);
+  CHECK(pass.reason == "triplet found");
+  REQUIRE(pass.delayed_seconds);
+  CHECK(*pass.delayed_seconds == 300);
+
+  clock.advance(10);
+  const Decision again = g.decide(request());
+  CHECK(again.action == Action::kPass);
+  CHECK_FALSE(again.delayed_seconds);  // header only on the first pass
+}
+
+TEST_CASE_FIXTURE(Fixture, "a retry one second before the delay is still early") {
+  const Greylister g = make();
+  g.decide(request());
+  clock.advance(299);
+  const Decision d = g.decide(request());
+  CHECK(d.action == Action::kGreylist);
+  CHECK(d.reason == "early-retry (1s missing)");
+}
+
+TEST_CASE_FIXTURE(Fixture, "a retry in the same second is still reason new") {
+  const Greylister g = make();
+  g.decide(request());
+  CHECK(g.decide(request()).reason == "new");
+}
+
+TEST_CASE_FIXTURE(Fixture, "a retry after the retry window starts over as new") {
+  const Greylister g = make();
+  g.decide(request());
+  clock.advance(config.retry_window + 1);
+  const Decision d = g.decide(request());
+  CHECK(d.action == Action::kGreylist);
+  CHECK(d.reason == "new");
+  CHECK(d.seconds_left == 300);
+  clock.advance(300);
+  CHECK(g.decide(request()).action == Action::kPass);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a retry exactly at the end of the retry window still passes") {
+  const Greylister g = make();
+  g.decide(request());
+  clock.advance(config.retry_window);
+  CHECK(g.decide(request()).action == Action::kPass);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a passed triplet keeps passing beyond the retry window") {
+  const Greylister g = make();
+  g.decide(request());
+  clock.advance(300);
+  g.decide(request());
+  clock.advance(config.retry_window * 3);
+  const Decision d = g.decide(request());
+  CHECK(d.action == Action::kPass);
+  CHECK_FALSE(d.delayed_seconds);
+}
+
+TEST_CASE_FIXTURE(Fixture, "delay 0 is honoured: the first attempt passes") {
+  config.delay = 0;
+  const Greylister g = make();
+  const Decision d = g.decide(request());
+  CHECK(d.action == Action::kPass);
+  REQUIRE(d.delayed_seconds);
+  CHECK(*d.delayed_seconds == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "the triplet: same /24 shares, other sender or recipient or network does not") {
+  const Greylister g = make();
+  g.decide(request("203.0.113.7"));
+  clock.advance(300);
+  CHECK(g.decide(request("203.0.113.200")).action == Action::kPass);  // same /24
+  CHECK(g.decide(request("203.0.114.7")).reason == "new");
+  CHECK(g.decide(request("203.0.113.7", "other@foo.test")).reason == "new");
+  CHECK(g.decide(request("203.0.113.7", "a@foo.test", "c@bar.test")).reason == "new");
+}
+
+TEST_CASE_FIXTURE(Fixture, "normalized sender and case: VERP bounces and +ext share one triplet") {
+  const Greylister g = make();
+  g.decide(request("203.0.113.7", "bounce-123@list.test", "B@Bar.Test"));
+  clock.advance(300);
+  CHECK(g.decide(request("203.0.113.7", "bounce-456@LIST.test", "b@bar.test")).action ==
+        Action::kPass);
+  CHECK(g.decide(request("203.0.113.7", "bounce-456+x@list.test", "b@bar.test")).action ==
+        Action::kPass);
+}
+
+TEST_CASE_FIXTURE(Fixture, "null sender is a triplet of its own") {
+  const Greylister g = make();
+  CHECK(g.decide(request("203.0.113.7", "")).reason == "new");
+  clock.advance(300);
+  CHECK(g.decide(request("203.0.113.7", "")).action == Action::kPass);
+  CHECK(g.decide(request("203.0.113.7", "x@foo.test")).reason == "new");
+}
+
+TEST_CASE_FIXTURE(Fixture, "lookup by host keys on the full address") {
+  config.lookup_by_host = true;
+  const Greylister g = make();
+  g.decide(request("203.0.113.7"));
+  clock.advance(300);
+  CHECK(g.decide(request("203.0.113.8")).reason == "new");
+  CHECK(g.decide(request("203.0.113.7")).action == Action::kPass);
+}
+
+TEST_CASE_FIXTURE(Fixture, "IPv6 clients share their /64") {
+  const Greylister g = make();
+  g.decide(request("2001:db8:1:2::1"));
+  clock.advance(300);
+  CHECK(g.decide(request("2001:db8:1:2:ffff::9")).action == Action::kPass);
+  CHECK(g.decide(request("2001:db8:1:3::1")).reason == "new");
+}
+
+TEST_CASE_FIXTURE(Fixture, "first-seen in the future is corrected to now") {
+  const Greylister g = make();
+  const std::string key = g.triplet_key(request());
+  REQUIRE(store.put(Table::kTriplets, key, encode_triplet({clock.now() + 5000, clock.now() + 5000, false}), 0).ok());
+  const Decision d = g.decide(request());
+  CHECK(d.action == Action::kGreylist);
+  CHECK(d.reason == "new");
+  auto stored = decode_triplet(*store.get(Table::kTriplets, key).value());
+  REQUIRE(stored);
+  CHECK(stored->first_seen == clock.now());
+}
+
+TEST_CASE_FIXTURE(Fixture, "an undecodable entry is greylisted afresh and repaired") {
+  const Greylister g = make();
+  const std::string key = g.triplet_key(request());
+  REQUIRE(store.put(Table::kTriplets, key, "garbage", 0).ok());
+  CHECK(g.decide(request()).reason == "new");
+  CHECK(decode_triplet(*store.get(Table::kTriplets, key).value()));
+}
+
+TEST_CASE_FIXTURE(Fixture, "repeat traffic is read-only: no write for an early retry or a recent pass") {
+  const Greylister g = make();
+  g.decide(request());
+  const std::string key = g.triplet_key(request());
+  const std::string after_new = *store.get(Table::kTriplets, key).value();
+  clock.advance(100);
+  g.decide(request());
+  CHECK(*store.get(Table::kTriplets, key).value() == after_new);
+  clock.advance(200);
+  g.decide(request());
+  const std::string after_pass = *store.get(Table::kTriplets, key).value();
+  CHECK(after_pass != after_new);
+  clock.advance(kLastSeenRefreshSeconds - 1);
+  g.decide(request());
+  CHECK(*store.get(Table::kTriplets, key).value() == after_pass);
+  clock.advance(1);
+  g.decide(request());
+  const auto refreshed = decode_triplet(*store.get(Table::kTriplets, key).value());
+  REQUIRE(refreshed);
+  CHECK(refreshed->last_seen == clock.now());
+}
+
+TEST_CASE_FIXTURE(Fixture, "auto-whitelisting: after N first passes (one per hour) the client passes at once") {
+  config.auto_whitelist_clients = 3;
+  const Greylister g = make();
+  int newly = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::string rcpt = "r" + std::to_string(i) + "@bar.test";
+    CHECK(g.decide(request("198.51.100.9", "s@foo.test", rcpt)).action == Action::kGreylist);
+    clock.advance(300);
+    const Decision pass = g.decide(request("198.51.100.9", "s@foo.test", rcpt));
+    CHECK(pass.action == Action::kPass);
+    newly += pass.client_newly_whitelisted ? 1 : 0;
+    if (i < 2) CHECK_FALSE(pass.client_newly_whitelisted);
+    clock.advance(kLastSeenRefreshSeconds);
+  }
+  CHECK(newly == 1);
+  const Decision d = g.decide(request("198.51.100.77", "new@foo.test", "new@bar.test"));
+  CHECK(d.action == Action::kWhitelisted);
+  CHECK(d.reason == "client AWL");
+  // Another network is not whitelisted.
+  CHECK(g.decide(request("198.51.101.9", "new@foo.test", "new@bar.test")).action ==
+        Action::kGreylist);
+}
+
+TEST_CASE_FIXTURE(Fixture, "auto-whitelisting counts at most one pass per hour") {
+  config.auto_whitelist_clients = 2;
+  const Greylister g = make();
+  for (int i = 0; i < 4; ++i) g.decide(request("198.51.100.9", "s@foo.test", "r" + std::to_string(i) + "@x.test"));
+  clock.advance(300);
+  for (int i = 0; i < 4; ++i) g.decide(request("198.51.100.9", "s@foo.test", "r" + std::to_string(i) + "@x.test"));
+  auto client = decode_client(*store.get(Table::kClients, g.client_key(request("198.51.100.9"))).value());
+  REQUIRE(client);
+  CHECK(client->deliveries == 1);
+  CHECK(g.decide(request("198.51.100.9", "z@foo.test", "z@x.test")).action == Action::kGreylist);
+}
+
+TEST_CASE_FIXTURE(Fixture, "auto-whitelisting off with 0: no client table writes") {
+  config.auto_whitelist_clients = 0;
+  const Greylister g = make();
+  g.decide(request());
+  clock.advance(300);
+  g.decide(request());
+  CHECK(store.count(Table::kClients).value() == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "static whitelist comes first and names its rule; the store is not touched") {
+  Greylister g = make();
+  g.set_whitelist(std::make_shared<StaticWhitelist>());
+  const Decision d = g.decide(request("203.0.113.7", "a@foo.test", "postmaster@bar.test"));
+  CHECK(d.action == Action::kWhitelisted);
+  CHECK(d.reason == "recipient whitelist (whitelist_recipients:1 postmaster@)");
+  CHECK(store.count(Table::kTriplets).value() == 0);
+  g.set_whitelist(nullptr);
+  CHECK(g.decide(request("203.0.113.7", "a@foo.test", "postmaster@bar.test")).reason == "new");
+}
+
+TEST_CASE_FIXTURE(Fixture, "privacy: keys are keyed hashes, decisions unchanged") {
+  config.privacy = true;
+  config.privacy_key = "0123456789abcdef0123456789abcdef";
+  const Greylister g = make();
+  const std::string key = g.triplet_key(request());
+  CHECK(key.rfind("t1h:", 0) == 0);
+  CHECK(key.size() == 4 + 64);
+  CHECK(key.find("foo.test") == std::string::npos);
+  g.decide(request());
+  clock.advance(300);
+  CHECK(g.decide(request()).action == Action::kPass);
+  config.privacy_key = "another key, another hash!!!!!!";
+  CHECK(make().triplet_key(request()) != key);
+}
+
+TEST_CASE_FIXTURE(Fixture, "store failures give kError with the reason, never a throw") {
+  FailingStore failing(store);
+  Greylister g(config, failing, clock);
+  failing.fail_reads = true;
+  Decision d = g.decide(request());
+  CHECK(d.action == Action::kError);
+  CHECK(d.reason.find("injected read failure") != std::string::npos);
+  failing.fail_reads = false;
+  failing.fail_writes = true;
+  d = g.decide(request());
+  CHECK(d.action == Action::kError);
+  CHECK(d.reason.find("injected write failure") != std::string::npos);
+  failing.fail_writes = false;
+  CHECK(g.decide(request()).reason == "new");  // recovers by itself
+}
+
+TEST_CASE_FIXTURE(Fixture, "a failing AWL counter write does not change a pass, but is reported") {
+  FailingStore failing(store);
+  Greylister g(config, failing, clock);
+  g.decide(request());
+  clock.advance(300);
+  // Let the triplet update through, fail only the client update: fail after the first write.
+  struct CountingStore final : public Store {
+    Store& inner;
+    int updates = 0;
+    explicit CountingStore(Store& s) : inner(s) {}
+    Status update(Table t, std::string_view k, const UpdateFunction& fn) override {
+      if (t == Table::kClients) return Status::IoError("clients table down");
+      ++updates;
+      return inner.update(t, k, fn);
+    }
+    Result<std::optional<std::string>> get(Table t, std::string_view k) override { return inner.get(t, k); }
+    Status put(Table t, std::string_view k, std::string_view v, EpochSeconds e) override { return inner.put(t, k, v, e); }
+    Status erase(Table t, std::string_view k) override { return inner.erase(t, k); }
+    Result<std::vector<StoreEntry>> scan(Table t, std::string_view a, std::size_t l) override { return inner.scan(t, a, l); }
+    Result<std::uint64_t> count(Table t) override { return inner.count(t); }
+    const char* name() const override { return "counting"; }
+  } counting(store);
+  Greylister g2(config, counting, clock);
+  const Decision d = g2.decide(request());
+  CHECK(d.action == Action::kPass);
+  CHECK(d.delayed_seconds);
+  CHECK(d.warning.find("clients table down") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(Fixture, "concurrent first attempts of one triplet record one first-seen") {
+  const Greylister g = make();
+  std::vector<std::thread> threads;
+  std::atomic<int> news{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        if (g.decide(request()).reason == "new") ++news;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(news == 400);  // same second: all "new", and still one entry
+  CHECK(store.count(Table::kTriplets).value() == 1);
+}
+
+}  // TEST_SUITE
