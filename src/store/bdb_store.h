@@ -1,0 +1,142 @@
+// BdbStore: the Store in a Berkeley DB transactional environment (default,
+// embedded).
+//
+// Files in the directory: greylist-milter.lock (one instance per directory),
+// triplets.db and clients.db (B-trees, keys and values stored as given),
+// __db.00N (environment regions), log.NNNNNNNNNN (write-ahead log). All are
+// created with mode 0600. The db5.3_* tools (db5.3_verify, db5.3_dump,
+// db5.3_stat) work on the directory with -h while the daemon is stopped.
+//
+// Durability: every update()/put()/erase() is one transaction. When it
+// returns ok, the change survives a crash of the process (kill -9) in both
+// modes; with Sync::kFull it also survives a power cut (the log is flushed to
+// disk at every commit; concurrent commits share one flush). open() runs
+// recovery, so a directory left behind by a killed process opens with every
+// committed change and none of the uncommitted ones.
+//
+// Thread-safety: every method may be called from many threads at once.
+// Conflicting transactions are resolved by Berkeley DB's deadlock detector;
+// the loser is retried (a bounded number of times), which is why update()
+// may call its function more than once.
+//
+// Errors: no method throws or crashes on a database failure. A non-ok Status
+// names the directory, the operation and Berkeley DB's reason:
+//   kUnavailable  lock conflicts that persisted through every retry, or an
+//                 environment that needs recovery (restart the daemon);
+//   kCorruption   a database file that Berkeley DB found damaged;
+//   kIoError      anything else the database or the OS reported (disk full,
+//                 I/O error), and an exception thrown by an update function;
+//   kInvalidArgument  an update function that asked to write an absent value,
+//                 or a key or value of 4 GiB or more.
+// Berkeley DB's own diagnostics go to the process log (util/log.h), error
+// level, prefixed "berkeley db: ".
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "greylist/store.h"
+
+class Db;
+class DbEnv;
+
+namespace greylist {
+
+struct BdbOptions {
+  // Database directory. Must exist and be writable by the calling user; it is
+  // not created (the package creates it with the right owner).
+  std::string directory;
+
+  enum class Sync {
+    kCrashSafe,  // committed changes survive a process crash, not a power cut
+    kFull,       // committed changes survive a power cut: fsync per commit
+  };
+  Sync sync = Sync::kCrashSafe;
+
+  // Berkeley DB page cache (shared by both tables). Only applied when the
+  // environment is created; 0 keeps Berkeley DB's default.
+  std::size_t cache_bytes = 64 * 1024 * 1024;
+
+  // How often a background thread checkpoints (writes the cache to the
+  // database files and removes log files no longer needed). Zero disables
+  // the periodic checkpoint; one is still taken when the store is destroyed.
+  std::chrono::seconds checkpoint_interval{60};
+};
+
+class BdbStore final : public Store {
+ public:
+  // Opens (creating if needed) the environment and both databases in
+  // options.directory, after running recovery. Fails, with a message naming
+  // the directory and the reason, when it does not exist or is not a
+  // directory (kInvalidArgument), is not writable (kIoError), is in use by
+  // another BdbStore in this or another process (kUnavailable: "database
+  // directory X is in use by another process (lock file
+  // X/greylist-milter.lock)"), or Berkeley DB cannot open it.
+  static Result<std::unique_ptr<BdbStore>> open(const BdbOptions& options);
+
+  // Stops the checkpoint thread, checkpoints, closes the databases and the
+  // environment and releases the directory. Errors are logged. Callers must
+  // have finished every call on other threads first.
+  ~BdbStore() override;
+
+  BdbStore(const BdbStore&) = delete;
+  BdbStore& operator=(const BdbStore&) = delete;
+
+  Status update(Table table, std::string_view key, const UpdateFunction& fn) override;
+  Result<std::optional<std::string>> get(Table table, std::string_view key) override;
+  // expires_at is not stored: the expiry sweep decides from the record.
+  Status put(Table table, std::string_view key, std::string_view value,
+             EpochSeconds expires_at) override;
+  Status erase(Table table, std::string_view key) override;
+  Result<std::vector<StoreEntry>> scan(Table table, std::string_view after,
+                                       std::size_t limit) override;
+  // Exact: counts the entries of the B-tree (reads every page; for dumps and
+  // metrics, not for the request path).
+  Result<std::uint64_t> count(Table table) override;
+  const char* name() const override { return "bdb"; }
+
+  // The directory given to open().
+  std::string directory() const { return options_.directory; }
+
+  // Writes the cache to the database files, records a checkpoint and removes
+  // the log files no longer needed for recovery. Thread-safe.
+  Status checkpoint();
+
+ private:
+  explicit BdbStore(BdbOptions options);
+
+  Status open_environment();
+  Status open_database(Table table);
+  void run_checkpoints();
+  void close_all();
+  Db* db(Table table) const { return dbs_[static_cast<std::size_t>(table)].get(); }
+  // The Status for a Berkeley DB error code (or one of the .cc's own codes).
+  Status failure(const char* operation, Table table, int error,
+                 std::string_view thrown = {}) const;
+  Status failure(const char* operation, int error, std::string_view thrown = {}) const;
+
+  // Close the handle (logging a failure) and delete it.
+  struct DbCloser {
+    void operator()(Db* db) const noexcept;
+  };
+  struct DbEnvCloser {
+    void operator()(DbEnv* env) const noexcept;
+  };
+
+  const BdbOptions options_;
+  int lock_fd_ = -1;  // holds the flock on greylist-milter.lock
+  std::unique_ptr<DbEnv, DbEnvCloser> env_;
+  std::unique_ptr<Db, DbCloser> dbs_[2];  // indexed by Table
+
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_wakeup_;
+  bool stopping_ = false;  // guarded by checkpoint_mutex_
+  std::thread checkpointer_;
+};
+
+}  // namespace greylist
