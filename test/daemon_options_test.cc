@@ -124,4 +124,53 @@ TEST_CASE("config file: same names, command line wins, errors name the file") {
   CHECK(missing.status().message().find("/nonexistent/greylist.conf") != std::string::npos);
 }
 
+TEST_CASE("the man page and the sample configuration document every option") {
+  const auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    REQUIRE(in);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string man = read(std::string(SOURCE_ROOT) + "/man/greylist-milter.8");
+  const std::string conf = read(std::string(SOURCE_ROOT) + "/conf/greylist-milter.conf");
+  for (const auto& name : daemon_option_names()) {
+    CAPTURE(name);
+    CHECK(man.find("\\-\\-" + name) != std::string::npos);  // roff spells "--" as "\\-\\-"
+    const bool command_only = name == "help" || name == "version" || name == "config" ||
+                              name == "inet" || name == "unix";
+    if (!command_only) CHECK(conf.find("# " + name + " = ") != std::string::npos);
+  }
+}
+
+TEST_CASE("the sample configuration, uncommented, parses to the defaults") {
+  std::ifstream in(std::string(SOURCE_ROOT) + "/conf/greylist-milter.conf");
+  REQUIRE(in);
+  const std::string path = "/tmp/greylist-milter-sample-test.conf";
+  std::ofstream out(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("# ", 0) == 0 && line.find(" = ") != std::string::npos &&
+        line.find("(this machine") == std::string::npos) {
+      out << line.substr(2) << "\n";
+    }
+  }
+  out.close();
+  auto from_file = parse({"--config", path.c_str()});
+  REQUIRE(from_file.ok());
+  auto defaults = parse({});
+  REQUIRE(defaults.ok());
+  const DaemonOptions& a = from_file.value().options;
+  const DaemonOptions& b = defaults.value().options;
+  CHECK(a.greylist.delay == b.greylist.delay);
+  CHECK(a.greylist.retry_window == b.greylist.retry_window);
+  CHECK(a.greylist.max_age == b.greylist.max_age);
+  CHECK(a.greylist.auto_whitelist_clients == b.greylist.auto_whitelist_clients);
+  CHECK(a.policy.common.greylist_text == b.policy.common.greylist_text);
+  CHECK(a.policy.common.header_template == b.policy.common.header_template);
+  CHECK(a.policy.sockets[0].to_string() == b.policy.sockets[0].to_string());
+  CHECK(a.milter.socket.to_string() == b.milter.socket.to_string());
+  CHECK(a.milter.skip_networks == b.milter.skip_networks);
+  CHECK(a.dbdir == b.dbdir);
+  std::remove(path.c_str());
+}
+
 }  // TEST_SUITE

@@ -348,4 +348,11 @@ Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]) {
   return parsed;
 }
 
+std::vector<std::string> daemon_option_names() {
+  const po::options_description description = describe_options();
+  std::vector<std::string> names;
+  for (const auto& option : description.options()) names.push_back(option->long_name());
+  return names;
+}
+
 }  // namespace greylist

@@ -41,4 +41,8 @@ struct ParsedOptions {
 // caller prints it and exits with status 2.
 Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]);
 
+// The long name of every option, for checks that the man page and the
+// sample configuration document them all.
+std::vector<std::string> daemon_option_names();
+
 }  // namespace greylist
