@@ -3,11 +3,30 @@
 // Gates each recipient at RCPT time through the shared Greylister (tempfail
 // with smfi_setreply on greylist), and inserts the X-Greylist header at
 // end-of-message when a recipient of the message passed after a delay.
-// libmilter allows one filter per process: at most one MilterServer exists.
+// Negotiates with the MTA to be sent no headers, body, DATA or unknown
+// commands, and asks for the {auth_authen} and {i} macros. Clients in
+// skip_networks, SMTP-AUTH clients and clients without an address are not
+// greylisted (logged as "action=pass, reason=..."). Decisions themselves are
+// in MilterSession (milter_session.h).
+//
+// One per process: libmilter keeps its filter, socket and stop flag in
+// globals, and smfi_main() can run only once in a process. open() fails
+// while another MilterServer exists or after one has run.
 //
 // Lifecycle: open() registers the filter and creates the listening socket
-// (before privileges are dropped); run() serves until stop() (blocks in
-// smfi_main, on its own thread); stop() is thread-safe.
+// (before privileges are dropped; a stale unix socket is replaced);
+// run() serves until stop() (blocks in smfi_main, on its own thread);
+// stop() is thread-safe and idempotent, and run() returns within about
+// 100 ms of it. The destructor stops the server and waits (up to 1.5 s) for
+// callbacks in progress; libmilter's session threads that outlive it answer
+// RCPT by --on-error.
+//
+// Signals: smfi_main() starts a libmilter thread that sigwait()s for SIGHUP,
+// SIGTERM and SIGINT and stops the milter on any of them. The daemon blocks
+// these signals in every thread and sigwait()s in its main thread, which
+// the kernel prefers while it waits; a signal arriving while the main
+// thread is busy can still be taken by libmilter's thread, and run() then
+// returns on its own (logged) - the daemon treats that as a shutdown.
 #pragma once
 
 #include <chrono>
@@ -31,16 +50,21 @@ struct MilterSettings {
   bool header_always = false;           // --x-greylist-header-always
   // Clients never greylisted (--skip-networks), CIDR text; loopback by default.
   std::vector<std::string> skip_networks = {"127.0.0.0/8", "::1/128"};
-  std::chrono::seconds timeout{30};     // libmilter I/O timeout with the MTA
+  std::chrono::seconds timeout{30};     // libmilter I/O timeout with the MTA (>= 1 s)
 };
 
 class MilterServer {
  public:
+  // Validates the settings (InvalidArgument naming the bad one), registers
+  // the filter and listens (Unavailable naming the socket and the reason).
+  // `greylister` and `clock` must outlive the server.
   static Result<std::unique_ptr<MilterServer>> open(MilterSettings settings,
                                                     const Greylister& greylister,
                                                     const Clock& clock);
   virtual ~MilterServer() = default;
+  // Serves until stop(); call once, on a dedicated thread.
   virtual void run() = 0;
+  // Thread-safe, idempotent; may be called before run().
   virtual void stop() = 0;
 };
 

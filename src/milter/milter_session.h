@@ -1,0 +1,142 @@
+// MilterSession: the milter front end's decisions for one SMTP connection,
+// without libmilter.
+//
+// MilterServer turns each libmilter callback into one call here, so the
+// whole behaviour (skip rules, per-recipient greylisting, reply text, the
+// X-Greylist header, per-message reset) is unit-tested without sockets.
+//
+// Per-connection state: client address and name, HELO, and whether the
+// connection is exempt (skip networks, no client address). Per-message
+// state (sender, SMTP AUTH, the longest delay of an accepted recipient) is
+// reset by mail_from(), abort() and end_of_message(), so RSET, aborted
+// transactions and several messages per connection start clean. An
+// XCLIENT/new-connection event is a new MilterSession (MilterServer deletes
+// the old one at close and creates a new one at connect).
+//
+// Every string argument is untrusted SMTP input; nothing here throws on bad
+// input (it may throw std::bad_alloc, which MilterServer catches). Not
+// thread-safe: libmilter runs the callbacks of one connection one after the
+// other, never concurrently.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "greylist/clock.h"
+#include "greylist/decision.h"
+#include "greylist/greylister.h"
+#include "greylist/ip_address.h"
+#include "greylist/request.h"
+#include "milter/milter_server.h"
+
+namespace greylist {
+
+// Shared, read-only state of all sessions; owned by MilterServer and built
+// once by make_milter_context() (which validates the settings).
+struct MilterContext {
+  MilterSettings settings;
+  std::vector<IpNetwork> skip_networks;
+  const Greylister* greylister = nullptr;
+  const Clock* clock = nullptr;
+  std::string header_name;  // "X-Greylist", from settings.common.header_template
+};
+
+// InvalidArgument naming the setting when a skip network, the reply code
+// (must be 4xx) or the enhanced code (must be 4.x.y) is malformed.
+Result<MilterContext> make_milter_context(MilterSettings settings, const Greylister& greylister,
+                                          const Clock& clock);
+
+// What to answer to one RCPT.
+struct RcptReply {
+  bool tempfail = false;
+  // With tempfail: smfi_setreply's arguments. `text` is one line, escaped
+  // for libmilter/Postfix ('%' doubled) and short enough for smfi_setreply.
+  std::string code;
+  std::string enhanced_code;
+  std::string text;
+};
+
+// A header to insert at end of message (smfi_insheader index 0).
+struct MilterHeader {
+  std::string name;
+  std::string value;
+};
+
+// The header written with --x-greylist-header-always for a message no
+// recipient of which was delayed:
+//   "X-Greylist: <why>, not delayed by greylist-milter-VERSION at HOST; DATE"
+// with <why> one of the texts below (the first accepted recipient's).
+inline constexpr std::string_view kNotDelayedAuthenticated = "Sender succeeded SMTP AUTH";
+inline constexpr std::string_view kNotDelayedSkipNetwork = "Sender IP in skip networks";
+inline constexpr std::string_view kNotDelayedLocal = "Local submission";
+inline constexpr std::string_view kNotDelayedClientWhitelist = "Sender IP whitelisted";
+inline constexpr std::string_view kNotDelayedRecipientWhitelist = "Recipient whitelisted";
+inline constexpr std::string_view kNotDelayedPassedBefore = "Passed greylisting before";
+inline constexpr std::string_view kNotDelayedError = "Greylisting unavailable";
+
+// Longest envelope string kept (sender, recipient, HELO, client name); the
+// MTA bounds them already, this bounds the store key and the logs for a
+// hostile or broken MTA.
+inline constexpr std::size_t kMaxMilterField = 1024;
+
+// Longest greylist reply text before escaping (libmilter refuses > 980).
+inline constexpr std::size_t kMaxReplyText = 480;
+
+// '%' doubled (Postfix and sendmail read milter reply text as a format and
+// turn "%%" into "%"), CR/LF and other controls replaced, cut to
+// kMaxReplyText input bytes.
+std::string escape_milter_reply(std::string_view text);
+
+// The answer to a RCPT that could not be decided (store error, internal
+// error): continue with --on-error accept, "451 4.3.0 Greylisting
+// temporarily unavailable, please try again later" with tempfail.
+RcptReply rcpt_reply_on_error(OnError on_error);
+
+class MilterSession {
+ public:
+  // `context` must outlive the session.
+  explicit MilterSession(const MilterContext& context);
+
+  // xxfi_connect. `hostname` is the MTA's name for the client; a bracketed
+  // address ("[192.0.2.1]", Postfix's form when the name is unknown) or an
+  // empty name becomes "unknown". `address` is nullopt when the MTA gave
+  // none (local submission, unix socket): such a connection is not greylisted.
+  void connect(std::string_view hostname, std::optional<IpAddress> address);
+  void helo(std::string_view helo_name);
+  // xxfi_envfrom: starts a new message. `sender` as sent ("<a@b>" or "a@b");
+  // `auth_authen` is the {auth_authen} macro (empty when not authenticated).
+  void mail_from(std::string_view sender, std::string_view auth_authen);
+  // xxfi_envrcpt: decides this recipient (logs one decision line).
+  RcptReply rcpt_to(std::string_view recipient);
+  // xxfi_eom: the header to insert, if any; ends the message.
+  std::optional<MilterHeader> end_of_message();
+  // xxfi_abort (RSET, aborted transaction): forgets the message.
+  void abort();
+
+  // The Postfix queue id ({i} macro) when the MTA sent it; empty otherwise.
+  void set_queue_id(std::string_view queue_id);
+
+  // For logs and tests.
+  const std::string& client_address() const { return request_.client_address; }
+  const std::string& client_name() const { return request_.client_name; }
+  // Why this connection is not greylisted ("" when it is).
+  const std::string& skip_reason() const { return skip_reason_; }
+
+ private:
+  void reset_message();
+  void note_accepted(std::string_view not_delayed_why, std::optional<std::int64_t> delayed);
+
+  const MilterContext& context_;
+  Request request_;               // client, HELO, sender, queue id; recipient per call
+  std::string skip_reason_;       // connection-level exemption (log reason)
+  std::string skip_header_why_;   // its header-always text
+  // Per message.
+  bool authenticated_ = false;
+  std::optional<std::int64_t> max_delay_;  // longest delay among accepted recipients
+  std::string not_delayed_why_;            // first accepted recipient's reason
+};
+
+}  // namespace greylist
