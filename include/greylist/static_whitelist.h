@@ -1,0 +1,67 @@
+// StaticWhitelist: the admin's whitelist files, in postgrey's syntax.
+//
+// Client files, one rule per line ('#' starts a comment, blank lines skip):
+//   /REGEX/          Perl regex, case-insensitive, on the client name
+//   192.0.2.1        an address;  192.0.2.0/24, 2001:db8::/32  a network
+//   192.0.2          an IPv4 prefix of three octets (/24); 10.1 is /16
+//                    (postgrey reads two octets as /24 by mistake)
+//   2001:db8::1      an IPv6 address
+//   example.com      that name and every name under it
+//   .example.com     only the names under it
+// Name rules use the client name Postfix verified; "unknown" (no verified
+// reverse DNS) never matches a name rule.
+//
+// Recipient files:
+//   /REGEX/          on the full recipient, case-insensitive
+//   user@domain      that address, also with +extension
+//   user@            that local part at any domain, also with +extension
+//   domain           every address at the domain or under it
+//
+// Immutable once loaded, so one instance is shared by every thread; a
+// reload builds a new one and swaps it in (Greylister::set_whitelist).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "greylist/status.h"
+#include "greylist/whitelist.h"
+
+namespace greylist {
+
+struct WhitelistFile {
+  std::string path;
+  // A missing optional file (the ".local" ones) is silently skipped; a
+  // missing required file is a warning.
+  bool optional = false;
+};
+
+class StaticWhitelist final : public Whitelist {
+ public:
+  struct Loaded {
+    std::shared_ptr<const StaticWhitelist> whitelist;
+    std::vector<std::string> warnings;  // missing files; for the log
+  };
+
+  // Reads every file. A line that does not parse fails the whole load with
+  // "FILE:LINE: reason" (the caller keeps the lists it had). An unreadable
+  // file that exists fails it too, naming the file and the reason.
+  static Result<Loaded> load(const std::vector<WhitelistFile>& client_files,
+                             const std::vector<WhitelistFile>& recipient_files);
+
+  // postgrey's order: client name, client address, recipient.
+  std::optional<WhitelistMatch> match(const Request& request) const override;
+
+  std::size_t client_rule_count() const;
+  std::size_t recipient_rule_count() const;
+
+  ~StaticWhitelist() override;
+  StaticWhitelist();  // empty: matches nothing
+
+ private:
+  struct Rules;
+  std::unique_ptr<Rules> rules_;
+};
+
+}  // namespace greylist

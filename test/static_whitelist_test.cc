@@ -1,0 +1,112 @@
+#include "greylist/static_whitelist.h"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "support/child_process.h"
+
+using namespace greylist;
+
+namespace {
+
+struct Files {
+  std::string dir = greylist::testing::make_temp_dir("whitelist");
+  ~Files() { greylist::testing::remove_tree(dir); }
+  std::string write(const std::string& name, const std::string& content) {
+    const std::string path = dir + "/" + name;
+    std::ofstream(path) << content;
+    return path;
+  }
+};
+
+Request request(std::string name, std::string address, std::string recipient) {
+  Request r;
+  r.client_name = std::move(name);
+  r.client_address = std::move(address);
+  r.sender = "s@x.test";
+  r.recipient = std::move(recipient);
+  return r;
+}
+
+}  // namespace
+
+TEST_SUITE("static_whitelist") {
+
+TEST_CASE("matches name, then address, then recipient, naming file, line and rule") {
+  Files f;
+  const auto clients = f.write("whitelist_clients",
+                               "# providers\n\n.outlook.com   # Microsoft 365\n203.0.113.0/24\n"
+                               "/^mx[0-9]+\\.example\\.net$/\n");
+  const auto recipients = f.write("whitelist_recipients", "postmaster@\nabuse@\n");
+  auto loaded = StaticWhitelist::load({{clients, false}}, {{recipients, false}});
+  REQUIRE(loaded.ok());
+  const auto& w = *loaded.value().whitelist;
+  CHECK(w.client_rule_count() == 3);
+  CHECK(w.recipient_rule_count() == 2);
+
+  auto m = w.match(request("a.b.outlook.com", "198.51.100.1", "x@y.test"));
+  REQUIRE(m);
+  CHECK(m->reason == "client whitelist");
+  CHECK(m->rule == "whitelist_clients:3 .outlook.com");
+
+  m = w.match(request("unknown", "203.0.113.9", "x@y.test"));
+  REQUIRE(m);
+  CHECK(m->rule == "whitelist_clients:4 203.0.113.0/24");
+
+  m = w.match(request("mx12.example.net", "198.51.100.1", "x@y.test"));
+  REQUIRE(m);
+  CHECK(m->rule == "whitelist_clients:5 /^mx[0-9]+\\.example\\.net$/");
+
+  m = w.match(request("unknown", "198.51.100.1", "Abuse@y.test"));
+  REQUIRE(m);
+  CHECK(m->reason == "recipient whitelist");
+  CHECK(m->rule == "whitelist_recipients:2 abuse@");
+
+  CHECK_FALSE(w.match(request("unknown", "198.51.100.1", "x@y.test")));
+  CHECK_FALSE(w.match(request("mail.example.org", "not-an-ip", "x@y.test")));
+}
+
+TEST_CASE("a broken line fails the load with file:line: reason") {
+  Files f;
+  const auto clients = f.write("whitelist_clients", "example.com\n\nbad host name\n");
+  auto loaded = StaticWhitelist::load({{clients, false}}, {});
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.status().message() == clients + ":3: doesn't look like a hostname");
+}
+
+TEST_CASE("missing files: .local silently, main file as a warning") {
+  Files f;
+  auto loaded = StaticWhitelist::load({{f.dir + "/whitelist_clients", false},
+                                       {f.dir + "/whitelist_clients.local", true}},
+                                      {{f.dir + "/whitelist_recipients.local", true}});
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded.value().warnings.size() == 1);
+  CHECK(loaded.value().warnings[0].find(f.dir + "/whitelist_clients") != std::string::npos);
+  CHECK(loaded.value().whitelist->client_rule_count() == 0);
+}
+
+TEST_CASE("an unreadable path (a directory) fails the load, naming it") {
+  Files f;
+  auto loaded = StaticWhitelist::load({{f.dir, false}}, {});
+  REQUIRE_FALSE(loaded.ok());
+  CHECK(loaded.status().message().find(f.dir) != std::string::npos);
+}
+
+TEST_CASE("the shipped default lists load, and whitelist what they promise") {
+  auto loaded = StaticWhitelist::load({{std::string(SOURCE_ROOT) + "/conf/whitelist_clients", false}},
+                                      {{std::string(SOURCE_ROOT) + "/conf/whitelist_recipients", false}});
+  REQUIRE(loaded.ok());
+  CHECK(loaded.value().warnings.empty());
+  const auto& w = *loaded.value().whitelist;
+  CHECK(w.client_rule_count() > 50);
+  CHECK(w.match(request("unknown", "1.2.3.4", "postmaster@example.org")));
+  CHECK(w.match(request("unknown", "1.2.3.4", "abuse@example.org")));
+  CHECK(w.match(request("mail-eopbgr80101.outbound.protection.outlook.com", "1.2.3.4", "x@y.test")));
+  CHECK(w.match(request("unknown", "40.107.22.33", "x@y.test")));       // Microsoft 365 range
+  CHECK(w.match(request("unknown", "209.85.128.45", "x@y.test")));      // Google range
+  CHECK(w.match(request("unknown", "2a00:1450:4864:20::12f", "x@y.test")));  // Google IPv6
+  CHECK_FALSE(w.match(request("unknown", "192.0.2.1", "x@y.test")));    // documentation range
+}
+
+}  // TEST_SUITE
