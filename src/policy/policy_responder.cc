@@ -1,0 +1,163 @@
+#include "policy/policy_responder.h"
+
+#include <exception>
+
+#include "greylist/log_line.h"
+#include "greylist/reply_text.h"
+
+namespace greylist {
+namespace {
+
+constexpr std::string_view kRequiredAttributes[] = {"client_address", "client_name", "sender",
+                                                    "recipient"};
+
+// One reply line whatever went into it: settings, recipient domain, header.
+std::string reply(std::string_view action) {
+  std::string out = "action=";
+  out.reserve(action.size() + 9);
+  for (const char c : action) {
+    const auto u = static_cast<unsigned char>(c);
+    out += (u < 0x20 || u == 0x7f) ? '?' : c;
+  }
+  out += "\n\n";
+  return out;
+}
+
+PolicyLogRecord peer_warning(std::string message) {
+  return {PolicyLogRecord::Kind::kPeer, Severity::kWarning, std::move(message)};
+}
+
+std::string value_or_empty(const PolicyRequest& request, std::string_view name) {
+  const std::string* value = request.find(name);
+  return value != nullptr ? *value : std::string();
+}
+
+}  // namespace
+
+PolicyResponder::PolicyResponder(const PolicySettings& settings, const Greylister& greylister,
+                                 const Clock& clock)
+    : settings_(settings), greylister_(greylister), clock_(clock) {}
+
+std::string PolicyResponder::on_error_action() const {
+  return settings_.common.on_error == OnError::kTempfail ? std::string(kTempfailReply)
+                                                         : std::string("DUNNO");
+}
+
+PolicyAnswer PolicyResponder::respond(const PolicyRequest& request) noexcept {
+  try {
+    return respond_or_throw(request);
+  } catch (const std::exception& e) {
+    PolicyAnswer answer;
+    answer.reply = reply(on_error_action());
+    answer.log.push_back({PolicyLogRecord::Kind::kStore, Severity::kError,
+                          std::string("policy request failed: ") + printable(e.what())});
+    return answer;
+  } catch (...) {
+    PolicyAnswer answer;
+    answer.reply = reply(on_error_action());
+    answer.log.push_back(
+        {PolicyLogRecord::Kind::kStore, Severity::kError, "policy request failed"});
+    return answer;
+  }
+}
+
+PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
+  PolicyAnswer answer;
+  if (request.malformed()) {
+    std::string message = "malformed policy request: " + request.problem;
+    if (request.problem_count > 1) {
+      message += " (and " + std::to_string(request.problem_count - 1) + " more problems)";
+    }
+    answer.log.push_back(peer_warning(std::move(message)));
+    answer.reply = reply("DUNNO");
+    return answer;
+  }
+
+  const std::string* type = request.find("request");
+  if (type == nullptr || *type != "smtpd_access_policy") {
+    answer.log.push_back(peer_warning("unrecognized request type: '" +
+                                      (type != nullptr ? printable(*type, 64) : "") + "'"));
+    answer.reply = reply("DUNNO");
+    return answer;
+  }
+
+  // postgrey greylists at whatever stage it is called from; at DATA or
+  // END-OF-MESSAGE "recipient" is empty or the last one, and a decision
+  // there would record nonsense triplets.
+  if (const std::string* state = request.find("protocol_state");
+      state != nullptr && *state != "RCPT") {
+    answer.reply = reply("DUNNO");
+    return answer;
+  }
+
+  for (const std::string_view name : kRequiredAttributes) {
+    if (request.find(name) == nullptr) {
+      answer.log.push_back(peer_warning("attribute missing: " + std::string(name)));
+      answer.reply = reply("DUNNO");
+      return answer;
+    }
+  }
+
+  Request core;
+  core.client_address = value_or_empty(request, "client_address");
+  core.client_name = value_or_empty(request, "client_name");
+  if (core.client_name.empty()) core.client_name = "unknown";
+  core.helo_name = value_or_empty(request, "helo_name");
+  core.sender = value_or_empty(request, "sender");
+  core.recipient = value_or_empty(request, "recipient");
+  core.queue_id = value_or_empty(request, "queue_id");
+
+  const Decision decision = greylister_.decide(core);
+  answer.log.push_back(
+      {PolicyLogRecord::Kind::kDecision, Severity::kInfo, decision_log_line(core, decision)});
+  if (!decision.warning.empty()) {
+    answer.log.push_back(
+        {PolicyLogRecord::Kind::kStore, Severity::kWarning, printable(decision.warning)});
+  }
+  if (decision.client_newly_whitelisted) {
+    const bool named = core.client_name != "unknown";
+    answer.log.push_back(
+        {PolicyLogRecord::Kind::kDecision, Severity::kInfo,
+         "whitelisted: " + (named ? printable(core.client_name) + "[" +
+                                        printable(core.client_address) + "]"
+                                  : printable(core.client_address))});
+  }
+
+  switch (decision.action) {
+    case Decision::Action::kGreylist: {
+      std::string text = format_greylist_text(settings_.common.greylist_text,
+                                              decision.seconds_left, core.recipient);
+      // postgrey's work-around for Exchange, which needs a DSN code when it
+      // talks ETRN; Postfix sends etrn_domain (maybe empty) in that case.
+      if (request.find("etrn_domain") != nullptr &&
+          (text.empty() || text.front() < '0' || text.front() > '9')) {
+        text = "4.2.0 " + text;
+      }
+      answer.reply = reply(settings_.greylist_action + " " + text);
+      return answer;
+    }
+    case Decision::Action::kPass: {
+      if (!decision.delayed_seconds) break;
+      const std::string instance = value_or_empty(request, "instance");
+      if (!instance.empty() && instance == last_prepended_instance_) break;
+      last_prepended_instance_ = instance;
+      answer.reply = reply("PREPEND " + format_greylist_header(settings_.common.header_template,
+                                                               *decision.delayed_seconds,
+                                                               settings_.common.hostname,
+                                                               clock_.now()));
+      return answer;
+    }
+    case Decision::Action::kWhitelisted:
+      break;
+    case Decision::Action::kError:
+      answer.log.push_back({PolicyLogRecord::Kind::kStore, Severity::kWarning,
+                            "greylist store failed, answering by --on-error: " +
+                                printable(decision.reason)});
+      answer.reply = reply(on_error_action());
+      return answer;
+  }
+  answer.reply = reply("DUNNO");
+  return answer;
+}
+
+}  // namespace greylist

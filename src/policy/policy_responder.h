@@ -1,0 +1,77 @@
+// PolicyResponder: answers one parsed policy request of one connection.
+//
+// Pure over a Greylister: no sockets and no logging of its own. respond()
+// returns the exact reply bytes and the log lines to write, so the server
+// decides where they go (rate limits) and tests can read them.
+//
+// Answers (every reply is one "action=..." line and an empty line):
+//   malformed request (PolicyRequest::problem)      DUNNO, warning
+//   request= not smtpd_access_policy               DUNNO, warning "unrecognized request
+//                                                   type: '<x>'" (postgrey sends nothing
+//                                                   and the client hangs)
+//   protocol_state present and not RCPT             DUNNO, nothing decided or stored
+//   client_address, client_name, sender or
+//   recipient absent (sender may be empty)          DUNNO, warning "attribute missing: <name>"
+//   greylisted                                      <greylist_action> <text>
+//   first pass after a delay                        PREPEND <header>, or DUNNO when this
+//                                                   connection already prepended for the
+//                                                   same non-empty instance (one header
+//                                                   per multi-recipient message)
+//   passed, whitelisted                             DUNNO
+//   store error / exception                         by on_error: DUNNO, or
+//                                                   DEFER_IF_PERMIT 4.3.0 Greylisting
+//                                                   service temporarily unavailable
+// policy_test_time is ignored: time comes from the Clock only.
+//
+// Per connection (it remembers the last prepended instance); not
+// thread-safe. The Greylister and Clock must outlive it; respond() never
+// throws.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "greylist/clock.h"
+#include "greylist/greylister.h"
+#include "policy/policy_request_parser.h"
+#include "policy/policy_server.h"
+#include "util/log.h"
+
+namespace greylist {
+
+inline constexpr std::string_view kTempfailReply =
+    "DEFER_IF_PERMIT 4.3.0 Greylisting service temporarily unavailable";
+
+struct PolicyLogRecord {
+  // Where a line belongs, so the server can rate-limit floods: a bad peer
+  // (kPeer) or a failing store (kStore) must not fill the disk.
+  enum class Kind { kDecision, kPeer, kStore };
+  Kind kind = Kind::kDecision;
+  Severity severity = Severity::kInfo;
+  std::string message;  // printable, one line
+};
+
+struct PolicyAnswer {
+  std::string reply;  // "action=...\n\n"; never holds another CR or LF
+  std::vector<PolicyLogRecord> log;
+};
+
+class PolicyResponder {
+ public:
+  // Keeps references to all three; they must outlive the responder.
+  PolicyResponder(const PolicySettings& settings, const Greylister& greylister,
+                  const Clock& clock);
+
+  PolicyAnswer respond(const PolicyRequest& request) noexcept;
+
+ private:
+  PolicyAnswer respond_or_throw(const PolicyRequest& request);
+  std::string on_error_action() const;
+
+  const PolicySettings& settings_;
+  const Greylister& greylister_;
+  const Clock& clock_;
+  std::string last_prepended_instance_;
+};
+
+}  // namespace greylist

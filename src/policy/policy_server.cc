@@ -1,0 +1,581 @@
+#include "policy/policy_server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "greylist/log_line.h"
+#include "policy/policy_request_parser.h"
+#include "policy/policy_responder.h"
+#include "util/log.h"
+
+namespace greylist {
+namespace {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+using unix_stream = asio::local::stream_protocol;
+
+constexpr std::size_t kReadChunk = 16384;
+// Pause after a failed accept (EMFILE...), so a full descriptor table does
+// not become a busy loop.
+constexpr auto kAcceptRetryPause = std::chrono::milliseconds(100);
+
+std::string endpoint_text(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  const std::string host = address.to_string();
+  return address.is_v6() ? "[" + host + "]:" + std::to_string(endpoint.port())
+                         : host + ":" + std::to_string(endpoint.port());
+}
+
+std::string peer_text(const tcp::socket& socket) {
+  error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  return ec ? std::string("unknown") : endpoint_text(endpoint);
+}
+
+class ConnectionBase {
+ public:
+  virtual ~ConnectionBase() = default;
+  // Closes the connection once its current request is answered (now, if
+  // it is waiting for input). Thread-safe.
+  virtual void shutdown() = 0;
+};
+
+class PolicyServerImpl;
+
+template <typename Socket>
+class Connection final : public ConnectionBase,
+                         public std::enable_shared_from_this<Connection<Socket>> {
+ public:
+  Connection(PolicyServerImpl& server, Socket socket, std::string peer, std::uint64_t id)
+      : server_(server),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        peer_(std::move(peer)),
+        id_(id) {}
+
+  void start();
+  void shutdown() override {
+    asio::post(socket_.get_executor(), [self = this->shared_from_this()] {
+      self->stopping_ = true;
+      if (!self->busy_) self->close();
+    });
+  }
+
+ private:
+  awaitable<void> serve();
+  awaitable<void> watchdog();
+  void touch();
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ignored;
+    socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+    socket_.close(ignored);
+    timer_.cancel();
+  }
+
+  PolicyServerImpl& server_;
+  Socket socket_;
+  asio::steady_timer timer_;
+  std::string peer_;
+  std::uint64_t id_;
+  std::chrono::steady_clock::time_point deadline_{};
+  // Touched only on the connection's strand.
+  bool busy_ = false;      // answering (deciding or writing)
+  bool stopping_ = false;  // the server is shutting down
+  bool closed_ = false;
+};
+
+class PolicyServerImpl final : public PolicyServer {
+ public:
+  PolicyServerImpl(PolicySettings settings, const Greylister& greylister, const Clock& clock)
+      : settings_(std::move(settings)),
+        greylister_(greylister),
+        clock_(clock),
+        io_(std::make_unique<asio::io_context>()),
+        server_strand_(asio::make_strand(*io_)),
+        work_(asio::make_work_guard(*io_)),
+        drain_timer_(std::in_place, *server_strand_) {
+    limits_.max_line_bytes = settings_.max_line_bytes;
+    limits_.max_attributes = settings_.max_attributes;
+    limits_.max_request_bytes = settings_.max_request_bytes;
+  }
+
+  ~PolicyServerImpl() override {
+    // Precondition: run() is not running. Pending coroutine frames hold
+    // references into this object: destroy them (with the io_context)
+    // while every member is still alive, acceptors first.
+    // Everything holding an executor or a service must go before the
+    // io_context does.
+    tcp_acceptors_.clear();
+    unix_acceptors_.clear();
+    drain_timer_.reset();
+    work_.reset();
+    server_strand_.reset();
+    io_.reset();
+  }
+
+  Status bind_all();
+  void start_accepting();
+
+  void run() override;
+  void stop() override;
+  std::vector<std::string> bound_addresses() const override { return bound_; }
+
+  // For connections.
+  const PolicySettings& settings() const { return settings_; }
+  const PolicyLimits& limits() const { return limits_; }
+  const Greylister& greylister() const { return greylister_; }
+  const Clock& clock() const { return clock_; }
+  void emit(const std::vector<PolicyLogRecord>& records);
+  void peer_warning(const std::string& message) { peer_log_.log(Severity::kWarning, message); }
+  void connection_finished(std::uint64_t id);
+
+ private:
+  Status bind_inet(const SocketSpec& spec);
+  Status bind_unix(const SocketSpec& spec);
+  template <typename Acceptor>
+  awaitable<void> accept_loop(Acceptor& acceptor, std::string name);
+  template <typename Socket>
+  void admit(Socket socket, std::string peer);
+  void begin_shutdown();
+
+  PolicySettings settings_;
+  PolicyLimits limits_;
+  const Greylister& greylister_;
+  const Clock& clock_;
+
+  // Lines about bad peers and a failing store are rate-limited; decision
+  // lines never are.
+  RateLimitedLog peer_log_{std::chrono::seconds(1)};
+  RateLimitedLog store_log_{std::chrono::seconds(10)};
+  RateLimitedLog accept_log_{std::chrono::seconds(10)};
+
+  std::unique_ptr<asio::io_context> io_;
+  // Acceptors, accept loops, the drain timer and shutdown run on this strand.
+  std::optional<asio::strand<asio::io_context::executor_type>> server_strand_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::optional<asio::steady_timer> drain_timer_;
+  std::vector<std::unique_ptr<tcp::acceptor>> tcp_acceptors_;
+  std::vector<std::unique_ptr<unix_stream::acceptor>> unix_acceptors_;
+  std::vector<std::string> bound_;
+
+  std::mutex connections_mutex_;
+  std::map<std::uint64_t, std::weak_ptr<ConnectionBase>> connections_;
+  std::uint64_t next_id_ = 0;  // server strand only
+
+  std::atomic<bool> stop_requested_{false};
+  bool shutting_down_ = false;  // server strand only
+};
+
+// --- Connection ------------------------------------------------------------
+
+template <typename Socket>
+void Connection<Socket>::start() {
+  touch();
+  auto self = this->shared_from_this();
+  auto report = [self](std::exception_ptr error) {
+    if (!error) return;
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      log_error("policy connection " + self->peer_ + ": " + printable(e.what()));
+    } catch (...) {
+      log_error("policy connection " + self->peer_ + ": unknown exception");
+    }
+  };
+  asio::co_spawn(socket_.get_executor(), serve(), report);
+  asio::co_spawn(socket_.get_executor(), watchdog(), report);
+}
+
+template <typename Socket>
+void Connection<Socket>::touch() {
+  deadline_ = std::chrono::steady_clock::now() + server_.settings().idle_timeout;
+}
+
+template <typename Socket>
+awaitable<void> Connection<Socket>::serve() {
+  auto self = this->shared_from_this();  // alive as long as this frame
+  PolicyRequestParser parser(server_.limits());
+  PolicyResponder responder(server_.settings(), server_.greylister(), server_.clock());
+  std::array<char, kReadChunk> buffer;
+  std::string out;
+  try {
+    while (!closed_ && !stopping_) {
+      error_code ec;
+      const std::size_t n =
+          co_await socket_.async_read_some(asio::buffer(buffer), asio::redirect_error(use_awaitable, ec));
+      if (ec || closed_) {
+        if (ec == asio::error::eof && parser.in_request()) {
+          log_debug("policy client " + peer_ + " closed the connection inside a request");
+        }
+        break;
+      }
+      busy_ = true;
+      std::string_view input(buffer.data(), n);
+      bool violated = false;
+      out.clear();
+      for (;;) {
+        const auto outcome = parser.consume(input);
+        if (outcome == PolicyRequestParser::Outcome::kNeedMore) break;
+        if (outcome == PolicyRequestParser::Outcome::kViolation) {
+          server_.peer_warning("policy client " + peer_ + ": " + parser.violation() +
+                               "; closing the connection");
+          violated = true;
+          break;
+        }
+        const PolicyAnswer answer = responder.respond(parser.take_request());
+        server_.emit(answer.log);
+        out += answer.reply;
+        touch();
+      }
+      if (!out.empty()) {
+        co_await asio::async_write(socket_, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
+        if (ec) break;
+      }
+      busy_ = false;
+      if (violated) break;
+    }
+  } catch (const std::exception& e) {
+    log_error("policy connection " + peer_ + ": " + printable(e.what()));
+  }
+  close();
+  server_.connection_finished(id_);
+}
+
+template <typename Socket>
+awaitable<void> Connection<Socket>::watchdog() {
+  auto self = this->shared_from_this();
+  while (!closed_) {
+    timer_.expires_at(deadline_);
+    error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (closed_) break;
+    if (std::chrono::steady_clock::now() >= deadline_) {
+      log_debug("policy client " + peer_ + ": idle timeout, closing the connection");
+      close();
+      break;
+    }
+  }
+}
+
+// --- PolicyServerImpl --------------------------------------------------------
+
+Status PolicyServerImpl::bind_all() {
+  for (const SocketSpec& spec : settings_.sockets) {
+    Status status;
+    try {
+      switch (spec.kind) {
+        case SocketSpec::Kind::kNone: continue;
+        case SocketSpec::Kind::kInet: status = bind_inet(spec); break;
+        case SocketSpec::Kind::kUnix: status = bind_unix(spec); break;
+      }
+    } catch (const std::exception& e) {
+      status = Status::IoError("cannot listen on " + spec.to_string() + ": " + e.what());
+    }
+    if (!status.ok()) return status;
+  }
+  return Status::Ok();
+}
+
+Status PolicyServerImpl::bind_inet(const SocketSpec& spec) {
+  const std::string name = spec.to_string();
+  std::vector<tcp::endpoint> endpoints;
+  error_code ec;
+  const auto literal = asio::ip::make_address(spec.host, ec);
+  const bool by_name = static_cast<bool>(ec);
+  if (!by_name) {
+    endpoints.emplace_back(literal, spec.port);
+  } else {
+    tcp::resolver resolver(*io_);
+    const auto results = resolver.resolve(spec.host, std::to_string(spec.port),
+                                          tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+    if (ec) return Status::IoError("cannot resolve " + name + ": " + ec.message());
+    for (const auto& entry : results) {
+      if (std::find(endpoints.begin(), endpoints.end(), entry.endpoint()) == endpoints.end()) {
+        endpoints.push_back(entry.endpoint());
+      }
+    }
+    if (endpoints.empty()) return Status::IoError("cannot resolve " + name + ": no address");
+  }
+
+  std::string skipped;
+  std::size_t bound_here = 0;
+  for (const auto& endpoint : endpoints) {
+    auto acceptor = std::make_unique<tcp::acceptor>(*server_strand_);
+    const char* step = "open";
+    acceptor->open(endpoint.protocol(), ec);
+    if (!ec) {
+      step = "set SO_REUSEADDR on";
+      acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec && endpoint.address().is_v6()) {
+        step = "set IPV6_V6ONLY";
+        acceptor->set_option(asio::ip::v6_only(true), ec);
+      }
+      if (!ec) {
+        step = "bind";
+        acceptor->bind(endpoint, ec);
+      }
+      if (!ec) {
+        step = "listen";
+        acceptor->listen(asio::socket_base::max_listen_connections, ec);
+      }
+    }
+    if (ec) {
+      const std::string reason = "cannot " + std::string(step) + " " + name + " (" +
+                                 endpoint_text(endpoint) + "): " + ec.message();
+      // A host name may resolve to an address family this host lacks
+      // ("localhost" -> ::1 without IPv6); any other failure is fatal.
+      const bool family_missing = ec == asio::error::address_family_not_supported ||
+                                  ec == boost::system::errc::address_not_available;
+      if (!by_name || !family_missing) return Status::IoError(reason);
+      skipped += skipped.empty() ? reason : "; " + reason;
+      continue;
+    }
+    bound_.push_back("inet:" + endpoint_text(acceptor->local_endpoint()));
+    tcp_acceptors_.push_back(std::move(acceptor));
+    ++bound_here;
+  }
+  if (bound_here == 0) return Status::IoError(skipped);
+  if (!skipped.empty()) log_warning(skipped);
+  return Status::Ok();
+}
+
+Status PolicyServerImpl::bind_unix(const SocketSpec& spec) {
+  const std::string name = spec.to_string();
+  struct stat st {};
+  if (lstat(spec.path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return Status::IoError("cannot listen on " + name + ": the path exists and is not a socket");
+    }
+    // A socket that still answers belongs to a running daemon: leave it.
+    unix_stream::socket probe(*io_);
+    error_code ec;
+    probe.connect(unix_stream::endpoint(spec.path), ec);
+    if (!ec) return Status::IoError("cannot listen on " + name + ": another process serves it");
+    if (unlink(spec.path.c_str()) != 0 && errno != ENOENT) {
+      return Status::IoError("cannot remove the stale socket " + spec.path + ": " +
+                             std::strerror(errno));
+    }
+  } else if (errno != ENOENT) {
+    return Status::IoError("cannot listen on " + name + ": " + std::strerror(errno));
+  }
+
+  auto acceptor = std::make_unique<unix_stream::acceptor>(*server_strand_);
+  error_code ec;
+  const char* step = "open";
+  acceptor->open(unix_stream(), ec);
+  if (!ec) {
+    step = "bind";
+    acceptor->bind(unix_stream::endpoint(spec.path), ec);
+  }
+  if (!ec && chmod(spec.path.c_str(), static_cast<mode_t>(settings_.socket_mode)) != 0) {
+    return Status::IoError("cannot chmod " + name + ": " + std::strerror(errno));
+  }
+  if (!ec) {
+    step = "listen";
+    acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  }
+  if (ec) return Status::IoError("cannot " + std::string(step) + " " + name + ": " + ec.message());
+  bound_.push_back(name);
+  unix_acceptors_.push_back(std::move(acceptor));
+  return Status::Ok();
+}
+
+void PolicyServerImpl::start_accepting() {
+  auto report = [](std::exception_ptr error) {
+    if (error) log_error("policy listener stopped by an unexpected exception");
+  };
+  std::size_t tcp_index = 0;
+  std::size_t unix_index = 0;
+  for (const std::string& name : bound_) {
+    if (name.rfind("unix:", 0) == 0) {
+      asio::co_spawn(*server_strand_, accept_loop(*unix_acceptors_[unix_index++], name), report);
+    } else {
+      asio::co_spawn(*server_strand_, accept_loop(*tcp_acceptors_[tcp_index++], name), report);
+    }
+  }
+}
+
+template <typename Acceptor>
+awaitable<void> PolicyServerImpl::accept_loop(Acceptor& acceptor, std::string name) {
+  using Socket = typename Acceptor::protocol_type::socket;
+  asio::steady_timer pause(*server_strand_);
+  while (acceptor.is_open()) {
+    // Each connection gets its own strand: its reader and its idle timer
+    // never run at once, while connections run in parallel.
+    Socket socket(asio::make_strand(*io_));
+    error_code ec;
+    co_await acceptor.async_accept(socket, asio::redirect_error(use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
+    if (ec) {
+      accept_log_.log(Severity::kWarning, "policy socket " + name + ": accept failed: " + ec.message());
+      pause.expires_after(kAcceptRetryPause);
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    std::string peer;
+    if constexpr (std::is_same_v<Socket, tcp::socket>) {
+      peer = peer_text(socket);
+    } else {
+      peer = name;
+    }
+    admit(std::move(socket), std::move(peer));
+  }
+}
+
+template <typename Socket>
+void PolicyServerImpl::admit(Socket socket, std::string peer) {
+  std::size_t open_connections = 0;
+  {
+    std::lock_guard lock(connections_mutex_);
+    open_connections = connections_.size();
+  }
+  if (shutting_down_ || open_connections >= settings_.max_connections) {
+    if (!shutting_down_) {
+      accept_log_.log(Severity::kWarning,
+                      "policy client " + peer + " refused: " + std::to_string(open_connections) +
+                          " connections open (max " + std::to_string(settings_.max_connections) +
+                          ")");
+    }
+    error_code ignored;
+    socket.close(ignored);
+    return;
+  }
+  const std::uint64_t id = ++next_id_;
+  auto connection = std::make_shared<Connection<Socket>>(*this, std::move(socket), std::move(peer), id);
+  {
+    std::lock_guard lock(connections_mutex_);
+    connections_.emplace(id, connection);
+  }
+  connection->start();
+}
+
+void PolicyServerImpl::connection_finished(std::uint64_t id) {
+  bool last = false;
+  {
+    std::lock_guard lock(connections_mutex_);
+    connections_.erase(id);
+    last = connections_.empty();
+  }
+  if (last && stop_requested_) {
+    asio::post(*server_strand_, [this] {
+      std::lock_guard lock(connections_mutex_);
+      if (connections_.empty()) drain_timer_->cancel();
+    });
+  }
+}
+
+void PolicyServerImpl::emit(const std::vector<PolicyLogRecord>& records) {
+  for (const auto& record : records) {
+    switch (record.kind) {
+      case PolicyLogRecord::Kind::kDecision: log(record.severity, record.message); break;
+      case PolicyLogRecord::Kind::kPeer: peer_log_.log(record.severity, record.message); break;
+      case PolicyLogRecord::Kind::kStore: store_log_.log(record.severity, record.message); break;
+    }
+  }
+}
+
+void PolicyServerImpl::run() {
+  const unsigned threads = settings_.threads == 0 ? 1 : settings_.threads;
+  auto serve = [this] {
+    for (;;) {
+      try {
+        io_->run();
+        return;
+      } catch (const std::exception& e) {
+        log_error(std::string("policy server: unexpected exception: ") + e.what());
+      }
+    }
+  };
+  std::vector<std::thread> workers;
+  workers.reserve(threads - 1);
+  for (unsigned i = 1; i < threads; ++i) workers.emplace_back(serve);
+  serve();
+  for (auto& worker : workers) worker.join();
+}
+
+void PolicyServerImpl::stop() {
+  if (stop_requested_.exchange(true)) return;
+  asio::post(*server_strand_, [this] { begin_shutdown(); });
+}
+
+void PolicyServerImpl::begin_shutdown() {
+  shutting_down_ = true;
+  error_code ignored;
+  for (auto& acceptor : tcp_acceptors_) acceptor->close(ignored);
+  for (auto& acceptor : unix_acceptors_) acceptor->close(ignored);
+  work_.reset();
+
+  std::vector<std::shared_ptr<ConnectionBase>> open;
+  {
+    std::lock_guard lock(connections_mutex_);
+    for (const auto& [id, weak] : connections_) {
+      if (auto connection = weak.lock()) open.push_back(std::move(connection));
+    }
+  }
+  if (open.empty()) return;
+  for (const auto& connection : open) connection->shutdown();
+
+  // In-flight requests get drain_timeout to be answered; then run() returns
+  // regardless (a thread stuck in the database is waited for by join()).
+  drain_timer_->expires_after(settings_.drain_timeout);
+  drain_timer_->async_wait([this](const error_code& ec) {
+    if (ec == asio::error::operation_aborted) return;
+    std::size_t left = 0;
+    {
+      std::lock_guard lock(connections_mutex_);
+      left = connections_.size();
+    }
+    if (left == 0) return;
+    log_warning("policy server: " + std::to_string(left) +
+                " connections still busy after the drain timeout; stopping anyway");
+    io_->stop();
+  });
+  std::lock_guard lock(connections_mutex_);
+  if (connections_.empty()) drain_timer_->cancel();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PolicyServer>> PolicyServer::open(PolicySettings settings,
+                                                         const Greylister& greylister,
+                                                         const Clock& clock) {
+  try {
+    auto server = std::make_unique<PolicyServerImpl>(std::move(settings), greylister, clock);
+    if (Status bound = server->bind_all(); !bound.ok()) return bound;
+    server->start_accepting();
+    return std::unique_ptr<PolicyServer>(std::move(server));
+  } catch (const std::exception& e) {
+    return Status::IoError(std::string("cannot start the policy server: ") + e.what());
+  }
+}
+
+}  // namespace greylist
