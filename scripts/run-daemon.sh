@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 mkdir -p var
-exec build/greylist-milter --dbdir ./var --log stderr "$@"
+exec build/greylist-milter --dbdir ./var --log stderr \
+  --whitelist-clients conf/whitelist_clients --whitelist-recipients conf/whitelist_recipients "$@"

@@ -62,10 +62,13 @@ TEST_CASE("client rules: broken lines are refused with a reason") {
       {".", "hostname"},
   };
   for (const auto& [line, reason] : cases) {
-    CAPTURE(line);
+    const std::string text = line;
+    CAPTURE(text);
     auto rule = parse_client_rule(line);
     REQUIRE_FALSE(rule.ok());
-    CHECK(rule.status().message().find(reason) != std::string::npos);
+    const std::string message = rule.status().message();
+    CAPTURE(message);
+    CHECK(message.find(reason) != std::string::npos);
   }
 }
 
@@ -109,7 +112,7 @@ TEST_CASE("recipient rules and matching, postgrey's semantics") {
   CHECK_FALSE(recipient_matches("example.com", "anyone@notexample.com"));
   CHECK_FALSE(recipient_matches("example.com", "example.com"));
   CHECK(recipient_matches("/^list-.*@example\\.com$/", "list-users@example.com"));
-  for (const char* bad : {"two words@example.com", "@example.com", ".example.com", "/(/"}) {
+  for (const std::string bad : {"two words@example.com", "@example.com", ".example.com", "/(/"}) {
     CAPTURE(bad);
     CHECK_FALSE(parse_recipient_rule(bad).ok());
   }

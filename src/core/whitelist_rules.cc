@@ -113,7 +113,8 @@ Result<ClientRule> parse_client_rule(std::string_view text) {
     return ClientRule(std::move(regex).value());
   }
   if (has_space(text)) return Status::InvalidArgument("doesn't look like a hostname");
-  const bool looks_numeric = text.find_first_not_of("0123456789./") == std::string_view::npos;
+  const bool looks_numeric = text.find_first_not_of("0123456789./") == std::string_view::npos &&
+                             text.find_first_of("0123456789") != std::string_view::npos;
   if (looks_numeric) {
     if (text.find('/') == std::string_view::npos) {
       if (auto prefix = octet_prefix(text)) return ClientRule(Network{*prefix});

@@ -127,7 +127,13 @@ po::options_description describe_options() {
        "secret for --privacy (default DBDIR/privacy.key, created if missing)")
       ("hostname", po::value<std::string>(), "host name for the header (default: this machine's)")
       ("auto-whitelist-clients", po::value<std::string>()->implicit_value("5")->default_value("5"),
-       "whitelist a client network after N successful retries (0: off)");
+       "whitelist a client network after N successful retries (0: off)")
+      ("whitelist-clients", po::value<std::vector<std::string>>()->composing(),
+       "client whitelist file, repeatable (default /etc/greylist-milter/whitelist_clients and "
+       "its .local)")
+      ("whitelist-recipients", po::value<std::vector<std::string>>()->composing(),
+       "recipient whitelist file, repeatable (default /etc/greylist-milter/whitelist_recipients "
+       "and its .local)");
 
   po::options_description milter("Milter front end");
   milter.add_options()
@@ -215,6 +221,22 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
                           0, 1'000'000);
   if (!awl.ok()) return awl.status();
   g.auto_whitelist_clients = static_cast<std::uint32_t>(awl.value());
+
+  // Whitelist files: any given on the command line replace both defaults.
+  const auto whitelist_files = [&](const char* option, const std::string& default_path) {
+    std::vector<WhitelistFile> files;
+    if (vm.count(option) == 0) {
+      files.push_back({default_path, false});
+      files.push_back({default_path + ".local", true});
+      return files;
+    }
+    for (const auto& path : get<std::vector<std::string>>(vm, option)) files.push_back({path, false});
+    return files;
+  };
+  out.whitelist_clients =
+      whitelist_files("whitelist-clients", "/etc/greylist-milter/whitelist_clients");
+  out.whitelist_recipients =
+      whitelist_files("whitelist-recipients", "/etc/greylist-milter/whitelist_recipients");
 
   // Texts shared by both front ends.
   FrontEndSettings common;

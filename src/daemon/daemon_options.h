@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "greylist/greylist_config.h"
+#include "greylist/static_whitelist.h"
 #include "greylist/status.h"
 #include "milter/milter_server.h"
 #include "policy/policy_server.h"
@@ -26,6 +27,10 @@ struct DaemonOptions {
   bool sync_full = false;           // --sync full: fsync every commit
   std::string privacy_key_file;     // --privacy-key-file (default <dbdir>/privacy.key)
   std::string config_file;          // --config, for messages
+  // --whitelist-clients / --whitelist-recipients; given files replace the
+  // defaults (/etc/greylist-milter/whitelist_* and their optional .local).
+  std::vector<WhitelistFile> whitelist_clients;
+  std::vector<WhitelistFile> whitelist_recipients;
 };
 
 // What parse_daemon_options() asks the caller to do.

@@ -19,6 +19,7 @@
 #include "daemon/expiry_thread.h"
 #include "daemon/privacy_key.h"
 #include "greylist/greylister.h"
+#include "greylist/static_whitelist.h"
 #include "milter/milter_server.h"
 #include "policy/policy_server.h"
 #include "store/bdb_store.h"
@@ -56,6 +57,23 @@ Status ensure_directory(const std::string& path) {
   return Status::Ok();
 }
 
+// SIGHUP: a complete new whitelist replaces the old one in one atomic swap,
+// so requests in flight see either list, never a half-read one; on any
+// error the old lists stay in force.
+void reload_whitelists(const DaemonOptions& options, Greylister& greylister) {
+  log_info("HUP received: reloading whitelists...");
+  auto whitelist = StaticWhitelist::load(options.whitelist_clients, options.whitelist_recipients);
+  if (!whitelist.ok()) {
+    log_warning("whitelist reload failed, keeping the old lists: " + whitelist.status().message());
+    return;
+  }
+  for (const auto& warning : whitelist.value().warnings) log_warning(warning);
+  const auto& loaded = *whitelist.value().whitelist;
+  log_info("whitelists reloaded: " + std::to_string(loaded.client_rule_count()) + " client rules, " +
+           std::to_string(loaded.recipient_rule_count()) + " recipient rules");
+  greylister.set_whitelist(whitelist.value().whitelist);
+}
+
 int run(const DaemonOptions& options) {
   configure_logging(options.log);
   const sigset_t control_signals = block_control_signals();
@@ -86,6 +104,15 @@ int run(const DaemonOptions& options) {
 
   SystemClock clock;
   Greylister greylister(config, *store.value(), clock);
+  {
+    auto whitelist = StaticWhitelist::load(options.whitelist_clients, options.whitelist_recipients);
+    if (!whitelist.ok()) {
+      log(Severity::kCritical, "whitelist: " + whitelist.status().message());
+      return kExitStartup;
+    }
+    for (const auto& warning : whitelist.value().warnings) log_warning(warning);
+    greylister.set_whitelist(whitelist.value().whitelist);
+  }
 
   std::unique_ptr<PolicyServer> policy;
   if (!options.policy.sockets.empty()) {
@@ -135,7 +162,7 @@ int run(const DaemonOptions& options) {
     int signal_number = 0;
     if (sigwait(&control_signals, &signal_number) != 0) continue;
     if (signal_number == SIGHUP) {
-      log_info("HUP received");
+      reload_whitelists(options, greylister);
       continue;
     }
     log_info(std::string("received ") + strsignal(signal_number) + ", shutting down");

@@ -31,11 +31,16 @@ std::string cut(std::string_view text) {
 }
 
 // "<a@b>" -> "a@b"; "<>" -> "" (the null sender). Anything else as is.
-std::string envelope_address(std::string_view text) {
+std::string_view trimmed(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return text;
+}
+
+std::string envelope_address(std::string_view text) {
+  text = trimmed(text);
   if (text.size() >= 2 && text.front() == '<' && text.back() == '>') {
-    text = text.substr(1, text.size() - 2);
+    text = trimmed(text.substr(1, text.size() - 2));
   }
   return cut(text);
 }
@@ -181,7 +186,7 @@ RcptReply MilterSession::rcpt_to(std::string_view recipient) {
       return {};
     case Decision::Action::kWhitelisted:
       log_info(decision_log_line(request_, decision));
-      note_accepted(decision.reason == "recipient whitelist" ? kNotDelayedRecipientWhitelist
+      note_accepted(decision.reason.rfind("recipient whitelist", 0) == 0 ? kNotDelayedRecipientWhitelist
                                                              : kNotDelayedClientWhitelist,
                     std::nullopt);
       return {};

@@ -1,0 +1,331 @@
+// MilterServer in-process, driven over the milter protocol by MilterClient
+// as Postfix would drive it. libmilter serves once per process, so every
+// test case shares one server (MemoryStore, FakeClock); each uses its own
+// client addresses and envelopes.
+#include "milter/milter_server.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "greylist/greylister.h"
+#include "store/memory_store.h"
+#include "support/child_process.h"
+#include "support/fake_clock.h"
+#include "support/milter_client.h"
+
+namespace greylist {
+namespace {
+
+using testing::FakeClock;
+using testing::MilterClient;
+using testing::MilterReply;
+
+constexpr std::uint32_t kAddHeaders = 0x01;     // SMFIF_ADDHDRS
+constexpr std::uint32_t kSetSymlist = 0x100;    // SMFIF_SETSYMLIST
+constexpr std::uint32_t kNoBody = 0x10;         // SMFIP_NOBODY
+constexpr std::uint32_t kNoHeaders = 0x20;      // SMFIP_NOHDRS
+constexpr std::uint32_t kNoEoh = 0x40;          // SMFIP_NOEOH
+constexpr std::uint32_t kNoUnknown = 0x100;     // SMFIP_NOUNKNOWN
+constexpr std::uint32_t kNoData = 0x200;        // SMFIP_NODATA
+constexpr std::uint32_t kMacrosEnvfrom = 2;     // SMFIM_ENVFROM
+
+// The one server of this process.
+struct LiveServer {
+  LiveServer() {
+    port = testing::free_loopback_port();
+    MilterSettings settings;
+    settings.socket = parse_socket_spec("inet:127.0.0.1:" + std::to_string(port)).value();
+    settings.common.hostname = "mx.test";
+    settings.skip_networks = {"127.0.0.0/8", "::1/128", "192.0.2.128/25"};
+    auto opened = MilterServer::open(settings, greylister, clock);
+    REQUIRE_MESSAGE(opened.ok(), opened.status().message());
+    server = std::move(opened).value();
+    thread = std::thread([this] { server->run(); });
+  }
+  ~LiveServer() { shut_down(); }
+  void shut_down() {
+    server->stop();
+    if (thread.joinable()) thread.join();
+  }
+
+  MemoryStore store;
+  FakeClock clock;
+  Greylister greylister{GreylistConfig{}, store, clock};
+  int port = 0;
+  std::unique_ptr<MilterServer> server;
+  std::thread thread;
+};
+
+LiveServer& live() {
+  static LiveServer server;
+  return server;
+}
+
+std::uint64_t triplets() { return live().store.count(Table::kTriplets).value(); }
+
+// A negotiated milter connection, as Postfix opens one per SMTP session.
+MilterClient open_milter() {
+  auto client = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(live().port));
+  REQUIRE(client.has_value());
+  REQUIRE(client->negotiate().has_value());
+  return std::move(*client);
+}
+
+// CONNECT (+HELO) as Postfix sends them.
+void connect_client(MilterClient& m, const std::string& name, const std::string& address,
+                    char family = '4') {
+  m.macros('C', {{"j", "mx.test"}, {"{daemon_name}", "smtpd"}});
+  auto reply = m.connect(name, family, 25, address);
+  REQUIRE(reply.has_value());
+  CHECK(reply->command == 'c');
+  reply = m.helo("helo.example.org");
+  REQUIRE(reply.has_value());
+  CHECK(reply->command == 'c');
+}
+
+void mail(MilterClient& m, const std::string& sender, const std::string& auth = "") {
+  std::vector<std::pair<std::string, std::string>> values = {{"i", "4XyZ1q2w3"}};
+  if (!auth.empty()) values.emplace_back("{auth_authen}", auth);
+  m.macros('M', values);
+  const auto reply = m.mail({"<" + sender + ">", "SIZE=100"});
+  REQUIRE(reply.has_value());
+  CHECK(reply->command == 'c');
+}
+
+MilterReply rcpt(MilterClient& m, const std::string& recipient) {
+  m.macros('R', {{"i", "4XyZ1q2w3"}});
+  auto reply = m.rcpt({"<" + recipient + ">"});
+  REQUIRE(reply.has_value());
+  return *reply;
+}
+
+// Ends the message; returns the headers the milter asked to insert.
+std::vector<testing::MilterHeaderChange> end_of_message(MilterClient& m) {
+  m.macros('E', {{"i", "4XyZ1q2w3"}});
+  const auto replies = m.end_of_message();
+  REQUIRE_FALSE(replies.empty());
+  CHECK(replies.back().command == 'c');
+  std::vector<testing::MilterHeaderChange> headers;
+  for (std::size_t i = 0; i + 1 < replies.size(); ++i) {
+    auto change = MilterClient::header_change(replies[i]);
+    REQUIRE(change.has_value());
+    headers.push_back(*change);
+  }
+  return headers;
+}
+
+bool is_greylisted(const MilterReply& reply) {
+  return reply.command == 'y' &&
+         MilterClient::reply_text(reply).rfind("450 4.2.0 Greylisted, see http://", 0) == 0;
+}
+
+TEST_SUITE("milter") {
+
+TEST_CASE("negotiation: no headers, body, DATA or unknown commands; may add headers; asks for macros") {
+  auto client = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(live().port));
+  REQUIRE(client.has_value());
+  const auto negotiated = client->negotiate();
+  REQUIRE(negotiated.has_value());
+  CHECK(negotiated->version == 6);
+  CHECK(negotiated->actions == (kAddHeaders | kSetSymlist));
+  CHECK((negotiated->protocol & kNoBody) != 0);
+  CHECK((negotiated->protocol & kNoHeaders) != 0);
+  CHECK((negotiated->protocol & kNoEoh) != 0);
+  CHECK((negotiated->protocol & kNoData) != 0);
+  CHECK((negotiated->protocol & kNoUnknown) != 0);
+  REQUIRE(negotiated->macro_lists.count(kMacrosEnvfrom) == 1);
+  CHECK(negotiated->macro_lists.at(kMacrosEnvfrom).find("{auth_authen}") != std::string::npos);
+
+  // An MTA that offers no header changes (nor macro lists) still gets greylisting.
+  auto plain = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(live().port));
+  REQUIRE(plain.has_value());
+  const auto minimal = plain->negotiate(6, 0x04 /* SMFIF_ADDRCPT */, 0x1fffff);
+  REQUIRE(minimal.has_value());
+  CHECK(minimal->actions == 0);
+  CHECK(minimal->macro_lists.empty());
+  connect_client(*plain, "mail.example.org", "203.0.113.57");
+  mail(*plain, "noheaders@example.org");
+  CHECK(is_greylisted(rcpt(*plain, "b@dest.test")));
+}
+
+TEST_CASE("greylist at RCPT, early retry deferred, pass after the delay with exactly one header") {
+  auto m = open_milter();
+  connect_client(m, "mail.example.org", "203.0.113.50");
+  mail(m, "a@example.org");
+  const MilterReply first = rcpt(m, "b@dest.test");
+  CHECK(is_greylisted(first));
+  CHECK(MilterClient::reply_text(first) ==
+        "450 4.2.0 Greylisted, see http://postgrey.schweikert.ch/help/dest.test.html");
+  m.abort();
+
+  live().clock.advance(120);
+  mail(m, "a@example.org");
+  CHECK(is_greylisted(rcpt(m, "b@dest.test")));
+  m.abort();
+
+  live().clock.advance(181);
+  mail(m, "a@example.org");
+  CHECK(rcpt(m, "b@dest.test").command == 'c');
+  const auto headers = end_of_message(m);
+  REQUIRE(headers.size() == 1);
+  CHECK(headers[0].command == 'i');
+  CHECK(headers[0].index == 0);
+  CHECK(headers[0].name == "X-Greylist");
+  CHECK(headers[0].value.rfind("delayed 301 seconds by greylist-milter-" GREYLIST_VERSION " at mx.test; ",
+                               0) == 0);
+
+  // Second message on the same connection: accepted, no header.
+  mail(m, "a@example.org");
+  CHECK(rcpt(m, "b@dest.test").command == 'c');
+  CHECK(end_of_message(m).empty());
+  m.quit();
+  CHECK(m.wait_closed());
+}
+
+TEST_CASE("each recipient decided on its own: a passed one accepted, a new one deferred") {
+  auto m = open_milter();
+  connect_client(m, "mail.example.org", "203.0.113.51");
+  mail(m, "multi@example.org");
+  CHECK(is_greylisted(rcpt(m, "known@dest.test")));
+  m.abort();
+  live().clock.advance(301);
+
+  mail(m, "multi@example.org");
+  CHECK(rcpt(m, "known@dest.test").command == 'c');
+  CHECK(is_greylisted(rcpt(m, "new@dest.test")));
+  const auto headers = end_of_message(m);
+  REQUIRE(headers.size() == 1);
+  CHECK(headers[0].value.rfind("delayed 301 seconds", 0) == 0);
+}
+
+TEST_CASE("RSET/abort resets the message: no header leaks into the next one") {
+  auto m = open_milter();
+  connect_client(m, "mail.example.org", "203.0.113.52");
+  mail(m, "rset@example.org");
+  CHECK(is_greylisted(rcpt(m, "b@dest.test")));
+  m.abort();
+  live().clock.advance(301);
+  mail(m, "rset@example.org");
+  CHECK(rcpt(m, "b@dest.test").command == 'c');  // first pass: delayed 301 s
+  m.abort();                                      // RSET
+  mail(m, "rset@example.org");
+  CHECK(rcpt(m, "b@dest.test").command == 'c');
+  CHECK(end_of_message(m).empty());
+}
+
+TEST_CASE("skip networks, SMTP AUTH and address-less clients are not greylisted") {
+  const auto before = triplets();
+  for (const char* address : {"127.0.0.1", "192.0.2.200"}) {
+    CAPTURE(address);
+    auto m = open_milter();
+    connect_client(m, "localhost", address);
+    mail(m, "skip@example.org");
+    CHECK(rcpt(m, "skip@dest.test").command == 'c');
+    CHECK(end_of_message(m).empty());
+  }
+  {
+    auto m = open_milter();
+    connect_client(m, "localhost", "::1", '6');
+    mail(m, "skip@example.org");
+    CHECK(rcpt(m, "skip@dest.test").command == 'c');
+  }
+  {
+    auto m = open_milter();
+    connect_client(m, "mail.example.org", "203.0.113.53");
+    mail(m, "user@example.org", "alice");
+    CHECK(rcpt(m, "skip@dest.test").command == 'c');
+    CHECK(end_of_message(m).empty());
+  }
+  {
+    auto m = open_milter();
+    auto reply = m.connect("localhost", 'U');
+    REQUIRE(reply.has_value());
+    CHECK(reply->command == 'c');
+    mail(m, "root@localhost");
+    CHECK(rcpt(m, "skip@dest.test").command == 'c');
+  }
+  CHECK(triplets() == before);
+}
+
+TEST_CASE("IPv6 client greylisted; an unknown name in brackets is fine") {
+  auto m = open_milter();
+  connect_client(m, "[IPv6:2001:db8:5::7]", "2001:db8:5::7", '6');
+  mail(m, "v6@example.org");
+  CHECK(is_greylisted(rcpt(m, "v6@dest.test")));
+}
+
+TEST_CASE("a new connection on the same milter socket (QUIT_NC) is a new client") {
+  auto m = open_milter();
+  connect_client(m, "localhost", "127.0.0.1");  // e.g. a proxy's own address: skipped
+  mail(m, "local@example.org");
+  CHECK(rcpt(m, "b@dest.test").command == 'c');
+  CHECK(end_of_message(m).empty());
+  REQUIRE(m.quit_nc());  // libmilter accepts QUIT_NC after a message
+  connect_client(m, "mail.example.org", "203.0.113.54");
+  mail(m, "quitnc@example.org");
+  CHECK(is_greylisted(rcpt(m, "b@dest.test")));
+}
+
+TEST_CASE("hostile input closes that connection only") {
+  SUBCASE("garbage bytes") {
+    auto client = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(live().port));
+    REQUIRE(client.has_value());
+    client->send_raw(std::string("\x00\x00\x00\x05ZZZZZ\xff\xfe garbage\r\n", 20));
+    CHECK(client->wait_closed());
+  }
+  SUBCASE("oversize packet") {
+    auto client = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(live().port));
+    REQUIRE(client.has_value());
+    client->send_raw(std::string("\x7f\xff\xff\xffO", 5));
+    CHECK(client->wait_closed());
+  }
+  SUBCASE("truncated and malformed commands after negotiation") {
+    auto m = open_milter();
+    m.send('C', std::string("host\0", 5));  // no family, no address
+    CHECK(m.wait_closed());
+  }
+  SUBCASE("commands out of order") {
+    auto m = open_milter();
+    const auto reply = m.rcpt({"<b@dest.test>"});  // RCPT before CONNECT and MAIL
+    if (reply) CHECK(reply->command == 'c');
+    mail(m, "order@example.org");
+  }
+  SUBCASE("peer vanishes mid-message") {
+    auto m = open_milter();
+    connect_client(m, "mail.example.org", "203.0.113.55");
+    mail(m, "gone@example.org");
+  }
+  // The server still serves.
+  auto m = open_milter();
+  connect_client(m, "mail.example.org", "203.0.113.56");
+  mail(m, "after@example.org");
+  CHECK(is_greylisted(rcpt(m, "b@dest.test")));
+}
+
+TEST_CASE("one MilterServer per process") {
+  (void)live();
+  MilterSettings settings;
+  settings.socket = parse_socket_spec("inet:127.0.0.1:" + std::to_string(testing::free_loopback_port()))
+                        .value();
+  auto second = MilterServer::open(settings, live().greylister, live().clock);
+  CHECK_FALSE(second.ok());
+}
+
+// Last in this file: it stops the shared server.
+TEST_CASE("stop() makes run() return promptly and closes the socket") {
+  (void)live();
+  const auto started = std::chrono::steady_clock::now();
+  live().shut_down();
+  const auto took = std::chrono::steady_clock::now() - started;
+  CHECK(took < std::chrono::seconds(2));
+  CHECK_FALSE(MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(live().port),
+                                        std::chrono::milliseconds(500))
+                  .has_value());
+}
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace greylist

@@ -1,0 +1,379 @@
+// MilterSession: the milter front end's decisions, without libmilter.
+#include "milter/milter_session.h"
+
+#include <doctest/doctest.h>
+
+#include <memory>
+
+#include "greylist/greylister.h"
+#include "store/memory_store.h"
+#include "support/failing_store.h"
+#include "support/fake_clock.h"
+
+namespace greylist {
+namespace {
+
+using testing::FailingStore;
+using testing::FakeClock;
+
+class PostmasterWhitelist final : public Whitelist {
+ public:
+  std::optional<WhitelistMatch> match(const Request& request) const override {
+    if (request.recipient.rfind("postmaster@", 0) == 0) {
+      return WhitelistMatch{"recipient whitelist", "test"};
+    }
+    return std::nullopt;
+  }
+};
+
+IpAddress ip(std::string_view text) {
+  auto parsed = IpAddress::parse(text);
+  REQUIRE(parsed.has_value());
+  return *parsed;
+}
+
+// A Greylister over a MemoryStore (that tests can make fail), a FakeClock
+// and milter settings, and sessions on them.
+struct Fixture {
+  explicit Fixture(MilterSettings settings = {}) : greylister(GreylistConfig{}, failing, clock) {
+    settings.common.hostname = "mx.test";
+    auto made = make_milter_context(std::move(settings), greylister, clock);
+    REQUIRE(made.ok());
+    context = std::make_unique<MilterContext>(std::move(made).value());
+  }
+
+  // A session connected from `address` with one message started.
+  std::unique_ptr<MilterSession> session(std::string_view address,
+                                         std::string_view sender = "<a@example.org>",
+                                         std::string_view name = "mail.example.org") {
+    auto s = std::make_unique<MilterSession>(*context);
+    s->connect(name, ip(address));
+    s->helo("mail.example.org");
+    s->mail_from(sender, "");
+    return s;
+  }
+
+  std::uint64_t triplets() { return memory.count(Table::kTriplets).value(); }
+
+  MemoryStore memory;
+  FailingStore failing{memory};
+  FakeClock clock;
+  Greylister greylister;
+  std::unique_ptr<MilterContext> context;
+};
+
+TEST_SUITE("milter") {
+
+TEST_CASE("a new triplet is deferred with 450 4.2.0 and the greylist text") {
+  Fixture f;
+  auto s = f.session("203.0.113.7");
+  const RcptReply reply = s->rcpt_to("<b@dest.test>");
+  CHECK(reply.tempfail);
+  CHECK(reply.code == "450");
+  CHECK(reply.enhanced_code == "4.2.0");
+  CHECK(reply.text == "Greylisted, see http://postgrey.schweikert.ch/help/dest.test.html");
+  CHECK(f.triplets() == 1);
+}
+
+TEST_CASE("early retry is deferred, a retry after the delay passes with one header") {
+  Fixture f;
+  auto s = f.session("203.0.113.7");
+  CHECK(s->rcpt_to("<b@dest.test>").tempfail);
+  s->abort();  // Postfix aborts the transaction after a lone deferred RCPT
+
+  f.clock.advance(299);
+  s->mail_from("<a@example.org>", "");
+  CHECK(s->rcpt_to("<b@dest.test>").tempfail);
+  s->abort();
+
+  f.clock.advance(2);
+  s->mail_from("<a@example.org>", "");
+  CHECK_FALSE(s->rcpt_to("<b@dest.test>").tempfail);
+  const auto header = s->end_of_message();
+  REQUIRE(header.has_value());
+  CHECK(header->name == "X-Greylist");
+  CHECK(header->value.rfind("delayed 301 seconds by greylist-milter-" GREYLIST_VERSION " at mx.test; ",
+                            0) == 0);
+
+  // The next message of the same triplet: accepted, no header.
+  s->mail_from("<a@example.org>", "");
+  CHECK_FALSE(s->rcpt_to("<b@dest.test>").tempfail);
+  CHECK_FALSE(s->end_of_message().has_value());
+}
+
+TEST_CASE("each recipient is decided on its own; the header carries the longest delay") {
+  Fixture f;
+  auto s = f.session("203.0.113.8");
+  CHECK(s->rcpt_to("<one@dest.test>").tempfail);
+  s->abort();
+  f.clock.advance(100);
+  s->mail_from("<a@example.org>", "");
+  CHECK(s->rcpt_to("<two@dest.test>").tempfail);
+  s->abort();
+  f.clock.advance(400);  // one: 500 s old, two: 400 s old
+
+  s->mail_from("<a@example.org>", "");
+  CHECK_FALSE(s->rcpt_to("<one@dest.test>").tempfail);
+  CHECK_FALSE(s->rcpt_to("<two@dest.test>").tempfail);
+  CHECK(s->rcpt_to("<three@dest.test>").tempfail);  // new: deferred, the others stay accepted
+  const auto header = s->end_of_message();
+  REQUIRE(header.has_value());
+  CHECK(header->value.rfind("delayed 500 seconds", 0) == 0);
+
+  // Already passed + new: the passed one is accepted without a header.
+  s->mail_from("<a@example.org>", "");
+  CHECK_FALSE(s->rcpt_to("<one@dest.test>").tempfail);
+  CHECK(s->rcpt_to("<four@dest.test>").tempfail);
+  CHECK_FALSE(s->end_of_message().has_value());
+}
+
+TEST_CASE("RSET and aborted transactions forget the message") {
+  Fixture f;
+  auto s = f.session("203.0.113.9");
+  CHECK(s->rcpt_to("<b@dest.test>").tempfail);
+  s->abort();
+  f.clock.advance(301);
+
+  SUBCASE("a delay seen in an aborted transaction gives no header later") {
+    s->mail_from("<a@example.org>", "");
+    CHECK_FALSE(s->rcpt_to("<b@dest.test>").tempfail);  // first pass, delayed 301 s
+    s->abort();                                          // RSET before DATA
+    s->mail_from("<a@example.org>", "");
+    CHECK_FALSE(s->rcpt_to("<b@dest.test>").tempfail);
+    CHECK_FALSE(s->end_of_message().has_value());
+  }
+  SUBCASE("SMTP AUTH of an aborted message does not carry over") {
+    s->mail_from("<x@example.org>", "alice");
+    CHECK_FALSE(s->rcpt_to("<new@dest.test>").tempfail);
+    s->abort();
+    s->mail_from("<x@example.org>", "");
+    CHECK(s->rcpt_to("<new@dest.test>").tempfail);
+  }
+  SUBCASE("a new MAIL FROM without RSET starts a new message") {
+    s->mail_from("<a@example.org>", "");
+    CHECK_FALSE(s->rcpt_to("<b@dest.test>").tempfail);
+    s->mail_from("<a@example.org>", "");
+    CHECK_FALSE(s->end_of_message().has_value());
+  }
+}
+
+TEST_CASE("clients in skip networks are not greylisted and the store is not touched") {
+  MilterSettings settings;
+  settings.skip_networks = {"127.0.0.0/8", "::1/128", "198.51.100.0/24"};
+  Fixture f(settings);
+  for (const char* address : {"127.0.0.1", "::1", "198.51.100.77", "::ffff:127.0.0.1"}) {
+    CAPTURE(address);
+    auto s = f.session(address);
+    CHECK(s->skip_reason().rfind("skip networks (", 0) == 0);
+    CHECK_FALSE(s->rcpt_to("<b@dest.test>").tempfail);
+    CHECK_FALSE(s->end_of_message().has_value());
+  }
+  CHECK(f.triplets() == 0);
+  auto outside = f.session("198.51.101.1");
+  CHECK(outside->skip_reason().empty());
+  CHECK(outside->rcpt_to("<b@dest.test>").tempfail);
+}
+
+TEST_CASE("SMTP AUTH clients and clients without an address are not greylisted") {
+  Fixture f;
+  auto authenticated = f.session("203.0.113.10");
+  authenticated->mail_from("<me@example.org>", "alice");
+  CHECK_FALSE(authenticated->rcpt_to("<b@dest.test>").tempfail);
+
+  MilterSession local(*f.context);
+  local.connect("localhost", std::nullopt);
+  CHECK(local.skip_reason() == "no client address");
+  local.mail_from("<root@localhost>", "");
+  CHECK_FALSE(local.rcpt_to("<b@dest.test>").tempfail);
+  CHECK(f.triplets() == 0);
+}
+
+TEST_CASE("client names: a bracketed address or none is 'unknown'") {
+  Fixture f;
+  MilterSession s(*f.context);
+  s.connect("[203.0.113.11]", ip("203.0.113.11"));
+  CHECK(s.client_name() == "unknown");
+  s.connect("[IPv6:2001:db8::1]", ip("2001:db8::1"));
+  CHECK(s.client_name() == "unknown");
+  s.connect("", ip("203.0.113.11"));
+  CHECK(s.client_name() == "unknown");
+  s.connect("mx.example.net", ip("203.0.113.11"));
+  CHECK(s.client_name() == "mx.example.net");
+  CHECK(s.client_address() == "203.0.113.11");
+}
+
+TEST_CASE("a second connect (XCLIENT) replaces the client, including its skip status") {
+  Fixture f;
+  MilterSession s(*f.context);
+  s.connect("localhost", ip("127.0.0.1"));  // the proxy's own address: skipped
+  CHECK_FALSE(s.skip_reason().empty());
+  s.connect("mail.example.org", ip("203.0.113.12"));  // the XCLIENT address
+  CHECK(s.skip_reason().empty());
+  CHECK(s.client_address() == "203.0.113.12");
+  s.mail_from("<a@example.org>", "");
+  CHECK(s.rcpt_to("<b@dest.test>").tempfail);
+}
+
+TEST_CASE("IPv6 clients are keyed on their /64") {
+  Fixture f;
+  auto first = f.session("2001:db8:1:2::5", "<a@example.org>", "v6.example.org");
+  CHECK(first->client_address() == "2001:db8:1:2::5");
+  CHECK(first->rcpt_to("<b@dest.test>").tempfail);
+  f.clock.advance(301);
+  auto neighbour = f.session("2001:db8:1:2::99");
+  CHECK_FALSE(neighbour->rcpt_to("<b@dest.test>").tempfail);
+  auto elsewhere = f.session("2001:db8:1:3::5");
+  CHECK(elsewhere->rcpt_to("<b@dest.test>").tempfail);
+}
+
+TEST_CASE("envelope addresses: brackets removed, null sender, ESMTP args ignored") {
+  Fixture f;
+  auto s = f.session("203.0.113.13", "<>");
+  CHECK(s->rcpt_to("< b@dest.test >").tempfail);
+  f.clock.advance(301);
+  s->mail_from("", "");  // same triplet: null sender, bracket/space forms
+  CHECK_FALSE(s->rcpt_to("b@dest.test").tempfail);
+}
+
+TEST_CASE("reply text: '%' doubled for libmilter, controls replaced, length bounded") {
+  MilterSettings settings;
+  settings.common.greylist_text = "100% sure: retry in %s seconds for %r";
+  Fixture f(settings);
+  auto s = f.session("203.0.113.14");
+  const RcptReply reply = s->rcpt_to("<b@dest\r\n.test>");
+  REQUIRE(reply.tempfail);
+  CHECK(reply.text == "100%% sure: retry in 300 seconds for dest??.test");
+
+  CHECK(escape_milter_reply("a%b\r\nc") == "a%%b??c");
+  const std::string long_text(5000, '%');
+  CHECK(escape_milter_reply(long_text).size() == 2 * kMaxReplyText);
+}
+
+TEST_CASE("configurable reply codes; bad codes and networks are refused") {
+  MilterSettings settings;
+  settings.reply_code = "451";
+  settings.enhanced_code = "4.7.1";
+  Fixture f(settings);
+  auto s = f.session("203.0.113.15");
+  const RcptReply reply = s->rcpt_to("<b@dest.test>");
+  CHECK(reply.code == "451");
+  CHECK(reply.enhanced_code == "4.7.1");
+
+  MemoryStore store;
+  FakeClock clock;
+  Greylister greylister(GreylistConfig{}, store, clock);
+  const auto refused = [&](MilterSettings bad) {
+    return !make_milter_context(std::move(bad), greylister, clock).ok();
+  };
+  MilterSettings bad;
+  bad.reply_code = "550";
+  CHECK(refused(bad));
+  bad = {};
+  bad.reply_code = "45";
+  CHECK(refused(bad));
+  bad = {};
+  bad.enhanced_code = "5.2.0";
+  CHECK(refused(bad));
+  bad = {};
+  bad.enhanced_code = "4.2";
+  CHECK(refused(bad));
+  bad = {};
+  bad.enhanced_code = "4.2.0 x";
+  CHECK(refused(bad));
+  bad = {};
+  bad.skip_networks = {"10.0.0.0/33"};
+  CHECK(refused(bad));
+  bad = {};
+  bad.skip_networks = {"not-a-network"};
+  CHECK(refused(bad));
+}
+
+TEST_CASE("--x-greylist-header-always: a short 'not delayed' header") {
+  MilterSettings settings;
+  settings.header_always = true;
+  settings.skip_networks = {"127.0.0.0/8"};
+  Fixture f(settings);
+  f.greylister.set_whitelist(std::make_shared<PostmasterWhitelist>());
+  const auto value_of = [](MilterSession& s) {
+    auto header = s.end_of_message();
+    REQUIRE(header.has_value());
+    CHECK(header->name == "X-Greylist");
+    return header->value;
+  };
+  const std::string suffix = ", not delayed by greylist-milter-" GREYLIST_VERSION " at mx.test; ";
+
+  auto s = f.session("203.0.113.16");
+  CHECK(s->rcpt_to("<b@dest.test>").tempfail);
+  s->abort();
+  f.clock.advance(301);
+  s->mail_from("<a@example.org>", "");
+  CHECK_FALSE(s->rcpt_to("<b@dest.test>").tempfail);
+  CHECK(value_of(*s).rfind("delayed 301 seconds", 0) == 0);  // delayed: the normal header
+  s->mail_from("<a@example.org>", "");
+  CHECK_FALSE(s->rcpt_to("<b@dest.test>").tempfail);
+  CHECK(value_of(*s).rfind("Passed greylisting before" + suffix, 0) == 0);
+
+  s->mail_from("<a@example.org>", "");
+  CHECK_FALSE(s->rcpt_to("<postmaster@dest.test>").tempfail);
+  CHECK(value_of(*s).rfind("Recipient whitelisted" + suffix, 0) == 0);
+
+  s->mail_from("<a@example.org>", "bob");
+  CHECK_FALSE(s->rcpt_to("<c@dest.test>").tempfail);
+  CHECK(value_of(*s).rfind("Sender succeeded SMTP AUTH" + suffix, 0) == 0);
+
+  auto local = f.session("127.0.0.1");
+  CHECK_FALSE(local->rcpt_to("<c@dest.test>").tempfail);
+  CHECK(value_of(*local).rfind("Sender IP in skip networks" + suffix, 0) == 0);
+
+  // A message no recipient of which was accepted by us gets nothing.
+  auto deferred = f.session("203.0.113.17");
+  CHECK(deferred->rcpt_to("<d@dest.test>").tempfail);
+  CHECK_FALSE(deferred->end_of_message().has_value());
+}
+
+TEST_CASE("store failure: --on-error accept lets the mail through, tempfail answers 451 4.3.0") {
+  SUBCASE("accept") {
+    MilterSettings settings;
+    settings.header_always = true;
+    Fixture f(settings);
+    f.failing.fail_reads = true;
+    f.failing.fail_writes = true;
+    auto s = f.session("203.0.113.18");
+    CHECK_FALSE(s->rcpt_to("<b@dest.test>").tempfail);
+    const auto header = s->end_of_message();
+    REQUIRE(header.has_value());
+    CHECK(header->value.rfind("Greylisting unavailable, not delayed", 0) == 0);
+  }
+  SUBCASE("tempfail") {
+    MilterSettings settings;
+    settings.common.on_error = OnError::kTempfail;
+    Fixture f(settings);
+    f.failing.fail_reads = true;
+    f.failing.fail_writes = true;
+    auto s = f.session("203.0.113.18");
+    const RcptReply reply = s->rcpt_to("<b@dest.test>");
+    CHECK(reply.tempfail);
+    CHECK(reply.code == "451");
+    CHECK(reply.enhanced_code == "4.3.0");
+    CHECK(rcpt_reply_on_error(OnError::kAccept).tempfail == false);
+  }
+}
+
+TEST_CASE("hostile envelope input is bounded and never breaks the session") {
+  Fixture f;
+  auto s = f.session("203.0.113.19", std::string(100000, 'x') + "@example.org",
+                     std::string(70000, 'h'));
+  CHECK(s->client_name().size() == kMaxMilterField);
+  s->helo(std::string("\0\xff\r\n", 4));
+  const RcptReply reply = s->rcpt_to(std::string(100000, 'r') + "@dest.test");
+  CHECK(reply.tempfail);
+  CHECK(reply.text.size() <= 2 * kMaxReplyText);
+  CHECK(reply.text.find_first_of("\r\n") == std::string::npos);
+  s->set_queue_id(std::string(1000, 'Q'));
+  CHECK_FALSE(s->end_of_message().has_value());
+}
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace greylist
