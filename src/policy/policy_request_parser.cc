@@ -30,15 +30,15 @@ PolicyRequestParser::Outcome PolicyRequestParser::consume(std::string_view& inpu
 
     // Bounds first, before anything is buffered. A line may momentarily
     // hold one byte more than the limit: a "\r" whose "\n" has not come yet.
-    if (request_bytes_ + taken > limits_.max_request_bytes) {
-      fail("request longer than " + std::to_string(limits_.max_request_bytes) + " bytes");
-      break;
-    }
     const std::size_t length = line_.size() + segment;
     const char last = segment > 0 ? input[segment - 1] : (line_.empty() ? '\0' : line_.back());
     if (length > limits_.max_line_bytes + 1 ||
         (length == limits_.max_line_bytes + 1 && last != '\r')) {
       fail("line longer than " + std::to_string(limits_.max_line_bytes) + " bytes");
+      break;
+    }
+    if (request_bytes_ + taken > limits_.max_request_bytes) {
+      fail("request longer than " + std::to_string(limits_.max_request_bytes) + " bytes");
       break;
     }
 
