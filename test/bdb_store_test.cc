@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -21,8 +22,10 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace greylist {
 namespace {
@@ -439,6 +442,62 @@ TEST_CASE("db5.3_verify accepts the files of a cleanly closed store") {
     f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
   }
   CHECK(run_db_verify(dir.path(), "triplets.db", /*expect_errors=*/true) != 0);
+}
+
+TEST_CASE("an update function that throws: an error, no change, no lock left behind") {
+  TempDir dir;
+  auto store = must_open(options_for(dir.path()));
+  REQUIRE(store->put(Table::kTriplets, "k", "before", 0).ok());
+  const Status st = store->update(Table::kTriplets, "k", [](std::optional<std::string>& v) {
+    v = "half-done";
+    throw std::runtime_error("decoder exploded");
+    return UpdateOutcome{Verdict::kWrite, 0};
+  });
+  CHECK(st.code() == Status::Code::kIoError);
+  CHECK(contains(st.message(), "decoder exploded"));
+  CHECK(contains(st.message(), dir.path()));
+  CHECK(must_get(*store, Table::kTriplets, "k") == "before");
+  // The transaction was aborted: another thread can take the key's write lock.
+  std::thread other([&] {
+    CHECK(store->update(Table::kTriplets, "k", [](std::optional<std::string>& v) {
+      v = "after";
+      return UpdateOutcome{Verdict::kWrite, 0};
+    }).ok());
+  });
+  other.join();
+  CHECK(must_get(*store, Table::kTriplets, "k") == "after");
+}
+
+TEST_CASE("lock conflicts between concurrent inserts are retried, never reported") {
+  // Many threads inserting long keys split B-tree pages concurrently, which
+  // makes Berkeley DB's deadlock detector abort some transactions; the store
+  // retries them (calling the update function again) and none may fail.
+  TempDir dir;
+  auto store = must_open(options_for(dir.path()));
+  constexpr int kThreads = 16;
+  constexpr int kKeysPerThread = 500;
+  std::atomic<long> calls{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kKeysPerThread; ++k) {
+        const std::string key = std::to_string(k * kThreads + t) + std::string(200, 'k');
+        const Status st = store->update(Table::kTriplets, key, [&](std::optional<std::string>& v) {
+          ++calls;
+          v = std::string(300, 'v');
+          return UpdateOutcome{Verdict::kWrite, 0};
+        });
+        if (!st.ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures.load() == 0);
+  CHECK(store->count(Table::kTriplets).value() == kThreads * kKeysPerThread);
+  CHECK(calls.load() >= kThreads * kKeysPerThread);
+  MESSAGE("update functions called " << calls.load() - kThreads * kKeysPerThread
+                                     << " extra times after lock conflicts");
 }
 
 TEST_CASE("checkpoints remove the log files no longer needed") {

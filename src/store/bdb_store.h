@@ -17,7 +17,14 @@
 // Thread-safety: every method may be called from many threads at once.
 // Conflicting transactions are resolved by Berkeley DB's deadlock detector;
 // the loser is retried (a bounded number of times), which is why update()
-// may call its function more than once.
+// may call its function more than once. An update function runs while the
+// key's page is write-locked: it must not call the store (that would wait on
+// itself forever) and should be quick.
+//
+// Process: open the store as the user that will use it (files are created
+// owned by the caller, and later log files are created as the store runs),
+// and after daemonizing: a forked child must not use, close or destroy a
+// store its parent opened.
 //
 // Errors: no method throws or crashes on a database failure. A non-ok Status
 // names the directory, the operation and Berkeley DB's reason:
