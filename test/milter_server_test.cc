@@ -288,9 +288,10 @@ TEST_CASE("hostile input closes that connection only") {
   }
   SUBCASE("commands out of order") {
     auto m = open_milter();
-    const auto reply = m.rcpt({"<b@dest.test>"});  // RCPT before CONNECT and MAIL
-    if (reply) CHECK(reply->command == 'c');
-    mail(m, "order@example.org");
+    // RCPT before CONNECT and MAIL: libmilter ignores it (no answer).
+    REQUIRE(m.send('R', std::string("<b@dest.test>\0", 14)));
+    CHECK_FALSE(m.read(std::chrono::milliseconds(300)).has_value());
+    mail(m, "order@example.org");  // no session: answered, nothing decided
   }
   SUBCASE("peer vanishes mid-message") {
     auto m = open_milter();
