@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <thread>
@@ -35,13 +36,28 @@ struct Daemon {
     process.reset();
     remove_tree(dir);
   }
-  void start(int delay) {
-    process = std::make_unique<ChildProcess>(
-        std::vector<std::string>{GREYLIST_MILTER_BINARY, "--policy",
-                                 "inet:127.0.0.1:" + std::to_string(port), "--milter", "none",
-                                 "--dbdir", dir + "/db", "--log", "stderr", "--hostname",
-                                 "test.host", "--delay", std::to_string(delay)},
-        dir + "/daemon.log");
+  void start(int delay, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{GREYLIST_MILTER_BINARY, "--policy",
+                                  "inet:127.0.0.1:" + std::to_string(port), "--milter", "none",
+                                  "--dbdir", dir + "/db", "--log", "stderr", "--hostname",
+                                  "test.host", "--delay", std::to_string(delay),
+                                  "--whitelist-clients", dir + "/clients",
+                                  "--whitelist-recipients", dir + "/recipients"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process = std::make_unique<ChildProcess>(argv, dir + "/daemon.log");
+  }
+  void write(const std::string& name, const std::string& content) const {
+    std::ofstream(dir + "/" + name + ".new") << content;
+    std::rename((dir + "/" + name + ".new").c_str(), (dir + "/" + name).c_str());
+  }
+  // Waits (bounded) until the log holds `text`.
+  bool log_shows(const std::string& text, std::chrono::milliseconds timeout = 5s) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (process->output().find(text) == std::string::npos) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
   }
 };
 
@@ -151,6 +167,44 @@ TEST_CASE("SIGTERM with an idle client connected: clean exit within 2 s") {
   CHECK(WIFEXITED(*status));
   CHECK(WEXITSTATUS(*status) == 0);
   CHECK(daemon.process->output().find("greylist-milter stopped") != std::string::npos);
+}
+
+TEST_CASE("whitelists: used at start, reloaded on SIGHUP, a broken reload keeps the old lists") {
+  Daemon daemon;
+  daemon.write("clients", "# none yet\n");
+  daemon.write("recipients", "vip@bar.test\n");
+  daemon.start(300);
+  LineClient client(daemon.port);
+  REQUIRE(client.ok());
+  CHECK(client.policy(triplet_request("a@foo.test", "vip@bar.test")) == "action=DUNNO\n\n");
+  CHECK(daemon.log_shows("reason=recipient whitelist (recipients:1 vip@bar.test)"));
+  CHECK(is_greylist(client.policy(triplet_request("a@foo.test", "other@bar.test"))));
+
+  daemon.write("recipients", "vip@bar.test\nother@bar.test\n");
+  daemon.process->signal(SIGHUP);
+  REQUIRE(daemon.log_shows("whitelists reloaded: 0 client rules, 2 recipient rules"));
+  CHECK(client.policy(triplet_request("b@foo.test", "other@bar.test")) == "action=DUNNO\n\n");
+
+  daemon.write("clients", "mail.foo.test\nthis is not a rule\n");
+  daemon.process->signal(SIGHUP);
+  REQUIRE(daemon.log_shows("clients:2: doesn't look like a hostname"));
+  CHECK(daemon.log_shows("keeping the old lists"));
+  // The old lists are still in force: the recipient rule holds, the new client rule does not.
+  CHECK(client.policy(triplet_request("c@foo.test", "other@bar.test")) == "action=DUNNO\n\n");
+  CHECK(is_greylist(client.policy(triplet_request("c@foo.test", "third@bar.test"))));
+  // The connection survived every reload.
+  CHECK(client.ok());
+}
+
+TEST_CASE("a broken whitelist at start is fatal, naming file and line") {
+  Daemon daemon;
+  daemon.write("clients", "good.example\n\n/(unclosed/\n");
+  daemon.write("recipients", "");
+  daemon.start(300);
+  const auto status = daemon.process->wait_for_exit(10s);
+  REQUIRE(status);
+  CHECK(WEXITSTATUS(*status) == 1);
+  CHECK(daemon.process->output().find(daemon.dir + "/clients:3: bad regex") != std::string::npos);
 }
 
 }  // TEST_SUITE
