@@ -37,7 +37,8 @@ struct UpdateOutcome {
 // Called with the current value (nullopt when absent). It may modify `value`
 // and says whether to write it back. It may be called more than once for one
 // update (a store retries after a lock conflict), so it must depend only on
-// its argument and on state it recomputes each call.
+// its argument and on state it recomputes each call. It runs while the key
+// is locked: it must not call the store (that would wait for itself).
 using UpdateFunction = std::function<UpdateOutcome(std::optional<std::string>& value)>;
 
 struct StoreEntry {

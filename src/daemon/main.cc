@@ -87,8 +87,8 @@ int run(const DaemonOptions& options) {
   bdb_options.sync = options.sync_full ? BdbOptions::Sync::kFull : BdbOptions::Sync::kCrashSafe;
   auto store = BdbStore::open(bdb_options);
   if (!store.ok()) {
-    log(Severity::kCritical, "cannot open the database in " + options.dbdir + ": " +
-                                 store.status().message());
+    // The store's message names the directory and the reason.
+    log(Severity::kCritical, "cannot open the database: " + store.status().message());
     return kExitStartup;
   }
 
