@@ -34,6 +34,24 @@ struct Fixture {
   Greylister make() { return Greylister(config, store, clock); }
 };
 
+// Registered domain = the last two labels; enough for tests.
+class LastTwoLabels final : public RegisteredDomains {
+ public:
+  std::optional<std::string> registered_domain(std::string_view host) const override {
+    const auto last = host.rfind('.');
+    if (last == std::string_view::npos || last == 0) return std::nullopt;
+    const auto previous = host.rfind('.', last - 1);
+    return std::string(previous == std::string_view::npos ? host : host.substr(previous + 1));
+  }
+};
+
+Request named(std::string client, std::string name, std::string sender = "a@foo.test",
+              std::string recipient = "b@bar.test") {
+  Request r = request(std::move(client), std::move(sender), std::move(recipient));
+  r.client_name = std::move(name);
+  return r;
+}
+
 class StaticWhitelist final : public Whitelist {
  public:
   std::optional<WhitelistMatch> match(const Request& r) const override {
@@ -250,8 +268,9 @@ TEST_CASE_FIXTURE(Fixture, "auto-whitelisting counts at most one pass per hour")
   CHECK(g.decide(request("198.51.100.9", "z@foo.test", "z@x.test")).action == Action::kGreylist);
 }
 
-TEST_CASE_FIXTURE(Fixture, "auto-whitelisting off with 0: no client table writes") {
+TEST_CASE_FIXTURE(Fixture, "both auto-whitelists off with 0: no client table writes") {
   config.auto_whitelist_clients = 0;
+  config.auto_whitelist_domains = 0;
   const Greylister g = make();
   g.decide(request());
   clock.advance(300);
@@ -344,6 +363,72 @@ TEST_CASE_FIXTURE(Fixture, "concurrent first attempts of one triplet record one 
   for (auto& t : threads) t.join();
   CHECK(news == 400);  // same second: all "new", and still one entry
   CHECK(store.count(Table::kTriplets).value() == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "domain AWL: after N distinct senders of a domain passed from a network, the domain passes there at once") {
+  config.auto_whitelist_clients = 0;
+  config.auto_whitelist_domains = 2;
+  const Greylister g = make();
+  // The same sender twice counts once.
+  for (const char* rcpt : {"r1@bar.test", "r2@bar.test"}) {
+    g.decide(request("198.51.100.9", "alice@shop.test", rcpt));
+    clock.advance(300);
+    CHECK(g.decide(request("198.51.100.9", "alice@shop.test", rcpt)).reason == "triplet found");
+  }
+  CHECK(g.decide(request("198.51.100.9", "carol@shop.test", "r3@bar.test")).reason == "new");
+  g.decide(request("198.51.100.9", "bob@shop.test", "r1@bar.test"));
+  clock.advance(300);
+  CHECK(g.decide(request("198.51.100.9", "bob@shop.test", "r1@bar.test")).action == Action::kPass);
+  // Two distinct senders: the domain is whitelisted from that network...
+  const Decision d = g.decide(request("198.51.100.77", "dave@SHOP.test", "new@bar.test"));
+  CHECK(d.action == Action::kWhitelisted);
+  CHECK(d.reason == "domain AWL");
+  // ...but not from another network, and not another domain.
+  CHECK(g.decide(request("198.51.101.9", "dave@shop.test", "new@bar.test")).reason == "new");
+  CHECK(g.decide(request("198.51.100.9", "dave@other.test", "new@bar.test")).reason == "new");
+}
+
+TEST_CASE_FIXTURE(Fixture, "domain AWL ignores the null sender") {
+  config.auto_whitelist_clients = 0;
+  const Greylister g = make();
+  CHECK(g.domain_key(request("198.51.100.9", "")).empty());
+  for (int i = 0; i < 3; ++i) {
+    const std::string rcpt = "r" + std::to_string(i) + "@bar.test";
+    g.decide(request("198.51.100.9", "", rcpt));
+    clock.advance(300);
+    g.decide(request("198.51.100.9", "", rcpt));
+  }
+  CHECK(g.decide(request("198.51.100.9", "", "z@bar.test")).reason == "new");
+}
+
+TEST_CASE_FIXTURE(Fixture, "pool: a retry from another network of the same registered domain is the same triplet") {
+  config.auto_whitelist_clients = 0;
+  config.auto_whitelist_domains = 0;
+  LastTwoLabels domains;
+  const Greylister g(config, store, clock, &domains);
+  CHECK(g.triplet_client(named("40.107.1.1", "mail-a.protection.outlook.com")) == "pool:outlook.com");
+  CHECK(g.triplet_client(named("40.107.1.1", "unknown")) == "40.107.1.0");
+  CHECK(g.decide(named("40.107.1.1", "mail-a.protection.outlook.com")).reason == "new");
+  clock.advance(300);
+  const Decision retry = g.decide(named("52.100.9.9", "mail-b.protection.outlook.com"));
+  CHECK(retry.action == Action::kPass);
+  CHECK(retry.reason == "pool (outlook.com)");
+  REQUIRE(retry.delayed_seconds);
+  CHECK(*retry.delayed_seconds == 300);
+  // A retry from the same network is an ordinary pass.
+  CHECK(g.decide(named("40.107.1.1", "mail-a.protection.outlook.com", "z@foo.test")).reason == "new");
+  clock.advance(300);
+  CHECK(g.decide(named("40.107.1.1", "mail-a.protection.outlook.com", "z@foo.test")).reason ==
+        "triplet found");
+  // An unverified client under the same addresses is keyed by network.
+  CHECK(g.decide(named("52.100.9.9", "unknown")).reason == "new");
+}
+
+TEST_CASE_FIXTURE(Fixture, "pool-by-domain off keys named clients by network") {
+  config.pool_by_domain = false;
+  LastTwoLabels domains;
+  const Greylister g(config, store, clock, &domains);
+  CHECK(g.triplet_client(named("40.107.1.1", "mail-a.protection.outlook.com")) == "40.107.1.0");
 }
 
 }  // TEST_SUITE

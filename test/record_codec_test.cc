@@ -35,13 +35,64 @@ TEST_CASE("damaged or foreign values are rejected, not misread") {
   CHECK_FALSE(decode_triplet(good.substr(0, good.size() - 1)));
   CHECK_FALSE(decode_triplet(good + "x"));
   std::string wrong_version = good;
-  wrong_version[0] = 2;
+  wrong_version[0] = 9;
   CHECK_FALSE(decode_triplet(wrong_version));
+  std::string v1_size_v2_tag = good.substr(0, 18);  // a v2 tag on a v1-sized value
+  CHECK_FALSE(decode_triplet(v1_size_v2_tag));
   std::string bad_flag = good;
-  bad_flag.back() = 7;
+  bad_flag[17] = 7;
   CHECK_FALSE(decode_triplet(bad_flag));
   CHECK_FALSE(decode_triplet("1795590188,1795590799"));  // postgrey's text format
   CHECK_FALSE(decode_client(good));
+}
+
+TEST_CASE("version 1 triplet records (no first network) still decode") {
+  std::string v1 = encode_triplet({100, 200, true, 0}).substr(0, 18);
+  v1[0] = 1;
+  const auto decoded = decode_triplet(v1);
+  REQUIRE(decoded);
+  CHECK(decoded->first_seen == 100);
+  CHECK(decoded->last_seen == 200);
+  CHECK(decoded->passed);
+  CHECK(decoded->first_network == 0);
+  const auto v2 = decode_triplet(encode_triplet({1, 2, false, 0xdeadbeefcafef00dull}));
+  REQUIRE(v2);
+  CHECK(v2->first_network == 0xdeadbeefcafef00dull);
+}
+
+TEST_CASE("domain records: distinct sender hashes, bounded, strict decoding") {
+  DomainRecord r;
+  r.last_seen = 1234;
+  r.sender_hashes = {1, 2, 3};
+  const auto decoded = decode_domain(encode_domain(r));
+  REQUIRE(decoded);
+  CHECK(decoded->last_seen == 1234);
+  CHECK(decoded->sender_hashes == std::vector<std::uint64_t>{1, 2, 3});
+  DomainRecord many;
+  many.sender_hashes.assign(40, 7);
+  CHECK(decode_domain(encode_domain(many))->sender_hashes.size() == DomainRecord::kMaxSenders);
+  std::string truncated = encode_domain(r);
+  truncated.pop_back();
+  CHECK_FALSE(decode_domain(truncated));
+  CHECK_FALSE(decode_domain(encode_client({1, 2})));
+  CHECK(encode_domain_key("1.2.3.0", "foo.test") == "d1:7:1.2.3.0foo.test");
+  CHECK(pool_client("outlook.com") == "pool:outlook.com");
+  CHECK(stable_hash("a") != stable_hash("b"));
+  CHECK(stable_hash("a") == stable_hash("a"));
+}
+
+TEST_CASE("entry_expires_at dispatches on table and key") {
+  GreylistConfig config;
+  CHECK(entry_expires_at(Table::kTriplets, "t1:x", encode_triplet({10, 10, false}), config) ==
+        10 + config.retry_window);
+  CHECK(entry_expires_at(Table::kClients, "c1:1.2.3.0", encode_client({1, 50}), config) ==
+        50 + config.max_age);
+  DomainRecord d;
+  d.last_seen = 70;
+  CHECK(entry_expires_at(Table::kClients, "d1:7:1.2.3.0x.test", encode_domain(d), config) ==
+        70 + config.max_age);
+  CHECK_FALSE(entry_expires_at(Table::kClients, "d1:7:1.2.3.0x.test", encode_client({1, 50}), config));
+  CHECK_FALSE(entry_expires_at(Table::kTriplets, "t1:x", "junk", config));
 }
 
 TEST_CASE("expiry times") {

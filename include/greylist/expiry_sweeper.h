@@ -33,7 +33,8 @@ class ExpirySweeper {
   Result<Step> step(std::size_t batch);
 
  private:
-  bool expired(Table table, std::string_view value, EpochSeconds now, bool& undecodable) const;
+  bool expired(Table table, std::string_view key, std::string_view value, EpochSeconds now,
+               bool& undecodable) const;
 
   GreylistConfig config_;
   Store& store_;

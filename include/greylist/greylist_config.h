@@ -17,6 +17,14 @@ struct GreylistConfig {
   std::int64_t max_age = 35 * 86400;
   // Client auto-whitelisting after this many successful retries (0 = off).
   std::uint32_t auto_whitelist_clients = 5;
+  // Sender-domain auto-whitelisting: a (client network, sender domain) pair
+  // passes at once after this many distinct senders of the domain passed
+  // from the network (0 = off).
+  std::uint32_t auto_whitelist_domains = 2;
+  // Key triplets of clients with a verified name on the name's registered
+  // domain instead of the network, so a provider's pool retrying from
+  // another network is the same triplet (--pool-by-domain).
+  bool pool_by_domain = true;
   // Key on the full client address instead of its network (--lookup-by-host).
   bool lookup_by_host = false;
   int ipv4_cidr = 24;

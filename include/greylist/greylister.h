@@ -12,6 +12,7 @@
 #include "greylist/clock.h"
 #include "greylist/decision.h"
 #include "greylist/greylist_config.h"
+#include "greylist/registered_domains.h"
 #include "greylist/request.h"
 #include "greylist/store.h"
 #include "greylist/whitelist.h"
@@ -20,8 +21,10 @@ namespace greylist {
 
 class Greylister {
  public:
-  // `store` and `clock` must outlive the Greylister.
-  Greylister(GreylistConfig config, Store& store, const Clock& clock);
+  // `store`, `clock` and `domains` must outlive the Greylister. Without
+  // `domains` (nullptr), --pool-by-domain has no effect.
+  Greylister(GreylistConfig config, Store& store, const Clock& clock,
+             const RegisteredDomains* domains = nullptr);
 
   // Replaces the static whitelist (nullptr = none); safe while decide() runs
   // on other threads (SIGHUP reload).
@@ -35,15 +38,24 @@ class Greylister {
   std::string triplet_key(const Request& request) const;
   // The client's key in the auto-whitelist table.
   std::string client_key(const Request& request) const;
+  // The (client network, sender domain) key of the domain auto-whitelist;
+  // empty for a sender without a domain (the null sender).
+  std::string domain_key(const Request& request) const;
+  // The client part of the triplet: "pool:<registered domain>" for a client
+  // with a verified name under --pool-by-domain, else the client network.
+  std::string triplet_client(const Request& request) const;
 
   const GreylistConfig& config() const { return config_; }
 
  private:
   Decision decide_or_throw(const Request& request, EpochSeconds now) const;
+  // First pass of a triplet: count it towards both auto-whitelists.
+  void count_first_pass(const Request& request, EpochSeconds now, Decision& decision) const;
 
   GreylistConfig config_;
   Store& store_;
   const Clock& clock_;
+  const RegisteredDomains* domains_;
   std::shared_ptr<const Whitelist> whitelist_;  // accessed with atomic_load/store
 };
 

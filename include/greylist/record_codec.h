@@ -2,19 +2,25 @@
 //
 // Keys are versioned and length-prefixed, so no character of an address
 // (a '/' or '@' is legal in a local part) can make two triplets collide:
-//   triplet key: "t1:" <len> ':' <client-net> <len> ':' <sender> <len> ':' <recipient>
-//   client key:  "c1:" <client-net>
-//   privacy:     "t1h:" / "c1h:" followed by 64 hex digits of HMAC-SHA256.
-// Values are fixed-size little-endian binary with a leading version byte.
+//   triplet key: "t1:" <len> ':' <client> <len> ':' <sender> <len> ':' <recipient>
+//                where <client> is the client network, or "pool:" and the
+//                registered domain of a verified client name (--pool-by-domain)
+//   client key:  "c1:" <client-net>             (client auto-whitelist)
+//   domain key:  "d1:" <len> ':' <client-net> <sender-domain>   (domain AWL)
+//   privacy:     "t1h:" / "c1h:" / "d1h:" followed by 64 hex digits of HMAC-SHA256.
+// Client and domain entries share the clients table; the key prefix tells
+// them apart. Values are little-endian binary with a leading version byte.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "greylist/clock.h"
 #include "greylist/greylist_config.h"
+#include "greylist/store.h"
 
 namespace greylist {
 
@@ -23,6 +29,9 @@ struct TripletRecord {
   EpochSeconds last_seen = 0;
   // A retry came after the delay; later requests pass without a header.
   bool passed = false;
+  // Hash of the client network of the first attempt (0 = not recorded), so
+  // a pass from another network of the same pool can be told apart.
+  std::uint64_t first_network = 0;
 };
 
 struct ClientRecord {
@@ -30,20 +39,42 @@ struct ClientRecord {
   EpochSeconds last_seen = 0;
 };
 
+// Sender domain auto-whitelisting: the distinct senders of one domain seen
+// passing from one client network.
+struct DomainRecord {
+  static constexpr std::size_t kMaxSenders = 16;
+  EpochSeconds last_seen = 0;
+  std::vector<std::uint64_t> sender_hashes;  // distinct, at most kMaxSenders
+};
+
 std::string encode_triplet_key(std::string_view client_net, std::string_view sender,
                                std::string_view recipient);
 std::string encode_client_key(std::string_view client_net);
+std::string encode_domain_key(std::string_view client_net, std::string_view sender_domain);
+// The <client> part of a triplet key for a pool.
+std::string pool_client(std::string_view registered_domain);
+
+// A stable 64-bit hash (FNV-1a) of `text`, never 0; for record contents only.
+std::uint64_t stable_hash(std::string_view text);
 
 std::string encode_triplet(const TripletRecord& record);
 std::string encode_client(const ClientRecord& record);
+std::string encode_domain(const DomainRecord& record);
 // nullopt when the bytes are not a record of a known version.
 std::optional<TripletRecord> decode_triplet(std::string_view bytes);
 std::optional<ClientRecord> decode_client(std::string_view bytes);
+std::optional<DomainRecord> decode_domain(std::string_view bytes);
 
 // When the entry may be forgotten: an unpassed triplet when its retry window
 // ends (a later retry starts over anyway), a passed triplet or a client
 // max_age after it was last seen.
 EpochSeconds triplet_expires_at(const TripletRecord& record, const GreylistConfig& config);
 EpochSeconds client_expires_at(const ClientRecord& record, const GreylistConfig& config);
+EpochSeconds domain_expires_at(const DomainRecord& record, const GreylistConfig& config);
+
+// When any stored entry expires, from its table and key; nullopt when the
+// value cannot be decoded as what the key says it is.
+std::optional<EpochSeconds> entry_expires_at(Table table, std::string_view key,
+                                             std::string_view value, const GreylistConfig& config);
 
 }  // namespace greylist

@@ -7,17 +7,11 @@ namespace greylist {
 ExpirySweeper::ExpirySweeper(const GreylistConfig& config, Store& store, const Clock& clock)
     : config_(config), store_(store), clock_(clock) {}
 
-bool ExpirySweeper::expired(Table table, std::string_view value, EpochSeconds now,
-                            bool& undecodable) const {
-  undecodable = false;
-  if (table == Table::kTriplets) {
-    const auto record = decode_triplet(value);
-    if (!record) return undecodable = true;
-    return now >= triplet_expires_at(*record, config_);
-  }
-  const auto record = decode_client(value);
-  if (!record) return undecodable = true;
-  return now >= client_expires_at(*record, config_);
+bool ExpirySweeper::expired(Table table, std::string_view key, std::string_view value,
+                            EpochSeconds now, bool& undecodable) const {
+  const auto expires_at = entry_expires_at(table, key, value, config_);
+  undecodable = !expires_at;
+  return undecodable || now >= *expires_at;
 }
 
 Result<ExpirySweeper::Step> ExpirySweeper::step(std::size_t batch) {
@@ -28,12 +22,12 @@ Result<ExpirySweeper::Step> ExpirySweeper::step(std::size_t batch) {
   for (const StoreEntry& entry : entries.value()) {
     ++step.scanned;
     bool undecodable = false;
-    if (!expired(table_, entry.value, now, undecodable)) continue;
+    if (!expired(table_, entry.key, entry.value, now, undecodable)) continue;
     bool erased = false;
     const Status status = store_.update(
         table_, entry.key, [&](std::optional<std::string>& value) -> UpdateOutcome {
           bool still_undecodable = false;
-          erased = value && expired(table_, *value, now, still_undecodable);
+          erased = value && expired(table_, entry.key, *value, now, still_undecodable);
           if (!erased) return {};
           return {UpdateOutcome::Verdict::kErase, 0};
         });

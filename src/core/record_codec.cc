@@ -1,11 +1,16 @@
 #include "greylist/record_codec.h"
 
+#include <algorithm>
+
 namespace greylist {
 namespace {
 
 constexpr char kRecordVersion = 1;
-constexpr std::size_t kTripletSize = 1 + 8 + 8 + 1;
+constexpr char kTripletVersion2 = 2;  // adds first_network
+constexpr std::size_t kTripletSizeV1 = 1 + 8 + 8 + 1;
+constexpr std::size_t kTripletSizeV2 = kTripletSizeV1 + 8;
 constexpr std::size_t kClientSize = 1 + 4 + 8;
+constexpr std::size_t kDomainHeaderSize = 1 + 8 + 1;
 
 void append_le(std::string& out, std::uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out += static_cast<char>((value >> (8 * i)) & 0xff);
@@ -40,13 +45,45 @@ std::string encode_client_key(std::string_view client_net) {
   return "c1:" + std::string(client_net);
 }
 
+std::string encode_domain_key(std::string_view client_net, std::string_view sender_domain) {
+  std::string key = "d1:";
+  append_field(key, client_net);
+  key += sender_domain;
+  return key;
+}
+
+std::string pool_client(std::string_view registered_domain) {
+  return "pool:" + std::string(registered_domain);
+}
+
+std::uint64_t stable_hash(std::string_view text) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (const char c : text) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ull;
+  }
+  return hash == 0 ? 1 : hash;
+}
+
 std::string encode_triplet(const TripletRecord& record) {
   std::string out;
-  out.reserve(kTripletSize);
-  out += kRecordVersion;
+  out.reserve(kTripletSizeV2);
+  out += kTripletVersion2;
   append_le(out, static_cast<std::uint64_t>(record.first_seen), 8);
   append_le(out, static_cast<std::uint64_t>(record.last_seen), 8);
   out += static_cast<char>(record.passed ? 1 : 0);
+  append_le(out, record.first_network, 8);
+  return out;
+}
+
+std::string encode_domain(const DomainRecord& record) {
+  const std::size_t count = std::min(record.sender_hashes.size(), DomainRecord::kMaxSenders);
+  std::string out;
+  out.reserve(kDomainHeaderSize + 8 * count);
+  out += kRecordVersion;
+  append_le(out, static_cast<std::uint64_t>(record.last_seen), 8);
+  out += static_cast<char>(count);
+  for (std::size_t i = 0; i < count; ++i) append_le(out, record.sender_hashes[i], 8);
   return out;
 }
 
@@ -60,13 +97,30 @@ std::string encode_client(const ClientRecord& record) {
 }
 
 std::optional<TripletRecord> decode_triplet(std::string_view bytes) {
-  if (bytes.size() != kTripletSize || bytes[0] != kRecordVersion) return std::nullopt;
+  const bool v1 = bytes.size() == kTripletSizeV1 && bytes[0] == kRecordVersion;
+  const bool v2 = bytes.size() == kTripletSizeV2 && bytes[0] == kTripletVersion2;
+  if (!v1 && !v2) return std::nullopt;
   const auto flags = static_cast<unsigned char>(bytes[17]);
   if (flags > 1) return std::nullopt;
   TripletRecord record;
   record.first_seen = static_cast<EpochSeconds>(read_le(bytes, 1, 8));
   record.last_seen = static_cast<EpochSeconds>(read_le(bytes, 9, 8));
   record.passed = flags == 1;
+  if (v2) record.first_network = read_le(bytes, 18, 8);
+  return record;
+}
+
+std::optional<DomainRecord> decode_domain(std::string_view bytes) {
+  if (bytes.size() < kDomainHeaderSize || bytes[0] != kRecordVersion) return std::nullopt;
+  const auto count = static_cast<unsigned char>(bytes[9]);
+  if (count > DomainRecord::kMaxSenders || bytes.size() != kDomainHeaderSize + 8u * count) {
+    return std::nullopt;
+  }
+  DomainRecord record;
+  record.last_seen = static_cast<EpochSeconds>(read_le(bytes, 1, 8));
+  for (std::size_t i = 0; i < count; ++i) {
+    record.sender_hashes.push_back(read_le(bytes, kDomainHeaderSize + 8 * i, 8));
+  }
   return record;
 }
 
@@ -85,6 +139,27 @@ EpochSeconds triplet_expires_at(const TripletRecord& record, const GreylistConfi
 
 EpochSeconds client_expires_at(const ClientRecord& record, const GreylistConfig& config) {
   return record.last_seen + config.max_age;
+}
+
+EpochSeconds domain_expires_at(const DomainRecord& record, const GreylistConfig& config) {
+  return record.last_seen + config.max_age;
+}
+
+std::optional<EpochSeconds> entry_expires_at(Table table, std::string_view key,
+                                             std::string_view value, const GreylistConfig& config) {
+  if (table == Table::kTriplets) {
+    const auto record = decode_triplet(value);
+    if (!record) return std::nullopt;
+    return triplet_expires_at(*record, config);
+  }
+  if (key.substr(0, 2) == "d1") {
+    const auto record = decode_domain(value);
+    if (!record) return std::nullopt;
+    return domain_expires_at(*record, config);
+  }
+  const auto record = decode_client(value);
+  if (!record) return std::nullopt;
+  return client_expires_at(*record, config);
 }
 
 }  // namespace greylist

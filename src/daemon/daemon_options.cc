@@ -128,6 +128,12 @@ po::options_description describe_options() {
       ("hostname", po::value<std::string>(), "host name for the header (default: this machine's)")
       ("auto-whitelist-clients", po::value<std::string>()->implicit_value("5")->default_value("5"),
        "whitelist a client network after N successful retries (0: off)")
+      ("auto-whitelist-domains", po::value<std::string>()->default_value("2"),
+       "whitelist a sender domain from a client network after N distinct senders of it passed "
+       "(0: off)")
+      ("pool-by-domain", po::value<bool>()->default_value(true),
+       "key clients with a verified name on its registered domain, so a pool retrying from "
+       "another network is the same triplet (yes/no)")
       ("whitelist-clients", po::value<std::vector<std::string>>()->composing(),
        "client whitelist file, repeatable (default /etc/greylist-milter/whitelist_clients and "
        "its .local)")
@@ -221,6 +227,11 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
                           0, 1'000'000);
   if (!awl.ok()) return awl.status();
   g.auto_whitelist_clients = static_cast<std::uint32_t>(awl.value());
+  auto domain_awl = parse_number("auto-whitelist-domains",
+                                 get<std::string>(vm, "auto-whitelist-domains"), 0, 16);
+  if (!domain_awl.ok()) return domain_awl.status();
+  g.auto_whitelist_domains = static_cast<std::uint32_t>(domain_awl.value());
+  g.pool_by_domain = get<bool>(vm, "pool-by-domain");
 
   // Whitelist files: any given on the command line replace both defaults.
   const auto whitelist_files = [&](const char* option, const std::string& default_path) {

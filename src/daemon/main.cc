@@ -19,6 +19,7 @@
 #include "daemon/expiry_thread.h"
 #include "daemon/privacy_key.h"
 #include "greylist/greylister.h"
+#include "greylist/registered_domains.h"
 #include "greylist/static_whitelist.h"
 #include "milter/milter_server.h"
 #include "policy/policy_server.h"
@@ -102,8 +103,18 @@ int run(const DaemonOptions& options) {
     config.privacy_key = key.value();
   }
 
+  std::unique_ptr<RegisteredDomains> domains;
+  if (config.pool_by_domain) {
+    auto psl = open_public_suffix_list();
+    if (psl.ok()) {
+      domains = std::move(psl).value();
+    } else {
+      log_warning(psl.status().message() + "; --pool-by-domain is off");
+    }
+  }
+
   SystemClock clock;
-  Greylister greylister(config, *store.value(), clock);
+  Greylister greylister(config, *store.value(), clock, domains.get());
   {
     auto whitelist = StaticWhitelist::load(options.whitelist_clients, options.whitelist_recipients);
     if (!whitelist.ok()) {
