@@ -1,0 +1,482 @@
+// End-to-end: the built greylist-milter daemon behind a real, private
+// Postfix (postfix_instance.h), driven over SMTP with XCLIENT to play
+// different remote clients. Covers the scenarios of issue 3: the milter
+// path, several recipients, the policy path, state shared by both paths,
+// both hooks at once, clients that are not greylisted (skip networks,
+// loopback, SMTP AUTH), and a stopped daemon (milter_default_action).
+//
+// Needs root; installs postfix and sasl2-bin when missing. Every wait is
+// bounded; Postfix and the daemon are stopped when the program exits, also
+// after a failed check, SIGINT or SIGTERM. GREYLIST_E2E_KEEP=1 keeps the
+// instance directory (config, maillog, daemon.log, Maildirs) for a look.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "e2e/postfix_instance.h"
+#include "support/child_process.h"
+#include "support/line_client.h"
+#include "support/smtp_client.h"
+
+namespace greylist::testing {
+namespace {
+
+using Service = PostfixInstance::Service;
+
+constexpr int kDelay = 2;  // --delay of the daemon under test
+// Long enough that a retry is at least kDelay whole seconds after the first.
+constexpr std::chrono::milliseconds kPastDelay{2300};
+constexpr const char* kHostname = "e2e-host";
+
+const std::vector<std::string> kMailboxes = {
+    "m1",        "multi-known", "multi-new", "postmaster", "wl-new", "p1",   "shared-pm",
+    "shared-mp", "both",        "skip",      "loop",       "auth",   "down", "down-accept"};
+
+// A body that exercises SMTP transparency: lines starting with dots,
+// an empty line, tabs, trailing spaces.
+const std::string kBody =
+    "Hello from the greylist-milter end-to-end test.\r\n"
+    ".a leading dot (dot-stuffed on the wire)\r\n"
+    "..two leading dots\r\n"
+    "\r\n"
+    "  indented\twith a tab\r\n"
+    "trailing spaces   \r\n"
+    "last line";
+
+// What Maildir holds: LF line ends, one final newline.
+std::string body_on_disk() {
+  std::string out;
+  for (std::size_t i = 0; i < kBody.size(); ++i) {
+    if (kBody.compare(i, 2, "\r\n") == 0) {
+      out += '\n';
+      ++i;
+    } else {
+      out += kBody[i];
+    }
+  }
+  return out + "\n";
+}
+
+std::string base64(const std::string& in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+// For the signal handler: what to stop when the test is interrupted.
+char g_postfix_etc[PATH_MAX] = {};
+volatile pid_t g_daemon_pid = 0;
+
+extern "C" void stop_everything_and_exit(int signal_number) {
+  if (g_daemon_pid > 0) kill(g_daemon_pid, SIGKILL);
+  if (g_postfix_etc[0] != '\0') {
+    const pid_t child = fork();
+    if (child == 0) {
+      execl("/usr/sbin/postfix", "postfix", "-c", g_postfix_etc, "abort", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    if (child > 0) waitpid(child, nullptr, 0);
+  }
+  _exit(128 + signal_number);
+}
+
+// The temporary directory, removed last (unless GREYLIST_E2E_KEEP is set).
+struct InstanceDirectory {
+  InstanceDirectory() : path(make_temp_dir("greylist-e2e")) {
+    // Postfix's daemons (user postfix) and virtual(8) (nobody) walk into it.
+    std::filesystem::permissions(path, std::filesystem::perms::others_exec |
+                                           std::filesystem::perms::group_exec,
+                                 std::filesystem::perm_options::add);
+  }
+  ~InstanceDirectory() {
+    if (std::getenv("GREYLIST_E2E_KEEP") == nullptr) {
+      remove_tree(path);
+    } else {
+      std::fprintf(stderr, "e2e: kept %s\n", path.c_str());
+    }
+  }
+  std::string path;
+};
+
+class Environment {
+ public:
+  Environment() {
+    clean_up_stale_instances();
+    ensure_postfix_installed(SOURCE_ROOT);
+    milter_port_ = free_loopback_port();
+    policy_port_ = free_loopback_port();
+    write_text(dir_.path + "/whitelist_clients", "# none\n");
+    write_text(dir_.path + "/whitelist_recipients", "postmaster@\n");
+    start_daemon();
+
+    PostfixInstance::Options options;
+    options.root = dir_.path + "/postfix";
+    std::filesystem::create_directories(options.root);
+    options.mailboxes = kMailboxes;
+    options.milter_port = milter_port_;
+    options.policy_port = policy_port_;
+    const std::string etc = options.root + "/etc";
+    std::strncpy(g_postfix_etc, etc.c_str(), sizeof g_postfix_etc - 1);
+    signal(SIGINT, stop_everything_and_exit);
+    signal(SIGTERM, stop_everything_and_exit);
+    postfix_ = std::make_unique<PostfixInstance>(options);
+  }
+
+  ~Environment() {
+    postfix_.reset();
+    g_postfix_etc[0] = '\0';
+    stop_daemon();
+  }
+
+  PostfixInstance& postfix() { return *postfix_; }
+  std::string daemon_log() const { return daemon_ ? daemon_->output() : stopped_daemon_log_; }
+
+  // SIGTERM; the wait status if it exited within 2 s.
+  std::optional<int> stop_daemon() {
+    if (!daemon_) return std::nullopt;
+    daemon_->signal(SIGTERM);
+    auto status = daemon_->wait_for_exit(std::chrono::seconds(2));
+    stopped_daemon_log_ = daemon_->output();
+    daemon_.reset();  // SIGKILLs it if it is still running
+    g_daemon_pid = 0;
+    return status;
+  }
+
+ private:
+  void start_daemon() {
+    const std::vector<std::string> argv = {
+        GREYLIST_MILTER_BINARY,
+        "--milter", "inet:127.0.0.1:" + std::to_string(milter_port_),
+        "--policy", "inet:127.0.0.1:" + std::to_string(policy_port_),
+        "--dbdir", dir_.path + "/db",
+        "--delay", std::to_string(kDelay),
+        "--log", "stderr",
+        "--verbose",
+        "--hostname", kHostname,
+        "--skip-networks", "127.0.0.0/8,::1/128,198.51.100.0/24",
+        "--whitelist-clients", dir_.path + "/whitelist_clients",
+        "--whitelist-recipients", dir_.path + "/whitelist_recipients",
+    };
+    daemon_ = std::make_unique<ChildProcess>(argv, dir_.path + "/daemon.log");
+    g_daemon_pid = daemon_->pid();
+    write_text(dir_.path + "/daemon.pid", std::to_string(daemon_->pid()) + "\n");
+    for (const int port : {milter_port_, policy_port_}) {
+      LineClient probe(port, std::chrono::seconds(10));
+      if (!probe.ok()) {
+        throw std::runtime_error("greylist-milter does not listen on port " + std::to_string(port) +
+                                 ":\n" + daemon_->output());
+      }
+    }
+  }
+
+  InstanceDirectory dir_;  // destroyed last
+  int milter_port_ = 0;
+  int policy_port_ = 0;
+  std::unique_ptr<ChildProcess> daemon_;
+  std::string stopped_daemon_log_;
+  std::unique_ptr<PostfixInstance> postfix_;  // destroyed first
+};
+
+Environment& env() {
+  static std::unique_ptr<Environment> instance;
+  static std::string failure;
+  if (!instance && failure.empty()) {
+    try {
+      instance = std::make_unique<Environment>();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }
+  REQUIRE_MESSAGE(instance != nullptr, "end-to-end set-up failed: " << failure);
+  return *instance;
+}
+
+struct Attempt {
+  SmtpReply mail;
+  std::vector<SmtpReply> rcpt;
+  SmtpReply data;  // code 0 when no recipient was accepted
+};
+
+// One SMTP session: XCLIENT as `client_address` (none: the real loopback
+// client), optional SMTP AUTH, one message to `mailboxes` at dest.test.
+Attempt send_mail(Service service, const std::string& client_address, const std::string& sender,
+                  const std::vector<std::string>& mailboxes, bool authenticate = false) {
+  SmtpClient smtp(env().postfix().port(service));
+  REQUIRE(smtp.connected());
+  REQUIRE(smtp.command("EHLO client.e2e.test").code == 250);
+  if (!client_address.empty()) {
+    REQUIRE(smtp.command("XCLIENT ADDR=" + client_address + " NAME=mail.example.org").code == 220);
+    REQUIRE(smtp.command("EHLO mail.example.org").code == 250);
+  }
+  if (authenticate) {
+    REQUIRE(smtp.command("AUTH PLAIN " + base64(std::string("\0alice\0secret", 13))).code == 235);
+  }
+  Attempt attempt;
+  attempt.mail = smtp.command("MAIL FROM:<" + sender + ">");
+  if (attempt.mail.code == 250) {
+    bool accepted = false;
+    for (const auto& box : mailboxes) {
+      attempt.rcpt.push_back(smtp.command("RCPT TO:<" + box + "@dest.test>"));
+      accepted = accepted || attempt.rcpt.back().code == 250;
+    }
+    if (accepted) {
+      attempt.data = smtp.data("From: <" + sender + ">\r\nTo: <" + mailboxes.front() +
+                               "@dest.test>\r\nSubject: greylist-milter e2e\r\n\r\n" + kBody);
+    }
+  }
+  smtp.command("QUIT");
+  return attempt;
+}
+
+struct DeliveredMessage {
+  std::vector<std::string> greylist_headers;  // every "X-Greylist:" line
+  std::string body;
+};
+
+DeliveredMessage read_delivered(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  const std::string text = s.str();
+  DeliveredMessage message;
+  const auto split = text.find("\n\n");
+  const std::string headers = text.substr(0, split);
+  message.body = split == std::string::npos ? "" : text.substr(split + 2);
+  std::istringstream lines(headers);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("X-Greylist:", 0) == 0) message.greylist_headers.push_back(line);
+  }
+  return message;
+}
+
+// N of "X-Greylist: delayed N seconds by greylist-milter-VERSION at HOST; DATE", -1 otherwise.
+long delayed_seconds(const std::string& header) {
+  const std::string prefix = "X-Greylist: delayed ";
+  const std::string by = std::string(" seconds by greylist-milter-") + GREYLIST_VERSION + " at " +
+                         kHostname + "; ";
+  if (header.rfind(prefix, 0) != 0) return -1;
+  const auto end = header.find(by, prefix.size());
+  if (end == std::string::npos) return -1;
+  return std::strtol(header.substr(prefix.size(), end - prefix.size()).c_str(), nullptr, 10);
+}
+
+bool greylisted_by_milter(const SmtpReply& reply) {
+  return reply.last_line ==
+         "450 4.2.0 Greylisted, see http://postgrey.schweikert.ch/help/dest.test.html";
+}
+
+// Through check_policy_service: DEFER_IF_PERMIT with the greylist text.
+bool greylisted_by_policy(const SmtpReply& reply) {
+  return reply.code == 450 && reply.last_line.find("Greylisted, see http://postgrey.schweikert.ch/help/dest.test.html") != std::string::npos;
+}
+
+// Waits for the delivery of one more message to `mailbox` and checks it.
+DeliveredMessage delivered(const std::string& mailbox, std::size_t before) {
+  const std::string path = env().postfix().wait_for_delivery(mailbox, before);
+  REQUIRE_MESSAGE(!path.empty(), "nothing delivered to " << mailbox << "\n" << env().postfix().maillog());
+  DeliveredMessage message = read_delivered(path);
+  CHECK(message.body == body_on_disk());
+  return message;
+}
+
+TEST_SUITE("e2e") {
+
+TEST_CASE("milter: 450 4.2.0 at RCPT, early retry deferred, then accepted with one X-Greylist header") {
+  auto& postfix = env().postfix();
+  const auto first = send_mail(Service::kMilter, "203.0.113.10", "alice@example.org", {"m1"});
+  CHECK(first.mail.code == 250);
+  REQUIRE(first.rcpt.size() == 1);
+  CHECK(greylisted_by_milter(first.rcpt[0]));
+  CHECK(first.data.code == 0);
+
+  const auto early = send_mail(Service::kMilter, "203.0.113.10", "alice@example.org", {"m1"});
+  REQUIRE(early.rcpt.size() == 1);
+  CHECK(greylisted_by_milter(early.rcpt[0]));
+
+  std::this_thread::sleep_for(kPastDelay);
+  const auto retry = send_mail(Service::kMilter, "203.0.113.10", "alice@example.org", {"m1"});
+  REQUIRE(retry.rcpt.size() == 1);
+  CHECK(retry.rcpt[0].code == 250);
+  CHECK(retry.data.code == 250);
+  const auto message = delivered("m1", 0);
+  REQUIRE(message.greylist_headers.size() == 1);
+  CHECK(delayed_seconds(message.greylist_headers[0]) >= kDelay);
+  CHECK(postfix.delivered("m1").size() == 1);  // the deferred attempts delivered nothing
+}
+
+TEST_CASE("milter, several recipients: a passed or whitelisted one is accepted, a new one deferred") {
+  auto& postfix = env().postfix();
+  CHECK(greylisted_by_milter(send_mail(Service::kMilter, "192.0.2.11", "bob@example.org", {"multi-known"}).rcpt.at(0)));
+  std::this_thread::sleep_for(kPastDelay);
+  CHECK(send_mail(Service::kMilter, "192.0.2.11", "bob@example.org", {"multi-known"}).data.code == 250);
+  CHECK(delivered("multi-known", 0).greylist_headers.size() == 1);
+
+  const auto mixed =
+      send_mail(Service::kMilter, "192.0.2.11", "bob@example.org", {"multi-known", "multi-new"});
+  REQUIRE(mixed.rcpt.size() == 2);
+  CHECK(mixed.rcpt[0].code == 250);
+  CHECK(greylisted_by_milter(mixed.rcpt[1]));
+  CHECK(mixed.data.code == 250);
+  // Already passed, not delayed for this message: no header.
+  CHECK(delivered("multi-known", 1).greylist_headers.empty());
+  CHECK(postfix.delivered("multi-new").empty());
+
+  const auto whitelisted =
+      send_mail(Service::kMilter, "10.20.30.12", "carol@example.org", {"postmaster", "wl-new"});
+  REQUIRE(whitelisted.rcpt.size() == 2);
+  CHECK(whitelisted.rcpt[0].code == 250);
+  CHECK(greylisted_by_milter(whitelisted.rcpt[1]));
+  CHECK(whitelisted.data.code == 250);
+  CHECK(delivered("postmaster", 0).greylist_headers.empty());
+  CHECK(postfix.delivered("wl-new").empty());
+}
+
+TEST_CASE("policy: deferred at RCPT, early retry deferred, then accepted with the header prepended") {
+  const auto first = send_mail(Service::kPolicy, "203.0.114.20", "dave@example.org", {"p1"});
+  REQUIRE(first.rcpt.size() == 1);
+  CHECK(greylisted_by_policy(first.rcpt[0]));
+  const auto early = send_mail(Service::kPolicy, "203.0.114.20", "dave@example.org", {"p1"});
+  REQUIRE(early.rcpt.size() == 1);
+  CHECK(greylisted_by_policy(early.rcpt[0]));
+
+  std::this_thread::sleep_for(kPastDelay);
+  const auto retry = send_mail(Service::kPolicy, "203.0.114.20", "dave@example.org", {"p1"});
+  REQUIRE(retry.rcpt.size() == 1);
+  CHECK(retry.rcpt[0].code == 250);
+  CHECK(retry.data.code == 250);
+  const auto message = delivered("p1", 0);
+  REQUIRE(message.greylist_headers.size() == 1);
+  CHECK(delayed_seconds(message.greylist_headers[0]) >= kDelay);
+}
+
+TEST_CASE("shared state: first seen by the policy path, passed and known by the milter path") {
+  CHECK(greylisted_by_policy(send_mail(Service::kPolicy, "10.40.1.30", "erin@example.org", {"shared-pm"}).rcpt.at(0)));
+  std::this_thread::sleep_for(kPastDelay);
+  // The milter knows when the policy path first saw the triplet.
+  const auto via_milter = send_mail(Service::kMilter, "10.40.1.30", "erin@example.org", {"shared-pm"});
+  CHECK(via_milter.rcpt.at(0).code == 250);
+  const auto first = delivered("shared-pm", 0);
+  REQUIRE(first.greylist_headers.size() == 1);
+  CHECK(delayed_seconds(first.greylist_headers[0]) >= kDelay);
+  // Passed: the policy path lets it through at once, without a header.
+  const auto via_policy = send_mail(Service::kPolicy, "10.40.1.30", "erin@example.org", {"shared-pm"});
+  CHECK(via_policy.rcpt.at(0).code == 250);
+  CHECK(delivered("shared-pm", 1).greylist_headers.empty());
+}
+
+TEST_CASE("shared state: first seen by the milter path, passed and known by the policy path") {
+  CHECK(greylisted_by_milter(send_mail(Service::kMilter, "10.40.2.31", "frank@example.org", {"shared-mp"}).rcpt.at(0)));
+  std::this_thread::sleep_for(kPastDelay);
+  const auto via_policy = send_mail(Service::kPolicy, "10.40.2.31", "frank@example.org", {"shared-mp"});
+  CHECK(via_policy.rcpt.at(0).code == 250);
+  const auto first = delivered("shared-mp", 0);
+  REQUIRE(first.greylist_headers.size() == 1);
+  CHECK(delayed_seconds(first.greylist_headers[0]) >= kDelay);
+  const auto via_milter = send_mail(Service::kMilter, "10.40.2.31", "frank@example.org", {"shared-mp"});
+  CHECK(via_milter.rcpt.at(0).code == 250);
+  CHECK(delivered("shared-mp", 1).greylist_headers.empty());
+}
+
+TEST_CASE("both hooks at once: delayed once, exactly one X-Greylist header") {
+  const auto first = send_mail(Service::kBoth, "10.40.3.40", "grace@example.org", {"both"});
+  REQUIRE(first.rcpt.size() == 1);
+  CHECK(first.rcpt[0].code == 450);
+  CHECK(first.rcpt[0].last_line.find("Greylisted") != std::string::npos);
+  std::this_thread::sleep_for(kPastDelay);
+  const auto retry = send_mail(Service::kBoth, "10.40.3.40", "grace@example.org", {"both"});
+  REQUIRE(retry.rcpt.size() == 1);
+  CHECK(retry.rcpt[0].code == 250);
+  const auto message = delivered("both", 0);
+  REQUIRE(message.greylist_headers.size() == 1);
+  CHECK(delayed_seconds(message.greylist_headers[0]) >= kDelay);
+}
+
+TEST_CASE("not greylisted: a --skip-networks client, the loopback client, an SMTP AUTH client") {
+  const auto skipped = send_mail(Service::kMilter, "198.51.100.7", "henry@example.org", {"skip"});
+  CHECK(skipped.rcpt.at(0).code == 250);
+  CHECK(delivered("skip", 0).greylist_headers.empty());
+
+  const auto loopback = send_mail(Service::kMilter, "", "ivan@example.org", {"loop"});
+  CHECK(loopback.rcpt.at(0).code == 250);
+  CHECK(delivered("loop", 0).greylist_headers.empty());
+
+  const auto authenticated =
+      send_mail(Service::kMilterAuth, "10.40.4.50", "judy@example.org", {"auth"}, true);
+  CHECK(authenticated.rcpt.at(0).code == 250);
+  CHECK(delivered("auth", 0).greylist_headers.empty());
+
+  const std::string log = env().daemon_log();
+  CHECK(log.find("action=pass, reason=skip networks (198.51.100.0/24), client_name=mail.example.org, "
+                 "client_address=198.51.100.7") != std::string::npos);
+  CHECK(log.find("action=pass, reason=skip networks (127.0.0.0/8)") != std::string::npos);
+  CHECK(log.find("action=pass, reason=SMTP AUTH, client_name=mail.example.org, client_address=10.40.4.50") !=
+        std::string::npos);
+}
+
+// Last: stops the daemon.
+TEST_CASE("daemon stopped: Postfix applies milter_default_action (tempfail, accept)") {
+  auto& e = env();
+  const auto status = e.stop_daemon();
+  REQUIRE_MESSAGE(status.has_value(), "greylist-milter did not exit within 2 s of SIGTERM");
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 0);
+
+  const auto tempfail = send_mail(Service::kMilter, "10.40.5.60", "kim@example.org", {"down"});
+  CHECK(tempfail.mail.code == 451);
+  CHECK(tempfail.mail.last_line.rfind("451 4.7.1 ", 0) == 0);
+  CHECK(e.postfix().delivered("down").empty());
+
+  const auto accept = send_mail(Service::kMilterAccept, "10.40.5.60", "kim@example.org", {"down-accept"});
+  CHECK(accept.rcpt.at(0).code == 250);
+  CHECK(accept.data.code == 250);
+  CHECK(delivered("down-accept", 0).greylist_headers.empty());
+}
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace greylist::testing
