@@ -149,6 +149,30 @@ inline std::string json_escape(std::string_view text) {
   return out;
 }
 
+// The triplets bulk-load writes and the "prefilled" mix asks for: index i
+// maps to one (client, sender, recipient); 256 consecutive indices share a
+// /24 network, and no sender or client repeats across networks.
+struct PrefillTriplet {
+  std::string client_address;
+  std::string sender;
+  std::string recipient;
+};
+
+inline PrefillTriplet prefill_triplet(std::uint64_t i) {
+  char addr[64];
+  std::snprintf(addr, sizeof addr, "100.%u.%u.%u", static_cast<unsigned>(64 + ((i >> 16) & 63)),
+                static_cast<unsigned>((i >> 8) & 255), static_cast<unsigned>(1 + i % 200));
+  return {addr, "p" + letters(i) + "@prefill.bench.test", "user" + letters(i % 20) + "@dest.bench.test"};
+}
+
+// A cheap, well-mixed hash (splitmix64) to pick prefilled indices at random.
+inline std::uint64_t mix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 // The load generators hold up to thousands of sockets.
 inline void raise_fd_limit() {
   rlimit limit{};

@@ -4,7 +4,8 @@
 //
 // Mixes: new (every triplet unseen), repeat (a pool of triplets made to pass
 // in a pre-warm phase, then reused), whitelisted (clients in 192.0.2.0/24,
-// which the harness puts in the servers' client whitelist).
+// which the harness puts in the servers' client whitelist), prefilled
+// (random triplets among the --prefilled N that bench/bulk-load wrote).
 // Bounded by --requests and --duration, whichever comes first; a reply that
 // takes longer than --timeout counts as an error and closes its connection.
 // Prints one JSON line (machine-readable) and one human line on stdout.
@@ -34,6 +35,7 @@ struct Options {
   double timeout_s = 0;
   std::string mix;
   std::uint64_t pool = 0;
+  std::uint64_t prefilled = 0;
   double prewarm_wait_s = 0;
   std::uint64_t nonce = 0;
   std::string label;
@@ -47,14 +49,20 @@ std::string make_request(const Options& o, std::uint64_t index, bool prewarm_poo
   std::string sender;
   const std::string tag = bench::letters(o.nonce);
   char addr[64];
-  if (o.mix == "repeat" || prewarm_pool) {
+  if (o.mix == "prefilled") {
+    // Entries bulk-load wrote (passed, recent): random over the whole store.
+    const bench::PrefillTriplet t = bench::prefill_triplet(bench::mix64(index ^ o.nonce) % o.prefilled);
+    client = t.client_address;
+    client_name = "unknown";
+    sender = t.sender;
+  } else if (o.mix == "repeat" || prewarm_pool) {
     // One /24 per pooled triplet, so no client reaches the auto-whitelist
     // and every repeat goes through the triplet lookup.
     const std::uint64_t p = index % o.pool;
     std::snprintf(addr, sizeof addr, "172.%u.%u.9", static_cast<unsigned>(16 + ((p >> 8) & 15)),
                   static_cast<unsigned>(p & 255));
     client = addr;
-    client_name = "mx.pool.bench.test";
+    client_name = "unknown";  // no name: --pool-by-domain and the domain AWL stay out of the way
     sender = "r" + bench::letters(p) + "q" + tag + "@pool.bench.test";
   } else if (o.mix == "whitelisted") {
     std::snprintf(addr, sizeof addr, "192.0.2.%u", static_cast<unsigned>(index % 250 + 1));
@@ -74,7 +82,11 @@ std::string make_request(const Options& o, std::uint64_t index, bool prewarm_poo
   r += "helo_name=" + client_name + "\n";
   r += "queue_id=\n";
   r += "sender=" + sender + "\n";
-  r += "recipient=user" + bench::letters(index % 20) + "@dest.bench.test\n";
+  if (o.mix == "prefilled") {
+    r += "recipient=" + bench::prefill_triplet(bench::mix64(index ^ o.nonce) % o.prefilled).recipient + "\n";
+  } else {
+    r += "recipient=user" + bench::letters(index % 20) + "@dest.bench.test\n";
+  }
   r += "recipient_count=0\n";
   r += "client_address=" + client + "\n";
   r += "client_name=" + client_name + "\n";
@@ -244,11 +256,11 @@ int main(int argc, char** argv) {
   const std::string usage =
       "usage: policy-load --port N [--host 127.0.0.1] [--connections 32] [--mix new|repeat|whitelisted]\n"
       "         [--requests 100000] [--duration 10] [--timeout 10] [--pool 2000] [--prewarm-wait 2]\n"
-      "         [--client-threads 1] [--nonce N] [--label TEXT]\n";
+      "         [--client-threads 1] [--nonce N] [--label TEXT] [--prefilled N (mix prefilled)]\n";
   bench::Flags flags(argc, argv,
                      {{"host", "127.0.0.1"}, {"port", "0"}, {"connections", "32"}, {"mix", "new"},
                       {"requests", "100000"}, {"duration", "10"}, {"timeout", "10"}, {"pool", "2000"},
-                      {"prewarm-wait", "2"}, {"client-threads", "1"}, {"nonce", "0"}, {"label", ""}},
+                      {"prewarm-wait", "2"}, {"client-threads", "1"}, {"nonce", "0"}, {"label", ""}, {"prefilled", "0"}},
                      usage);
   Options o;
   o.host = flags.str("host");
@@ -264,7 +276,11 @@ int main(int argc, char** argv) {
   o.nonce = static_cast<std::uint64_t>(flags.integer("nonce", 0, 1LL << 40));
   if (o.nonce == 0) o.nonce = static_cast<std::uint64_t>(time(nullptr)) * 1000 + static_cast<std::uint64_t>(getpid() % 1000);
   o.label = flags.str("label");
-  if (o.mix != "new" && o.mix != "repeat" && o.mix != "whitelisted") flags.fail("--mix must be new, repeat or whitelisted");
+  o.prefilled = static_cast<std::uint64_t>(flags.integer("prefilled", 0, 1LL << 40));
+  if (o.mix != "new" && o.mix != "repeat" && o.mix != "whitelisted" && o.mix != "prefilled") {
+    flags.fail("--mix must be new, repeat, whitelisted or prefilled");
+  }
+  if (o.mix == "prefilled" && o.prefilled == 0) flags.fail("--mix prefilled needs --prefilled N");
   if (o.client_threads > o.connections) o.client_threads = o.connections;
   bench::raise_fd_limit();
 
