@@ -8,8 +8,14 @@
 //
 // Lifecycle: open() binds every socket (as root if needed, before privileges
 // are dropped); run() serves until stop(). stop() may be called from any
-// thread or a signal-handling thread; run() then returns once in-flight
-// requests are answered (bounded by `drain_timeout`).
+// thread or a signal-handling thread: listeners close at once, idle
+// connections are closed, a connection answering a request closes after
+// writing its reply, and run() returns when all are gone or after
+// `drain_timeout`, whichever is first (a thread inside Greylister::decide()
+// is still waited for). Destroy the server only when run() is not running.
+//
+// Requests and replies: src/policy/policy_request_parser.h (bounds,
+// malformed input) and src/policy/policy_responder.h (every answer).
 #pragma once
 
 #include <chrono>
@@ -49,13 +55,17 @@ class PolicyServer {
                                                     const Clock& clock);
   virtual ~PolicyServer() = default;
 
-  // Serves until stop(); blocks the calling thread (and uses settings.threads).
+  // Serves until stop(); blocks the calling thread (and uses settings.threads,
+  // the calling one included). Call once.
   virtual void run() = 0;
-  // Thread-safe; idempotent.
+  // Thread-safe; idempotent; may come before run() (run() then returns soon).
   virtual void stop() = 0;
-  // The bound TCP ports, in the order of settings.sockets' inet entries
-  // (useful when a test binds port 0... a port of 0 is rejected by
-  // parse_socket_spec, so tests pick free ports).
+  // Every listening address in the order of settings.sockets, in Postfix
+  // syntax with the port actually bound: "inet:127.0.0.1:10023",
+  // "inet:[::1]:10023", "unix:/run/x.sock". A host name gives one entry per
+  // address it resolved to ("localhost": 127.0.0.1 and ::1 when present).
+  // A SocketSpec built with port 0 (tests; parse_socket_spec refuses it)
+  // binds an ephemeral port, which shows here.
   virtual std::vector<std::string> bound_addresses() const = 0;
 };
 
