@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -98,6 +99,16 @@ class SlowStore final : public Store {
   Store& inner_;
 };
 
+// Waits for a thread running PolicyServer::run(). One that does not return
+// cannot be abandoned (it uses objects on this stack), so the suite stops
+// loudly instead of hanging.
+void join_or_abort(std::future<void>& finished, std::chrono::milliseconds limit) {
+  if (finished.wait_for(limit) == std::future_status::ready) return;
+  std::fprintf(stderr, "policy_server_test: run() did not return within %lld ms\n",
+               static_cast<long long>(limit.count()));
+  std::abort();
+}
+
 // A PolicyServer running on its own thread; stopped and joined on
 // destruction.
 struct RunningServer {
@@ -118,10 +129,7 @@ struct RunningServer {
   ~RunningServer() {
     if (server) {
       server->stop();
-      // A server that does not stop would hang the suite: report it and
-      // wait anyway (the server still references this object).
-      CHECK(finished.wait_for(10s) == std::future_status::ready);
-      finished.wait();
+      join_or_abort(finished, 10s);
     }
   }
   int port(std::size_t i = 0) const { return port_of(server->bound_addresses().at(i)); }
@@ -650,7 +658,7 @@ TEST_CASE("stop() with nothing connected, stop() twice, stop() before run()") {
   opened.value()->stop();
   auto run = std::async(std::launch::async, [&] { opened.value()->run(); });
   CHECK(run.wait_for(2s) == std::future_status::ready);
-  run.wait();
+  join_or_abort(run, 10s);
 }
 
 TEST_CASE("stop() lets a request in flight be answered before closing") {
