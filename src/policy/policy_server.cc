@@ -136,6 +136,7 @@ class PolicyServerImpl final : public PolicyServer {
     // io_context does.
     tcp_acceptors_.clear();
     unix_acceptors_.clear();
+    remove_socket_files();
     drain_timer_.reset();
     work_.reset();
     server_strand_.reset();
@@ -166,6 +167,7 @@ class PolicyServerImpl final : public PolicyServer {
   template <typename Socket>
   void admit(Socket socket, std::string peer);
   void begin_shutdown();
+  void remove_socket_files();
 
   PolicySettings settings_;
   PolicyLimits limits_;
@@ -185,6 +187,14 @@ class PolicyServerImpl final : public PolicyServer {
   std::optional<asio::steady_timer> drain_timer_;
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_acceptors_;
   std::vector<std::unique_ptr<unix_stream::acceptor>> unix_acceptors_;
+  // The unix socket files we created, removed at destruction if they are
+  // still ours (same inode): a newer instance may have replaced them.
+  struct SocketFile {
+    std::string path;
+    dev_t device;
+    ino_t inode;
+  };
+  std::vector<SocketFile> socket_files_;
   std::vector<std::string> bound_;
 
   std::mutex connections_mutex_;
@@ -404,6 +414,7 @@ Status PolicyServerImpl::bind_unix(const SocketSpec& spec) {
     acceptor->listen(asio::socket_base::max_listen_connections, ec);
   }
   if (ec) return Status::IoError("cannot " + std::string(step) + " " + name + ": " + ec.message());
+  if (lstat(spec.path.c_str(), &st) == 0) socket_files_.push_back({spec.path, st.st_dev, st.st_ino});
   bound_.push_back(name);
   unix_acceptors_.push_back(std::move(acceptor));
   return Status::Ok();
@@ -525,6 +536,17 @@ void PolicyServerImpl::run() {
 void PolicyServerImpl::stop() {
   if (stop_requested_.exchange(true)) return;
   asio::post(*server_strand_, [this] { begin_shutdown(); });
+}
+
+void PolicyServerImpl::remove_socket_files() {
+  for (const SocketFile& file : socket_files_) {
+    struct stat st {};
+    // Best effort: after dropping privileges the directory may not be ours.
+    if (lstat(file.path.c_str(), &st) == 0 && st.st_dev == file.device && st.st_ino == file.inode) {
+      unlink(file.path.c_str());
+    }
+  }
+  socket_files_.clear();
 }
 
 void PolicyServerImpl::begin_shutdown() {

@@ -49,6 +49,10 @@ class PolicyServer {
  public:
   // Binds every socket in settings.sockets (kNone entries are skipped).
   // Errors name the socket and the reason (address in use, permission).
+  // A unix socket path holding a stale socket is replaced; one that still
+  // answers, or any other kind of file, is an error. The server removes the
+  // socket files it made when it is destroyed (if they are still its own).
+  // IPv6 listeners are v6-only.
   // `greylister` and `clock` must outlive the server.
   static Result<std::unique_ptr<PolicyServer>> open(PolicySettings settings,
                                                     const Greylister& greylister,
