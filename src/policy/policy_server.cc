@@ -41,7 +41,7 @@ using boost::system::error_code;
 using tcp = asio::ip::tcp;
 using unix_stream = asio::local::stream_protocol;
 
-constexpr std::size_t kReadChunk = 16384;
+constexpr std::size_t kReadChunk = 8192;  // per connection, in its coroutine frame
 // Pause after a failed accept (EMFILE...), so a full descriptor table does
 // not become a busy loop.
 constexpr auto kAcceptRetryPause = std::chrono::milliseconds(100);
