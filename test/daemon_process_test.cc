@@ -1,7 +1,10 @@
 // The built greylist-milter executable as an admin runs it: options, start,
 // the policy protocol over TCP, SIGKILL and restart on the same database,
 // SIGTERM. GREYLIST_MILTER_BINARY is the path meson gives.
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <doctest/doctest.h>
@@ -10,6 +13,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 
 #include "support/child_process.h"
@@ -121,7 +125,10 @@ TEST_CASE("a port in use is fatal, naming the socket") {
 
 TEST_CASE("greylist, SIGKILL, restart: every answered triplet survives with its first-seen time") {
   Daemon daemon;
-  daemon.start(3);
+  // Sender-domain auto-whitelisting off: each of the senders below must be
+  // decided by its own triplet.
+  const std::vector<std::string> no_domain_awl{"--auto-whitelist-domains", "0"};
+  daemon.start(3, no_domain_awl);
   constexpr int kTriplets = 100;
   {
     LineClient client(daemon.port);
@@ -135,7 +142,7 @@ TEST_CASE("greylist, SIGKILL, restart: every answered triplet survives with its 
     REQUIRE(daemon.process->wait_for_exit(5s));
   }
   const auto first_seen = std::chrono::steady_clock::now();
-  daemon.start(3);
+  daemon.start(3, no_domain_awl);
   LineClient client(daemon.port, 10s);
   REQUIRE(client.ok());
   std::this_thread::sleep_until(first_seen + 3500ms);  // past the delay, counted from before the kill
@@ -205,6 +212,122 @@ TEST_CASE("a broken whitelist at start is fatal, naming file and line") {
   REQUIRE(status);
   CHECK(WEXITSTATUS(*status) == 1);
   CHECK(daemon.process->output().find(daemon.dir + "/clients:3: bad regex") != std::string::npos);
+}
+
+namespace {
+// The real uid of a running process, from /proc.
+std::string uid_of(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Uid:", 0) == 0) {
+      std::istringstream fields(line.substr(4));
+      std::string real;
+      fields >> real;
+      return real;
+    }
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("started as root: runs as the service user, which owns the database it created") {
+  if (geteuid() != 0) {
+    MESSAGE("not root: privilege dropping not exercised");
+    return;
+  }
+  const passwd* service = getpwnam("greylist-milter");
+  REQUIRE_MESSAGE(service != nullptr, "the test command creates the greylist-milter user");
+  Daemon daemon;
+  daemon.start(300);
+  LineClient client(daemon.port);
+  REQUIRE(client.ok());
+  REQUIRE(is_greylist(client.policy(triplet_request("a@foo.test", "b@bar.test"))));
+  CHECK(uid_of(daemon.process->pid()) == std::to_string(service->pw_uid));
+  struct stat st {};
+  REQUIRE(stat((daemon.dir + "/db/triplets.db").c_str(), &st) == 0);
+  CHECK(st.st_uid == service->pw_uid);
+  REQUIRE(stat((daemon.dir + "/db").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+}
+
+TEST_CASE("started as root: refuses to run as root, an unknown user, or a database owned by someone else") {
+  if (geteuid() != 0) {
+    MESSAGE("not root: privilege dropping not exercised");
+    return;
+  }
+  const std::string dir = make_temp_dir("greylist-user");
+  const std::string port = std::to_string(free_loopback_port());
+  const std::vector<std::string> base{GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" + port,
+                                      "--milter", "none", "--log", "stderr"};
+  std::string out;
+  auto args = base;
+  args.insert(args.end(), {"--dbdir", dir + "/a", "--user", "root"});
+  CHECK(WEXITSTATUS(run_program(args, out, 10s)) == 1);
+  CHECK(out.find("refuses to run as root") != std::string::npos);
+
+  args = base;
+  args.insert(args.end(), {"--dbdir", dir + "/b", "--user", "no-such-user-here"});
+  CHECK(WEXITSTATUS(run_program(args, out, 10s)) == 1);
+  CHECK(out.find("user 'no-such-user-here' does not exist") != std::string::npos);
+
+  // A non-empty directory owned by root is not silently taken over.
+  mkdir((dir + "/c").c_str(), 0755);
+  { std::ofstream(dir + "/c/something") << "x"; }
+  args = base;
+  args.insert(args.end(), {"--dbdir", dir + "/c"});
+  CHECK(WEXITSTATUS(run_program(args, out, 10s)) == 1);
+  CHECK(out.find("chown -R greylist-milter: " + dir + "/c") != std::string::npos);
+  remove_tree(dir);
+}
+
+TEST_CASE("--daemonize with --pidfile: returns once serving, pid file locked, stale file taken over") {
+  const std::string dir = make_temp_dir("greylist-daemonize");
+  const std::string pidfile = dir + "/greylist-milter.pid";
+  { std::ofstream(pidfile) << "999999\n"; }  // left behind by a killed daemon
+  const int port = free_loopback_port();
+  const std::vector<std::string> args{GREYLIST_MILTER_BINARY, "--daemonize", "--pidfile", pidfile,
+                                      "--policy", "inet:127.0.0.1:" + std::to_string(port),
+                                      "--milter", "none", "--dbdir", dir + "/db", "--log", "stderr"};
+  std::string out;
+  const int status = run_program(args, out, 15s);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  // It serves as soon as the command has returned.
+  LineClient client(port, 0ms);
+  REQUIRE(client.ok());
+  CHECK(is_greylist(client.policy(triplet_request("a@foo.test", "b@bar.test"))));
+  std::string pid_text;
+  { std::ifstream(pidfile) >> pid_text; }
+  const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+  CHECK(pid != 999999);
+  CHECK(kill(pid, 0) == 0);
+
+  // A second daemon on the same pid file fails, and says why.
+  auto second = args;
+  second[5] = "inet:127.0.0.1:" + std::to_string(free_loopback_port());
+  second[9] = dir + "/db2";
+  CHECK(WEXITSTATUS(run_program(second, out, 15s)) == 1);
+  CHECK(out.find("already running") != std::string::npos);
+
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 200 && kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(kill(pid, 0) != 0);
+  remove_tree(dir);
+}
+
+TEST_CASE("--daemonize: a start-up error is reported by the command, with exit status 1") {
+  const std::string dir = make_temp_dir("greylist-daemonize-fail");
+  { std::ofstream(dir + "/file") << "x"; }
+  std::string out;
+  const int status = run_program({GREYLIST_MILTER_BINARY, "--daemonize", "--policy",
+                                  "inet:127.0.0.1:" + std::to_string(free_loopback_port()),
+                                  "--milter", "none", "--dbdir", dir + "/file", "--log", "stderr"},
+                                 out, 15s);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(out.find(dir + "/file") != std::string::npos);
+  remove_tree(dir);
 }
 
 }  // TEST_SUITE

@@ -88,7 +88,12 @@ po::options_description describe_options() {
        "power loss)")
       ("on-error", po::value<std::string>()->default_value("accept"),
        "answer when the database fails: accept (let mail through) or tempfail")
-      ("threads", po::value<unsigned>()->default_value(4), "threads serving policy connections");
+      ("threads", po::value<unsigned>()->default_value(4), "threads serving policy connections")
+      ("daemonize,d", po::bool_switch(), "run in the background (not under systemd)")
+      ("pidfile", po::value<std::string>(), "write the process id to FILE (locked while running)")
+      ("user", po::value<std::string>()->default_value("greylist-milter"),
+       "user to run as, when started as root")
+      ("group", po::value<std::string>(), "group to run as (default: the user's group)");
 
   po::options_description sockets("Sockets (Postfix syntax: inet:HOST:PORT, inet:[IPV6]:PORT, "
                                   "unix:PATH, none)");
@@ -177,6 +182,12 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
   out.log.syslog_facility = facility.value();
   out.log.verbose = get<bool>(vm, "verbose");
 
+  out.daemonize = get<bool>(vm, "daemonize");
+  if (vm.count("pidfile") != 0) out.pidfile = get<std::string>(vm, "pidfile");
+  out.user = get<std::string>(vm, "user");
+  if (out.user.empty()) return bad("user", "must not be empty");
+  if (vm.count("group") != 0) out.group = get<std::string>(vm, "group");
+
   out.dbdir = get<std::string>(vm, "dbdir");
   if (out.dbdir.empty()) return bad("dbdir", "must not be empty");
   const auto sync = get<std::string>(vm, "sync");
@@ -220,9 +231,8 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
   if (!v6.ok()) return v6.status();
   g.ipv6_cidr = static_cast<int>(v6.value());
   g.privacy = get<bool>(vm, "privacy");
-  out.privacy_key_file = vm.count("privacy-key-file") != 0
-                             ? get<std::string>(vm, "privacy-key-file")
-                             : out.dbdir + "/privacy.key";
+  // Empty: privacy.key inside --dbdir.
+  if (vm.count("privacy-key-file") != 0) out.privacy_key_file = get<std::string>(vm, "privacy-key-file");
   auto awl = parse_number("auto-whitelist-clients", get<std::string>(vm, "auto-whitelist-clients"),
                           0, 1'000'000);
   if (!awl.ok()) return awl.status();

@@ -25,8 +25,12 @@ struct DaemonOptions {
   LogSettings log;
   std::string dbdir = "/var/lib/greylist-milter";
   bool sync_full = false;           // --sync full: fsync every commit
-  std::string privacy_key_file;     // --privacy-key-file (default <dbdir>/privacy.key)
+  std::string privacy_key_file;     // --privacy-key-file (empty: privacy.key in --dbdir)
   std::string config_file;          // --config, for messages
+  bool daemonize = false;           // --daemonize: detach, as postgrey -d
+  std::string pidfile;              // --pidfile (none by default)
+  std::string user = "greylist-milter";  // --user: drop to it when started as root
+  std::string group;                // --group (default: the user's own group)
   // --whitelist-clients / --whitelist-recipients; given files replace the
   // defaults (/etc/greylist-milter/whitelist_* and their optional .local).
   std::vector<WhitelistFile> whitelist_clients;

@@ -2,8 +2,9 @@
 //
 // Exposure: takes SMTP envelope data from Postfix over the milter and the
 // policy sockets (untrusted content, bounded by each front end's parser).
-// Needs: write access to --dbdir, the right to bind its sockets.
-#include <fcntl.h>
+// Privileges: started as root, it binds its sockets, prepares --dbdir and
+// opens the database as --user, then drops to --user/--group for good
+// before it reads any input. Started as another user, it stays that user.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -11,13 +12,18 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
+#include "daemon/background.h"
 #include "daemon/daemon_options.h"
 #include "daemon/expiry_thread.h"
 #include "daemon/privacy_key.h"
+#include "daemon/privileges.h"
+#include "daemon/service_manager.h"
 #include "greylist/greylister.h"
 #include "greylist/registered_domains.h"
 #include "greylist/static_whitelist.h"
@@ -33,7 +39,7 @@ constexpr int kExitConfig = 2;
 constexpr int kExitStartup = 1;
 
 // Blocks the signals the main thread waits for, in this thread and so in
-// every thread started after it: only sigwait() in main() sees them.
+// every thread started after it: only the main loop sees them.
 sigset_t block_control_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -58,14 +64,32 @@ Status ensure_directory(const std::string& path) {
   return Status::Ok();
 }
 
+// Relative paths are resolved at start: the daemon changes directory.
+void make_paths_absolute(DaemonOptions& options) {
+  const auto absolute = [](std::string& path) {
+    if (!path.empty()) path = std::filesystem::absolute(path).lexically_normal().string();
+  };
+  absolute(options.dbdir);
+  absolute(options.pidfile);
+  absolute(options.privacy_key_file);
+  for (auto& file : options.whitelist_clients) absolute(file.path);
+  for (auto& file : options.whitelist_recipients) absolute(file.path);
+  for (auto& spec : options.policy.sockets) {
+    if (spec.kind == SocketSpec::Kind::kUnix) absolute(spec.path);
+  }
+  if (options.milter.socket.kind == SocketSpec::Kind::kUnix) absolute(options.milter.socket.path);
+}
+
 // SIGHUP: a complete new whitelist replaces the old one in one atomic swap,
 // so requests in flight see either list, never a half-read one; on any
 // error the old lists stay in force.
 void reload_whitelists(const DaemonOptions& options, Greylister& greylister) {
   log_info("HUP received: reloading whitelists...");
+  notify_reloading();
   auto whitelist = StaticWhitelist::load(options.whitelist_clients, options.whitelist_recipients);
   if (!whitelist.ok()) {
     log_warning("whitelist reload failed, keeping the old lists: " + whitelist.status().message());
+    notify_status("serving (whitelist reload failed)");
     return;
   }
   for (const auto& warning : whitelist.value().warnings) log_warning(warning);
@@ -73,82 +97,171 @@ void reload_whitelists(const DaemonOptions& options, Greylister& greylister) {
   log_info("whitelists reloaded: " + std::to_string(loaded.client_rule_count()) + " client rules, " +
            std::to_string(loaded.recipient_rule_count()) + " recipient rules");
   greylister.set_whitelist(whitelist.value().whitelist);
+  notify_status("serving");
 }
 
-int run(const DaemonOptions& options) {
-  configure_logging(options.log);
-  const sigset_t control_signals = block_control_signals();
+// What the daemon opens at start-up, in the order it must be closed.
+struct Resources {
+  std::unique_ptr<Store> store;
+  std::unique_ptr<RegisteredDomains> domains;
+  std::shared_ptr<const StaticWhitelist> whitelist;
+  std::string privacy_key;
+};
 
-  if (const Status made = ensure_directory(options.dbdir); !made.ok()) {
-    log(Severity::kCritical, "database directory: " + made.message());
-    return kExitStartup;
-  }
+// Opens the database in the current directory (the daemon lives in
+// --dbdir, so the service user needs no access to the path leading there)
+// and the privacy key. Done as the service user, who owns what it creates.
+Status open_database(const DaemonOptions& options, Resources& out) {
   BdbOptions bdb_options;
-  bdb_options.directory = options.dbdir;
+  bdb_options.directory = ".";
   bdb_options.sync = options.sync_full ? BdbOptions::Sync::kFull : BdbOptions::Sync::kCrashSafe;
   auto store = BdbStore::open(bdb_options);
   if (!store.ok()) {
-    // The store's message names the directory and the reason.
-    log(Severity::kCritical, "cannot open the database: " + store.status().message());
-    return kExitStartup;
+    return Status::IoError("cannot open the database in " + options.dbdir + ": " +
+                           store.status().message());
   }
-
-  GreylistConfig config = options.greylist;
-  if (config.privacy) {
-    auto key = load_or_create_privacy_key(options.privacy_key_file);
-    if (!key.ok()) {
-      log(Severity::kCritical, key.status().message());
-      return kExitStartup;
-    }
-    config.privacy_key = key.value();
+  out.store = std::move(store).value();
+  if (options.greylist.privacy) {
+    auto key = load_or_create_privacy_key(
+        options.privacy_key_file.empty() ? "privacy.key" : options.privacy_key_file);
+    if (!key.ok()) return key.status();
+    out.privacy_key = key.value();
   }
+  return Status::Ok();
+}
 
-  std::unique_ptr<RegisteredDomains> domains;
-  if (config.pool_by_domain) {
+// The Public Suffix List and the whitelists, read with the start-up
+// privileges (a reload on SIGHUP reads them as the service user).
+Status open_lists(const DaemonOptions& options, Resources& out) {
+  if (options.greylist.pool_by_domain) {
     auto psl = open_public_suffix_list();
     if (psl.ok()) {
-      domains = std::move(psl).value();
+      out.domains = std::move(psl).value();
     } else {
       log_warning(psl.status().message() + "; --pool-by-domain is off");
     }
   }
+  auto whitelist = StaticWhitelist::load(options.whitelist_clients, options.whitelist_recipients);
+  if (!whitelist.ok()) return Status::InvalidArgument("whitelist: " + whitelist.status().message());
+  for (const auto& warning : whitelist.value().warnings) log_warning(warning);
+  out.whitelist = whitelist.value().whitelist;
+  return Status::Ok();
+}
 
-  SystemClock clock;
-  Greylister greylister(config, *store.value(), clock, domains.get());
-  {
-    auto whitelist = StaticWhitelist::load(options.whitelist_clients, options.whitelist_recipients);
-    if (!whitelist.ok()) {
-      log(Severity::kCritical, "whitelist: " + whitelist.status().message());
-      return kExitStartup;
+// Waits for control signals; with the systemd watchdog on, wakes up to
+// prove the daemon is alive (the store still answers) between them.
+int serve_until_stopped(const DaemonOptions& options, const sigset_t& signals,
+                        Greylister& greylister, Store& store) {
+  const auto watchdog = watchdog_interval();
+  for (;;) {
+    int signal_number = 0;
+    if (watchdog) {
+      const timespec timeout{static_cast<time_t>(watchdog->count() / 1000),
+                             static_cast<long>((watchdog->count() % 1000) * 1'000'000)};
+      signal_number = sigtimedwait(&signals, nullptr, &timeout);
+      if (signal_number < 0) {
+        if (errno == EAGAIN && store.get(Table::kClients, "watchdog-probe").ok()) notify_watchdog();
+        continue;
+      }
+    } else if (sigwait(&signals, &signal_number) != 0) {
+      continue;
     }
-    for (const auto& warning : whitelist.value().warnings) log_warning(warning);
-    greylister.set_whitelist(whitelist.value().whitelist);
+    if (signal_number == SIGHUP) {
+      reload_whitelists(options, greylister);
+      continue;
+    }
+    log_info(std::string("received ") + strsignal(signal_number) + ", shutting down");
+    return 0;
   }
+}
+
+int run(DaemonOptions options) {
+  configure_logging(options.log);
+  const auto fail = [](const std::string& message) {
+    log(Severity::kCritical, message);
+    report_failed(message);
+    return kExitStartup;
+  };
+
+  std::optional<ServiceUser> user;
+  if (running_as_root()) {
+    auto found = find_service_user(options.user, options.group);
+    if (!found.ok()) return fail(found.status().message());
+    user = found.value();
+  }
+  make_paths_absolute(options);
+  if (options.daemonize) {
+    if (const Status detached = detach(options.log.target == LogSettings::Target::kStderr);
+        !detached.ok()) {
+      return fail("cannot run in the background: " + detached.message());
+    }
+  }
+  // Before any thread exists, so every thread inherits the mask.
+  const sigset_t control_signals = block_control_signals();
+
+  std::optional<PidFile> pidfile;
+  if (!options.pidfile.empty()) {
+    auto created = PidFile::create(options.pidfile);
+    if (!created.ok()) return fail(created.status().message());
+    pidfile.emplace(std::move(created).value());
+  }
+
+  Resources resources;
+  if (const Status lists = open_lists(options, resources); !lists.ok()) return fail(lists.message());
+  const Status directory = user ? prepare_directory_for(*user, options.dbdir)
+                                : ensure_directory(options.dbdir);
+  if (!directory.ok()) return fail("database directory: " + directory.message());
+  if (chdir(options.dbdir.c_str()) != 0) {
+    return fail("cannot enter the database directory " + options.dbdir + ": " +
+                std::strerror(errno));
+  }
+  const Status opened =
+      user ? as_effective_user(*user, [&] { return open_database(options, resources); })
+           : open_database(options, resources);
+  if (!opened.ok()) return fail(opened.message());
+
+  GreylistConfig config = options.greylist;
+  config.privacy_key = resources.privacy_key;
+  SystemClock clock;
+  Greylister greylister(config, *resources.store, clock, resources.domains.get());
+  greylister.set_whitelist(resources.whitelist);
 
   std::unique_ptr<PolicyServer> policy;
   if (!options.policy.sockets.empty()) {
-    auto opened = PolicyServer::open(options.policy, greylister, clock);
-    if (!opened.ok()) {
-      log(Severity::kCritical, "policy front end: " + opened.status().message());
-      return kExitStartup;
-    }
-    policy = std::move(opened).value();
+    auto server = PolicyServer::open(options.policy, greylister, clock);
+    if (!server.ok()) return fail("policy front end: " + server.status().message());
+    policy = std::move(server).value();
   }
   std::unique_ptr<MilterServer> milter;
   if (options.milter.socket.kind != SocketSpec::Kind::kNone) {
-    auto opened = MilterServer::open(options.milter, greylister, clock);
-    if (!opened.ok()) {
-      log(Severity::kCritical, "milter front end: " + opened.status().message());
-      return kExitStartup;
+    auto server = MilterServer::open(options.milter, greylister, clock);
+    if (!server.ok()) return fail("milter front end: " + server.status().message());
+    milter = std::move(server).value();
+  }
+
+  if (user) {
+    for (const auto& spec : options.policy.sockets) {
+      if (spec.kind != SocketSpec::Kind::kUnix) continue;
+      if (const Status given = give_socket_to_group(*user, spec.path); !given.ok()) {
+        return fail(given.message());
+      }
     }
-    milter = std::move(opened).value();
+    if (options.milter.socket.kind == SocketSpec::Kind::kUnix) {
+      if (const Status given = give_socket_to_group(*user, options.milter.socket.path); !given.ok()) {
+        return fail(given.message());
+      }
+    }
+    if (const Status dropped = drop_privileges(*user); !dropped.ok()) {
+      return fail("cannot drop privileges to " + user->name + ": " + dropped.message());
+    }
   }
 
   std::string listening;
   for (const auto& spec : options.policy.sockets) listening += " policy=" + spec.to_string();
   if (milter) listening += " milter=" + options.milter.socket.to_string();
   log_info(std::string("greylist-milter ") + GREYLIST_VERSION + " starting:" + listening +
-           " dbdir=" + options.dbdir + " delay=" + std::to_string(config.delay) + "s");
+           " dbdir=" + options.dbdir + " delay=" + std::to_string(config.delay) + "s uid=" +
+           std::to_string(getuid()));
 
   // A front end that stops on its own (libmilter may take a SIGTERM itself)
   // brings the whole daemon down cleanly rather than leaving half of it.
@@ -167,26 +280,20 @@ int run(const DaemonOptions& options) {
       wake_main();
     });
   }
-  ExpiryThread expiry(config, *store.value(), clock);
+  ExpiryThread expiry(config, *resources.store, clock);
 
-  for (;;) {
-    int signal_number = 0;
-    if (sigwait(&control_signals, &signal_number) != 0) continue;
-    if (signal_number == SIGHUP) {
-      reload_whitelists(options, greylister);
-      continue;
-    }
-    log_info(std::string("received ") + strsignal(signal_number) + ", shutting down");
-    break;
-  }
+  notify_ready("serving");
+  report_started();
+  const int status = serve_until_stopped(options, control_signals, greylister, *resources.store);
 
+  notify_stopping();
   if (policy) policy->stop();
   if (milter) milter->stop();
   if (policy_thread.joinable()) policy_thread.join();
   if (milter_thread.joinable()) milter_thread.join();
   expiry.stop();
   log_info("greylist-milter stopped");
-  return 0;
+  return status;
 }
 
 }  // namespace
@@ -200,9 +307,10 @@ int main(int argc, char* argv[]) {
   }
   if (parsed.value().outcome != greylist::ParsedOptions::Outcome::kRun) return 0;
   try {
-    return greylist::run(parsed.value().options);
+    return greylist::run(std::move(parsed).value().options);
   } catch (const std::exception& e) {
     greylist::log(greylist::Severity::kCritical, std::string("unexpected error: ") + e.what());
+    greylist::report_failed(e.what());
     return greylist::kExitStartup;
   }
 }
