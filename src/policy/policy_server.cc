@@ -275,7 +275,10 @@ awaitable<void> Connection<Socket>::serve() {
     }
   } catch (const std::exception& e) {
     log_error("policy connection " + peer_ + ": " + printable(e.what()));
+  } catch (...) {
+    log_error("policy connection " + peer_ + ": unknown exception");
   }
+  // Always reached, so the connection never keeps its max_connections slot.
   close();
   server_.connection_finished(id_);
 }
