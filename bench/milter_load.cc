@@ -341,11 +341,11 @@ int main(int argc, char** argv) {
   const std::string usage =
       "usage: milter-load --port N [--host 127.0.0.1] [--connections 32] [--mix new|repeat|whitelisted]\n"
       "         [--messages 20000] [--duration 10] [--timeout 10] [--rcpts 2] [--messages-per-session 1]\n"
-      "         [--pool 1000] [--prewarm-wait 2] [--nonce N] [--label TEXT]\n";
+      "         [--pool 1000] [--prewarm-wait 2] [--prewarm yes|no] [--nonce N] [--label TEXT]\n";
   bench::Flags flags(argc, argv,
                      {{"host", "127.0.0.1"}, {"port", "0"}, {"connections", "32"}, {"mix", "new"},
                       {"messages", "20000"}, {"duration", "10"}, {"timeout", "10"}, {"rcpts", "2"},
-                      {"messages-per-session", "1"}, {"pool", "1000"}, {"prewarm-wait", "2"}, {"nonce", "0"},
+                      {"messages-per-session", "1"}, {"pool", "1000"}, {"prewarm-wait", "2"}, {"prewarm", "yes"}, {"nonce", "0"},
                       {"label", ""}},
                      usage);
   Options o;
@@ -374,7 +374,7 @@ int main(int argc, char** argv) {
   };
 
   std::uint64_t prewarm_errors = 0;
-  if (o.mix == "repeat") {
+  if (o.mix == "repeat" && flags.str("prewarm") == "yes") {
     for (int pass = 0; pass < 2; ++pass) {
       Phase warm;
       warm.count = o.pool;

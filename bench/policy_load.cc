@@ -255,12 +255,12 @@ void drive(const Options& o, std::vector<Connection>& conns, Phase& phase, Threa
 int main(int argc, char** argv) {
   const std::string usage =
       "usage: policy-load --port N [--host 127.0.0.1] [--connections 32] [--mix new|repeat|whitelisted]\n"
-      "         [--requests 100000] [--duration 10] [--timeout 10] [--pool 2000] [--prewarm-wait 2]\n"
+      "         [--requests 100000] [--duration 10] [--timeout 10] [--pool 2000] [--prewarm-wait 2] [--prewarm yes|no]\n"
       "         [--client-threads 1] [--nonce N] [--label TEXT] [--prefilled N (mix prefilled)]\n";
   bench::Flags flags(argc, argv,
                      {{"host", "127.0.0.1"}, {"port", "0"}, {"connections", "32"}, {"mix", "new"},
                       {"requests", "100000"}, {"duration", "10"}, {"timeout", "10"}, {"pool", "2000"},
-                      {"prewarm-wait", "2"}, {"client-threads", "1"}, {"nonce", "0"}, {"label", ""}, {"prefilled", "0"}},
+                      {"prewarm-wait", "2"}, {"prewarm", "yes"}, {"client-threads", "1"}, {"nonce", "0"}, {"label", ""}, {"prefilled", "0"}},
                      usage);
   Options o;
   o.host = flags.str("host");
@@ -313,7 +313,7 @@ int main(int argc, char** argv) {
   };
 
   std::uint64_t prewarm_errors = 0;
-  if (o.mix == "repeat") {
+  if (o.mix == "repeat" && flags.str("prewarm") == "yes") {
     // Two passes over the pool with a pause longer than the server's delay
     // between them: the second pass makes every pooled triplet pass.
     for (int pass = 0; pass < 2; ++pass) {
