@@ -89,6 +89,10 @@ po::options_description describe_options() {
       ("on-error", po::value<std::string>()->default_value("accept"),
        "answer when the database fails: accept (let mail through) or tempfail")
       ("threads", po::value<unsigned>()->default_value(4), "threads serving policy connections")
+      ("policy-max-connections", po::value<std::string>()->default_value("1000"),
+       "policy connections served at once; more are closed at once, with a log line")
+      ("policy-idle-timeout", po::value<std::string>()->default_value("300"),
+       "seconds a policy connection may stay idle before it is closed")
       ("daemonize,d", po::bool_switch(), "run in the background (not under systemd)")
       ("pidfile", po::value<std::string>(), "write the process id to FILE (locked while running)")
       ("user", po::value<std::string>()->default_value("greylist-milter"),
@@ -205,6 +209,14 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
   const unsigned threads = get<unsigned>(vm, "threads");
   if (threads < 1 || threads > 256) return bad("threads", "must be from 1 to 256");
   out.policy.threads = threads;
+  auto max_connections = parse_number("policy-max-connections",
+                                      get<std::string>(vm, "policy-max-connections"), 1, 1'000'000);
+  if (!max_connections.ok()) return max_connections.status();
+  out.policy.max_connections = static_cast<std::size_t>(max_connections.value());
+  auto idle = parse_number("policy-idle-timeout", get<std::string>(vm, "policy-idle-timeout"), 1,
+                           86400);
+  if (!idle.ok()) return idle.status();
+  out.policy.idle_timeout = std::chrono::seconds(idle.value());
 
   // Greylisting decisions.
   GreylistConfig& g = out.greylist;
