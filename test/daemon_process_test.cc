@@ -10,9 +10,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <vector>
 #include <sstream>
 #include <thread>
 
@@ -201,6 +203,42 @@ TEST_CASE("whitelists: used at start, reloaded on SIGHUP, a broken reload keeps 
   CHECK(is_greylist(client.policy(triplet_request("c@foo.test", "third@bar.test"))));
   // The connection survived every reload.
   CHECK(client.ok());
+}
+
+TEST_CASE("SIGHUP reloads under concurrent load: every request answered, every answer right") {
+  Daemon daemon;
+  daemon.write("clients", "");
+  daemon.write("recipients", "vip@bar.test\n");
+  daemon.start(300);
+  { LineClient probe(daemon.port); REQUIRE(probe.ok()); }
+  std::atomic<bool> stop{false};
+  std::atomic<int> answered{0};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      LineClient client(daemon.port);
+      for (int i = 0; i < 20000 && !stop; ++i) {  // bounded in count, and by the reload loop
+        const bool vip = i % 2 == 0;
+        const auto reply = client.policy(triplet_request(
+            "s" + std::to_string(c) + "-" + std::to_string(i) + "@foo.test",
+            vip ? "vip@bar.test" : "r" + std::to_string(i) + "@bar.test"));
+        if (!reply) { ++wrong; return; }
+        ++answered;
+        if (vip ? *reply != "action=DUNNO\n\n" : !is_greylist(reply)) ++wrong;
+      }
+    });
+  }
+  for (int round = 0; round < 20; ++round) {
+    daemon.write("recipients", "vip@bar.test\n# round " + std::to_string(round) + "\n");
+    daemon.process->signal(SIGHUP);
+    std::this_thread::sleep_for(25ms);
+  }
+  stop = true;
+  for (auto& t : clients) t.join();
+  CHECK(wrong == 0);
+  CHECK(answered > 100);
+  CHECK(daemon.log_shows("whitelists reloaded"));
 }
 
 TEST_CASE("a broken whitelist at start is fatal, naming file and line") {
