@@ -36,6 +36,7 @@ std::string triplet_request(const std::string& sender, const std::string& recipi
 struct Daemon {
   std::string dir = make_temp_dir("greylist-process");
   int port = free_loopback_port();
+  std::string milter = "none";
   std::unique_ptr<ChildProcess> process;
 
   ~Daemon() {
@@ -44,7 +45,7 @@ struct Daemon {
   }
   void start(int delay, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv{GREYLIST_MILTER_BINARY, "--policy",
-                                  "inet:127.0.0.1:" + std::to_string(port), "--milter", "none",
+                                  "inet:127.0.0.1:" + std::to_string(port), "--milter", milter,
                                   "--dbdir", dir + "/db", "--log", "stderr", "--hostname",
                                   "test.host", "--delay", std::to_string(delay),
                                   "--whitelist-clients", dir + "/clients",
@@ -239,6 +240,30 @@ TEST_CASE("SIGHUP reloads under concurrent load: every request answered, every a
   CHECK(wrong == 0);
   CHECK(answered > 100);
   CHECK(daemon.log_shows("whitelists reloaded"));
+}
+
+TEST_CASE("with the milter on, a burst of SIGHUPs reloads and never stops the daemon") {
+  // libmilter waits for SIGHUP in a thread of its own and stops the milter
+  // when it gets one: the main thread must be the one that receives them.
+  Daemon daemon;
+  daemon.write("clients", "");
+  daemon.write("recipients", "");
+  daemon.milter = "inet:127.0.0.1:" + std::to_string(free_loopback_port());
+  daemon.start(300);
+  LineClient client(daemon.port);
+  REQUIRE(client.ok());
+  daemon.write("recipients", "vip@bar.test\n");
+  for (int i = 0; i < 30; ++i) {
+    daemon.process->signal(SIGHUP);
+    std::this_thread::sleep_for(2ms);
+  }
+  // The reloads happened (the new rule is in force) and the daemon lives on.
+  REQUIRE(daemon.log_shows("whitelists reloaded: 0 client rules, 1 recipient rules"));
+  std::this_thread::sleep_for(200ms);
+  CHECK_FALSE(daemon.process->wait_for_exit(0ms));
+  CHECK(client.policy(triplet_request("hup@foo.test", "vip@bar.test")) == "action=DUNNO\n\n");
+  CHECK(is_greylist(client.policy(triplet_request("hup@foo.test", "b@bar.test"))));
+  CHECK(daemon.process->output().find("shutting down") == std::string::npos);
 }
 
 TEST_CASE("a broken whitelist at start is fatal, naming file and line") {

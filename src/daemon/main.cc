@@ -5,7 +5,6 @@
 // Privileges: started as root, it binds its sockets, prepares --dbdir and
 // opens the database as --user, then drops to --user/--group for good
 // before it reads any input. Started as another user, it stays that user.
-#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include <thread>
 
 #include "daemon/background.h"
+#include "daemon/control_signals.h"
 #include "daemon/daemon_options.h"
 #include "daemon/expiry_thread.h"
 #include "daemon/privacy_key.h"
@@ -37,19 +37,6 @@ namespace {
 
 constexpr int kExitConfig = 2;
 constexpr int kExitStartup = 1;
-
-// Blocks the signals the main thread waits for, in this thread and so in
-// every thread started after it: only the main loop sees them.
-sigset_t block_control_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);  // a peer that went away is an error return, not a death
-  return set;
-}
 
 Status ensure_directory(const std::string& path) {
   struct stat st {};
@@ -150,27 +137,20 @@ Status open_lists(const DaemonOptions& options, Resources& out) {
 
 // Waits for control signals; with the systemd watchdog on, wakes up to
 // prove the daemon is alive (the store still answers) between them.
-int serve_until_stopped(const DaemonOptions& options, const sigset_t& signals,
+int serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
                         Greylister& greylister, Store& store) {
   const auto watchdog = watchdog_interval();
   for (;;) {
-    int signal_number = 0;
-    if (watchdog) {
-      const timespec timeout{static_cast<time_t>(watchdog->count() / 1000),
-                             static_cast<long>((watchdog->count() % 1000) * 1'000'000)};
-      signal_number = sigtimedwait(&signals, nullptr, &timeout);
-      if (signal_number < 0) {
-        if (errno == EAGAIN && store.get(Table::kClients, "watchdog-probe").ok()) notify_watchdog();
-        continue;
-      }
-    } else if (sigwait(&signals, &signal_number) != 0) {
+    const auto signal_number = signals.wait(watchdog);
+    if (!signal_number) {
+      if (store.get(Table::kClients, "watchdog-probe").ok()) notify_watchdog();
       continue;
     }
-    if (signal_number == SIGHUP) {
+    if (*signal_number == SIGHUP) {
       reload_whitelists(options, greylister);
       continue;
     }
-    log_info(std::string("received ") + strsignal(signal_number) + ", shutting down");
+    log_info(std::string("received ") + strsignal(*signal_number) + ", shutting down");
     return 0;
   }
 }
@@ -196,8 +176,9 @@ int run(DaemonOptions options) {
       return fail("cannot run in the background: " + detached.message());
     }
   }
-  // Before any thread exists, so every thread inherits the mask.
-  const sigset_t control_signals = block_control_signals();
+  // Before any thread exists, so every thread inherits the blocked mask.
+  auto signals = ControlSignals::block();
+  if (!signals.ok()) return fail(signals.status().message());
 
   std::optional<PidFile> pidfile;
   if (!options.pidfile.empty()) {
@@ -282,9 +263,10 @@ int run(DaemonOptions options) {
   }
   ExpiryThread expiry(config, *resources.store, clock);
 
+  signals.value().listen();
   notify_ready("serving");
   report_started();
-  const int status = serve_until_stopped(options, control_signals, greylister, *resources.store);
+  const int status = serve_until_stopped(options, signals.value(), greylister, *resources.store);
 
   notify_stopping();
   if (policy) policy->stop();

@@ -1,0 +1,91 @@
+#include "daemon/control_signals.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace greylist {
+namespace {
+
+int g_write_fd = -1;  // the handler's end of the pipe
+
+constexpr int kSignals[] = {SIGTERM, SIGINT, SIGHUP};
+
+sigset_t control_set() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (const int s : kSignals) sigaddset(&set, s);
+  return set;
+}
+
+extern "C" void on_control_signal(int signal_number) {
+  const int saved = errno;
+  const unsigned char byte = static_cast<unsigned char>(signal_number);
+  // Non-blocking: with the pipe full, a pending signal of the same kind is
+  // already queued for the main loop.
+  [[maybe_unused]] const ssize_t n = write(g_write_fd, &byte, 1);
+  errno = saved;
+}
+
+}  // namespace
+
+Result<ControlSignals> ControlSignals::block() {
+  const sigset_t set = control_set();
+  if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) {
+    return Status::IoError("cannot block signals");
+  }
+  signal(SIGPIPE, SIG_IGN);  // a peer that went away is an error return, not a death
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    return Status::IoError(std::string("cannot create the signal pipe: ") + std::strerror(errno));
+  }
+  g_write_fd = fds[1];
+  struct sigaction action {};
+  action.sa_handler = on_control_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (const int s : kSignals) {
+    if (sigaction(s, &action, nullptr) != 0) {
+      return Status::IoError(std::string("cannot install a signal handler: ") + std::strerror(errno));
+    }
+  }
+  return ControlSignals(fds[0]);
+}
+
+ControlSignals::ControlSignals(ControlSignals&& other) noexcept : read_fd_(other.read_fd_) {
+  other.read_fd_ = -1;
+}
+
+ControlSignals::~ControlSignals() {
+  if (read_fd_ >= 0) close(read_fd_);
+}
+
+void ControlSignals::listen() {
+  const sigset_t set = control_set();
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+std::optional<int> ControlSignals::wait(std::optional<std::chrono::milliseconds> timeout) {
+  const auto deadline =
+      timeout ? std::chrono::steady_clock::now() + *timeout : std::chrono::steady_clock::time_point::max();
+  for (;;) {
+    unsigned char byte = 0;
+    if (read(read_fd_, &byte, 1) == 1) return static_cast<int>(byte);
+    int wait_ms = -1;
+    if (timeout) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      wait_ms = static_cast<int>(left.count());
+    }
+    pollfd p{read_fd_, POLLIN, 0};
+    poll(&p, 1, wait_ms);  // EINTR (a signal arrived) simply loops
+  }
+}
+
+}  // namespace greylist
