@@ -67,6 +67,34 @@ TEST_CASE("matches name, then address, then recipient, naming file, line and rul
   CHECK_FALSE(w.match(request("mail.example.org", "not-an-ip", "x@y.test")));
 }
 
+TEST_CASE("name rules: the first matching rule in file order is the one reported") {
+  Files f;
+  const auto clients = f.write("whitelist_clients",
+                               "/^mx[0-9]\\.example\\.net$/\n"   // 1
+                               ".protection.outlook.com\n"        // 2
+                               "outlook.com\n"                    // 3
+                               "example.net\n"                    // 4
+                               "/outlook/\n"                      // 5
+                               "outlook.com\n");                  // 6: a repeat
+  auto loaded = StaticWhitelist::load({{clients, false}}, {});
+  REQUIRE(loaded.ok());
+  const auto& w = *loaded.value().whitelist;
+  CHECK(w.client_rule_count() == 6);
+  const auto rule_for = [&](const std::string& name) {
+    const auto m = w.match(request(name, "198.51.100.1", "x@y.test"));
+    return m ? m->rule : std::string("none");
+  };
+  CHECK(rule_for("a.protection.outlook.com") == "whitelist_clients:2 .protection.outlook.com");
+  CHECK(rule_for("protection.outlook.com") == "whitelist_clients:3 outlook.com");
+  CHECK(rule_for("OUTLOOK.COM") == "whitelist_clients:3 outlook.com");
+  CHECK(rule_for("mx1.example.net") == "whitelist_clients:1 /^mx[0-9]\\.example\\.net$/");
+  CHECK(rule_for("mail.example.net") == "whitelist_clients:4 example.net");
+  CHECK(rule_for("myoutlook.org") == "whitelist_clients:5 /outlook/");
+  CHECK(rule_for("example.org") == "none");
+  CHECK(rule_for("unknown") == "none");
+  CHECK(rule_for("UNKNOWN") == "none");
+}
+
 TEST_CASE("a broken line fails the load with file:line: reason") {
   Files f;
   const auto clients = f.write("whitelist_clients", "example.com\n\nbad host name\n");

@@ -1,9 +1,11 @@
 #include "greylist/static_whitelist.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <unordered_map>
 
 #include "whitelist_rules.h"
 
@@ -50,10 +52,68 @@ Status read_file(const WhitelistFile& file, std::vector<std::string>& warnings, 
 
 }  // namespace
 
+// Name rules are matched through hash maps of their names, so a request
+// costs one look-up per label of the client name, not one comparison per
+// rule; regexes are scanned. The rule reported is the first matching one in
+// file order (`order`), as with a plain scan.
 struct StaticWhitelist::Rules {
-  std::vector<Sourced<whitelist::ClientRule>> name_rules;     // regex and names
+  struct NameRule {
+    std::size_t order;
+    std::string source;
+  };
+  struct RegexRule {
+    std::size_t order;
+    whitelist::ClientRule rule;
+    std::string source;
+  };
+  std::unordered_map<std::string, NameRule> names;            // "example.com": it and below
+  std::unordered_map<std::string, NameRule> subdomains_only;  // ".example.com": below only
+  std::vector<RegexRule> regexes;
+  std::size_t name_rule_count = 0;
   std::vector<Sourced<whitelist::ClientRule>> address_rules;  // networks
   std::vector<Sourced<whitelist::RecipientRule>> recipient_rules;
+
+  void add_client_rule(whitelist::ClientRule rule, std::string source) {
+    if (std::holds_alternative<whitelist::Network>(rule)) {
+      address_rules.push_back({std::move(rule), std::move(source)});
+      return;
+    }
+    const std::size_t order = name_rule_count++;
+    if (const auto* suffix = std::get_if<whitelist::NameSuffix>(&rule)) {
+      auto& map = suffix->subdomains_only ? subdomains_only : names;
+      map.try_emplace(suffix->suffix, NameRule{order, std::move(source)});  // first one wins
+      return;
+    }
+    regexes.push_back({order, std::move(rule), std::move(source)});
+  }
+
+  // The first name rule in file order that matches `client_name`.
+  const std::string* match_name(std::string_view client_name) const {
+    if (client_name.empty() || client_name.size() > 253 || client_name == "unknown") return nullptr;
+    std::string name(client_name);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name == "unknown") return nullptr;
+    const NameRule* best = nullptr;
+    const auto consider = [&best](const std::unordered_map<std::string, NameRule>& map,
+                                  std::string_view key) {
+      if (map.empty()) return;
+      const auto it = map.find(std::string(key));
+      if (it != map.end() && (best == nullptr || it->second.order < best->order)) {
+        best = &it->second;
+      }
+    };
+    consider(names, name);
+    for (std::size_t dot = name.find('.'); dot != std::string::npos; dot = name.find('.', dot + 1)) {
+      const std::string_view parent = std::string_view(name).substr(dot + 1);
+      consider(names, parent);
+      consider(subdomains_only, parent);
+    }
+    for (const auto& regex : regexes) {
+      if (best != nullptr && regex.order > best->order) break;
+      if (whitelist::matches_name(regex.rule, client_name)) return &regex.source;
+    }
+    return best != nullptr ? &best->source : nullptr;
+  }
 };
 
 StaticWhitelist::StaticWhitelist() : rules_(std::make_unique<Rules>()) {}
@@ -69,9 +129,7 @@ Result<StaticWhitelist::Loaded> StaticWhitelist::load(
     const Status status = read_file(
         file, loaded.warnings, whitelist::parse_client_rule,
         [&](whitelist::ClientRule rule, std::string source) {
-          auto& list = std::holds_alternative<whitelist::Network>(rule) ? rules.address_rules
-                                                                        : rules.name_rules;
-          list.push_back({std::move(rule), std::move(source)});
+          rules.add_client_rule(std::move(rule), std::move(source));
         });
     if (!status.ok()) return status;
   }
@@ -88,10 +146,8 @@ Result<StaticWhitelist::Loaded> StaticWhitelist::load(
 }
 
 std::optional<WhitelistMatch> StaticWhitelist::match(const Request& request) const {
-  for (const auto& [rule, source] : rules_->name_rules) {
-    if (whitelist::matches_name(rule, request.client_name)) {
-      return WhitelistMatch{"client whitelist", source};
-    }
+  if (const std::string* source = rules_->match_name(request.client_name)) {
+    return WhitelistMatch{"client whitelist", *source};
   }
   if (!rules_->address_rules.empty()) {
     if (const auto address = IpAddress::parse(request.client_address)) {
@@ -111,7 +167,7 @@ std::optional<WhitelistMatch> StaticWhitelist::match(const Request& request) con
 }
 
 std::size_t StaticWhitelist::client_rule_count() const {
-  return rules_->name_rules.size() + rules_->address_rules.size();
+  return rules_->name_rule_count + rules_->address_rules.size();
 }
 
 std::size_t StaticWhitelist::recipient_rule_count() const { return rules_->recipient_rules.size(); }
