@@ -36,6 +36,18 @@ TEST_CASE("defaults are postgrey's") {
   CHECK(o.policy.common.greylist_text == kDefaultGreylistText);
   CHECK(o.log.target == LogSettings::Target::kSyslog);
   CHECK(o.milter.skip_networks.size() == 2);
+  CHECK(o.policy.threads == 4);
+}
+
+TEST_CASE("--sync full raises the default thread count for group commit; --threads wins") {
+  auto full = parse({"--sync", "full"});
+  REQUIRE(full.ok());
+  CHECK(full.value().options.sync_full);
+  CHECK(full.value().options.policy.threads == 32);
+  auto explicit_threads = parse({"--sync", "full", "--threads", "8"});
+  REQUIRE(explicit_threads.ok());
+  CHECK(explicit_threads.value().options.policy.threads == 8);
+  CHECK_FALSE(parse({"--threads", "0"}).ok());
 }
 
 TEST_CASE("postgrey's spellings and units") {
