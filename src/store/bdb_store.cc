@@ -12,6 +12,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <mutex>
 #include <system_error>
 #include <utility>
 
@@ -48,10 +49,48 @@ std::string errno_text(int error) { return std::error_code(error, std::generic_c
 
 const char* table_file(Table table) { return kTableFiles[static_cast<std::size_t>(table)]; }
 
+// Berkeley DB may say the same thing once per request (a full disk) or
+// hundreds of times during one recovery: let a burst through, so start-up
+// diagnostics stay complete, then at most one line a second, so a failing
+// disk cannot fill the log too.
+class DiagnosticBudget {
+ public:
+  // Whether to log now; *suppressed is set to the lines dropped before it.
+  bool take(unsigned* suppressed) {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_start_ >= kWindow) {
+      window_start_ = now;
+      used_ = 0;
+    }
+    if (used_ >= kBurst && now - last_ < std::chrono::seconds(1)) {
+      ++suppressed_;
+      return false;
+    }
+    ++used_;
+    last_ = now;
+    *suppressed = std::exchange(suppressed_, 0);
+    return true;
+  }
+
+ private:
+  static constexpr unsigned kBurst = 20;
+  static constexpr std::chrono::seconds kWindow{10};
+  std::mutex mutex_;
+  std::chrono::steady_clock::time_point window_start_{};
+  std::chrono::steady_clock::time_point last_{};
+  unsigned used_ = 0;
+  unsigned suppressed_ = 0;
+};
+
 void on_db_error(const DbEnv* /*env*/, const char* prefix, const char* message) {
+  static DiagnosticBudget* const budget = new DiagnosticBudget;  // never destroyed: exit-safe
+  unsigned suppressed = 0;
+  if (!budget->take(&suppressed)) return;
   std::string line = "berkeley db: ";
   if (prefix != nullptr) line.append(prefix).append(": ");
   line.append(message != nullptr ? message : "(no message)");
+  if (suppressed > 0) line += " (" + std::to_string(suppressed) + " more messages suppressed)";
   log_error(line);
 }
 
@@ -255,11 +294,14 @@ Status BdbStore::open_environment() {
     return failure("enable log removal", ret);
   }
 
-  // Not DB_PRIVATE: region files let the db5.3_* tools inspect the
-  // environment. The flock makes this process its only user, which is what
-  // DB_RECOVER requires.
+  // DB_PRIVATE: the regions (cache, locks, log buffer) live in this
+  // process's memory, not in mmap()ed __db.* files. A region file is sparse:
+  // on a full disk, touching a page of it not yet backed kills the process
+  // with SIGBUS, where a write() only fails with ENOSPC. The flock makes
+  // this process the environment's only user, which DB_PRIVATE and
+  // DB_RECOVER both require.
   const u_int32_t flags = DB_CREATE | DB_RECOVER | DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG |
-                          DB_INIT_LOCK | DB_THREAD;
+                          DB_INIT_LOCK | DB_THREAD | DB_PRIVATE;
   if ((ret = env->open(options_.directory.c_str(), flags, kFileMode)) != 0) {
     return failure("open environment (with recovery)", ret);
   }

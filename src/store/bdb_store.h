@@ -3,9 +3,11 @@
 //
 // Files in the directory: greylist-milter.lock (one instance per directory),
 // triplets.db and clients.db (B-trees, keys and values stored as given),
-// __db.00N (environment regions), log.NNNNNNNNNN (write-ahead log). All are
-// created with mode 0600. The db5.3_* tools (db5.3_verify, db5.3_dump,
-// db5.3_stat) work on the directory with -h while the daemon is stopped.
+// log.NNNNNNNNNN (write-ahead log). All are created with mode 0600. The
+// environment's regions (cache, locks) are in process memory, not in
+// __db.00N files: a full disk makes writes fail, never the process crash.
+// The db5.3_* tools (db5.3_verify, db5.3_dump, db5.3_stat) work on the
+// directory with -h while the daemon is stopped.
 //
 // Durability: every update()/put()/erase() is one transaction. When it
 // returns ok, the change survives a crash of the process (kill -9) in both
