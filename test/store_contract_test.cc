@@ -2,7 +2,8 @@
 //
 // Each check is a TEST_CASE_TEMPLATE over the fixtures below; a new store
 // joins by adding a fixture to kStores. Every fixture starts empty (BdbStore
-// in a fresh temporary directory, removed afterwards).
+// in a fresh temporary directory, removed afterwards; RedisStore on a
+// redis-server this binary starts on loopback, under a key prefix of its own).
 #include <doctest/doctest.h>
 
 #include <stdlib.h>
@@ -18,6 +19,8 @@
 #include "greylist/store.h"
 #include "store/bdb_store.h"
 #include "store/memory_store.h"
+#include "store/redis_store.h"
+#include "support/redis_server.h"
 
 namespace greylist {
 namespace {
@@ -64,7 +67,28 @@ struct BdbFixture {
   Store& store() { return *bdb; }
 };
 
-#define STORE_FIXTURES MemoryFixture, BdbFixture
+// One redis-server for the whole binary (started by the first fixture,
+// killed at exit); each fixture a fresh prefix, so it starts empty.
+struct RedisFixture {
+  std::unique_ptr<RedisStore> redis;
+  RedisFixture() {
+    static testing::RedisServer server;
+    static std::atomic<int> fixtures{0};
+    auto url = RedisUrl::parse(server.url());
+    REQUIRE_MESSAGE(url.ok(), url.status().message());
+    RedisOptions options;
+    options.url = url.value();
+    options.prefix = "contract-" + std::to_string(fixtures++) + ":";
+    // Generous: the concurrency checks run 8 writers on one key on a busy CI host.
+    options.timeout = std::chrono::milliseconds(5000);
+    auto opened = RedisStore::open(options);
+    REQUIRE_MESSAGE(opened.ok(), opened.status().message());
+    redis = std::move(opened).value();
+  }
+  Store& store() { return *redis; }
+};
+
+#define STORE_FIXTURES MemoryFixture, BdbFixture, RedisFixture
 
 std::optional<std::string> must_get(Store& store, Table table, std::string_view key) {
   auto got = store.get(table, key);

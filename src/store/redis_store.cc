@@ -734,7 +734,11 @@ Status RedisStore::update(Table table, std::string_view key, const UpdateFunctio
           break;
       }
       auto written = connection.round_trip(transaction, deadline);
-      if (!written.ok()) return written.status();
+      if (!written.ok()) {
+        // Not sent (the deadline passed while fn ran): the WATCH is still on.
+        if (!connection.broken()) connection.defer({"UNWATCH"});
+        return written.status();
+      }
       bool conflict = false;
       if (Status s = check_transaction(connection, written.value(), &conflict); !s.ok()) return s;
       if (!conflict) return Status::Ok();

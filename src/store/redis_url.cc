@@ -180,9 +180,11 @@ Result<RedisUrl> RedisUrl::parse(std::string_view text) {
   }
   std::string_view rest = text.substr(8);
   RedisUrl url;
-  const auto slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  const std::string_view tail = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  // The authority ends at the path ("/DB") or the query ("?db=DB").
+  const auto end = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, end);
+  std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
+  if (tail.starts_with("/")) tail.remove_prefix(1);
   const auto at = authority.rfind('@');
   if (at != std::string_view::npos) {
     if (Status s = parse_userinfo(authority.substr(0, at), url); !s.ok()) return s;

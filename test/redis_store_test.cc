@@ -1,0 +1,493 @@
+// RedisStore beyond the store contract (store_contract_test.cc runs that):
+// TTLs from expires_at, the key layout, expired entries in scans and
+// counts, two stores on one server, a killed, paused and restarted server,
+// logins and databases, a busy pool. Each test starts its own redis-server
+// on loopback (test/support/redis_server.h).
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/redis_store.h"
+#include "support/redis_server.h"
+
+namespace greylist {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+using testing::RedisClient;
+using testing::RedisServer;
+using testing::RedisValue;
+using Verdict = UpdateOutcome::Verdict;
+using SteadyClock = std::chrono::steady_clock;
+
+EpochSeconds now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+RedisOptions options_for(const std::string& url, std::string prefix = "test:",
+                         std::chrono::milliseconds timeout = 1000ms) {
+  auto parsed = RedisUrl::parse(url);
+  REQUIRE_MESSAGE(parsed.ok(), parsed.status().message());
+  RedisOptions options;
+  options.url = parsed.value();
+  options.prefix = std::move(prefix);
+  options.timeout = timeout;
+  return options;
+}
+
+std::unique_ptr<RedisStore> open_store(const RedisOptions& options) {
+  auto opened = RedisStore::open(options);
+  REQUIRE_MESSAGE(opened.ok(), opened.status().message());
+  return std::move(opened).value();
+}
+
+long long ttl_of(RedisClient& client, const std::string& key) {
+  const auto reply = client.command({"TTL", key});
+  REQUIRE(reply);
+  REQUIRE(reply->type == RedisValue::Type::kInteger);
+  return reply->integer;
+}
+
+bool exists(RedisClient& client, const std::string& key) {
+  const auto reply = client.command({"EXISTS", key});
+  REQUIRE(reply);
+  return reply->integer == 1;
+}
+
+UpdateOutcome increment(std::optional<std::string>& value) {
+  const long current = value ? std::stol(*value) : 0;
+  value = std::to_string(current + 1);
+  return {Verdict::kWrite, 0};
+}
+
+// Runs `call` and returns how long it took.
+template <typename Call>
+SteadyClock::duration timed(Call&& call) {
+  const auto start = SteadyClock::now();
+  call();
+  return SteadyClock::now() - start;
+}
+
+TEST_SUITE("redis_store") {
+
+TEST_CASE("open refuses bad options") {
+  RedisOptions options = options_for("redis://127.0.0.1:1");
+  options.prefix = "";
+  CHECK(RedisStore::open(options).status().code() == Status::Code::kInvalidArgument);
+  options = options_for("redis://127.0.0.1:1");
+  options.timeout = 0ms;
+  CHECK_FALSE(RedisStore::open(options).ok());
+  options = options_for("redis://127.0.0.1:1");
+  options.max_connections = 0;
+  CHECK_FALSE(RedisStore::open(options).ok());
+  options = options_for("unix:/run/redis.sock");
+  options.sentinels.push_back({"127.0.0.1", 26379});
+  CHECK_FALSE(RedisStore::open(options).ok());
+  options = options_for("redis://127.0.0.1:1");
+  options.sentinels.push_back({"127.0.0.1", 26379});
+  options.master_name = "";
+  CHECK_FALSE(RedisStore::open(options).ok());
+}
+
+TEST_CASE("keys: prefix, table tag and the key bytes; one index per table") {
+  RedisServer server;
+  auto store = open_store(options_for(server.url(), "site-a:"));
+  const std::string key = "k\0\xff"s;
+  REQUIRE(store->put(Table::kTriplets, key, "v1", 0).ok());
+  REQUIRE(store->put(Table::kClients, key, "v2", 0).ok());
+  RedisClient raw(server.port());
+  REQUIRE(raw.ok());
+  CHECK(raw.command({"GET", "site-a:t:" + key})->text == "v1");
+  CHECK(raw.command({"GET", "site-a:c:" + key})->text == "v2");
+  CHECK(raw.command({"ZSCORE", "site-a:i:t", key})->text == "0");
+  CHECK(raw.command({"ZSCORE", "site-a:i:c", key})->text == "0");
+  CHECK(raw.command({"DBSIZE"})->integer == 4);
+
+  // Another prefix is another store.
+  auto other = open_store(options_for(server.url(), "site-b:"));
+  CHECK_FALSE(other->get(Table::kTriplets, key).value().has_value());
+  CHECK(other->count(Table::kTriplets).value() == 0);
+  CHECK(other->scan(Table::kTriplets, "", 10).value().empty());
+
+  // Erasing removes the entry and its index member.
+  REQUIRE(store->erase(Table::kTriplets, key).ok());
+  CHECK_FALSE(exists(raw, "site-a:t:" + key));
+  CHECK(raw.command({"ZSCORE", "site-a:i:t", key})->type == RedisValue::Type::kNil);
+}
+
+TEST_CASE("the TTL comes from expires_at: put, update kWrite, kKeep, no expiry, past expiry") {
+  RedisServer server;
+  auto store = open_store(options_for(server.url()));
+  RedisClient raw(server.port());
+  REQUIRE(raw.ok());
+  const EpochSeconds now = now_seconds();
+
+  REQUIRE(store->put(Table::kTriplets, "put", "v", now + 3600).ok());
+  long long ttl = ttl_of(raw, "test:t:put");
+  CHECK(ttl > 3590);
+  CHECK(ttl <= 3600);
+  // EXAT: the absolute time, to the second.
+  const auto expiretime = raw.command({"EXPIRETIME", "test:t:put"});
+  REQUIRE(expiretime);
+  CHECK(expiretime->integer == now + 3600);
+
+  REQUIRE(store->update(Table::kClients, "upd", [&](std::optional<std::string>& v) {
+    v = "x";
+    return UpdateOutcome{Verdict::kWrite, now + 2 * 86400};
+  }).ok());
+  ttl = ttl_of(raw, "test:c:upd");
+  CHECK(ttl > 2 * 86400 - 10);
+  CHECK(ttl <= 2 * 86400);
+
+  // A rewrite with a later expiry moves the TTL; kKeep leaves it alone.
+  REQUIRE(store->update(Table::kClients, "upd", [&](std::optional<std::string>& v) {
+    v = "y";
+    return UpdateOutcome{Verdict::kWrite, now + 35 * 86400};
+  }).ok());
+  CHECK(ttl_of(raw, "test:c:upd") > 35 * 86400 - 10);
+  REQUIRE(store->update(Table::kClients, "upd", [&](std::optional<std::string>& v) {
+    v = "ignored";
+    return UpdateOutcome{Verdict::kKeep, now + 100};
+  }).ok());
+  CHECK(ttl_of(raw, "test:c:upd") > 35 * 86400 - 10);
+  CHECK(store->get(Table::kClients, "upd").value() == "y");
+
+  // 0: no TTL at all (-1), also replacing an earlier one.
+  REQUIRE(store->put(Table::kTriplets, "put", "v", 0).ok());
+  CHECK(ttl_of(raw, "test:t:put") == -1);
+
+  // An expiry already past, or too close, is raised to 60 s from now.
+  REQUIRE(store->put(Table::kTriplets, "past", "v", 123).ok());
+  ttl = ttl_of(raw, "test:t:past");
+  CHECK(ttl > 50);
+  CHECK(ttl <= 60);
+  CHECK(store->get(Table::kTriplets, "past").value() == "v");
+}
+
+TEST_CASE("expired entries: absent for get, skipped and pruned by scan, counted until then") {
+  RedisServer server;
+  auto store = open_store(options_for(server.url()));
+  RedisClient raw(server.port());
+  REQUIRE(raw.ok());
+  // 2,500 keys (more than one scan script run examines), all but every
+  // 500th made to expire at once, as a TTL would.
+  constexpr int kKeys = 2500;
+  std::vector<std::string> kept;
+  for (int i = 0; i < kKeys; ++i) {
+    char key[16];
+    std::snprintf(key, sizeof key, "k%05d", i);
+    REQUIRE(store->put(Table::kTriplets, key, "v" + std::to_string(i), 0).ok());
+    if (i % 500 == 499) {
+      kept.push_back(key);
+    } else {
+      raw.command({"PEXPIRE", "test:t:"s + key, "1"});
+    }
+  }
+  std::this_thread::sleep_for(20ms);
+  CHECK_FALSE(store->get(Table::kTriplets, "k00000").value().has_value());
+  // count() is ZCARD: the expired ones still count until a scan passes.
+  CHECK(store->count(Table::kTriplets).value() == kKeys);
+
+  // A page of 3 must come back full (not a short page that means "end")
+  // although 1,497 expired members come before its third entry.
+  auto page = store->scan(Table::kTriplets, "", 3);
+  REQUIRE(page.ok());
+  REQUIRE(page.value().size() == 3);
+  CHECK(page.value()[0].key == kept[0]);
+  CHECK(page.value()[0].value == "v499");
+  CHECK(page.value()[1].key == kept[1]);
+  CHECK(page.value()[2].key == kept[2]);
+  auto rest = store->scan(Table::kTriplets, page.value()[2].key, 10);
+  REQUIRE(rest.ok());
+  REQUIRE(rest.value().size() == 2);
+  CHECK(rest.value()[0].key == kept[3]);
+  CHECK(rest.value()[1].key == kept[4]);
+  // The scans removed the expired members from the index.
+  CHECK(store->count(Table::kTriplets).value() == kept.size());
+  CHECK(raw.command({"ZCARD", "test:i:t"})->integer == static_cast<long long>(kept.size()));
+}
+
+TEST_CASE("a scan never removes the index member of an entry that exists") {
+  RedisServer server;
+  auto store = open_store(options_for(server.url()));
+  RedisClient raw(server.port());
+  REQUIRE(raw.ok());
+  // Writers keep re-creating keys while scans prune expired members.
+  constexpr int kKeys = 200;
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::thread writer([&] {
+    for (int round = 0; round < 20 && !done; ++round) {
+      for (int i = 0; i < kKeys; ++i) {
+        if (!store->put(Table::kClients, "w" + std::to_string(i), "v", 0).ok()) ++failures;
+      }
+    }
+  });
+  RedisClient expirer(server.port());
+  REQUIRE(expirer.ok());
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < kKeys; i += 3) expirer.command({"DEL", "test:c:w" + std::to_string(i)});
+    if (!store->scan(Table::kClients, "", 1000).ok()) ++failures;
+  }
+  writer.join();
+  done = true;
+  CHECK(failures == 0);
+  // Now every key exists (the writer's last round re-created them all):
+  // each must be in the index.
+  for (int i = 0; i < kKeys; ++i) {
+    REQUIRE(store->put(Table::kClients, "w" + std::to_string(i), "v", 0).ok());
+  }
+  auto all = store->scan(Table::kClients, "", 1000);
+  REQUIRE(all.ok());
+  CHECK(all.value().size() == kKeys);
+  CHECK(store->count(Table::kClients).value() == kKeys);
+}
+
+TEST_CASE("two stores on one server, 8 threads incrementing one key: exact count") {
+  RedisServer server;
+  auto a = open_store(options_for(server.url(), "shared:", 5000ms));
+  auto b = open_store(options_for(server.url(), "shared:", 5000ms));
+  constexpr int kThreads = 8;
+  constexpr int kIncrements = 300;
+  std::atomic<int> failures{0};
+  std::atomic<int> calls{0};
+  std::string first_failure;
+  std::mutex failure_mutex;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    RedisStore& store = t % 2 == 0 ? *a : *b;
+    threads.emplace_back([&] {
+      for (int i = 0; i < kIncrements; ++i) {
+        const Status st = store.update(Table::kClients, "counter",
+                                       [&](std::optional<std::string>& v) {
+                                         ++calls;
+                                         return increment(v);
+                                       });
+        if (!st.ok()) {
+          std::lock_guard lock(failure_mutex);
+          if (failures++ == 0) first_failure = st.message();
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK_MESSAGE(failures == 0, first_failure);
+  CHECK(a->get(Table::kClients, "counter").value() == std::to_string(kThreads * kIncrements));
+  CHECK(b->get(Table::kClients, "counter").value() == std::to_string(kThreads * kIncrements));
+  // Lost races were retried (the function ran more often than it counted).
+  MESSAGE("update functions ran " << calls.load() << " times for "
+                                  << kThreads * kIncrements << " increments");
+  CHECK(calls >= kThreads * kIncrements);
+}
+
+TEST_CASE("an update that keeps leaves nothing watched on its connection") {
+  RedisServer server;
+  RedisOptions options = options_for(server.url());
+  options.max_connections = 1;  // every call on the same connection
+  auto store = open_store(options);
+  RedisClient raw(server.port());
+  REQUIRE(raw.ok());
+  REQUIRE(store->put(Table::kTriplets, "read-only", "v", 0).ok());
+  REQUIRE(store->update(Table::kTriplets, "read-only", [](std::optional<std::string>&) {
+    return UpdateOutcome{};
+  }).ok());
+  // Someone else changes the key that was read...
+  raw.command({"SET", "test:t:read-only", "changed"});
+  // ...which must not make the next transaction on this connection fail.
+  int runs = 0;
+  REQUIRE(store->update(Table::kTriplets, "other", [&](std::optional<std::string>& v) {
+    ++runs;
+    v = "w";
+    return UpdateOutcome{Verdict::kWrite, 0};
+  }).ok());
+  CHECK(runs == 1);
+}
+
+TEST_CASE("an update function that throws: an error, nothing written, the store still works") {
+  RedisServer server;
+  RedisOptions options = options_for(server.url());
+  options.max_connections = 1;
+  auto store = open_store(options);
+  REQUIRE(store->put(Table::kTriplets, "k", "before", 0).ok());
+  const Status st = store->update(Table::kTriplets, "k", [](std::optional<std::string>& v) -> UpdateOutcome {
+    v = "half-done";
+    throw std::runtime_error("boom");
+  });
+  CHECK(st.code() == Status::Code::kIoError);
+  CHECK(st.message().find("boom") != std::string::npos);
+  CHECK(store->get(Table::kTriplets, "k").value() == "before");
+  REQUIRE(store->update(Table::kTriplets, "k", [](std::optional<std::string>& v) {
+    v = "after";
+    return UpdateOutcome{Verdict::kWrite, 0};
+  }).ok());
+  CHECK(store->get(Table::kTriplets, "k").value() == "after");
+}
+
+TEST_CASE("redis killed: every call fails fast with kUnavailable; restarted: calls succeed again") {
+  RedisServer server;
+  auto store = open_store(options_for(server.url(), "test:", 500ms));
+  REQUIRE(store->put(Table::kTriplets, "k", "v", 0).ok());
+  REQUIRE(store->check().ok());
+
+  server.kill();
+  for (int round = 0; round < 3; ++round) {
+    Status update_status;
+    const auto took = timed([&] { update_status = store->update(Table::kTriplets, "k", increment); });
+    CHECK(update_status.code() == Status::Code::kUnavailable);
+    CHECK(took < 1s);
+    auto got = store->get(Table::kTriplets, "k");
+    CHECK(got.status().code() == Status::Code::kUnavailable);
+    CHECK(store->put(Table::kTriplets, "k", "v", 0).code() == Status::Code::kUnavailable);
+    CHECK(store->erase(Table::kTriplets, "k").code() == Status::Code::kUnavailable);
+    CHECK(store->scan(Table::kTriplets, "", 10).status().code() == Status::Code::kUnavailable);
+    CHECK(store->count(Table::kTriplets).status().code() == Status::Code::kUnavailable);
+    CHECK(store->check().code() == Status::Code::kUnavailable);
+    CHECK(got.status().message().find("redis (redis://127.0.0.1:" + std::to_string(server.port())) !=
+          std::string::npos);
+    std::this_thread::sleep_for(150ms);
+  }
+
+  // Same port, empty data (no persistence): the same store object recovers
+  // once its back-off has passed (at most 2 s).
+  server.restart();
+  const auto deadline = SteadyClock::now() + 5s;
+  bool recovered = false;
+  while (SteadyClock::now() < deadline) {
+    if (store->put(Table::kTriplets, "k", "again", 0).ok()) {
+      recovered = true;
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(recovered);
+  CHECK(store->get(Table::kTriplets, "k").value() == "again");
+  CHECK(store->update(Table::kTriplets, "n", increment).ok());
+  CHECK(store->get(Table::kTriplets, "n").value() == "1");
+}
+
+TEST_CASE("a restarted server is reached on the next call, without an error, when the back-off is not running") {
+  RedisServer server;
+  auto store = open_store(options_for(server.url()));
+  // Several pooled connections, all of which the restart closes.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) CHECK(store->update(Table::kClients, "c", increment).ok());
+    });
+  }
+  for (auto& th : threads) th.join();
+  server.restart();
+  // The first call finds its pooled connection closed, replaces it, succeeds.
+  CHECK(store->put(Table::kClients, "c", "fresh", 0).ok());
+  CHECK(store->get(Table::kClients, "c").value() == "fresh");
+}
+
+TEST_CASE("a server that stops answering: kUnavailable within the timeout, then fast, then recovery") {
+  RedisServer server;
+  auto store = open_store(options_for(server.url(), "test:", 300ms));
+  REQUIRE(store->put(Table::kTriplets, "k", "v", 0).ok());
+  server.pause();
+  Status first;
+  auto took = timed([&] { first = store->update(Table::kTriplets, "k", increment); });
+  CHECK(first.code() == Status::Code::kUnavailable);
+  CHECK(took >= 250ms);
+  CHECK(took < 800ms);
+  // While the back-off runs, calls fail without waiting.
+  Result<std::optional<std::string>> second = Status::Unavailable("not run");
+  took = timed([&] { second = store->get(Table::kTriplets, "k"); });
+  CHECK(second.status().code() == Status::Code::kUnavailable);
+  CHECK(took < 50ms);
+  server.resume();
+  const auto deadline = SteadyClock::now() + 5s;
+  bool recovered = false;
+  while (SteadyClock::now() < deadline && !recovered) {
+    recovered = store->get(Table::kTriplets, "k").ok();
+    if (!recovered) std::this_thread::sleep_for(50ms);
+  }
+  CHECK(recovered);
+}
+
+TEST_CASE("nothing listening: kUnavailable at once") {
+  const int port = testing::free_loopback_port();
+  auto store = open_store(options_for("redis://127.0.0.1:" + std::to_string(port)));
+  Status st;
+  const auto took = timed([&] { st = store->check(); });
+  CHECK(st.code() == Status::Code::kUnavailable);
+  CHECK(st.message().find("127.0.0.1:" + std::to_string(port)) != std::string::npos);
+  CHECK(took < 500ms);
+}
+
+TEST_CASE("logins and databases") {
+  RedisServer server({"--requirepass", "s3cret"});
+  SUBCASE("no password: refused, as a configuration error") {
+    auto store = open_store(options_for(server.url()));
+    const Status st = store->check();
+    CHECK(st.code() == Status::Code::kInvalidArgument);
+    CHECK(st.message().find("NOAUTH") != std::string::npos);
+  }
+  SUBCASE("a wrong password: refused, as a configuration error") {
+    auto store = open_store(options_for("redis://:wrong@127.0.0.1:" + std::to_string(server.port())));
+    const Status st = store->check();
+    CHECK(st.code() == Status::Code::kInvalidArgument);
+    CHECK(st.message().find("wrong") == std::string::npos);
+  }
+  SUBCASE("the right password and database 3") {
+    auto store = open_store(options_for("redis://:s3cret@127.0.0.1:" + std::to_string(server.port()) + "/3"));
+    REQUIRE(store->check().ok());
+    REQUIRE(store->put(Table::kTriplets, "k", "in-db-3", 0).ok());
+    RedisClient raw(server.port());
+    REQUIRE(raw.ok());
+    raw.command({"AUTH", "s3cret"});
+    CHECK(raw.command({"EXISTS", "test:t:k"})->integer == 0);
+    raw.command({"SELECT", "3"});
+    CHECK(raw.command({"GET", "test:t:k"})->text == "in-db-3");
+  }
+  SUBCASE("a database the server does not have") {
+    auto store = open_store(options_for("redis://:s3cret@127.0.0.1:" + std::to_string(server.port()) + "/99"));
+    CHECK(store->check().code() == Status::Code::kInvalidArgument);
+  }
+}
+
+TEST_CASE("all connections busy: a call waits only until its deadline") {
+  RedisServer server;
+  RedisOptions options = options_for(server.url(), "test:", 200ms);
+  options.max_connections = 1;
+  auto store = open_store(options);
+  std::atomic<bool> holding{false};
+  std::thread holder([&] {
+    // Holds the only connection for longer than the timeout.
+    const Status st = store->update(Table::kTriplets, "slow", [&](std::optional<std::string>& v) {
+      holding = true;
+      std::this_thread::sleep_for(500ms);
+      v = "late";
+      return UpdateOutcome{Verdict::kWrite, 0};
+    });
+    // Its own deadline passed while the function ran: nothing written.
+    CHECK(st.code() == Status::Code::kUnavailable);
+  });
+  while (!holding) std::this_thread::sleep_for(1ms);
+  Result<std::optional<std::string>> got = Status::Unavailable("not run");
+  const auto took = timed([&] { got = store->get(Table::kTriplets, "x"); });
+  CHECK(got.status().code() == Status::Code::kUnavailable);
+  CHECK(got.status().message().find("busy") != std::string::npos);
+  CHECK(took >= 150ms);
+  CHECK(took < 450ms);
+  holder.join();
+  CHECK_FALSE(store->get(Table::kTriplets, "slow").value().has_value());
+}
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace greylist
