@@ -5,6 +5,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <fstream>
@@ -88,6 +89,22 @@ po::options_description describe_options() {
        "power loss)")
       ("on-error", po::value<std::string>()->default_value("accept"),
        "answer when the database fails: accept (let mail through) or tempfail")
+      ("store", po::value<std::string>()->default_value("bdb"),
+       "where the greylist state lives: bdb (Berkeley DB in --dbdir) or redis (a Redis server "
+       "shared by several MX hosts)")
+      ("redis", po::value<std::string>()->default_value("redis://127.0.0.1:6379/0"),
+       "with --store redis: the server, redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or "
+       "unix:PATH[?db=DB] (no rediss://: Debian's hiredis has no TLS)")
+      ("redis-sentinel", po::value<std::string>()->default_value(""),
+       "with --store redis: Sentinels HOST:PORT,... that name the master (--redis then gives "
+       "only the login and the database)")
+      ("redis-master", po::value<std::string>()->default_value("mymaster"),
+       "with --redis-sentinel: the name of the master")
+      ("redis-prefix", po::value<std::string>()->default_value("greylist:"),
+       "with --store redis: prefix of every key (sites sharing one server use different ones)")
+      ("redis-timeout", po::value<std::string>()->default_value("500"),
+       "with --store redis: milliseconds one store operation may take, connecting included; "
+       "beyond it --on-error answers")
       ("threads", po::value<unsigned>(),
        "threads serving policy connections (default 4; 32 with --sync full, so that many "
        "commits can share one disk flush)")
@@ -173,6 +190,42 @@ T get(const po::variables_map& vm, const char* name) {
   return vm[name].as<T>();
 }
 
+// --store and the Redis options (checked even with --store bdb, so that a
+// mistake shows before the day the store is switched).
+Status fill_store(const po::variables_map& vm, DaemonOptions& out) {
+  const auto store = get<std::string>(vm, "store");
+  if (store == "bdb") {
+    out.store = DaemonOptions::StoreKind::kBdb;
+  } else if (store == "redis") {
+    out.store = DaemonOptions::StoreKind::kRedis;
+  } else {
+    return bad("store", "'" + store + "' must be bdb or redis");
+  }
+  RedisOptions& redis = out.redis;
+  auto url = RedisUrl::parse(get<std::string>(vm, "redis"));
+  if (!url.ok()) return bad("redis", url.status().message());
+  redis.url = url.value();
+  auto sentinels = parse_redis_host_ports(get<std::string>(vm, "redis-sentinel"));
+  if (!sentinels.ok()) return bad("redis-sentinel", sentinels.status().message());
+  redis.sentinels = sentinels.value();
+  if (!redis.sentinels.empty() && redis.url.kind != RedisUrl::Kind::kTcp) {
+    return bad("redis-sentinel", "needs a redis:// URL in --redis (for the login and database)");
+  }
+  redis.master_name = get<std::string>(vm, "redis-master");
+  if (redis.master_name.empty() || redis.master_name.size() > 256 ||
+      redis.master_name.find_first_of(" \t\r\n") != std::string::npos) {
+    return bad("redis-master", "must be a name without spaces");
+  }
+  redis.prefix = get<std::string>(vm, "redis-prefix");
+  if (redis.prefix.empty() || redis.prefix.size() > 256) {
+    return bad("redis-prefix", "must be 1 to 256 bytes");
+  }
+  auto timeout = parse_number("redis-timeout", get<std::string>(vm, "redis-timeout"), 1, 60'000);
+  if (!timeout.ok()) return timeout.status();
+  redis.timeout = std::chrono::milliseconds(timeout.value());
+  return Status::Ok();
+}
+
 Status fill(const po::variables_map& vm, DaemonOptions& out) {
   // Logging.
   const auto log_target = get<std::string>(vm, "log");
@@ -199,6 +252,7 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
   const auto sync = get<std::string>(vm, "sync");
   if (sync != "crash-safe" && sync != "full") return bad("sync", "'" + sync + "' must be crash-safe or full");
   out.sync_full = sync == "full";
+  if (const Status s = fill_store(vm, out); !s.ok()) return s;
   const auto on_error = get<std::string>(vm, "on-error");
   OnError on_error_value;
   if (on_error == "accept") {
@@ -216,6 +270,8 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
                                                     : 4u;
   if (threads < 1 || threads > 256) return bad("threads", "must be from 1 to 256");
   out.policy.threads = threads;
+  // Policy threads, milter sessions, the expiry sweep: rarely all at once.
+  out.redis.max_connections = std::max<std::size_t>(16, threads + 8);
   auto max_connections = parse_number("policy-max-connections",
                                       get<std::string>(vm, "policy-max-connections"), 1, 1'000'000);
   if (!max_connections.ok()) return max_connections.status();

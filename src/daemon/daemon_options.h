@@ -14,6 +14,7 @@
 #include "greylist/status.h"
 #include "milter/milter_server.h"
 #include "policy/policy_server.h"
+#include "store/redis_store.h"
 #include "util/log.h"
 
 namespace greylist {
@@ -24,6 +25,11 @@ struct DaemonOptions {
   MilterSettings milter;  // milter.socket.kind == kNone = milter front end off
   LogSettings log;
   std::string dbdir = "/var/lib/greylist-milter";
+  enum class StoreKind { kBdb, kRedis };
+  StoreKind store = StoreKind::kBdb;  // --store
+  // --redis, --redis-sentinel, --redis-master, --redis-prefix, --redis-timeout
+  // (checked whatever --store says, used with --store redis).
+  RedisOptions redis;
   bool sync_full = false;           // --sync full: fsync every commit
   std::string privacy_key_file;     // --privacy-key-file (empty: privacy.key in --dbdir)
   std::string config_file;          // --config, for messages

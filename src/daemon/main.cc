@@ -30,6 +30,7 @@
 #include "milter/milter_server.h"
 #include "policy/policy_server.h"
 #include "store/bdb_store.h"
+#include "store/redis_store.h"
 #include "util/log.h"
 
 namespace greylist {
@@ -95,10 +96,41 @@ struct Resources {
   std::string privacy_key;
 };
 
+// The --privacy key (in the current directory unless --privacy-key-file).
+Status open_privacy_key(const DaemonOptions& options, Resources& out) {
+  if (options.greylist.privacy) {
+    auto key = load_or_create_privacy_key(
+        options.privacy_key_file.empty() ? "privacy.key" : options.privacy_key_file);
+    if (!key.ok()) return key.status();
+    out.privacy_key = key.value();
+  }
+  return Status::Ok();
+}
+
+// --store redis: a server that refuses the login or the database is fatal;
+// one that cannot be reached yet is not (requests are answered by --on-error
+// until it can, as during any later outage).
+Status open_redis(const DaemonOptions& options, Resources& out) {
+  auto store = RedisStore::open(options.redis);
+  if (!store.ok()) return Status::InvalidArgument("redis store: " + store.status().message());
+  const Status checked = store.value()->check();
+  if (checked.code() == Status::Code::kUnavailable) {
+    log_warning(checked.message() + "; serving anyway, answering by --on-error until it is back");
+  } else if (!checked.ok()) {
+    return checked;
+  }
+  out.store = std::move(store).value();
+  return Status::Ok();
+}
+
 // Opens the database in the current directory (the daemon lives in
 // --dbdir, so the service user needs no access to the path leading there)
 // and the privacy key. Done as the service user, who owns what it creates.
 Status open_database(const DaemonOptions& options, Resources& out) {
+  if (options.store == DaemonOptions::StoreKind::kRedis) {
+    if (const Status s = open_redis(options, out); !s.ok()) return s;
+    return open_privacy_key(options, out);
+  }
   BdbOptions bdb_options;
   bdb_options.directory = ".";
   bdb_options.sync = options.sync_full ? BdbOptions::Sync::kFull : BdbOptions::Sync::kCrashSafe;
@@ -108,13 +140,7 @@ Status open_database(const DaemonOptions& options, Resources& out) {
                            store.status().message());
   }
   out.store = std::move(store).value();
-  if (options.greylist.privacy) {
-    auto key = load_or_create_privacy_key(
-        options.privacy_key_file.empty() ? "privacy.key" : options.privacy_key_file);
-    if (!key.ok()) return key.status();
-    out.privacy_key = key.value();
-  }
-  return Status::Ok();
+  return open_privacy_key(options, out);
 }
 
 // The Public Suffix List and the whitelists, read with the start-up
@@ -241,7 +267,11 @@ int run(DaemonOptions options) {
   for (const auto& spec : options.policy.sockets) listening += " policy=" + spec.to_string();
   if (milter) listening += " milter=" + options.milter.socket.to_string();
   log_info(std::string("greylist-milter ") + GREYLIST_VERSION + " starting:" + listening +
-           " dbdir=" + options.dbdir + " delay=" + std::to_string(config.delay) + "s uid=" +
+           " dbdir=" + options.dbdir +
+           (options.store == DaemonOptions::StoreKind::kRedis
+                ? " store=redis (" + static_cast<RedisStore&>(*resources.store).description() + ")"
+                : std::string(" store=bdb")) +
+           " delay=" + std::to_string(config.delay) + "s uid=" +
            std::to_string(getuid()));
 
   // A front end that stops on its own (libmilter may take a SIGTERM itself)
