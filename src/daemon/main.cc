@@ -169,7 +169,13 @@ int serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
   for (;;) {
     const auto signal_number = signals.wait(watchdog);
     if (!signal_number) {
-      if (store.get(Table::kClients, "watchdog-probe").ok()) notify_watchdog();
+      // A shared Redis that is down is answered by --on-error, which a
+      // restart would not improve: there the probe only has to return.
+      const auto probe = store.get(Table::kClients, "watchdog-probe");
+      if (probe.ok() || (std::string_view(store.name()) == "redis" &&
+                         probe.status().code() == Status::Code::kUnavailable)) {
+        notify_watchdog();
+      }
       continue;
     }
     if (*signal_number == SIGHUP) {
