@@ -487,6 +487,71 @@ TEST_CASE("all connections busy: a call waits only until its deadline") {
   CHECK_FALSE(store->get(Table::kTriplets, "slow").value().has_value());
 }
 
+TEST_CASE("Sentinel: the replica promoted while updates run; no call beyond its timeout") {
+  testing::RedisFailoverSet set;
+  RedisOptions options = options_for("redis://127.0.0.1:1/0", "test:", 300ms);  // address unused
+  auto sentinels = parse_redis_host_ports(set.sentinel_list());
+  REQUIRE(sentinels.ok());
+  options.sentinels = sentinels.value();
+  auto store = open_store(options);
+  CHECK(store->description().find("master mymaster via sentinels 127.0.0.1:") == 0);
+  REQUIRE(store->put(Table::kTriplets, "before", "v", 0).ok());
+  {
+    // Replicated before the primary dies: WAIT for the replica's ack.
+    RedisClient primary(set.primary->port());
+    REQUIRE(primary.ok());
+    const auto acked = primary.command({"WAIT", "1", "2000"});
+    REQUIRE(acked);
+    REQUIRE(acked->integer == 1);
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok_calls{0};
+  std::atomic<int> failed_calls{0};
+  std::atomic<int> slow_calls{0};
+  std::atomic<long long> slowest_ms{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; !stop && i < 100000; ++i) {
+        Status st;
+        const auto took = timed([&] {
+          st = store->update(Table::kClients, "load" + std::to_string(t), increment);
+        });
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+        if (ms > slowest_ms) slowest_ms = ms;
+        // The 300 ms deadline, plus scheduling slack on a busy host.
+        if (took > 600ms) ++slow_calls;
+        (st.ok() ? ok_calls : failed_calls)++;
+        std::this_thread::sleep_for(2ms);
+      }
+    });
+  }
+  std::this_thread::sleep_for(300ms);
+  set.primary->kill();
+  const bool promoted = set.wait_for_promotion(30s);
+  // Writes go to the new master by themselves, without a new store.
+  bool writing = false;
+  const auto deadline = SteadyClock::now() + 10s;
+  while (promoted && !writing && SteadyClock::now() < deadline) {
+    writing = store->put(Table::kTriplets, "after", "v", 0).ok();
+    if (!writing) std::this_thread::sleep_for(50ms);
+  }
+  const int ok_before_stop = ok_calls;
+  std::this_thread::sleep_for(300ms);
+  stop = true;
+  for (auto& th : threads) th.join();
+  REQUIRE(promoted);
+  CHECK(writing);
+  CHECK(ok_calls > ok_before_stop);  // the load recovered too
+  CHECK(failed_calls > 0);           // the outage was seen...
+  CHECK_MESSAGE(slow_calls == 0, "slowest call " << slowest_ms.load() << " ms");  // ...quickly
+  CHECK(store->get(Table::kTriplets, "before").value() == "v");
+  RedisClient promoted_replica(set.replica->port());
+  REQUIRE(promoted_replica.ok());
+  CHECK(promoted_replica.command({"GET", "test:t:after"})->text == "v");
+}
+
 }  // TEST_SUITE
 
 }  // namespace

@@ -176,6 +176,80 @@ std::optional<RedisValue> RedisClient::command(const std::vector<std::string>& a
   return value;
 }
 
+namespace {
+
+// Polls `ready` every 50 ms until it holds or `timeout` passes.
+template <typename Ready>
+bool wait_until(Ready&& ready, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+bool info_says(int port, const std::string& section, const std::string& text) {
+  RedisClient client(port);
+  const auto info = client.command({"INFO", section});
+  return info && info->type == RedisValue::Type::kString && info->text.find(text) != std::string::npos;
+}
+
+std::size_t sentinel_count(int port, const std::string& what, const std::string& master_name) {
+  RedisClient client(port);
+  const auto reply = client.command({"SENTINEL", what, master_name});
+  return reply && reply->type == RedisValue::Type::kArray ? reply->elements.size() : 0;
+}
+
+}  // namespace
+
+RedisFailoverSet::RedisFailoverSet(const std::string& master_name) : master_name_(master_name) {
+  using std::chrono::seconds;
+  primary = std::make_unique<RedisServer>();
+  replica = std::make_unique<RedisServer>(
+      std::vector<std::string>{"--replicaof", "127.0.0.1", std::to_string(primary->port())});
+  if (!wait_until([&] { return info_says(replica->port(), "replication", "master_link_status:up"); },
+                  seconds(10))) {
+    throw std::runtime_error("the replica did not sync with the primary within 10 s");
+  }
+  for (int i = 0; i < 3; ++i) {
+    sentinels.push_back(RedisServer::sentinel(primary->port(), master_name, 2, 1000));
+  }
+  // Sentinels learn of replicas from the primary's INFO, and of each other
+  // from hello messages every 2 s.
+  const bool aware = wait_until(
+      [&] {
+        for (const auto& sentinel : sentinels) {
+          if (sentinel_count(sentinel->port(), "replicas", master_name) < 1) return false;
+          if (sentinel_count(sentinel->port(), "sentinels", master_name) < 2) return false;
+        }
+        return true;
+      },
+      seconds(20));
+  if (!aware) throw std::runtime_error("the sentinels did not see the replica and each other in 20 s");
+}
+
+std::string RedisFailoverSet::sentinel_list() const {
+  std::string list;
+  for (const auto& sentinel : sentinels) {
+    if (!list.empty()) list += ",";
+    list += sentinel->host_port();
+  }
+  return list;
+}
+
+bool RedisFailoverSet::wait_for_promotion(std::chrono::milliseconds timeout) const {
+  const std::string replica_port = std::to_string(replica->port());
+  return wait_until(
+      [&] {
+        RedisClient client(sentinels[0]->port());
+        const auto reply = client.command({"SENTINEL", "get-master-addr-by-name", master_name_});
+        return reply && reply->elements.size() == 2 && reply->elements[1].text == replica_port &&
+               info_says(replica->port(), "replication", "role:master");
+      },
+      timeout);
+}
+
 long long redis_command_calls(RedisClient& client, const std::string& command) {
   const auto info = client.command({"INFO", "commandstats"});
   if (!info || info->type != RedisValue::Type::kString) return -1;

@@ -83,6 +83,25 @@ class RedisClient {
   redisContext* context_ = nullptr;
 };
 
+// A primary, a replica of it and three sentinels (quorum 2, the primary
+// deemed down after 1 s) on loopback, all ready: the replica in sync, the
+// sentinels aware of it and of each other. Throws std::runtime_error when
+// that takes more than 30 s.
+class RedisFailoverSet {
+ public:
+  explicit RedisFailoverSet(const std::string& master_name = "mymaster");
+  std::unique_ptr<RedisServer> primary;
+  std::unique_ptr<RedisServer> replica;
+  std::vector<std::unique_ptr<RedisServer>> sentinels;
+  // "127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3"
+  std::string sentinel_list() const;
+  // Waits (bounded) until the sentinels name the replica as the master.
+  bool wait_for_promotion(std::chrono::milliseconds timeout) const;
+
+ private:
+  std::string master_name_;
+};
+
 // The calls count of `command` (lower case, "set") in INFO commandstats.
 long long redis_command_calls(RedisClient& client, const std::string& command);
 
