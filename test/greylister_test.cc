@@ -211,6 +211,23 @@ TEST_CASE_FIXTURE(Fixture, "an undecodable entry is greylisted afresh and repair
   CHECK(decode_triplet(*store.get(Table::kTriplets, key).value()));
 }
 
+// Regression (record_fuzzer): these times overflowed "now - first_seen".
+TEST_CASE_FIXTURE(Fixture, "an entry with an absurd time is damaged: greylisted afresh, no overflow") {
+  const Greylister g = make();
+  const std::string key = g.triplet_key(request());
+  for (const std::int64_t bad : {INT64_MIN + 1, INT64_MAX - 1}) {
+    CAPTURE(bad);
+    REQUIRE(store.put(Table::kTriplets, key, encode_triplet({bad, bad, true}), 0).ok());
+    REQUIRE(store.put(Table::kClients, g.client_key(request()), encode_client({100, bad}), 0).ok());
+    const Decision d = g.decide(request());
+    CHECK(d.action == Action::kGreylist);
+    CHECK(d.reason == "new");
+    auto stored = decode_triplet(*store.get(Table::kTriplets, key).value());
+    REQUIRE(stored);
+    CHECK(stored->first_seen == clock.now());
+  }
+}
+
 TEST_CASE_FIXTURE(Fixture, "repeat traffic is read-only: no write for an early retry or a recent pass") {
   const Greylister g = make();
   g.decide(request());

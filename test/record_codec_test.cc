@@ -14,9 +14,10 @@ TEST_CASE("triplet keys are unambiguous whatever the addresses contain") {
   CHECK(encode_client_key("1.2.3.0") == "c1:1.2.3.0");
 }
 
-TEST_CASE("records round-trip, including large and negative times") {
+TEST_CASE("records round-trip, from 1970 to the end of year 9999") {
   for (const TripletRecord r : {TripletRecord{1, 2, false}, TripletRecord{1700000000, 1800000000, true},
-                                TripletRecord{-5, 0, false}, TripletRecord{INT64_MAX, INT64_MIN, true}}) {
+                                TripletRecord{0, 0, false},
+                                TripletRecord{253402300799, 253402300799, true}}) {
     const auto decoded = decode_triplet(encode_triplet(r));
     REQUIRE(decoded);
     CHECK(decoded->first_seen == r.first_seen);
@@ -44,6 +45,23 @@ TEST_CASE("damaged or foreign values are rejected, not misread") {
   CHECK_FALSE(decode_triplet(bad_flag));
   CHECK_FALSE(decode_triplet("1795590188,1795590799"));  // postgrey's text format
   CHECK_FALSE(decode_client(good));
+}
+
+// Regression (record_fuzzer): a damaged entry holding a time near INT64_MAX
+// made triplet_expires_at() overflow, and one near INT64_MIN made the
+// Greylister's "now - first_seen" overflow (undefined behaviour).
+TEST_CASE("a time before 1970 or after 9999 is a damaged entry, not a record") {
+  GreylistConfig config;
+  for (const std::int64_t bad : {std::int64_t{-1}, std::int64_t{253402300800}, INT64_MAX - 5,
+                                 INT64_MIN + 5}) {
+    CAPTURE(bad);
+    CHECK_FALSE(decode_triplet(encode_triplet({bad, 1700000000, false})));
+    CHECK_FALSE(decode_triplet(encode_triplet({1700000000, bad, true})));
+    CHECK_FALSE(decode_client(encode_client({3, bad})));
+    CHECK_FALSE(decode_domain(encode_domain({bad, {1, 2}})));
+    CHECK_FALSE(entry_expires_at(Table::kTriplets, "t1:", encode_triplet({bad, bad, false}), config));
+    CHECK_FALSE(entry_expires_at(Table::kClients, "c1:x", encode_client({3, bad}), config));
+  }
 }
 
 TEST_CASE("version 1 triplet records (no first network) still decode") {

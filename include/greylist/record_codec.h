@@ -60,7 +60,9 @@ std::uint64_t stable_hash(std::string_view text);
 std::string encode_triplet(const TripletRecord& record);
 std::string encode_client(const ClientRecord& record);
 std::string encode_domain(const DomainRecord& record);
-// nullopt when the bytes are not a record of a known version.
+// nullopt when the bytes are not a record of a known version, or hold a
+// time before 1970 or after 9999 (a damaged entry: the core treats it as
+// absent, and its times can be added to without overflow).
 std::optional<TripletRecord> decode_triplet(std::string_view bytes);
 std::optional<ClientRecord> decode_client(std::string_view bytes);
 std::optional<DomainRecord> decode_domain(std::string_view bytes);

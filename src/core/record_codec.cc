@@ -11,6 +11,11 @@ constexpr std::size_t kTripletSizeV1 = 1 + 8 + 8 + 1;
 constexpr std::size_t kTripletSizeV2 = kTripletSizeV1 + 8;
 constexpr std::size_t kClientSize = 1 + 4 + 8;
 constexpr std::size_t kDomainHeaderSize = 1 + 8 + 1;
+// Stored times beyond 9999-12-31 or before 1970 come from a damaged entry;
+// accepting them would overflow the arithmetic on them (found by fuzzing).
+constexpr EpochSeconds kMaxStoredTime = 253'402'300'799;
+
+bool plausible(EpochSeconds time) { return time >= 0 && time <= kMaxStoredTime; }
 
 void append_le(std::string& out, std::uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out += static_cast<char>((value >> (8 * i)) & 0xff);
@@ -107,6 +112,7 @@ std::optional<TripletRecord> decode_triplet(std::string_view bytes) {
   record.last_seen = static_cast<EpochSeconds>(read_le(bytes, 9, 8));
   record.passed = flags == 1;
   if (v2) record.first_network = read_le(bytes, 18, 8);
+  if (!plausible(record.first_seen) || !plausible(record.last_seen)) return std::nullopt;
   return record;
 }
 
@@ -118,6 +124,7 @@ std::optional<DomainRecord> decode_domain(std::string_view bytes) {
   }
   DomainRecord record;
   record.last_seen = static_cast<EpochSeconds>(read_le(bytes, 1, 8));
+  if (!plausible(record.last_seen)) return std::nullopt;
   for (std::size_t i = 0; i < count; ++i) {
     record.sender_hashes.push_back(read_le(bytes, kDomainHeaderSize + 8 * i, 8));
   }
@@ -129,6 +136,7 @@ std::optional<ClientRecord> decode_client(std::string_view bytes) {
   ClientRecord record;
   record.deliveries = static_cast<std::uint32_t>(read_le(bytes, 1, 4));
   record.last_seen = static_cast<EpochSeconds>(read_le(bytes, 5, 8));
+  if (!plausible(record.last_seen)) return std::nullopt;
   return record;
 }
 
