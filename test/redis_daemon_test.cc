@@ -294,6 +294,67 @@ TEST_CASE("a refused Redis login stops the daemon at start, naming the problem")
   remove_tree(dir);
 }
 
+TEST_CASE("Sentinel: the replica promoted while load runs; every request answered in time") {
+  RedisFailoverSet set;
+  // --redis gives only the database here: the sentinels name the master.
+  MxDaemon daemon(*set.primary, 2,
+                  {"--redis-sentinel", set.sentinel_list(), "--redis-master", "mymaster"});
+  LineClient client(daemon.port, 10s);
+  REQUIRE(client.ok());
+  CHECK(daemon.log_count("store=redis (master mymaster via sentinels 127.0.0.1:") == 1);
+  const std::string known = triplet_request("kept@sender.test", "bob@rcpt.test");
+  const auto first = SteadyClock::now();
+  REQUIRE(is_greylist(client.policy(known)));
+  {
+    RedisClient primary(set.primary->port());
+    const auto acked = primary.command({"WAIT", "1", "2000"});
+    REQUIRE(acked);
+    REQUIRE(acked->integer == 1);
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> unanswered{0};
+  std::atomic<int> slow{0};
+  std::atomic<int> answered{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      LineClient load(daemon.port, 10s);
+      for (int i = 0; !stop && i < 100000; ++i) {
+        const auto start = SteadyClock::now();
+        const auto reply = load.policy(triplet_request(
+            "load" + std::to_string(t) + "-" + std::to_string(i) + "@sender.test", "x@rcpt.test"));
+        if (!reply) {
+          ++unanswered;
+          return;
+        }
+        ++answered;
+        if (SteadyClock::now() - start > 1s) ++slow;
+        std::this_thread::sleep_for(5ms);
+      }
+    });
+  }
+  std::this_thread::sleep_for(300ms);
+  set.primary->kill();
+  const bool promoted = set.wait_for_promotion(30s);
+  // The triplet seen before the failover passes on the new master.
+  std::this_thread::sleep_until(std::max(SteadyClock::now(), first + 2100ms));
+  bool passed = false;
+  const auto deadline = SteadyClock::now() + 10s;
+  while (promoted && !passed && SteadyClock::now() < deadline) {
+    passed = is_prepend(client.policy(known));
+    if (!passed) std::this_thread::sleep_for(100ms);
+  }
+  stop = true;
+  for (auto& th : threads) th.join();
+  REQUIRE(promoted);
+  CHECK(passed);
+  CHECK(unanswered == 0);
+  CHECK(slow == 0);
+  CHECK(answered > 20);
+  CHECK(daemon.running());
+}
+
 }  // TEST_SUITE
 
 }  // namespace
