@@ -165,11 +165,11 @@ timeval socket_timeout(TimePoint deadline) {
 // A short random pause before an update's next attempt, so that writers that
 // collided do not collide again in lockstep.
 void pause_before_retry(int attempt, TimePoint deadline) {
-  thread_local std::minstd_rand random(static_cast<unsigned>(
+  thread_local std::minstd_rand jitter(static_cast<unsigned>(
       std::hash<std::thread::id>()(std::this_thread::get_id()) ^
       static_cast<std::size_t>(SteadyClock::now().time_since_epoch().count())));
   const int longest = std::min(2000, 20 << std::min(attempt, 7));  // microseconds
-  const auto pause = microseconds(random() % static_cast<unsigned>(longest + 1));
+  const auto pause = microseconds(jitter() % static_cast<unsigned>(longest + 1));
   const auto now = SteadyClock::now();
   if (now + pause < deadline) std::this_thread::sleep_for(pause);
 }
@@ -450,6 +450,11 @@ Result<std::unique_ptr<RedisConnection>> RedisStore::acquire(TimePoint deadline)
       return Status::Unavailable("server unavailable (" + last_failure_.message() + ")");
     }
     if (open_ < options_.max_connections) {
+      if (SteadyClock::now() >= deadline) {
+        // The time went waiting for a busy pool: no verdict on the server.
+        return Status::Unavailable("all " + std::to_string(options_.max_connections) +
+                                   " connections stayed busy for " + ms_text(options_.timeout));
+      }
       ++open_;
       const bool probe = down_;
       if (probe) probing_ = true;
