@@ -334,6 +334,23 @@ TEST_CASE("started as root: refuses to run as root, an unknown user, or a databa
   CHECK(WEXITSTATUS(run_program(args, out, 10s)) == 1);
   CHECK(out.find("user 'no-such-user-here' does not exist") != std::string::npos);
 
+  // An empty directory owned by root is taken over, and closed to others.
+  mkdir((dir + "/empty").c_str(), 0755);
+  args = base;
+  args.insert(args.end(), {"--dbdir", dir + "/empty", "--daemonize", "--pidfile", dir + "/pid"});
+  REQUIRE(WEXITSTATUS(run_program(args, out, 15s)) == 0);
+  struct stat st {};
+  REQUIRE(stat((dir + "/empty").c_str(), &st) == 0);
+  CHECK(st.st_uid == getpwnam("greylist-milter")->pw_uid);
+  CHECK((st.st_mode & 0777) == 0700);
+  {
+    std::string pid_text;
+    std::ifstream(dir + "/pid") >> pid_text;
+    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 200 && kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
+  }
+
   // A non-empty directory owned by root is not silently taken over.
   mkdir((dir + "/c").c_str(), 0755);
   { std::ofstream(dir + "/c/something") << "x"; }

@@ -77,6 +77,7 @@ Status prepare_directory_for(const ServiceUser& user, const std::string& dir) {
   if (st.st_uid == user.uid) return Status::Ok();
   if (st.st_uid == 0 && is_empty_directory(dir)) {
     if (chown(dir.c_str(), user.uid, user.gid) != 0) return os_error("cannot chown " + dir);
+    if (chmod(dir.c_str(), 0700) != 0) return os_error("cannot chmod " + dir);
     return Status::Ok();
   }
   return Status::IoError(dir + " is not owned by " + user.name + " (uid " +
