@@ -2,6 +2,10 @@
 
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <vector>
@@ -134,6 +138,35 @@ TEST_CASE("config file: same names, command line wins, errors name the file") {
   auto missing = parse({"--config", "/nonexistent/greylist.conf"});
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.status().message().find("/nonexistent/greylist.conf") != std::string::npos);
+}
+
+// Regression (config_fuzzer): Boost's error message substitution looped
+// forever when an option name or value contained its own placeholder. Each
+// parse runs in a child process, so a regression fails instead of hanging.
+TEST_CASE("config lines holding Boost's message placeholders give an error, not a hang") {
+  const std::string path = "/tmp/greylist-milter-placeholder-test.conf";
+  for (const char* line : {"x%canonical_option%y = 1\n", "%option% = 1\n",
+                           "threads = %value%\n", "pool-by-domain = %value%x\n",
+                           "delay = 1\ndelay = %canonical_option%\n", "%prefix%\n"}) {
+    CAPTURE(line);
+    { std::ofstream(path) << line; }
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      const auto r = parse({"--config", path.c_str()});
+      _exit(!r.ok() && r.status().message().find('\n') == std::string::npos ? 0 : 1);
+    }
+    int status = -1;
+    for (int i = 0; i < 200 && waitpid(child, &status, WNOHANG) == 0; ++i) usleep(50'000);
+    if (waitpid(child, &status, WNOHANG) == 0) {
+      kill(child, SIGKILL);
+      waitpid(child, &status, 0);
+      FAIL("parse_daemon_options did not return within 10 s");
+    }
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  std::remove(path.c_str());
 }
 
 TEST_CASE("the man page and the sample configuration document every option") {

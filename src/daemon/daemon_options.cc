@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <map>
 
 namespace po = boost::program_options;
 
@@ -112,6 +113,8 @@ po::options_description describe_options() {
        "policy connections served at once; more are closed at once, with a log line")
       ("policy-idle-timeout", po::value<std::string>()->default_value("300"),
        "seconds a policy connection may stay idle before it is closed")
+      ("metrics", po::value<std::string>()->default_value("none"),
+       "Prometheus metrics endpoint, inet:HOST:PORT (http://HOST:PORT/metrics), or none")
       ("daemonize,d", po::bool_switch(), "run in the background (not under systemd)")
       ("pidfile", po::value<std::string>(), "write the process id to FILE (locked while running)")
       ("user", po::value<std::string>()->default_value("greylist-milter"),
@@ -241,6 +244,12 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
   out.log.syslog_facility = facility.value();
   out.log.verbose = get<bool>(vm, "verbose");
 
+  auto metrics = parse_socket_spec(get<std::string>(vm, "metrics"));
+  if (!metrics.ok()) return bad("metrics", metrics.status().message());
+  if (metrics.value().kind == SocketSpec::Kind::kUnix) {
+    return bad("metrics", "must be inet:HOST:PORT or none");
+  }
+  out.metrics = metrics.value();
   out.daemonize = get<bool>(vm, "daemonize");
   if (vm.count("pidfile") != 0) out.pidfile = get<std::string>(vm, "pidfile");
   out.user = get<std::string>(vm, "user");
@@ -425,6 +434,26 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
   return Status::Ok();
 }
 
+// Boost 1.74's error_with_option_name::what() replaces each placeholder
+// ("%canonical_option%", "%value%", ...) in a loop that never ends when the
+// text it inserts contains that placeholder: a config line
+// "x%canonical_option%y = 1" hung the daemon at start-up (found by
+// fuzzing). The inserted names and values lose their '%' first.
+std::string error_message(const po::error& e) {
+  const auto* named = dynamic_cast<const po::error_with_option_name*>(&e);
+  if (named == nullptr) return e.what();
+  struct Substitutions : po::error_with_option_name {
+    static std::map<std::string, std::string>& of(po::error_with_option_name& error) {
+      return error.*(&Substitutions::m_substitutions);
+    }
+  };
+  po::error_with_option_name copy = *named;
+  for (auto& [placeholder, text] : Substitutions::of(copy)) {
+    std::replace(text.begin(), text.end(), '%', '?');
+  }
+  return copy.what();
+}
+
 }  // namespace
 
 Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]) {
@@ -455,7 +484,7 @@ Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]) {
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    std::string message = e.what();
+    std::string message = error_message(e);
     if (!parsed.options.config_file.empty() || vm.count("config") != 0) {
       message += " (command line or " + vm["config"].as<std::string>() + ")";
     }
