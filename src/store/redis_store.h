@@ -78,9 +78,10 @@
 // with a full pool it would wait for itself until the deadline.
 //
 // Process: hiredis writes with write(2): a write to a connection the server
-// has closed raises SIGPIPE. The store blocks SIGPIPE in the calling thread
-// around its socket writes and discards the signal it causes, so the process
-// needs no SIGPIPE disposition of its own. Use the store after daemonizing:
+// has closed raises SIGPIPE. Unless SIGPIPE is ignored when the store is
+// opened (as the daemon does; do not restore it later), the store blocks
+// SIGPIPE in the calling thread around its socket writes and discards the
+// signal it causes, so the process needs no SIGPIPE disposition of its own. Use the store after daemonizing:
 // a forked child must not use, or destroy, a store its parent opened.
 //
 // Host names in the URL or the sentinel list are resolved by the system
@@ -207,6 +208,7 @@ class RedisStore final : public Store {
   RedisHostPort sentinel_master_;                     // guarded; last master learnt
 
   RateLimitedLog error_log_{std::chrono::seconds(60)};
+  const bool guard_sigpipe_;  // SIGPIPE was not ignored when the store was opened
 };
 
 }  // namespace greylist
