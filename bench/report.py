@@ -135,6 +135,7 @@ def main():
     ap.add_argument("--started", default="?")
     ap.add_argument("--elapsed", default="?")
     ap.add_argument("--command", default="bash bench/run-benchmarks.sh")
+    ap.add_argument("--commit", default="", help="commit the measured build came from (default: HEAD now)")
     args = ap.parse_args()
 
     res = Results(args.results)
@@ -142,7 +143,7 @@ def main():
     out = []
     w = out.append
 
-    commit = command_output(["git", "rev-parse", "--short", "HEAD"])
+    commit = args.commit or command_output(["git", "rev-parse", "--short", "HEAD"])
     postgrey_version = command_output(["dpkg-query", "-W", "-f=${Version}", "postgrey"])
 
     w("# Benchmarks\n")
@@ -150,9 +151,13 @@ def main():
     w("from `bench/analysis.md`).\n")
     w(f"- Command: `{args.command}` ({args.mode} mode: {args.rounds} rounds, {args.duration} s per measurement; "
       f"the measurements took {args.elapsed} s)")
-    w(f"- Date: {args.started}; greylist-milter commit `{commit}`; postgrey {postgrey_version} (Debian package)")
+    w(f"- Date: {args.started}; greylist-milter built from the work tree at commit `{commit}`; postgrey {postgrey_version} (Debian package)")
     w(f"- Machine: {m['nproc']} cores (`nproc`), {m['model']}, {m['mem_gib']:.1f} GiB memory, Linux {m['kernel']}; "
       "load generator, servers and database on the same machine, loopback TCP")
+    loads = [r["loadavg"] for r in res.rows if "loadavg" in r]
+    if loads:
+        w(f"- Machine load during the measurements (1-minute load average at each): median "
+          f"{statistics.median(loads):.1f}, max {max(loads):.1f}, on {m['nproc']} cores")
     w("- Every server: a fresh temporary database directory per round, `--delay 1`, the same client whitelist "
       "(Debian's postgrey list plus 192.0.2.0/24) and recipient whitelist; greylist-milter logs every decision "
       "to a file (`--log stderr`), postgrey to its stderr (no syslog here).")
@@ -303,11 +308,11 @@ def main():
         w("## Scale: pre-filled databases\n")
         w("`bench/bulk-load` writes N passed triplets (plus N/10 already expired, which the background expiry "
           "sweep erases during the measurements: it starts at start-up and visits 500 entries every 100 ms, so "
-          "for 1,000,000 entries and more it runs through every measurement) with the daemon's default settings "
+          "for 1,000,000 entries and more it runs through every measurement: 0 passes finished) with the daemon's default settings "
           "(64 MB Berkeley DB cache, crash-safe). Then greylist-milter starts on the directory; `prefilled` asks "
           "for random pre-filled triplets (each passes, read-only), `new` for unseen ones; C=32.\n")
-        w("| triplets | bytes on disk per triplet (triplets.db / whole directory) | bulk load rate | start-up (until the port answers) | RSS after the runs | `prefilled` req/s | p50 / p99 / p99.9 ms | `new` req/s | p50 / p99 / p99.9 ms |")
-        w("|---|---|---|---|---|---|---|---|---|")
+        w("| triplets | bytes on disk per triplet (triplets.db / whole directory) | bulk load rate | start-up (until the port answers) | RSS after the runs | sweep passes finished by the end | `prefilled` req/s | p50 / p99 / p99.9 ms | `new` req/s | p50 / p99 / p99.9 ms |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
         for size in scale_sizes:
             bulk = res.select(kind="bulk", size=size)
             b = bulk[0] if bulk else {}
@@ -318,6 +323,8 @@ def main():
             rss = max((r.get("rss_kb", 0) for r in res.select(kind="scale", size=size)), default=0)
             row = [f"{size:,}", f"{per_db:.0f} / {per_dir:.0f}", f"{b.get('write_rate', 0):,.0f}/s",
                    f"{st[0]['seconds']:.2f} s" if st else "-", f"{rss / 1024:.0f} MB"]
+            sweep = res.select(kind="sweep", size=size)
+            row.append(str(sweep[0].get("passes_finished_so_far")) if sweep else "-")
             for mix in ("prefilled", "new"):
                 sel = dict(kind="scale", size=size, mix=mix)
                 row.append(fmt_rate(res.med("rate", **sel)))

@@ -207,11 +207,13 @@ stop_server() {
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# record JSON EXTRA: appends the tool's JSON line with extra "key":value pairs.
+# record JSON EXTRA: appends the tool's JSON line with extra "key":value pairs
+# and the machine's 1-minute load average (the machine may be shared: a load
+# far above the core count makes absolute figures noisy).
 record() {
   local json=$1 extra=$2
   [ -n "$json" ] || return 0
-  printf '%s\n' "${json%\}},$extra}" >>"$RESULTS"
+  printf '%s\n' "${json%\}},$extra,\"loadavg\":$(cut -d' ' -f1 /proc/loadavg)}" >>"$RESULTS"
 }
 
 # The repeat mix's pool is made to pass once per server and round (first
@@ -252,6 +254,7 @@ run_milter() {  # SERVER ROUND MIX C
 mkdir -p "$RESULTS_DIR"
 : >"$RESULTS"
 STARTED_AT=$(date -u '+%Y-%m-%d %H:%M UTC')
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 BEGIN_S=$SECONDS
 echo "run-benchmarks: $MODE mode, $ROUNDS rounds, ${DURATION}s per measurement; results in $RESULTS" >&2
 
@@ -335,7 +338,7 @@ echo "run-benchmarks: measurements took ${ELAPSED}s" >&2
 
 if [ "$REPORT" = 1 ]; then
   python3 bench/report.py --results "$RESULTS" --out BENCHMARKS.md --mode "$MODE" --rounds "$ROUNDS" \
-    --duration "$DURATION" --started "$STARTED_AT" --elapsed "$ELAPSED" \
+    --duration "$DURATION" --started "$STARTED_AT" --elapsed "$ELAPSED" --commit "$COMMIT" \
     --command "bash bench/run-benchmarks.sh$([ "$MODE" = full ] && echo ' --full')"
   echo "run-benchmarks: wrote BENCHMARKS.md" >&2
 fi
