@@ -157,6 +157,13 @@ class PolicyServerImpl final : public PolicyServer {
   const Clock& clock() const { return clock_; }
   void emit(const std::vector<PolicyLogRecord>& records);
   void peer_warning(const std::string& message) { peer_log_.log(Severity::kWarning, message); }
+  // A connection that completed no request within the idle timeout: silent,
+  // or too slow (a byte at a time), or simply idle between requests.
+  void idle_timeout(const std::string& peer) {
+    idle_log_.log(Severity::kInfo, "policy client " + peer + ": no complete request for " +
+                                       std::to_string(settings_.idle_timeout.count()) +
+                                       " s (--policy-idle-timeout), closing the connection");
+  }
   void connection_finished(std::uint64_t id);
 
  private:
@@ -179,6 +186,7 @@ class PolicyServerImpl final : public PolicyServer {
   RateLimitedLog peer_log_{std::chrono::seconds(1)};
   RateLimitedLog store_log_{std::chrono::seconds(10)};
   RateLimitedLog accept_log_{std::chrono::seconds(10)};
+  RateLimitedLog idle_log_{std::chrono::seconds(1)};
 
   std::unique_ptr<asio::io_context> io_;
   // Acceptors, accept loops, the drain timer and shutdown run on this strand.
@@ -292,7 +300,7 @@ awaitable<void> Connection<Socket>::watchdog() {
     co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
     if (closed_) break;
     if (std::chrono::steady_clock::now() >= deadline_) {
-      log_debug("policy client " + peer_ + ": idle timeout, closing the connection");
+      server_.idle_timeout(peer_);
       close();
       break;
     }
