@@ -266,6 +266,39 @@ TEST_CASE("with the milter on, a burst of SIGHUPs reloads and never stops the da
   CHECK(daemon.process->output().find("shutting down") == std::string::npos);
 }
 
+TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made") {
+  Daemon daemon;
+  daemon.write("clients", "");
+  daemon.write("recipients", "vip@bar.test\n");
+  const int metrics_port = free_loopback_port();
+  daemon.start(300, {"--metrics", "inet:127.0.0.1:" + std::to_string(metrics_port)});
+  LineClient client(daemon.port);
+  REQUIRE(client.ok());
+  REQUIRE(is_greylist(client.policy(triplet_request("m@foo.test", "b@bar.test"))));
+  REQUIRE(client.policy(triplet_request("m@foo.test", "vip@bar.test")) == "action=DUNNO\n\n");
+
+  LineClient http(metrics_port);
+  REQUIRE(http.ok());
+  REQUIRE(http.send("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+  const auto response = http.read_until("greylist_start_time_seconds ");
+  REQUIRE(response);
+  CHECK(response->rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(response->find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
+  CHECK(response->find("greylist_decisions_total{front_end=\"policy\",action=\"greylist\",reason=\"new\"} 1\n") != std::string::npos);
+  CHECK(response->find("greylist_decisions_total{front_end=\"policy\",action=\"whitelisted\",reason=\"recipient whitelist\"} 1\n") != std::string::npos);
+
+  LineClient other(metrics_port);
+  REQUIRE(other.send("GET /secret HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto not_found = other.read_until("\r\n");
+  REQUIRE(not_found);
+  CHECK(*not_found == "HTTP/1.1 404 Not Found\r\n");
+  LineClient garbage(metrics_port);
+  REQUIRE(garbage.send(std::string(20000, 'A') + "\r\n\r\n"));
+  CHECK(garbage.closed_by_peer(5s));
+  // The daemon still serves.
+  CHECK(is_greylist(client.policy(triplet_request("m2@foo.test", "b@bar.test"))));
+}
+
 TEST_CASE("a broken whitelist at start is fatal, naming file and line") {
   Daemon daemon;
   daemon.write("clients", "good.example\n\n/(unclosed/\n");

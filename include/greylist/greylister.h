@@ -11,6 +11,7 @@
 
 #include "greylist/clock.h"
 #include "greylist/decision.h"
+#include "greylist/decision_observer.h"
 #include "greylist/greylist_config.h"
 #include "greylist/registered_domains.h"
 #include "greylist/request.h"
@@ -29,6 +30,10 @@ class Greylister {
   // Replaces the static whitelist (nullptr = none); safe while decide() runs
   // on other threads (SIGHUP reload).
   void set_whitelist(std::shared_ptr<const Whitelist> whitelist);
+
+  // Every decision is reported to `observer` (nullptr = none). Not
+  // thread-safe: set it before decide() is called.
+  void set_observer(DecisionObserver* observer) { observer_ = observer; }
 
   // Decides one recipient. Never throws; a store failure gives
   // Action::kError with the store's message as reason.
@@ -56,6 +61,7 @@ class Greylister {
   Store& store_;
   const Clock& clock_;
   const RegisteredDomains* domains_;
+  DecisionObserver* observer_ = nullptr;
   std::shared_ptr<const Whitelist> whitelist_;  // accessed with atomic_load/store
 };
 

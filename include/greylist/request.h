@@ -19,6 +19,8 @@ struct Request {
   std::string recipient;
   // Postfix queue id when known (log prefix only).
   std::string queue_id;
+  // Which front end asked ("policy", "milter"; metrics label only).
+  const char* front_end = "other";
 };
 
 }  // namespace greylist

@@ -4,6 +4,7 @@
 #include <openssl/hmac.h>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 
 #include "greylist/record_codec.h"
@@ -131,13 +132,19 @@ std::string Greylister::domain_key(const Request& request) const {
 }
 
 Decision Greylister::decide(const Request& request) const {
+  const auto started = std::chrono::steady_clock::now();
+  Decision decision;
   try {
-    return decide_or_throw(request, clock_.now());
+    decision = decide_or_throw(request, clock_.now());
   } catch (const std::exception& e) {
-    return error_decision(Status::IoError(std::string("internal error: ") + e.what()));
+    decision = error_decision(Status::IoError(std::string("internal error: ") + e.what()));
   } catch (...) {
-    return error_decision(Status::IoError("internal error"));
+    decision = error_decision(Status::IoError("internal error"));
   }
+  if (observer_ != nullptr) {
+    observer_->on_decision(request, decision, std::chrono::steady_clock::now() - started);
+  }
+  return decision;
 }
 
 Decision Greylister::decide_or_throw(const Request& request, EpochSeconds now) const {

@@ -113,6 +113,8 @@ po::options_description describe_options() {
        "policy connections served at once; more are closed at once, with a log line")
       ("policy-idle-timeout", po::value<std::string>()->default_value("300"),
        "seconds a policy connection may stay idle before it is closed")
+      ("metrics", po::value<std::string>()->default_value("none"),
+       "Prometheus metrics endpoint, inet:HOST:PORT (http://HOST:PORT/metrics), or none")
       ("daemonize,d", po::bool_switch(), "run in the background (not under systemd)")
       ("pidfile", po::value<std::string>(), "write the process id to FILE (locked while running)")
       ("user", po::value<std::string>()->default_value("greylist-milter"),
@@ -242,6 +244,12 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
   out.log.syslog_facility = facility.value();
   out.log.verbose = get<bool>(vm, "verbose");
 
+  auto metrics = parse_socket_spec(get<std::string>(vm, "metrics"));
+  if (!metrics.ok()) return bad("metrics", metrics.status().message());
+  if (metrics.value().kind == SocketSpec::Kind::kUnix) {
+    return bad("metrics", "must be inet:HOST:PORT or none");
+  }
+  out.metrics = metrics.value();
   out.daemonize = get<bool>(vm, "daemonize");
   if (vm.count("pidfile") != 0) out.pidfile = get<std::string>(vm, "pidfile");
   out.user = get<std::string>(vm, "user");

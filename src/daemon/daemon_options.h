@@ -33,6 +33,7 @@ struct DaemonOptions {
   bool sync_full = false;           // --sync full: fsync every commit
   std::string privacy_key_file;     // --privacy-key-file (empty: privacy.key in --dbdir)
   std::string config_file;          // --config, for messages
+  SocketSpec metrics;               // --metrics (kNone: off)
   bool daemonize = false;           // --daemonize: detach, as postgrey -d
   std::string pidfile;              // --pidfile (none by default)
   std::string user = "greylist-milter";  // --user: drop to it when started as root

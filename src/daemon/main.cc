@@ -21,6 +21,8 @@
 #include "daemon/control_signals.h"
 #include "daemon/daemon_options.h"
 #include "daemon/expiry_thread.h"
+#include "daemon/metrics.h"
+#include "daemon/metrics_server.h"
 #include "daemon/privacy_key.h"
 #include "daemon/privileges.h"
 #include "daemon/service_manager.h"
@@ -71,12 +73,13 @@ void make_paths_absolute(DaemonOptions& options) {
 // SIGHUP: a complete new whitelist replaces the old one in one atomic swap,
 // so requests in flight see either list, never a half-read one; on any
 // error the old lists stay in force.
-void reload_whitelists(const DaemonOptions& options, Greylister& greylister) {
+void reload_whitelists(const DaemonOptions& options, Greylister& greylister, Metrics& metrics) {
   log_info("HUP received: reloading whitelists...");
   notify_reloading();
   auto whitelist = StaticWhitelist::load(options.whitelist_clients, options.whitelist_recipients);
   if (!whitelist.ok()) {
     log_warning("whitelist reload failed, keeping the old lists: " + whitelist.status().message());
+    metrics.on_whitelist_reload(false);
     notify_status("serving (whitelist reload failed)");
     return;
   }
@@ -85,6 +88,7 @@ void reload_whitelists(const DaemonOptions& options, Greylister& greylister) {
   log_info("whitelists reloaded: " + std::to_string(loaded.client_rule_count()) + " client rules, " +
            std::to_string(loaded.recipient_rule_count()) + " recipient rules");
   greylister.set_whitelist(whitelist.value().whitelist);
+  metrics.on_whitelist_reload(true);
   notify_status("serving");
 }
 
@@ -164,7 +168,7 @@ Status open_lists(const DaemonOptions& options, Resources& out) {
 // Waits for control signals; with the systemd watchdog on, wakes up to
 // prove the daemon is alive (the store still answers) between them.
 int serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
-                        Greylister& greylister, Store& store) {
+                        Greylister& greylister, Store& store, Metrics& metrics) {
   const auto watchdog = watchdog_interval();
   for (;;) {
     const auto signal_number = signals.wait(watchdog);
@@ -179,7 +183,7 @@ int serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
       continue;
     }
     if (*signal_number == SIGHUP) {
-      reload_whitelists(options, greylister);
+      reload_whitelists(options, greylister, metrics);
       continue;
     }
     log_info(std::string("received ") + strsignal(*signal_number) + ", shutting down");
@@ -238,6 +242,8 @@ int run(DaemonOptions options) {
   SystemClock clock;
   Greylister greylister(config, *resources.store, clock, resources.domains.get());
   greylister.set_whitelist(resources.whitelist);
+  Metrics metrics(".");  // the daemon lives in --dbdir from here on
+  greylister.set_observer(&metrics);
 
   std::unique_ptr<PolicyServer> policy;
   if (!options.policy.sockets.empty()) {
@@ -267,6 +273,14 @@ int run(DaemonOptions options) {
     if (const Status dropped = drop_privileges(*user); !dropped.ok()) {
       return fail("cannot drop privileges to " + user->name + ": " + dropped.message());
     }
+  }
+
+  // After the drop: the endpoint serves input of its own (HTTP).
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (options.metrics.kind != SocketSpec::Kind::kNone) {
+    auto started = MetricsServer::start(options.metrics, metrics);
+    if (!started.ok()) return fail(started.status().message());
+    metrics_server = std::move(started).value();
   }
 
   std::string listening;
@@ -302,7 +316,8 @@ int run(DaemonOptions options) {
   signals.value().listen();
   notify_ready("serving");
   report_started();
-  const int status = serve_until_stopped(options, signals.value(), greylister, *resources.store);
+  const int status =
+      serve_until_stopped(options, signals.value(), greylister, *resources.store, metrics);
 
   notify_stopping();
   if (policy) policy->stop();

@@ -118,6 +118,7 @@ MilterSession::MilterSession(const MilterContext& context) : context_(context) {
 
 void MilterSession::connect(std::string_view hostname, std::optional<IpAddress> address) {
   request_ = Request{};
+  request_.front_end = "milter";
   skip_reason_.clear();
   skip_header_why_.clear();
   reset_message();

@@ -106,6 +106,7 @@ PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
   core.sender = value_or_empty(request, "sender");
   core.recipient = value_or_empty(request, "recipient");
   core.queue_id = value_or_empty(request, "queue_id");
+  core.front_end = "policy";
 
   const Decision decision = greylister_.decide(core);
   answer.log.push_back(

@@ -1,0 +1,139 @@
+#include "daemon/metrics.h"
+
+#include <filesystem>
+#include <sstream>
+
+namespace greylist {
+namespace {
+
+constexpr const char* kFrontEndNames[] = {"policy", "milter", "other"};
+
+// Reason label, and the action it belongs to.
+struct ReasonInfo {
+  const char* reason;
+  const char* action;
+};
+constexpr ReasonInfo kReasonInfo[] = {
+    {"new", "greylist"},           {"early-retry", "greylist"},
+    {"triplet found", "pass"},     {"pool", "pass"},
+    {"client whitelist", "whitelisted"}, {"recipient whitelist", "whitelisted"},
+    {"client AWL", "whitelisted"}, {"domain AWL", "whitelisted"},
+    {"error", "error"},            {"other", "pass"}};
+
+std::size_t front_end_index(const char* front_end) {
+  const std::string_view name = front_end != nullptr ? front_end : "";
+  if (name == "policy") return 0;
+  if (name == "milter") return 1;
+  return 2;
+}
+
+std::size_t reason_index(const Decision& decision) {
+  const std::string label = Metrics::reason_label(decision);
+  for (std::size_t i = 0; i < std::size(kReasonInfo); ++i) {
+    if (label == kReasonInfo[i].reason) return i;
+  }
+  return std::size(kReasonInfo) - 1;
+}
+
+std::uint64_t directory_bytes(const std::string& dir) {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    std::error_code size_ec;
+    if (entry.is_regular_file(size_ec)) {
+      const auto size = entry.file_size(size_ec);
+      if (!size_ec) total += size;
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+Metrics::Metrics(std::string dbdir)
+    : dbdir_(std::move(dbdir)), started_(std::chrono::system_clock::now()) {}
+
+std::string Metrics::reason_label(const Decision& decision) {
+  if (decision.action == Decision::Action::kError) return "error";
+  const std::string& reason = decision.reason;
+  if (reason.starts_with("early-retry")) return "early-retry";
+  const auto paren = reason.find(" (");
+  return paren == std::string::npos ? reason : reason.substr(0, paren);
+}
+
+void Metrics::on_decision(const Request& request, const Decision& decision,
+                          std::chrono::nanoseconds elapsed) noexcept {
+  const std::size_t front_end = front_end_index(request.front_end);
+  decisions_[front_end][reason_index(decision)].fetch_add(1, std::memory_order_relaxed);
+  if (decision.action == Decision::Action::kError) {
+    store_errors_.fetch_add(1, std::memory_order_relaxed);
+  }
+  Histogram& histogram = latency_[front_end];
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  std::size_t bucket = 0;
+  while (bucket < kBucketSeconds.size() && seconds > kBucketSeconds[bucket]) ++bucket;
+  histogram.buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+  histogram.count.fetch_add(1, std::memory_order_relaxed);
+  histogram.sum_nanoseconds.fetch_add(static_cast<std::uint64_t>(elapsed.count()),
+                                      std::memory_order_relaxed);
+}
+
+void Metrics::on_whitelist_reload(bool ok) noexcept {
+  (ok ? reloads_ok_ : reloads_failed_).fetch_add(1, std::memory_order_relaxed);
+}
+
+std::string Metrics::render() const {
+  std::ostringstream out;
+  out << "# HELP greylist_decisions_total Greylisting decisions by front end, action and reason.\n"
+      << "# TYPE greylist_decisions_total counter\n";
+  for (std::size_t f = 0; f < kFrontEnds; ++f) {
+    for (std::size_t r = 0; r < kReasons; ++r) {
+      out << "greylist_decisions_total{front_end=\"" << kFrontEndNames[f] << "\",action=\""
+          << kReasonInfo[r].action << "\",reason=\"" << kReasonInfo[r].reason << "\"} "
+          << decisions_[f][r].load(std::memory_order_relaxed) << "\n";
+    }
+  }
+  out << "# HELP greylist_decision_duration_seconds Time to decide one recipient (database "
+         "included).\n"
+      << "# TYPE greylist_decision_duration_seconds histogram\n";
+  for (std::size_t f = 0; f < kFrontEnds; ++f) {
+    const Histogram& h = latency_[f];
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < kBuckets; ++b) {
+      cumulative += h.buckets[b].load(std::memory_order_relaxed);
+      out << "greylist_decision_duration_seconds_bucket{front_end=\"" << kFrontEndNames[f]
+          << "\",le=\"";
+      if (b < kBucketSeconds.size()) {
+        out << kBucketSeconds[b];
+      } else {
+        out << "+Inf";
+      }
+      out << "\"} " << cumulative << "\n";
+    }
+    out << "greylist_decision_duration_seconds_sum{front_end=\"" << kFrontEndNames[f] << "\"} "
+        << static_cast<double>(h.sum_nanoseconds.load(std::memory_order_relaxed)) / 1e9 << "\n"
+        << "greylist_decision_duration_seconds_count{front_end=\"" << kFrontEndNames[f] << "\"} "
+        << h.count.load(std::memory_order_relaxed) << "\n";
+  }
+  out << "# HELP greylist_store_errors_total Decisions the database could not make (answered by "
+         "--on-error).\n"
+      << "# TYPE greylist_store_errors_total counter\n"
+      << "greylist_store_errors_total " << store_errors_.load(std::memory_order_relaxed) << "\n"
+      << "# HELP greylist_whitelist_reloads_total Whitelist reloads (SIGHUP) by result.\n"
+      << "# TYPE greylist_whitelist_reloads_total counter\n"
+      << "greylist_whitelist_reloads_total{result=\"ok\"} "
+      << reloads_ok_.load(std::memory_order_relaxed) << "\n"
+      << "greylist_whitelist_reloads_total{result=\"failed\"} "
+      << reloads_failed_.load(std::memory_order_relaxed) << "\n"
+      << "# HELP greylist_database_bytes Bytes of the files in the database directory.\n"
+      << "# TYPE greylist_database_bytes gauge\n"
+      << "greylist_database_bytes " << directory_bytes(dbdir_) << "\n"
+      << "# HELP greylist_start_time_seconds When the daemon started (Unix time).\n"
+      << "# TYPE greylist_start_time_seconds gauge\n"
+      << "greylist_start_time_seconds "
+      << std::chrono::duration_cast<std::chrono::seconds>(started_.time_since_epoch()).count()
+      << "\n";
+  return out.str();
+}
+
+}  // namespace greylist
