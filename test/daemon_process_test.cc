@@ -394,6 +394,30 @@ TEST_CASE("started as root: refuses to run as root, an unknown user, or a databa
   remove_tree(dir);
 }
 
+TEST_CASE("started as root: unix sockets get --socketmode and the service group") {
+  if (geteuid() != 0) {
+    MESSAGE("not root: socket ownership not exercised");
+    return;
+  }
+  const passwd* service = getpwnam("greylist-milter");
+  REQUIRE(service != nullptr);
+  Daemon daemon;
+  const std::string policy_path = daemon.dir + "/policy.sock";
+  daemon.milter = "unix:" + daemon.dir + "/milter.sock";
+  daemon.start(300, {"--policy", "unix:" + policy_path, "--socketmode", "0660"});
+  LineClient client(policy_path);
+  REQUIRE(client.ok());
+  CHECK(is_greylist(client.policy(triplet_request("u@foo.test", "b@bar.test"))));
+  for (const std::string& path : {policy_path, daemon.dir + "/milter.sock"}) {
+    CAPTURE(path);
+    struct stat st {};
+    REQUIRE(stat(path.c_str(), &st) == 0);
+    CHECK(S_ISSOCK(st.st_mode));
+    CHECK((st.st_mode & 0777) == 0660);
+    CHECK(st.st_gid == service->pw_gid);
+  }
+}
+
 TEST_CASE("--daemonize with --pidfile: returns once serving, pid file locked, stale file taken over") {
   const std::string dir = make_temp_dir("greylist-daemonize");
   const std::string pidfile = dir + "/greylist-milter.pid";
