@@ -6,9 +6,11 @@
 // opens the database as --user, then drops to --user/--group for good
 // before it reads any input. Started as another user, it stays that user.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -52,6 +54,32 @@ Status ensure_directory(const std::string& path) {
     return Status::IoError("cannot create " + path + ": " + std::strerror(errno));
   }
   return Status::Ok();
+}
+
+// Every policy connection and every libmilter session holds a descriptor,
+// and systemd starts services with a soft limit of 1024. Raises the soft
+// limit (as root, the hard one too) to what --policy-max-connections needs,
+// so a busy policy server never fails to accept for want of descriptors.
+void raise_descriptor_limit(const DaemonOptions& options) {
+  // Listeners, database and log files, libmilter sessions (one per smtpd).
+  constexpr rlim_t kReserve = 512;
+  const rlim_t wanted = static_cast<rlim_t>(options.policy.max_connections) + kReserve;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) return;
+  rlimit raised = limit;
+  if (raised.rlim_max < wanted && running_as_root()) raised.rlim_max = wanted;
+  raised.rlim_cur = std::min(wanted, raised.rlim_max);
+  if (setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+    raised = limit;
+    raised.rlim_cur = std::min(wanted, limit.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) raised = limit;
+  }
+  if (raised.rlim_cur < wanted) {
+    log_warning("the open-file limit is " + std::to_string(raised.rlim_cur) + ", below the " +
+                std::to_string(wanted) + " that --policy-max-connections " +
+                std::to_string(options.policy.max_connections) +
+                " needs: raise it (systemd: LimitNOFILE=) or lower the option");
+  }
 }
 
 // Relative paths are resolved at start: the daemon changes directory.
@@ -206,6 +234,7 @@ int run(DaemonOptions options) {
     user = found.value();
   }
   make_paths_absolute(options);
+  raise_descriptor_limit(options);
   if (options.daemonize) {
     if (const Status detached = detach(options.log.target == LogSettings::Target::kStderr);
         !detached.ok()) {
@@ -313,7 +342,11 @@ int run(DaemonOptions options) {
   }
   ExpiryThread expiry(config, *resources.store, clock);
 
+  // From here on SIGHUP reloads the whitelists. A signal sent during
+  // start-up may instead reach libmilter's own signal thread: wait for this
+  // line (or systemd's READY) before reloading.
   signals.value().listen();
+  log_info("ready");
   notify_ready("serving");
   report_started();
   const int status =
