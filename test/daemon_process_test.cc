@@ -252,6 +252,7 @@ TEST_CASE("with the milter on, a burst of SIGHUPs reloads and never stops the da
   daemon.start(300);
   LineClient client(daemon.port);
   REQUIRE(client.ok());
+  REQUIRE(daemon.log_shows(": ready\n"));
   daemon.write("recipients", "vip@bar.test\n");
   for (int i = 0; i < 30; ++i) {
     daemon.process->signal(SIGHUP);
