@@ -108,7 +108,8 @@ po::options_description describe_options() {
        "beyond it --on-error answers")
       ("threads", po::value<unsigned>(),
        "threads serving policy connections (default 4; 32 with --sync full, so that many "
-       "commits can share one disk flush)")
+       "commits can share one disk flush, and with --store redis, so that many requests wait "
+       "for Redis at once)")
       ("policy-max-connections", po::value<std::string>()->default_value("1000"),
        "policy connections served at once; more are closed at once, with a log line")
       ("policy-idle-timeout", po::value<std::string>()->default_value("300"),
@@ -274,8 +275,11 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
   // With --sync full each decision waits for its commit to reach the disk;
   // Berkeley DB flushes the commits that wait together in one fsync, so more
   // threads mean larger groups (measured in bench/analysis.md).
+  // With --store redis each decision waits for network round trips to the
+  // server: more threads keep more requests in flight.
+  const bool waits_a_lot = out.sync_full || out.store == DaemonOptions::StoreKind::kRedis;
   const unsigned threads = vm.count("threads") != 0 ? get<unsigned>(vm, "threads")
-                           : out.sync_full          ? 32u
+                           : waits_a_lot            ? 32u
                                                     : 4u;
   if (threads < 1 || threads > 256) return bad("threads", "must be from 1 to 256");
   out.policy.threads = threads;
