@@ -1,11 +1,14 @@
 #include "store/bdb_store.h"
 
 #include <db_cxx.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -22,6 +25,16 @@ namespace greylist {
 namespace {
 
 constexpr const char* kLockFileName = "greylist-milter.lock";
+constexpr const char* kGateFileName = "greylist-milter.users.lock";
+// How often a wait for the environment gate tries again.
+constexpr std::chrono::milliseconds kGatePoll{20};
+// Environment region files are named __db.001, __db.002, ...
+constexpr std::string_view kRegionFilePrefix = "__db.";
+// Region bytes beyond the cache (locks, log buffer, transactions, mutexes),
+// with room to spare; and the free space kept for the log and the tables.
+// (Berkeley DB adds 25% to a cache under 500 MB for its own structures.)
+constexpr std::uint64_t kRegionOverheadBytes = 16 * 1024 * 1024;
+constexpr std::uint64_t kFreeSpaceKeptBytes = 64 * 1024 * 1024;
 constexpr const char* kTableFiles[] = {"triplets.db", "clients.db"};
 constexpr int kFileMode = 0600;
 // Small enough that a quiet site does not keep tens of MB of log around
@@ -46,6 +59,79 @@ bool is_lock_conflict(int error) {
 }
 
 std::string errno_text(int error) { return std::error_code(error, std::generic_category()).message(); }
+
+int open_lock_file(const std::string& path) {
+  return ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kFileMode);
+}
+
+// flock(fd, operation) without blocking, tried again every kGatePoll until it
+// succeeds or `deadline` passes. 0, or the errno of the last attempt
+// (EWOULDBLOCK: still held by another process at the deadline).
+int flock_until(int fd, int operation, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    if (::flock(fd, operation | LOCK_NB) == 0) return 0;
+    const int error = errno;
+    if (error == EINTR) continue;
+    const auto now = std::chrono::steady_clock::now();
+    if (error != EWOULDBLOCK || now >= deadline) return error;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::steady_clock::duration>(kGatePoll, deadline - now));
+  }
+}
+
+// The environment region files (__db.NNN) in `dir`, as full paths.
+std::vector<std::string> region_files(const std::string& dir) {
+  std::vector<std::string> files;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return files;
+  while (const dirent* entry = ::readdir(d)) {
+    const std::string_view name = entry->d_name;
+    if (name.substr(0, kRegionFilePrefix.size()) == kRegionFilePrefix) {
+      files.push_back(dir + "/" + std::string(name));
+    }
+  }
+  ::closedir(d);
+  return files;
+}
+
+// Gives each region file its disk space now, so that touching a page of
+// the mapping can never fault for want of space (a sparse region file on a
+// full disk kills the process with SIGBUS). A region may grow later, up to
+// its maximum, by extending its file sparsely: blocks reserved beyond the
+// end (FALLOC_FL_KEEP_SIZE) make that growth safe too. Berkeley DB 5.3
+// numbers the regions of this environment as it creates them: 001 the
+// environment (with the lock, log and transaction tables, up to
+// `environment_max` bytes), 002 the mutexes (allocated whole), 003 the
+// cache (up to `cache_max`). 0 or errno.
+int reserve_region_files(const std::string& dir, std::uint64_t environment_max,
+                         std::uint64_t cache_max) {
+  for (const std::string& path : region_files(dir)) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return errno;
+    struct stat st {};
+    int error = ::fstat(fd, &st) == 0 ? 0 : errno;
+    auto target = static_cast<std::uint64_t>(st.st_size);
+    if (path.ends_with("/__db.001")) target = std::max(target, environment_max);
+    if (path.ends_with("/__db.003")) target = std::max(target, cache_max);
+    if (error == 0 && target > 0) {
+      error = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(target)) == 0 ? 0 : errno;
+      // A file system without fallocate(2): at least the current size.
+      if (error == EOPNOTSUPP && st.st_size > 0) error = ::posix_fallocate(fd, 0, st.st_size);
+    }
+    ::close(fd);
+    if (error != 0) return error;
+  }
+  return 0;
+}
+
+// One non-blocking attempt: 0 or errno.
+int try_flock(int fd, int operation) {
+  int locked;
+  do {
+    locked = ::flock(fd, operation | LOCK_NB);
+  } while (locked != 0 && errno == EINTR);
+  return locked == 0 ? 0 : errno;
+}
 
 const char* table_file(Table table) { return kTableFiles[static_cast<std::size_t>(table)]; }
 
@@ -229,30 +315,14 @@ Result<std::unique_ptr<BdbStore>> BdbStore::open(const BdbOptions& options) {
 
   try {
     std::unique_ptr<BdbStore> store(new BdbStore(options));
-
-    const std::string lock_path = dir + "/" + kLockFileName;
-    store->lock_fd_ =
-        ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kFileMode);
-    if (store->lock_fd_ < 0) {
-      const int error = errno;
-      return Status::IoError("cannot open lock file " + lock_path + ": " + errno_text(error));
-    }
-    int locked;
-    do {
-      locked = ::flock(store->lock_fd_, LOCK_EX | LOCK_NB);
-    } while (locked != 0 && errno == EINTR);
-    if (locked != 0) {
-      const int error = errno;
-      if (error == EWOULDBLOCK) {
-        return Status::Unavailable("database directory " + dir +
-                                   " is in use by another process (lock file " + lock_path + ")");
-      }
-      return Status::IoError("cannot lock " + lock_path + ": " + errno_text(error));
-    }
-
-    if (Status s = store->open_environment(); !s.ok()) return s;
+    if (Status s = store->acquire_directory(); !s.ok()) return s;
     for (Table table : {Table::kTriplets, Table::kClients}) {
       if (Status s = store->open_database(table); !s.ok()) return s;
+    }
+    if (!store->joined_) {
+      // Recovered and complete: processes waiting to join may come in.
+      ::close(store->gate_fd_);
+      store->gate_fd_ = -1;
     }
     if (options.checkpoint_interval.count() > 0) {
       store->checkpointer_ = std::thread([raw = store.get()] { raw->run_checkpoints(); });
@@ -265,7 +335,71 @@ Result<std::unique_ptr<BdbStore>> BdbStore::open(const BdbOptions& options) {
   }
 }
 
-Status BdbStore::open_environment() {
+Status BdbStore::acquire_directory() {
+  const std::string& dir = options_.directory;
+  const std::string lock_path = dir + "/" + kLockFileName;
+  const std::string gate_path = dir + "/" + kGateFileName;
+  lock_fd_ = open_lock_file(lock_path);
+  if (lock_fd_ < 0) {
+    const int error = errno;
+    return Status::IoError("cannot open lock file " + lock_path + ": " + errno_text(error));
+  }
+  gate_fd_ = open_lock_file(gate_path);
+  if (gate_fd_ < 0) {
+    const int error = errno;
+    return Status::IoError("cannot open lock file " + gate_path + ": " + errno_text(error));
+  }
+  const auto in_use = [&] {
+    return Status::Unavailable("database directory " + dir +
+                               " is in use by another process (lock file " + lock_path + ")");
+  };
+  // `joining`: waiting to join (shared), else waiting to recover (exclusive).
+  const auto gate_failure = [&](int error, bool joining) {
+    if (error != EWOULDBLOCK) {
+      return Status::IoError("cannot lock " + gate_path + ": " + errno_text(error));
+    }
+    const auto waited = std::to_string(options_.gate_timeout.count()) + " ms";
+    if (joining) {
+      return Status::Unavailable("database directory " + dir +
+                                 " is being opened with recovery by another process (waited " +
+                                 waited + " for lock file " + gate_path + ")");
+    }
+    // A second owner is refused as before, whoever else is attached.
+    if (lock_fd_ >= 0 && try_flock(lock_fd_, LOCK_EX) == EWOULDBLOCK) return in_use();
+    return Status::Unavailable("database directory " + dir +
+                               " is still in use by a tool such as greylistctl (waited " + waited +
+                               " for lock file " + gate_path + ")");
+  };
+
+  // The gate comes first: an owner holds it exclusively from before it takes
+  // the directory until recovery is over and the databases are open, so a
+  // process holding it shared that finds the directory owned knows the
+  // owner's environment is ready to join.
+  const bool may_join = options_.sharing == BdbOptions::Sharing::kJoinIfBusy;
+  const auto deadline = std::chrono::steady_clock::now() + options_.gate_timeout;
+  if (const int error = flock_until(gate_fd_, may_join ? LOCK_SH : LOCK_EX, deadline); error != 0) {
+    return gate_failure(error, may_join);
+  }
+  const int locked = try_flock(lock_fd_, LOCK_EX);
+  if (locked == EWOULDBLOCK) {
+    if (!may_join) return in_use();
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    joined_ = true;
+    return open_environment(false);
+  }
+  if (locked != 0) return Status::IoError("cannot lock " + lock_path + ": " + errno_text(locked));
+  // The owner. Recovery needs every joined process gone (one may remain
+  // from an owner that died).
+  if (may_join) {
+    if (const int error = flock_until(gate_fd_, LOCK_EX, deadline); error != 0) {
+      return gate_failure(error, false);
+    }
+  }
+  return open_environment(true);
+}
+
+Status BdbStore::open_environment(bool recover, bool allow_shared) {
   std::unique_ptr<DbEnv, DbEnvCloser> env(new DbEnv(DB_CXX_NO_EXCEPTIONS));
   env->set_errcall(on_db_error);
   // Berkeley DB keeps the pointer: options_ outlives the environment.
@@ -294,25 +428,91 @@ Status BdbStore::open_environment() {
     return failure("enable log removal", ret);
   }
 
-  // DB_PRIVATE: the regions (cache, locks, log buffer) live in this
-  // process's memory, not in mmap()ed __db.* files. A region file is sparse:
-  // on a full disk, touching a page of it not yet backed kills the process
-  // with SIGBUS, where a write() only fails with ENOSPC. The flock makes
-  // this process the environment's only user, which DB_PRIVATE and
-  // DB_RECOVER both require.
-  const u_int32_t flags = DB_CREATE | DB_RECOVER | DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG |
-                          DB_INIT_LOCK | DB_THREAD | DB_PRIVATE;
-  if ((ret = env->open(options_.directory.c_str(), flags, kFileMode)) != 0) {
-    return failure("open environment (with recovery)", ret);
+  // The regions (cache, locks, log buffer) are either in __db.NNN files,
+  // mmap()ed by every process of the environment (a joining tool needs
+  // them), or in this process's memory (DB_PRIVATE, nobody can join). A
+  // region file is sparse: on a full disk, touching a page of it not yet
+  // backed would kill the process with SIGBUS where a write() only fails
+  // with ENOSPC. So the owner uses files only when the disk has room for
+  // them, and then reserves their disk space at once, up to what each
+  // region may grow to (again at each checkpoint); otherwise it stays
+  // private.
+  // The owner's flocks make it the environment's only user while DB_RECOVER
+  // runs (and while DB_PRIVATE lasts), which both require; a joining
+  // process attaches to the owner's region files as they are.
+  u_int32_t flags = DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG | DB_INIT_LOCK | DB_THREAD;
+  if (!recover) {
+    ret = env->open(options_.directory.c_str(), flags, kFileMode);
+    if (ret == ENOENT) {
+      return Status::Unavailable(
+          "database directory " + options_.directory +
+          " is in use by a process that keeps its environment private (it started with too "
+          "little free disk space for shared regions): it cannot be joined while it runs");
+    }
+    if (ret != 0) return failure("join the environment of the process using it", ret);
+    env_ = std::move(env);
+    return Status::Ok();
   }
+
+  // Regions of an earlier owner are stale: recovery starts from the log.
+  for (const std::string& path : region_files(options_.directory)) ::unlink(path.c_str());
+  flags |= DB_CREATE | DB_RECOVER;
+  shared_regions_ = allow_shared && room_for_region_files();
+  if (shared_regions_) {
+    ret = env->open(options_.directory.c_str(), flags, kFileMode);
+    if (ret != 0) return failure("open environment (with recovery)", ret);
+    env_ = std::move(env);
+    if (const int error = reserve_region_space(); error == 0) {
+      return Status::Ok();
+    } else {
+      log_warning("berkeley db in " + options_.directory +
+                  ": cannot allocate the environment's region files (" + errno_text(error) +
+                  "); keeping the regions in memory, so greylistctl cannot join while this "
+                  "process runs");
+    }
+    env_.reset();
+    for (const std::string& path : region_files(options_.directory)) ::unlink(path.c_str());
+    shared_regions_ = false;
+    return open_environment(true, false);
+  }
+  ret = env->open(options_.directory.c_str(), flags | DB_PRIVATE, kFileMode);
+  if (ret != 0) return failure("open environment (with recovery)", ret);
   env_ = std::move(env);
   return Status::Ok();
 }
 
+bool BdbStore::room_for_region_files() const {
+  struct statvfs fs {};
+  if (::statvfs(options_.directory.c_str(), &fs) != 0) return false;
+  const std::uint64_t free_bytes = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+  const std::uint64_t needed =
+      options_.cache_bytes / 4 * 5 + kRegionOverheadBytes + kFreeSpaceKeptBytes;
+  if (free_bytes >= needed) return true;
+  log_warning("berkeley db in " + options_.directory + ": only " +
+              std::to_string(free_bytes / 1024) + " KiB free on its file system (" +
+              std::to_string(needed / 1024) +
+              " KiB wanted): the environment's regions stay in memory, so greylistctl cannot "
+              "join while this process runs");
+  return false;
+}
+
+int BdbStore::reserve_region_space() const {
+  u_int32_t gbytes = 0;
+  u_int32_t bytes = 0;
+  std::uint64_t cache_max = 0;
+  std::uint64_t environment_max = 0;
+  if (env_->get_cache_max(&gbytes, &bytes) == 0) cache_max = (std::uint64_t{gbytes} << 30) + bytes;
+  if (env_->get_memory_max(&gbytes, &bytes) == 0) {
+    environment_max = (std::uint64_t{gbytes} << 30) + bytes;
+  }
+  return reserve_region_files(options_.directory, environment_max, cache_max);
+}
+
 Status BdbStore::open_database(Table table) {
   std::unique_ptr<Db, DbCloser> db(new Db(env_.get(), DB_CXX_NO_EXCEPTIONS));
-  const int ret = db->open(nullptr, table_file(table), nullptr, DB_BTREE,
-                           DB_AUTO_COMMIT | DB_CREATE | DB_THREAD, kFileMode);
+  // A joining process finds the owner's databases; it creates nothing.
+  const u_int32_t flags = DB_AUTO_COMMIT | DB_THREAD | (joined_ ? 0 : DB_CREATE);
+  const int ret = db->open(nullptr, table_file(table), nullptr, DB_BTREE, flags, kFileMode);
   if (ret != 0) return failure("open", table, ret);
   dbs_[static_cast<std::size_t>(table)] = std::move(db);
   return Status::Ok();
@@ -335,6 +535,11 @@ void BdbStore::close_all() {
     ::close(lock_fd_);  // releases the flock
     lock_fd_ = -1;
   }
+  // Only once detached from the environment: an owner may recover it now.
+  if (gate_fd_ >= 0) {
+    ::close(gate_fd_);
+    gate_fd_ = -1;
+  }
 }
 
 void BdbStore::run_checkpoints() {
@@ -355,6 +560,13 @@ Status BdbStore::checkpoint() {
   // recovery no longer needs.
   const int ret = env_->txn_checkpoint(0, 0, 0);
   if (ret != 0) return failure("checkpoint", ret);
+  if (shared_regions_) {
+    // A region may have grown (Berkeley DB extends region files sparsely).
+    if (const int error = reserve_region_space(); error != 0) {
+      log_warning("berkeley db in " + options_.directory +
+                  ": cannot allocate the environment's region files: " + errno_text(error));
+    }
+  }
   return Status::Ok();
 }
 

@@ -1,13 +1,36 @@
 // BdbStore: the Store in a Berkeley DB transactional environment (default,
 // embedded).
 //
-// Files in the directory: greylist-milter.lock (one instance per directory),
+// Files in the directory: greylist-milter.lock (one owner per directory),
+// greylist-milter.users.lock (the environment gate, see Sharing below),
 // triplets.db and clients.db (B-trees, keys and values stored as given),
-// log.NNNNNNNNNN (write-ahead log). All are created with mode 0600. The
-// environment's regions (cache, locks) are in process memory, not in
-// __db.00N files: a full disk makes writes fail, never the process crash.
-// The db5.3_* tools (db5.3_verify, db5.3_dump, db5.3_stat) work on the
-// directory with -h while the daemon is stopped.
+// log.NNNNNNNNNN (write-ahead log) and, while a process has it open,
+// __db.NNN (the environment's regions: cache, locks). All are created with
+// mode 0600. The region files get their disk space when they are created,
+// up to the size they may grow to (the cache plus 25%, and a few MB), so a
+// full disk later makes writes fail, never the process crash (SIGBUS on a
+// sparse mapping); when the file system lacks room for them at open (that
+// plus 64 MB), the owner keeps its regions in process memory instead, logs
+// why, and cannot be joined. The db5.3_* tools (db5.3_verify,
+// db5.3_dump, db5.3_stat) work on the directory with -h while no process
+// has it open.
+//
+// Sharing: one process owns the directory: it holds an exclusive flock on
+// greylist-milter.lock for as long as the store is open, and ran recovery
+// when it opened it. With Sharing::kJoinIfBusy a second process (the admin
+// tool, greylistctl) joins the owner's environment instead of being
+// refused: Berkeley DB's locking then arbitrates between the processes
+// exactly as between threads. Recovery must never run while another process
+// is attached, so a joined process holds a shared flock on
+// greylist-milter.users.lock for as long as it is attached, and an owner
+// holds that lock exclusively from before it takes the directory until its
+// databases are open: an owner starting while a tool is attached waits for
+// the tool (at most gate_timeout), and a tool never joins an environment
+// being (or still to be) recovered. A joined process killed inside a
+// transaction (kill -9, a crash) leaves that transaction's locks behind; the
+// owner may then wait on them until it is restarted (which recovers). Tools
+// must keep their transactions short and finish them before exiting on a
+// signal.
 //
 // Durability: every update()/put()/erase() is one transaction. When it
 // returns ok, the change survives a crash of the process (kill -9) in both
@@ -75,6 +98,23 @@ struct BdbOptions {
   // database files and removes log files no longer needed). Zero disables
   // the periodic checkpoint; one is still taken when the store is destroyed.
   std::chrono::seconds checkpoint_interval{60};
+
+  enum class Sharing {
+    // The daemon: owns the directory or fails. A second owner is refused
+    // (kUnavailable "... is in use by another process ..."), as is an owner
+    // that waited gate_timeout for attached tools to leave.
+    kExclusive,
+    // Tools: when no process owns the directory, as kExclusive (take it, run
+    // recovery; the daemon cannot start meanwhile). When one does, join its
+    // environment (same subsystems, no recovery, nothing created): reads and
+    // writes are then shared with the owner, transaction by transaction.
+    kJoinIfBusy,
+  };
+  Sharing sharing = Sharing::kExclusive;
+
+  // How long open() waits for the environment gate: an owner for joined
+  // processes to detach, a joining process for an owner's recovery to end.
+  std::chrono::milliseconds gate_timeout{30000};
 };
 
 class BdbStore final : public Store {
@@ -112,6 +152,10 @@ class BdbStore final : public Store {
   // The directory given to open().
   std::string directory() const { return options_.directory; }
 
+  // True when open() joined the environment of another process that owns
+  // the directory (Sharing::kJoinIfBusy); false when this store owns it.
+  bool joined() const { return joined_; }
+
   // Writes the cache to the database files, records a checkpoint and removes
   // the log files no longer needed for recovery. Thread-safe.
   Status checkpoint();
@@ -119,7 +163,18 @@ class BdbStore final : public Store {
  private:
   explicit BdbStore(BdbOptions options);
 
-  Status open_environment();
+  // Takes the directory: as its owner (flock held), or joined (kJoinIfBusy
+  // and another process owns it). Then opens the environment accordingly.
+  Status acquire_directory();
+  // recover: the owner's open (with recovery), else a joining process's.
+  // allow_shared: the owner may put its regions in files (joinable).
+  Status open_environment(bool recover, bool allow_shared = true);
+  // Whether the file system has room for shared region files (else the
+  // owner keeps its regions private, logging why).
+  bool room_for_region_files() const;
+  // Allocates the region files' disk space, current and up to each
+  // region's maximum (see the .cc). 0 or errno.
+  int reserve_region_space() const;
   Status open_database(Table table);
   void run_checkpoints();
   void close_all();
@@ -138,7 +193,11 @@ class BdbStore final : public Store {
   };
 
   const BdbOptions options_;
-  int lock_fd_ = -1;  // holds the flock on greylist-milter.lock
+  int lock_fd_ = -1;  // holds the flock on greylist-milter.lock (owner only)
+  int gate_fd_ = -1;  // greylist-milter.users.lock: shared flock while joined
+  bool joined_ = false;
+  // The owner's regions are in __db.NNN files (joinable), not private memory.
+  bool shared_regions_ = false;
   std::unique_ptr<DbEnv, DbEnvCloser> env_;
   std::unique_ptr<Db, DbCloser> dbs_[2];  // indexed by Table
 

@@ -1,0 +1,105 @@
+// greylistctl clients: postgrey_clients_dump's job. The client
+// auto-whitelist counters, one line each: network, count, last seen.
+#include <iostream>
+
+#include "greylist/record_codec.h"
+#include "tools/ctl_command.h"
+#include "tools/ctl_output.h"
+#include "tools/stored_key.h"
+
+namespace po = boost::program_options;
+
+namespace greylist {
+
+int run_clients(CtlContext& ctx, const std::vector<std::string>& args) {
+  po::options_description options("clients options");
+  options.add_options()
+      ("all", po::bool_switch(), "every counter, not only those at the threshold")
+      ("domains", po::bool_switch(), "list the sender-domain auto-whitelist instead")
+      ("json", po::bool_switch(), "one JSON object per line")
+      ("auto-whitelist-clients", po::value<unsigned>(),
+       "threshold (default: the daemon's --auto-whitelist-clients)");
+  po::variables_map vm;
+  if (auto done = parse_arguments(ctx, "clients", options, {}, args, vm)) return *done;
+  const bool all = vm["all"].as<bool>();
+  const bool domains = vm["domains"].as<bool>();
+  const bool json = vm["json"].as<bool>();
+
+  auto settings = load_settings(ctx.common);
+  if (!settings.ok()) return usage_error(ctx, "clients", settings.status().message());
+  const GreylistConfig& config = settings.value().greylist;
+  std::uint32_t threshold = domains ? config.auto_whitelist_domains : config.auto_whitelist_clients;
+  if (vm.count("auto-whitelist-clients") != 0) threshold = vm["auto-whitelist-clients"].as<unsigned>();
+  // 0 means the auto-whitelist is off: nobody is whitelisted by it.
+  const auto listed = [&](std::uint32_t count) { return all || (threshold > 0 && count >= threshold); };
+
+  auto opened = open_store(settings.value(), false);
+  if (!opened.ok()) {
+    ctx.err << "greylistctl: clients: " << opened.status().message() << "\n";
+    return kExitFailure;
+  }
+  std::uint64_t undecodable = 0;
+  const Status scanned = for_each_entry(ctx, *opened.value().store, Table::kClients,
+                                        [&](const StoreEntry& entry) {
+    const auto key = StoredKey::parse(entry.key);
+    if (!key) {
+      ++undecodable;
+      return true;
+    }
+    const std::string client = key->hashed ? key->hash : key->client;
+    if (!domains && key->kind == StoredKey::Kind::kClient) {
+      const auto record = decode_client(entry.value);
+      if (!record) {
+        ++undecodable;
+        return true;
+      }
+      if (!listed(record->deliveries)) return true;
+      if (json) {
+        ctx.out << "{\"" << (key->hashed ? "hash" : "client") << "\":" << json_string(client)
+                << ",\"count\":" << record->deliveries << ",\"last_seen\":"
+                << json_string(iso8601(record->last_seen)) << ",\"last_seen_epoch\":"
+                << record->last_seen << "}\n";
+      } else {
+        ctx.out << text_field(client) << " " << record->deliveries << " "
+                << iso8601(record->last_seen) << "\n";
+      }
+    } else if (domains && key->kind == StoredKey::Kind::kDomain) {
+      const auto record = decode_domain(entry.value);
+      if (!record) {
+        ++undecodable;
+        return true;
+      }
+      const auto senders = static_cast<std::uint32_t>(record->sender_hashes.size());
+      if (!listed(senders)) return true;
+      if (json) {
+        ctx.out << "{";
+        if (key->hashed) {
+          ctx.out << "\"hash\":" << json_string(key->hash);
+        } else {
+          ctx.out << "\"client\":" << json_string(key->client)
+                  << ",\"domain\":" << json_string(key->domain);
+        }
+        ctx.out << ",\"senders\":" << senders << ",\"last_seen\":"
+                << json_string(iso8601(record->last_seen)) << ",\"last_seen_epoch\":"
+                << record->last_seen << "}\n";
+      } else {
+        ctx.out << (key->hashed ? text_field(key->hash)
+                                : text_field(key->client) + " " + text_field(key->domain))
+                << " " << senders << " " << iso8601(record->last_seen) << "\n";
+      }
+    }
+    return true;
+  });
+  ctx.out.flush();
+  if (undecodable > 0) {
+    ctx.err << "greylistctl: clients: " << undecodable << " entries could not be decoded\n";
+  }
+  if (!scanned.ok() || !ctx.out) {
+    ctx.err << "greylistctl: clients: "
+            << (scanned.ok() ? std::string("cannot write the output") : scanned.message()) << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace greylist

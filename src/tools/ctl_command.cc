@@ -1,0 +1,210 @@
+#include "tools/ctl_command.h"
+
+#include <grp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "daemon/privacy_key.h"
+#include "daemon/privileges.h"
+#include "store/bdb_store.h"
+#include "store/redis_store.h"
+
+namespace po = boost::program_options;
+
+namespace greylist {
+namespace {
+
+constexpr const char* kDefaultConfigFile = "/etc/greylist-milter/greylist-milter.conf";
+// The tool's own page cache when it opens the directory itself (a joining
+// process uses the daemon's).
+constexpr std::size_t kToolCacheBytes = 8 * 1024 * 1024;
+
+std::string os_error(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+// Started as root: becomes the owner of `dir` for good, so the log and
+// region files Berkeley DB creates belong to the daemon's user, who must be
+// able to open them next.
+Status become_owner_of(const std::string& dir, const struct stat& st) {
+  if (geteuid() != 0 || st.st_uid == 0) return Status::Ok();
+  if (setgroups(0, nullptr) != 0 || setgid(st.st_gid) != 0 || setuid(st.st_uid) != 0) {
+    return Status::IoError(os_error("cannot become the owner of " + dir + " (uid " +
+                                    std::to_string(st.st_uid) + ")"));
+  }
+  return Status::Ok();
+}
+
+Status create_directory(const DaemonOptions& settings) {
+  const std::string& dir = settings.dbdir;
+  if (geteuid() == 0) {
+    auto user = find_service_user(settings.user, settings.group);
+    if (user.ok()) return prepare_directory_for(user.value(), dir);
+  }
+  if (mkdir(dir.c_str(), 0700) != 0) return Status::IoError(os_error("cannot create " + dir));
+  return Status::Ok();
+}
+
+}  // namespace
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> kCommands = {
+      {"clients", "[--all] [--domains] [--json] [--auto-whitelist-clients N]",
+       "auto-whitelisted client networks: network, count, last seen", run_clients},
+      {"dump", "[--json]", "every triplet: client, sender, recipient, first and last seen, passed",
+       run_dump},
+      {"whitelist-check", "CLIENT_ADDR CLIENT_NAME SENDER RECIPIENT",
+       "what the daemon would decide and why, recording nothing", run_whitelist_check},
+      {"delete",
+       "[--dry-run] (--client-net NET | --triplet ADDR SENDER RECIPIENT [--client-name NAME] | "
+       "--key KEY)...",
+       "forget a client network, a triplet or a stored key", run_delete},
+      {"expire", "", "remove every expired entry now and print the counts", run_expire},
+      {"stats", "", "counts of triplets, clients and whitelisted clients; database size",
+       run_stats},
+      {"check", "[--policy SOCKET]... [--milter SOCKET] [--timeout MS]",
+       "health check: a policy probe and a milter negotiation with the running daemon",
+       run_check},
+      {"import-postgrey", "[--dry-run] [--delay N] DIR",
+       "import postgrey's database (postgrey.db, postgrey_clients.db) from DIR",
+       run_import_postgrey},
+  };
+  return kCommands;
+}
+
+std::string usage_line(const Command& command) {
+  std::string line = std::string("usage: greylistctl [--dbdir DIR] [--config FILE] ") + command.name;
+  if (command.arguments[0] != '\0') line += std::string(" ") + command.arguments;
+  return line;
+}
+
+int usage_error(CtlContext& ctx, const char* command_name, const std::string& problem) {
+  ctx.err << "greylistctl: " << command_name << ": " << problem << "\n";
+  for (const Command& command : commands()) {
+    if (std::strcmp(command.name, command_name) == 0) ctx.err << usage_line(command) << "\n";
+  }
+  return kExitUsage;
+}
+
+std::optional<int> parse_arguments(CtlContext& ctx, const char* command_name,
+                                   po::options_description options,
+                                   const po::positional_options_description& positional,
+                                   const std::vector<std::string>& args, po::variables_map& vm) {
+  options.add_options()
+      ("dbdir", po::value<std::string>(), "database directory (default: the daemon's)")
+      ("config", po::value<std::string>(), "the daemon's configuration file")
+      ("help,h", "print this help");
+  try {
+    po::store(po::command_line_parser(args)
+                  .options(options)
+                  .positional(positional)
+                  .style(po::command_line_style::default_style &
+                         ~po::command_line_style::allow_guessing)
+                  .run(),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return usage_error(ctx, command_name, e.what());
+  }
+  if (vm.count("help") != 0) {
+    for (const Command& command : commands()) {
+      if (std::strcmp(command.name, command_name) == 0) {
+        ctx.out << usage_line(command) << "\n" << command.summary << "\n";
+      }
+    }
+    ctx.out << options << "\nSee greylistctl(8).\n";
+    return kExitOk;
+  }
+  if (vm.count("dbdir") != 0) ctx.common.dbdir = vm["dbdir"].as<std::string>();
+  if (vm.count("config") != 0) ctx.common.config = vm["config"].as<std::string>();
+  return std::nullopt;
+}
+
+Result<DaemonOptions> load_settings(const CommonOptions& common) {
+  std::vector<std::string> args{"greylistctl"};
+  if (common.config) {
+    args.insert(args.end(), {"--config", *common.config});
+  } else if (access(kDefaultConfigFile, R_OK) == 0) {
+    args.insert(args.end(), {"--config", kDefaultConfigFile});
+  }
+  if (common.dbdir) {
+    if (common.dbdir->empty()) return Status::InvalidArgument("option --dbdir: must not be empty");
+    args.insert(args.end(), {"--dbdir", *common.dbdir});
+  }
+  std::vector<const char*> argv;
+  for (const auto& arg : args) argv.push_back(arg.c_str());
+  auto parsed = parse_daemon_options(static_cast<int>(argv.size()), argv.data());
+  if (!parsed.ok()) return parsed.status();
+  return std::move(parsed).value().options;
+}
+
+Result<std::string> read_privacy_key(const DaemonOptions& settings) {
+  if (!settings.greylist.privacy) return std::string();
+  const std::string path = settings.privacy_key_file.empty() ? settings.dbdir + "/privacy.key"
+                                                             : settings.privacy_key_file;
+  // Never create one: a new key would not match anything stored.
+  if (access(path.c_str(), F_OK) != 0) {
+    return Status::IoError(os_error("privacy key " + path + " (--privacy is on)"));
+  }
+  return load_or_create_privacy_key(path);
+}
+
+Result<OpenedStore> open_store(const DaemonOptions& settings, bool create) {
+  OpenedStore out;
+  if (settings.store == DaemonOptions::StoreKind::kRedis) {
+    auto redis = RedisStore::open(settings.redis);
+    if (!redis.ok()) return Status::Unavailable("redis store: " + redis.status().message());
+    out.store = std::move(redis).value();
+    return out;
+  }
+
+  const std::string& dir = settings.dbdir;
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) return Status::IoError(os_error("database directory " + dir));
+    if (!create) {
+      return Status::IoError("database directory " + dir +
+                             " does not exist (the daemon creates it when it first starts)");
+    }
+    if (const Status made = create_directory(settings); !made.ok()) return made;
+    if (stat(dir.c_str(), &st) != 0) return Status::IoError(os_error("database directory " + dir));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status::InvalidArgument("database directory " + dir + " is not a directory");
+  }
+  if (const Status became = become_owner_of(dir, st); !became.ok()) return became;
+
+  BdbOptions options;
+  options.directory = dir;
+  options.sync = settings.sync_full ? BdbOptions::Sync::kFull : BdbOptions::Sync::kCrashSafe;
+  options.cache_bytes = kToolCacheBytes;
+  options.checkpoint_interval = std::chrono::seconds(0);
+  options.sharing = BdbOptions::Sharing::kJoinIfBusy;
+  auto bdb = BdbStore::open(options);
+  if (!bdb.ok()) return bdb.status();
+  out.bdb = bdb.value().get();
+  out.store = std::move(bdb).value();
+  return out;
+}
+
+Status for_each_entry(CtlContext& ctx, Store& store, Table table,
+                      const std::function<bool(const StoreEntry&)>& fn, std::size_t batch) {
+  std::string after;
+  for (;;) {
+    if (ctx.interrupted.load()) return Status::Unavailable("interrupted");
+    auto entries = store.scan(table, after, batch);
+    if (!entries.ok()) return entries.status();
+    for (const StoreEntry& entry : entries.value()) {
+      if (!fn(entry)) return Status::Ok();
+      if (!ctx.out) return Status::IoError("cannot write the output");
+    }
+    if (entries.value().size() < batch) return Status::Ok();
+    // Keys only grow, so the loop ends with the table.
+    if (entries.value().back().key <= after) return Status::IoError("the store's scan went back");
+    after = entries.value().back().key;
+  }
+}
+
+}  // namespace greylist

@@ -1,0 +1,113 @@
+// greylistctl's commands and what they share: the command table, argument
+// parsing, the daemon's settings, the store, scans.
+//
+// Every command is a function taking the context and its arguments (what
+// follows the command name) and returning the process exit status:
+// kExitOk, kExitFailure (the store or a check failed, nothing matched) or
+// kExitUsage (bad arguments: a "usage:" line on stderr). Commands print
+// results on ctx.out and diagnostics on ctx.err; they never throw.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "daemon/daemon_options.h"
+#include "greylist/status.h"
+#include "greylist/store.h"
+
+namespace greylist {
+
+class BdbStore;
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// Options every command takes, before or after its name.
+struct CommonOptions {
+  std::optional<std::string> dbdir;   // --dbdir: overrides the config file's
+  std::optional<std::string> config;  // --config: the daemon's config file
+};
+
+struct CtlContext {
+  CommonOptions common;
+  std::ostream& out;
+  std::ostream& err;
+  // Set by SIGINT, SIGTERM, SIGHUP: commands stop between two store calls,
+  // so no transaction is left open in a shared environment.
+  const std::atomic<bool>& interrupted;
+};
+
+struct Command {
+  const char* name;
+  const char* arguments;  // usage after the name, e.g. "[--all] [--json]"
+  const char* summary;
+  int (*run)(CtlContext& ctx, const std::vector<std::string>& args);
+};
+
+// Every command, in the order the help lists them.
+const std::vector<Command>& commands();
+
+int run_clients(CtlContext& ctx, const std::vector<std::string>& args);
+int run_dump(CtlContext& ctx, const std::vector<std::string>& args);
+int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args);
+int run_delete(CtlContext& ctx, const std::vector<std::string>& args);
+int run_expire(CtlContext& ctx, const std::vector<std::string>& args);
+int run_stats(CtlContext& ctx, const std::vector<std::string>& args);
+int run_check(CtlContext& ctx, const std::vector<std::string>& args);
+int run_import_postgrey(CtlContext& ctx, const std::vector<std::string>& args);
+
+// "usage: greylistctl [--dbdir DIR] [--config FILE] NAME ARGUMENTS".
+std::string usage_line(const Command& command);
+
+// Prints "greylistctl: NAME: problem" and the usage line on ctx.err;
+// returns kExitUsage.
+int usage_error(CtlContext& ctx, const char* command_name, const std::string& problem);
+
+// Parses a command's arguments against `options` (to which --dbdir,
+// --config and --help are added) and `positional`. nullopt: run the
+// command (vm is filled, ctx.common updated). Otherwise the exit status:
+// kExitOk after --help (usage and options printed on ctx.out), kExitUsage
+// after a bad argument (usage_error printed).
+std::optional<int> parse_arguments(CtlContext& ctx, const char* command_name,
+                                   boost::program_options::options_description options,
+                                   const boost::program_options::positional_options_description& positional,
+                                   const std::vector<std::string>& args,
+                                   boost::program_options::variables_map& vm);
+
+// The daemon's settings: its config file (--config, else
+// /etc/greylist-milter/greylist-milter.conf when it exists) and --dbdir.
+// Errors name the file and the option.
+Result<DaemonOptions> load_settings(const CommonOptions& common);
+
+// The --privacy key, read (never created) from --privacy-key-file or
+// DBDIR/privacy.key; empty when --privacy is off.
+Result<std::string> read_privacy_key(const DaemonOptions& settings);
+
+// The store the daemon uses (--store): the Berkeley DB environment in
+// --dbdir, joined when the daemon runs (BdbOptions::Sharing::kJoinIfBusy),
+// or the Redis server. Started as root, the process first becomes the owner
+// of --dbdir for good (so files Berkeley DB creates stay the service
+// user's): read every root-only file before. With create_directory a
+// missing --dbdir is created (mode 0700, given to --user when root).
+struct OpenedStore {
+  std::unique_ptr<Store> store;
+  BdbStore* bdb = nullptr;  // the same store when it is Berkeley DB
+};
+Result<OpenedStore> open_store(const DaemonOptions& settings, bool create_directory);
+
+// Calls fn for every entry of `table` in key order, reading `batch`
+// entries per (short) transaction, until fn returns false. Stops with
+// Unavailable("interrupted") when ctx.interrupted is set, and with
+// IoError when ctx.out can no longer be written (a closed pipe).
+Status for_each_entry(CtlContext& ctx, Store& store, Table table,
+                      const std::function<bool(const StoreEntry&)>& fn, std::size_t batch = 1000);
+
+}  // namespace greylist

@@ -1,0 +1,304 @@
+// BdbStore's join mode (BdbOptions::Sharing::kJoinIfBusy), which greylistctl
+// uses to work on the directory of a running daemon: a forked "daemon"
+// process owns the store while this process joins it, reads what the daemon
+// wrote, writes and deletes, and the daemon sees the result; recovery never
+// runs while a tool is attached; a second daemon is still refused.
+#include <doctest/doctest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "store/bdb_store.h"
+#include "support/child_process.h"
+
+namespace greylist {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct TempDir {
+  std::string path = testing::make_temp_dir("greylistctl-join");
+  ~TempDir() { testing::remove_tree(path); }
+};
+
+BdbOptions options_for(const std::string& dir, BdbOptions::Sharing sharing) {
+  BdbOptions options;
+  options.directory = dir;
+  options.cache_bytes = 1024 * 1024;
+  options.checkpoint_interval = std::chrono::seconds(0);
+  options.sharing = sharing;
+  return options;
+}
+
+// One byte over a pipe, waited for at most `timeout`; 0 on timeout or EOF.
+char read_byte(int fd, std::chrono::milliseconds timeout) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return 0;
+  char c = 0;
+  return ::read(fd, &c, 1) == 1 ? c : 0;
+}
+
+void write_byte(int fd, char c) { REQUIRE(::write(fd, &c, 1) == 1); }
+
+// A forked process playing the daemon: it owns the store in `dir` until
+// told to quit, and answers questions about what it sees. Every wait is
+// bounded; the destructor kills it if it is still there.
+class DaemonProcess {
+ public:
+  explicit DaemonProcess(const std::string& dir) {
+    int down[2];
+    int up[2];
+    REQUIRE(::pipe(down) == 0);
+    REQUIRE(::pipe(up) == 0);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::close(down[1]);
+      ::close(up[0]);
+      ::_exit(run(dir, down[0], up[1]));
+    }
+    ::close(down[0]);
+    ::close(up[1]);
+    to_child_ = down[1];
+    from_child_ = up[0];
+  }
+  ~DaemonProcess() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    ::close(to_child_);
+    ::close(from_child_);
+  }
+  DaemonProcess(const DaemonProcess&) = delete;
+  DaemonProcess& operator=(const DaemonProcess&) = delete;
+
+  // 'R' once it has opened the store and written its entries.
+  char started() { return read_byte(from_child_, 20s); }
+  // Asks a question (one byte); returns the one-byte answer.
+  char ask(char question) {
+    write_byte(to_child_, question);
+    return read_byte(from_child_, 20s);
+  }
+  // Tells it to close the store and exit; its exit status (-1: no exit).
+  int quit() {
+    write_byte(to_child_, 'Q');
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    for (;;) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        reaped_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return -1;
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+ private:
+  // The child: never returns to doctest.
+  static int run(const std::string& dir, int in, int out) {
+    auto opened = BdbStore::open(options_for(dir, BdbOptions::Sharing::kExclusive));
+    if (!opened.ok() || opened.value()->joined()) return 10;
+    BdbStore& store = *opened.value();
+    if (!store.put(Table::kTriplets, "t:keep", "kept", 0).ok()) return 11;
+    if (!store.put(Table::kTriplets, "t:gone", "to be deleted", 0).ok()) return 12;
+    const auto answer = [&](char c) { return ::write(out, &c, 1) == 1; };
+    if (!answer('R')) return 13;
+    for (;;) {
+      const char question = read_byte(in, 30s);
+      if (question == 'Q' || question == 0) break;
+      bool yes = false;
+      if (question == 'g') {  // is t:gone gone?
+        auto got = store.get(Table::kTriplets, "t:gone");
+        yes = got.ok() && !got.value();
+      } else if (question == 'n') {  // does it see the tool's write?
+        auto got = store.get(Table::kTriplets, "t:new");
+        yes = got.ok() && got.value() && *got.value() == "from the tool";
+      } else if (question == 'w') {  // writes once more
+        yes = store.put(Table::kClients, "c:late", "after the join", 0).ok();
+      }
+      if (!answer(yes ? 'Y' : 'N')) return 14;
+    }
+    opened.value().reset();
+    return 0;
+  }
+
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int to_child_ = -1;
+  int from_child_ = -1;
+};
+
+std::optional<std::string> must_get(Store& store, Table table, std::string_view key) {
+  auto got = store.get(table, key);
+  REQUIRE_MESSAGE(got.ok(), got.status().message());
+  return got.value();
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_SUITE("greylistctl_join") {
+
+TEST_CASE("a tool joins a running daemon's store: reads its entries, its writes and deletes are seen") {
+  TempDir dir;
+  DaemonProcess daemon(dir.path);
+  REQUIRE(daemon.started() == 'R');
+
+  auto joined = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kJoinIfBusy));
+  REQUIRE_MESSAGE(joined.ok(), joined.status().message());
+  BdbStore& tool = *joined.value();
+  CHECK(tool.joined());
+  CHECK(must_get(tool, Table::kTriplets, "t:keep") == "kept");
+  CHECK(must_get(tool, Table::kTriplets, "t:gone") == "to be deleted");
+
+  REQUIRE(tool.erase(Table::kTriplets, "t:gone").ok());
+  REQUIRE(tool.put(Table::kTriplets, "t:new", "from the tool", 0).ok());
+  CHECK(daemon.ask('g') == 'Y');  // the daemon no longer sees the deleted entry
+  CHECK(daemon.ask('n') == 'Y');  // and sees the tool's write
+  CHECK(daemon.ask('w') == 'Y');
+  CHECK(must_get(tool, Table::kClients, "c:late") == "after the join");
+
+  auto scanned = tool.scan(Table::kTriplets, "", 10);
+  REQUIRE(scanned.ok());
+  REQUIRE(scanned.value().size() == 2);
+  CHECK(scanned.value()[0].key == "t:keep");
+  CHECK(scanned.value()[1].key == "t:new");
+  auto counted = tool.count(Table::kTriplets);
+  REQUIRE(counted.ok());
+  CHECK(counted.value() == 2);
+
+  CHECK(daemon.quit() == 0);
+  // The tool outlives the daemon and goes on working.
+  CHECK(must_get(tool, Table::kTriplets, "t:new") == "from the tool");
+  joined.value().reset();
+
+  // Everything is in the files: a new owner (with recovery) finds it.
+  auto owner = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  REQUIRE_MESSAGE(owner.ok(), owner.status().message());
+  CHECK_FALSE(owner.value()->joined());
+  CHECK(must_get(*owner.value(), Table::kTriplets, "t:keep") == "kept");
+  CHECK_FALSE(must_get(*owner.value(), Table::kTriplets, "t:gone"));
+  CHECK(must_get(*owner.value(), Table::kTriplets, "t:new") == "from the tool");
+  CHECK(must_get(*owner.value(), Table::kClients, "c:late") == "after the join");
+}
+
+TEST_CASE("a second daemon is still refused at once, with or without a tool attached") {
+  TempDir dir;
+  DaemonProcess daemon(dir.path);
+  REQUIRE(daemon.started() == 'R');
+  const std::string in_use = "database directory " + dir.path +
+                             " is in use by another process (lock file " + dir.path +
+                             "/greylist-milter.lock)";
+
+  auto second = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  REQUIRE_FALSE(second.ok());
+  CHECK(second.status().code() == Status::Code::kUnavailable);
+  CHECK(second.status().message() == in_use);
+
+  auto tool = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kJoinIfBusy));
+  REQUIRE_MESSAGE(tool.ok(), tool.status().message());
+  auto options = options_for(dir.path, BdbOptions::Sharing::kExclusive);
+  options.gate_timeout = 300ms;
+  const auto started = std::chrono::steady_clock::now();
+  auto third = BdbStore::open(options);
+  REQUIRE_FALSE(third.ok());
+  CHECK(third.status().message() == in_use);
+  CHECK(std::chrono::steady_clock::now() - started < 5s);
+  CHECK(daemon.quit() == 0);
+}
+
+TEST_CASE("a daemon starting while a tool is still attached waits for it, bounded, then recovers") {
+  TempDir dir;
+  DaemonProcess daemon(dir.path);
+  REQUIRE(daemon.started() == 'R');
+  auto tool = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kJoinIfBusy));
+  REQUIRE_MESSAGE(tool.ok(), tool.status().message());
+  CHECK(daemon.quit() == 0);
+
+  // Recovery would pull the regions from under the attached tool: refused
+  // after the wait, naming the reason.
+  auto options = options_for(dir.path, BdbOptions::Sharing::kExclusive);
+  options.gate_timeout = 300ms;
+  auto blocked = BdbStore::open(options);
+  REQUIRE_FALSE(blocked.ok());
+  CHECK(blocked.status().code() == Status::Code::kUnavailable);
+  CHECK(contains(blocked.status().message(), "still in use by a tool such as greylistctl"));
+  CHECK(contains(blocked.status().message(), "greylist-milter.users.lock"));
+
+  // A tool leaving during the wait lets the daemon in.
+  std::thread leaving([&] {
+    std::this_thread::sleep_for(200ms);
+    tool.value().reset();
+  });
+  options.gate_timeout = 10s;
+  auto owner = BdbStore::open(options);
+  leaving.join();
+  REQUIRE_MESSAGE(owner.ok(), owner.status().message());
+  CHECK(must_get(*owner.value(), Table::kTriplets, "t:keep") == "kept");
+}
+
+TEST_CASE("with nobody in the directory a tool owns it (with recovery) and keeps the daemon out") {
+  TempDir dir;
+  auto tool = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kJoinIfBusy));
+  REQUIRE_MESSAGE(tool.ok(), tool.status().message());
+  CHECK_FALSE(tool.value()->joined());
+  REQUIRE(tool.value()->put(Table::kTriplets, "t:a", "1", 0).ok());
+
+  auto daemon = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  REQUIRE_FALSE(daemon.ok());
+  CHECK(contains(daemon.status().message(), "is in use by another process"));
+
+  // A second tool joins the first.
+  auto second = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kJoinIfBusy));
+  REQUIRE_MESSAGE(second.ok(), second.status().message());
+  CHECK(second.value()->joined());
+  CHECK(must_get(*second.value(), Table::kTriplets, "t:a") == "1");
+  second.value().reset();
+  tool.value().reset();
+
+  auto owner = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  REQUIRE_MESSAGE(owner.ok(), owner.status().message());
+  CHECK(must_get(*owner.value(), Table::kTriplets, "t:a") == "1");
+}
+
+TEST_CASE("the owner's region files are fully allocated, never sparse") {
+  TempDir dir;
+  auto owner = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  REQUIRE_MESSAGE(owner.ok(), owner.status().message());
+  int regions = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path)) {
+    if (entry.path().filename().string().rfind("__db.", 0) != 0) continue;
+    ++regions;
+    struct stat st {};
+    REQUIRE(::stat(entry.path().c_str(), &st) == 0);
+    // Allocated blocks (512-byte units) cover the whole size.
+    CHECK(st.st_blocks * 512 >= st.st_size);
+  }
+  CHECK(regions > 0);
+}
+
+TEST_CASE("joining a directory nobody owns that a tool may not use fails cleanly") {
+  TempDir dir;
+  auto missing = BdbStore::open(
+      options_for(dir.path + "/does-not-exist", BdbOptions::Sharing::kJoinIfBusy));
+  REQUIRE_FALSE(missing.ok());
+  CHECK(contains(missing.status().message(), "does not exist"));
+}
+
+}  // TEST_SUITE
+
+}  // namespace greylist
