@@ -5,6 +5,7 @@
 // runs while a tool is attached; a second daemon is still refused.
 #include <doctest/doctest.h>
 #include <poll.h>
+#include <sys/mount.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -289,6 +290,40 @@ TEST_CASE("the owner's region files are fully allocated, never sparse") {
     CHECK(st.st_blocks * 512 >= st.st_size);
   }
   CHECK(regions > 0);
+}
+
+TEST_CASE("an owner on a file system too small for region files stays private; a tool is told") {
+  TempDir dir;
+  const std::string small = dir.path + "/small";
+  REQUIRE(::mkdir(small.c_str(), 0700) == 0);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=0700") != 0) {
+    MESSAGE("cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN): skipped");
+    return;
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{small};
+  {
+    DaemonProcess daemon(small);
+    REQUIRE(daemon.started() == 'R');
+    int regions = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(small)) {
+      regions += entry.path().filename().string().rfind("__db.", 0) == 0 ? 1 : 0;
+    }
+    CHECK(regions == 0);  // in the daemon's memory
+    auto tool = BdbStore::open(options_for(small, BdbOptions::Sharing::kJoinIfBusy));
+    REQUIRE_FALSE(tool.ok());
+    CHECK(tool.status().code() == Status::Code::kUnavailable);
+    CHECK(contains(tool.status().message(), "keeps its environment private"));
+    CHECK(daemon.ask('w') == 'Y');  // the daemon is unharmed
+    CHECK(daemon.quit() == 0);
+  }
+  // Stopped, the tool opens the directory itself.
+  auto tool = BdbStore::open(options_for(small, BdbOptions::Sharing::kJoinIfBusy));
+  REQUIRE_MESSAGE(tool.ok(), tool.status().message());
+  CHECK_FALSE(tool.value()->joined());
+  CHECK(must_get(*tool.value(), Table::kClients, "c:late") == "after the join");
 }
 
 TEST_CASE("joining a directory nobody owns that a tool may not use fails cleanly") {
