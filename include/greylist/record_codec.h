@@ -57,6 +57,13 @@ std::string pool_client(std::string_view registered_domain);
 // A stable 64-bit hash (FNV-1a) of `text`, never 0; for record contents only.
 std::uint64_t stable_hash(std::string_view text);
 
+// The hash a record keeps of a client network or a sender
+// (TripletRecord::first_network, DomainRecord::sender_hashes): stable_hash,
+// or with config.privacy the first 8 bytes of HMAC-SHA256(privacy_key,
+// text), as an unkeyed hash of a /24 network or of an address is undone by
+// enumerating them. Never 0.
+std::uint64_t record_hash(std::string_view text, const GreylistConfig& config);
+
 std::string encode_triplet(const TripletRecord& record);
 std::string encode_client(const ClientRecord& record);
 std::string encode_domain(const DomainRecord& record);

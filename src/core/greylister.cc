@@ -184,7 +184,7 @@ Decision Greylister::decide_or_throw(const Request& request, EpochSeconds now) c
 
   const std::string client = triplet_client(request);
   const std::uint64_t network =
-      stable_hash(client_network(request.client_address, config_));
+      record_hash(client_network(request.client_address, config_), config_);
   TripletOutcome outcome;
   const Status updated = store_.update(
       Table::kTriplets, triplet_key(request),
@@ -292,7 +292,7 @@ void Greylister::count_first_pass(const Request& request, EpochSeconds now,
   const std::uint32_t domain_threshold = config_.auto_whitelist_domains;
   const std::string key = domain_threshold > 0 ? domain_key(request) : std::string();
   if (key.empty()) return;
-  const std::uint64_t sender = stable_hash(normalize_sender(request.sender));
+  const std::uint64_t sender = record_hash(normalize_sender(request.sender), config_);
   const Status counted = store_.update(
       Table::kClients, key, [&](std::optional<std::string>& value) -> UpdateOutcome {
         auto record = value ? decode_domain(*value) : std::nullopt;

@@ -1,5 +1,8 @@
 #include "greylist/record_codec.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <algorithm>
 
 namespace greylist {
@@ -67,6 +70,17 @@ std::uint64_t stable_hash(std::string_view text) {
     hash ^= static_cast<unsigned char>(c);
     hash *= 1099511628211ull;
   }
+  return hash == 0 ? 1 : hash;
+}
+
+std::uint64_t record_hash(std::string_view text, const GreylistConfig& config) {
+  if (!config.privacy) return stable_hash(text);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned length = 0;
+  HMAC(EVP_sha256(), config.privacy_key.data(), static_cast<int>(config.privacy_key.size()),
+       reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest, &length);
+  std::uint64_t hash = 0;
+  for (unsigned i = 0; i < 8 && i < length; ++i) hash = hash << 8 | digest[i];
   return hash == 0 ? 1 : hash;
 }
 
