@@ -13,9 +13,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <shared_mutex>
 #include <system_error>
 #include <utility>
 
@@ -53,6 +55,25 @@ constexpr int kMaxAttempts = 20;
 constexpr int kBodyThrew = -1;
 constexpr int kWriteOfAbsentValue = -2;
 constexpr int kKeyTooLarge = -3;
+constexpr int kEnvironmentDown = -4;  // being reopened, or a reopen failed
+
+// After Berkeley DB declared the environment failed (DB_RUNRECOVERY: a log
+// file it could not create or write, a damaged page), the owner reopens it
+// with recovery: at once the first time, then after 1, 2, 4 ... up to 300 s
+// while failures follow each other; one 10 minutes after the last reopen
+// starts over.
+constexpr std::chrono::seconds kMaxReopenDelay{300};
+constexpr std::chrono::minutes kReopenForgiven{10};
+
+std::chrono::seconds reopen_delay(unsigned attempts) {
+  if (attempts == 0) return std::chrono::seconds(0);
+  if (attempts > 9) return kMaxReopenDelay;
+  return std::min(kMaxReopenDelay, std::chrono::seconds(std::int64_t{1} << (attempts - 1)));
+}
+
+// What Berkeley DB says while a store opens in this thread, kept to tell a
+// damaged environment from a refusing system (see looks_damaged).
+thread_local std::vector<std::string>* t_open_diagnostics = nullptr;
 
 bool is_lock_conflict(int error) {
   return error == DB_LOCK_DEADLOCK || error == DB_LOCK_NOTGRANTED;
@@ -170,6 +191,9 @@ class DiagnosticBudget {
 };
 
 void on_db_error(const DbEnv* /*env*/, const char* prefix, const char* message) {
+  if (t_open_diagnostics != nullptr && t_open_diagnostics->size() < 100) {
+    t_open_diagnostics->emplace_back(message != nullptr ? message : "");
+  }
   static DiagnosticBudget* const budget = new DiagnosticBudget;  // never destroyed: exit-safe
   unsigned suppressed = 0;
   if (!budget->take(&suppressed)) return;
@@ -182,6 +206,42 @@ void on_db_error(const DbEnv* /*env*/, const char* prefix, const char* message) 
 
 void on_db_message(const DbEnv* /*env*/, const char* message) {
   log_info(std::string("berkeley db: ") + (message != nullptr ? message : ""));
+}
+
+// The files of an environment: the tables, the log, region files.
+bool is_environment_file(const std::string& name) {
+  return name == kTableFiles[0] || name == kTableFiles[1] || name.rfind("log.", 0) == 0 ||
+         name.rfind(kRegionFilePrefix, 0) == 0;
+}
+
+// Whether the owner's failure to open (recover) the environment or a table
+// means damaged files that recovery cannot repair: Berkeley DB gave up on
+// them (DB_RUNRECOVERY, a malformed file, a log that does not match), and
+// nothing says the system refused instead (a file we may not read or
+// write, a full disk, an I/O error), which moving files would not cure.
+bool looks_damaged(int error, const std::vector<std::string>& diagnostics,
+                   const std::string& dir) {
+  if (error != DB_RUNRECOVERY && error != EINVAL && error != ENOENT && error != DB_VERIFY_BAD &&
+      error != DB_PAGE_NOTFOUND) {
+    return false;
+  }
+  for (const int refusal : {EACCES, EPERM, ENOSPC, EDQUOT, EIO, EROFS, ENOMEM, EMFILE, ENFILE}) {
+    const std::string text = std::strerror(refusal);
+    for (const auto& line : diagnostics) {
+      if (line.find(text) != std::string::npos) return false;
+    }
+  }
+  DIR* listing = ::opendir(dir.c_str());
+  if (listing == nullptr) return false;
+  bool accessible = true;
+  while (const dirent* entry = ::readdir(listing)) {
+    const std::string name = entry->d_name;
+    if (is_environment_file(name) && ::access((dir + "/" + name).c_str(), R_OK | W_OK) != 0) {
+      accessible = false;
+    }
+  }
+  ::closedir(listing);
+  return accessible;
 }
 
 bool fits_dbt(std::string_view bytes) {
@@ -315,10 +375,29 @@ Result<std::unique_ptr<BdbStore>> BdbStore::open(const BdbOptions& options) {
 
   try {
     std::unique_ptr<BdbStore> store(new BdbStore(options));
-    if (Status s = store->acquire_directory(); !s.ok()) return s;
+    std::vector<std::string> diagnostics;
+    t_open_diagnostics = &diagnostics;
+    Status opened = store->acquire_directory();
     for (Table table : {Table::kTriplets, Table::kClients}) {
-      if (Status s = store->open_database(table); !s.ok()) return s;
+      if (opened.ok()) opened = store->open_database(table);
     }
+    t_open_diagnostics = nullptr;
+    if (!opened.ok()) {
+      if (!store->joined_ && store->lock_fd_ >= 0 &&
+          looks_damaged(store->open_error_, diagnostics, dir)) {
+        std::string detail;
+        for (const auto& line : diagnostics) {
+          if (!line.empty()) {
+            detail = line;
+            break;
+          }
+        }
+        return Status::Corruption(opened.message() +
+                                  (detail.empty() ? "" : " (Berkeley DB: " + detail + ")"));
+      }
+      return opened;
+    }
+    store->handles_usable_ = true;
     if (!store->joined_) {
       // Recovered and complete: processes waiting to join may come in.
       ::close(store->gate_fd_);
@@ -460,7 +539,10 @@ Status BdbStore::open_environment(bool recover, bool allow_shared) {
   shared_regions_ = allow_shared && room_for_region_files();
   if (shared_regions_) {
     ret = env->open(options_.directory.c_str(), flags, kFileMode);
-    if (ret != 0) return failure("open environment (with recovery)", ret);
+    if (ret != 0) {
+      open_error_ = ret;
+      return failure("open environment (with recovery)", ret);
+    }
     env_ = std::move(env);
     if (const int error = reserve_region_space(); error == 0) {
       return Status::Ok();
@@ -476,7 +558,10 @@ Status BdbStore::open_environment(bool recover, bool allow_shared) {
     return open_environment(true, false);
   }
   ret = env->open(options_.directory.c_str(), flags | DB_PRIVATE, kFileMode);
-  if (ret != 0) return failure("open environment (with recovery)", ret);
+  if (ret != 0) {
+    open_error_ = ret;
+    return failure("open environment (with recovery)", ret);
+  }
   env_ = std::move(env);
   return Status::Ok();
 }
@@ -513,7 +598,10 @@ Status BdbStore::open_database(Table table) {
   // A joining process finds the owner's databases; it creates nothing.
   const u_int32_t flags = DB_AUTO_COMMIT | DB_THREAD | (joined_ ? 0 : DB_CREATE);
   const int ret = db->open(nullptr, table_file(table), nullptr, DB_BTREE, flags, kFileMode);
-  if (ret != 0) return failure("open", table, ret);
+  if (ret != 0) {
+    open_error_ = ret;
+    return failure("open", table, ret);
+  }
   dbs_[static_cast<std::size_t>(table)] = std::move(db);
   return Status::Ok();
 }
@@ -525,12 +613,15 @@ void BdbStore::close_all() {
   }
   checkpoint_wakeup_.notify_all();
   if (checkpointer_.joinable()) checkpointer_.join();
+  {
+    std::lock_guard guard(reopen_mutex_);
+    closing_ = true;
+  }
 
-  if (env_ && dbs_[0] && dbs_[1]) {
+  if (handles_usable_ && env_ && dbs_[0] && dbs_[1]) {
     if (Status s = checkpoint(); !s.ok()) log_error(s.message());
   }
-  for (auto& db : dbs_) db.reset();
-  env_.reset();
+  close_handles();
   if (lock_fd_ >= 0) {
     ::close(lock_fd_);  // releases the flock
     lock_fd_ = -1;
@@ -558,21 +649,158 @@ void BdbStore::run_checkpoints() {
 Status BdbStore::checkpoint() {
   // With DB_LOG_AUTO_REMOVE the checkpoint also removes the log files that
   // recovery no longer needs.
-  const int ret = env_->txn_checkpoint(0, 0, 0);
-  if (ret != 0) return failure("checkpoint", ret);
-  if (shared_regions_) {
+  int reserve_error = 0;
+  const int ret = with_handles([&] {
+    const int checkpointed = env_->txn_checkpoint(0, 0, 0);
     // A region may have grown (Berkeley DB extends region files sparsely).
-    if (const int error = reserve_region_space(); error != 0) {
-      log_warning("berkeley db in " + options_.directory +
-                  ": cannot allocate the environment's region files: " + errno_text(error));
-    }
+    if (checkpointed == 0 && shared_regions_) reserve_error = reserve_region_space();
+    return checkpointed;
+  });
+  if (ret != 0) return failure("checkpoint", ret);
+  if (reserve_error != 0) {
+    log_warning("berkeley db in " + options_.directory +
+                ": cannot allocate the environment's region files: " + errno_text(reserve_error));
   }
   return Status::Ok();
 }
 
+void BdbStore::close_handles() {
+  for (auto& db : dbs_) db.reset();
+  env_.reset();
+}
+
+template <typename Fn>
+int BdbStore::with_handles(Fn&& fn) {
+  if (!handles_usable_.load(std::memory_order_acquire)) {
+    reopen_after_failure();
+    if (!handles_usable_.load(std::memory_order_acquire)) return kEnvironmentDown;
+  }
+  int ret;
+  {
+    // Never waits: a reopen in progress holds the lock exclusively.
+    std::shared_lock lock(handles_mutex_, std::try_to_lock);
+    if (!lock.owns_lock() || !handles_usable_.load(std::memory_order_acquire)) {
+      return kEnvironmentDown;
+    }
+    ret = fn();
+  }
+  if (ret == DB_RUNRECOVERY && !joined_) {
+    if (handles_usable_.exchange(false)) {
+      log_error("berkeley db in " + options_.directory + ": the environment failed (" +
+                db_strerror(ret) + "); reopening it with recovery, answering by --on-error meanwhile");
+    }
+    reopen_after_failure();
+  }
+  return ret;
+}
+
+void BdbStore::reopen_after_failure() {
+  std::unique_lock guard(reopen_mutex_, std::try_to_lock);
+  if (!guard.owns_lock() || closing_ || joined_ || handles_usable_.load()) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (reopen_attempts_ > 0) {
+    if (now - last_reopen_ >= kReopenForgiven) {
+      reopen_attempts_ = 0;
+    } else if (now - last_reopen_ < reopen_delay(reopen_attempts_)) {
+      return;
+    }
+  }
+  ++reopen_attempts_;
+  last_reopen_ = now;
+  Status reopened;
+  {
+    std::unique_lock lock(handles_mutex_);  // calls in progress end first (they fail fast)
+    close_handles();
+    // Recovery needs every joined tool detached: take the gate, without
+    // waiting (a tool attached to a failed environment gets errors and exits).
+    const std::string gate_path = options_.directory + "/" + kGateFileName;
+    const int gate = open_lock_file(gate_path);
+    const int locked = gate < 0 ? errno : try_flock(gate, LOCK_EX);
+    if (locked != 0) {
+      reopened = Status::Unavailable("berkeley db in " + options_.directory +
+                                     ": cannot reopen the environment while a tool such as "
+                                     "greylistctl is attached (" + gate_path + ": " +
+                                     errno_text(locked) + ")");
+    } else {
+      reopened = open_environment(true);
+      for (Table table : {Table::kTriplets, Table::kClients}) {
+        if (reopened.ok()) reopened = open_database(table);
+      }
+      if (!reopened.ok()) close_handles();
+    }
+    if (gate >= 0) ::close(gate);
+  }
+  if (reopened.ok()) {
+    handles_usable_.store(true, std::memory_order_release);
+    log_warning("berkeley db in " + options_.directory +
+                ": reopened the environment with recovery; serving again");
+  } else {
+    log_error(reopened.message() + "; next attempt in " +
+              std::to_string(reopen_delay(reopen_attempts_).count()) + " s");
+  }
+}
+
+Result<BdbStore::MovedAside> BdbStore::move_aside(const std::string& directory) {
+  const std::string lock_path = directory + "/" + kLockFileName;
+  const int lock = open_lock_file(lock_path);
+  if (lock < 0) {
+    const int error = errno;
+    return Status::IoError("cannot open lock file " + lock_path + ": " + errno_text(error));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{lock};
+  if (try_flock(lock, LOCK_EX) != 0) {
+    return Status::Unavailable("database directory " + directory +
+                               " is in use by another process (lock file " + lock_path + ")");
+  }
+  char stamp[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  ::localtime_r(&now, &local);
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  MovedAside moved;
+  for (int n = 1;; ++n) {
+    moved.subdirectory = std::string("corrupt-") + stamp + (n == 1 ? "" : "-" + std::to_string(n));
+    if (::mkdir((directory + "/" + moved.subdirectory).c_str(), 0700) == 0) break;
+    const int error = errno;
+    if (error != EEXIST || n == 100) {
+      return Status::IoError("cannot create " + directory + "/" + moved.subdirectory + ": " +
+                             errno_text(error));
+    }
+  }
+  DIR* listing = ::opendir(directory.c_str());
+  if (listing == nullptr) {
+    const int error = errno;
+    return Status::IoError("cannot read " + directory + ": " + errno_text(error));
+  }
+  std::vector<std::string> names;
+  while (const dirent* entry = ::readdir(listing)) {
+    if (is_environment_file(entry->d_name)) names.emplace_back(entry->d_name);
+  }
+  ::closedir(listing);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    const std::string from = directory + "/" + name;
+    const std::string to = directory + "/" + moved.subdirectory + "/" + name;
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      const int error = errno;
+      return Status::IoError("cannot move " + from + " to " + to + ": " + errno_text(error) +
+                             (moved.files.empty()
+                                  ? std::string()
+                                  : " (moved before it: " + std::to_string(moved.files.size()) +
+                                        " files)"));
+    }
+    moved.files.push_back(name);
+  }
+  return moved;
+}
+
+
 Status BdbStore::update(Table table, std::string_view key, const UpdateFunction& fn) {
-  Db* const database = db(table);
   auto body = [&](DbTxn* txn) -> int {
+    Db* const database = db(table);
     if (!fits_dbt(key)) return kKeyTooLarge;
     Dbt k = input_dbt(key);
     OutputDbt data;
@@ -604,15 +832,16 @@ Status BdbStore::update(Table table, std::string_view key, const UpdateFunction&
     return 0;
   };
   std::string thrown;
-  const int ret = run_transaction(*env_, 0, body, &thrown);
+  const int ret =
+      with_handles([&] { return run_transaction(*env_, 0, body, &thrown); });
   if (ret != 0) return failure("update", table, ret, thrown);
   return Status::Ok();
 }
 
 Result<std::optional<std::string>> BdbStore::get(Table table, std::string_view key) {
-  Db* const database = db(table);
   std::optional<std::string> value;
   auto body = [&](DbTxn* txn) -> int {
+    Db* const database = db(table);
     value.reset();
     if (!fits_dbt(key)) return kKeyTooLarge;
     Dbt k = input_dbt(key);
@@ -624,36 +853,39 @@ Result<std::optional<std::string>> BdbStore::get(Table table, std::string_view k
   };
   std::string thrown;
   // Read committed: the page lock is released as soon as the value is read.
-  const int ret = run_transaction(*env_, DB_READ_COMMITTED, body, &thrown);
+  const int ret =
+      with_handles([&] { return run_transaction(*env_, DB_READ_COMMITTED, body, &thrown); });
   if (ret != 0) return failure("get", table, ret, thrown);
   return value;
 }
 
 Status BdbStore::put(Table table, std::string_view key, std::string_view value,
                      EpochSeconds /*expires_at*/) {
-  Db* const database = db(table);
   auto body = [&](DbTxn* txn) -> int {
+    Db* const database = db(table);
     if (!fits_dbt(key) || !fits_dbt(value)) return kKeyTooLarge;
     Dbt k = input_dbt(key);
     Dbt v = input_dbt(value);
     return database->put(txn, &k, &v, 0);
   };
   std::string thrown;
-  const int ret = run_transaction(*env_, 0, body, &thrown);
+  const int ret =
+      with_handles([&] { return run_transaction(*env_, 0, body, &thrown); });
   if (ret != 0) return failure("put", table, ret, thrown);
   return Status::Ok();
 }
 
 Status BdbStore::erase(Table table, std::string_view key) {
-  Db* const database = db(table);
   auto body = [&](DbTxn* txn) -> int {
+    Db* const database = db(table);
     if (!fits_dbt(key)) return kKeyTooLarge;
     Dbt k = input_dbt(key);
     const int ret = database->del(txn, &k, 0);
     return ret == DB_NOTFOUND ? 0 : ret;
   };
   std::string thrown;
-  const int ret = run_transaction(*env_, 0, body, &thrown);
+  const int ret =
+      with_handles([&] { return run_transaction(*env_, 0, body, &thrown); });
   if (ret != 0) return failure("erase", table, ret, thrown);
   return Status::Ok();
 }
@@ -662,8 +894,8 @@ Result<std::vector<StoreEntry>> BdbStore::scan(Table table, std::string_view aft
                                                std::size_t limit) {
   std::vector<StoreEntry> out;
   if (limit == 0) return out;
-  Db* const database = db(table);
   auto body = [&](DbTxn* txn) -> int {
+    Db* const database = db(table);
     out.clear();  // a retried attempt starts over
     if (!fits_dbt(after)) return kKeyTooLarge;
     Dbc* raw_cursor = nullptr;
@@ -685,15 +917,16 @@ Result<std::vector<StoreEntry>> BdbStore::scan(Table table, std::string_view aft
     return cursor.close();
   };
   std::string thrown;
-  const int ret = run_transaction(*env_, DB_READ_COMMITTED, body, &thrown);
+  const int ret =
+      with_handles([&] { return run_transaction(*env_, DB_READ_COMMITTED, body, &thrown); });
   if (ret != 0) return failure("scan", table, ret, thrown);
   return out;
 }
 
 Result<std::uint64_t> BdbStore::count(Table table) {
-  Db* const database = db(table);
   std::uint64_t n = 0;
   auto body = [&](DbTxn* txn) -> int {
+    Db* const database = db(table);
     void* stats = nullptr;
     const int ret = database->stat(txn, &stats, DB_READ_COMMITTED);
     if (ret != 0) return ret;
@@ -702,7 +935,8 @@ Result<std::uint64_t> BdbStore::count(Table table) {
     return 0;
   };
   std::string thrown;
-  const int ret = run_transaction(*env_, DB_READ_COMMITTED, body, &thrown);
+  const int ret =
+      with_handles([&] { return run_transaction(*env_, DB_READ_COMMITTED, body, &thrown); });
   if (ret != 0) return failure("count", table, ret, thrown);
   return n;
 }
@@ -724,6 +958,9 @@ Status BdbStore::failure(const char* operation, int error, std::string_view thro
     case kKeyTooLarge:
       reason = "key or value larger than 4 GiB";
       break;
+    case kEnvironmentDown:
+      reason = "the environment failed and is being reopened with recovery";
+      break;
     default:
       reason = db_strerror(error);
       if (is_lock_conflict(error)) {
@@ -736,6 +973,7 @@ Status BdbStore::failure(const char* operation, int error, std::string_view thro
     case DB_LOCK_DEADLOCK:
     case DB_LOCK_NOTGRANTED:
     case DB_RUNRECOVERY:
+    case kEnvironmentDown:
     case ENOMEM:  // lock or transaction table full
       return Status::Unavailable(std::move(message));
     case DB_VERIFY_BAD:

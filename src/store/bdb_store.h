@@ -54,8 +54,16 @@
 // Errors: no method throws or crashes on a database failure. A non-ok Status
 // names the directory, the operation and Berkeley DB's reason:
 //   kUnavailable  lock conflicts that persisted through every retry, or an
-//                 environment that needs recovery (restart the daemon);
-//   kCorruption   a database file that Berkeley DB found damaged;
+//                 environment Berkeley DB declared failed (DB_RUNRECOVERY:
+//                 a log file it could not create or write, a damaged page).
+//                 The owner then reopens the environment itself, with
+//                 recovery: at once, then with growing pauses (1 s doubling
+//                 to 300 s) while it keeps failing, and not while a tool is
+//                 joined; calls made meanwhile fail at once with
+//                 kUnavailable. Service resumes without a restart once the
+//                 cause is gone (space or permission back);
+//   kCorruption   a database file that Berkeley DB found damaged; from
+//                 open(), an environment beyond recovery (see open());
 //   kIoError      anything else the database or the OS reported (disk full,
 //                 I/O error), and an exception thrown by an update function;
 //   kInvalidArgument  an update function that asked to write an absent value,
@@ -64,13 +72,16 @@
 // level, prefixed "berkeley db: ".
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "greylist/store.h"
 
@@ -125,8 +136,28 @@ class BdbStore final : public Store {
   // directory (kInvalidArgument), is not writable (kIoError), is in use by
   // another BdbStore in this or another process (kUnavailable: "database
   // directory X is in use by another process (lock file
-  // X/greylist-milter.lock)"), or Berkeley DB cannot open it.
+  // X/greylist-milter.lock)"), or Berkeley DB cannot open it. When the
+  // owner's recovery or table open fails because the files are damaged (a
+  // corrupt or missing log file, a malformed table) and not because the
+  // system refused (permissions, disk full, I/O error: those stay
+  // kIoError/kUnavailable), the status is kCorruption, its message ending
+  // with Berkeley DB's first diagnostic; nothing has been changed on disk.
   static Result<std::unique_ptr<BdbStore>> open(const BdbOptions& options);
+
+  // What move_aside() did: the new subdirectory of the database directory
+  // ("corrupt-YYYYMMDD-HHMMSS", local time) and the files moved into it.
+  struct MovedAside {
+    std::string subdirectory;
+    std::vector<std::string> files;
+  };
+  // Moves every file of the environment in `directory` (the tables, log.*,
+  // __db.* region files; not the lock files, nor anything else) into a new
+  // subdirectory, mode 0700, by rename(): nothing is deleted or copied. For
+  // an environment open() reported as kCorruption; the next open() starts
+  // empty. Fails (kUnavailable) while a process uses the directory, and
+  // with kIoError naming the file that could not be moved (those moved
+  // before it stay in the subdirectory).
+  static Result<MovedAside> move_aside(const std::string& directory);
 
   // Stops the checkpoint thread, checkpoints, closes the databases and the
   // environment and releases the directory. Errors are logged. Callers must
@@ -176,6 +207,16 @@ class BdbStore final : public Store {
   // region's maximum (see the .cc). 0 or errno.
   int reserve_region_space() const;
   Status open_database(Table table);
+  void close_handles();
+  // Runs fn() (a Berkeley DB call returning its code) with the handles
+  // pinned; after DB_RUNRECOVERY, starts a reopen. Returns at once, without
+  // running fn, while the handles are being reopened or could not be.
+  template <typename Fn>
+  int with_handles(Fn&& fn);
+  // Closes and reopens the owner's handles with recovery, unless another
+  // thread is at it, the pause after the last attempt has not passed, or a
+  // tool is joined.
+  void reopen_after_failure();
   void run_checkpoints();
   void close_all();
   Db* db(Table table) const { return dbs_[static_cast<std::size_t>(table)].get(); }
@@ -200,6 +241,15 @@ class BdbStore final : public Store {
   bool shared_regions_ = false;
   std::unique_ptr<DbEnv, DbEnvCloser> env_;
   std::unique_ptr<Db, DbCloser> dbs_[2];  // indexed by Table
+  int open_error_ = 0;  // Berkeley DB's code when open() failed
+
+  // Shared by every call using env_/dbs_, exclusive while they are reopened.
+  std::shared_mutex handles_mutex_;
+  std::atomic<bool> handles_usable_{false};
+  std::mutex reopen_mutex_;  // one reopen at a time; guards the three below
+  bool closing_ = false;     // the destructor runs: no more reopening
+  unsigned reopen_attempts_ = 0;
+  std::chrono::steady_clock::time_point last_reopen_{};
 
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_wakeup_;
