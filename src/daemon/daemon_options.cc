@@ -90,6 +90,9 @@ po::options_description describe_options() {
        "power loss)")
       ("on-error", po::value<std::string>()->default_value("accept"),
        "answer when the database fails: accept (let mail through) or tempfail")
+      ("on-corruption", po::value<std::string>()->default_value("fail"),
+       "a Berkeley DB database damaged beyond recovery at start: fail (exit, saying what to "
+       "do) or reset (move its files to DBDIR/corrupt-DATE-TIME/ and start empty)")
       ("store", po::value<std::string>()->default_value("bdb"),
        "where the greylist state lives: bdb (Berkeley DB in --dbdir) or redis (a Redis server "
        "shared by several MX hosts)")
@@ -262,6 +265,11 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
   const auto sync = get<std::string>(vm, "sync");
   if (sync != "crash-safe" && sync != "full") return bad("sync", "'" + sync + "' must be crash-safe or full");
   out.sync_full = sync == "full";
+  const auto on_corruption = get<std::string>(vm, "on-corruption");
+  if (on_corruption != "fail" && on_corruption != "reset") {
+    return bad("on-corruption", "'" + on_corruption + "' must be fail or reset");
+  }
+  out.reset_on_corruption = on_corruption == "reset";
   if (const Status s = fill_store(vm, out); !s.ok()) return s;
   const auto on_error = get<std::string>(vm, "on-error");
   OnError on_error_value;

@@ -31,6 +31,9 @@ struct DaemonOptions {
   // (checked whatever --store says, used with --store redis).
   RedisOptions redis;
   bool sync_full = false;           // --sync full: fsync every commit
+  // --on-corruption reset: a database beyond recovery at start is moved
+  // aside and the daemon starts empty (default fail: exit, saying what to do).
+  bool reset_on_corruption = false;
   std::string privacy_key_file;     // --privacy-key-file (empty: privacy.key in --dbdir)
   std::string config_file;          // --config, for messages
   SocketSpec metrics;               // --metrics (kNone: off)

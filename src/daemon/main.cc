@@ -167,6 +167,31 @@ Status open_database(const DaemonOptions& options, Resources& out) {
   bdb_options.directory = ".";
   bdb_options.sync = options.sync_full ? BdbOptions::Sync::kFull : BdbOptions::Sync::kCrashSafe;
   auto store = BdbStore::open(bdb_options);
+  if (!store.ok() && store.status().code() == Status::Code::kCorruption) {
+    const std::string& dir = options.dbdir;
+    if (!options.reset_on_corruption) {
+      return Status::Corruption(
+          "the database in " + dir + " is damaged beyond recovery: " + store.status().message() +
+          ". Nothing was changed. To start with an empty database (every triplet is greylisted "
+          "afresh) and keep the damaged files, start once with --on-corruption=reset: they are "
+          "moved to " + dir + "/corrupt-<date>-<time>/. Or move triplets.db, clients.db and "
+          "log.* out of " + dir + " yourself. Entries can be salvaged from a damaged table "
+          "with db5.3_dump -r (greylist-milter(8), DAMAGED DATABASE)");
+    }
+    auto moved = BdbStore::move_aside(".");
+    if (!moved.ok()) {
+      return Status::IoError("the database in " + dir + " is damaged beyond recovery (" +
+                             store.status().message() + ") and could not be moved aside: " +
+                             moved.status().message());
+    }
+    std::string files;
+    for (const auto& file : moved.value().files) files += (files.empty() ? "" : " ") + file;
+    log_warning("the database in " + dir + " was damaged beyond recovery (" +
+                store.status().message() + "); --on-corruption=reset moved its files (" + files +
+                ") to " + dir + "/" + moved.value().subdirectory +
+                "; starting with an empty database");
+    store = BdbStore::open(bdb_options);
+  }
   if (!store.ok()) {
     return Status::IoError("cannot open the database in " + options.dbdir + ": " +
                            store.status().message());
