@@ -114,7 +114,7 @@ Result<Explanation> DecisionExplainer::explain(const Request& request, EpochSeco
     out.reason = "triplet found";
     return out;
   }
-  const std::uint64_t network = stable_hash(client_network(request.client_address, config));
+  const std::uint64_t network = record_hash(client_network(request.client_address, config), config);
   const bool via_pool = client.starts_with("pool:") && record.first_network != 0 &&
                         record.first_network != network;
   out.reason = via_pool ? "pool (" + client.substr(5) + ")" : "triplet found";

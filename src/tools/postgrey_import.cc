@@ -255,7 +255,7 @@ Result<ImportReport> PostgreyImport::run(const PostgreyDatabase& database, bool 
     record.first_seen = times->first;
     record.last_seen = std::max(times->first, times->last);
     record.passed = record.last_seen - record.first_seen >= postgrey_delay_;
-    record.first_network = stable_hash(client_network(key->client_address, config));
+    record.first_network = record_hash(client_network(key->client_address, config), config);
     if (triplet_expires_at(record, config) <= now_) {
       ++report.triplets_expired;
       continue;
