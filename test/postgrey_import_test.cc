@@ -433,13 +433,34 @@ TEST_CASE("a database written by the real postgrey, imported; our daemon then le
     REQUIRE(is_greylist(postgrey.client().policy(request("203.0.113.8", "unknown", "h@foo.test", "r@bar.test"))));
     REQUIRE_MESSAGE(postgrey.stop(), postgrey.log());
   }
-  const Run hosts = ctl({"--config", "/dev/null", "--dbdir", dir + "/host/ours", "import-postgrey",
-                         "--delay", "1", dir + "/host/postgrey"});
-  CHECK_MESSAGE(hosts.status == 0, hosts.output);
-  CHECK(contains(hosts.output, ": 2 triplets, 0 clients\n"));
-  CHECK(contains(hosts.output, "triplets: imported 1 (passed 0, waiting 1)"));
-  const Run host_dump = ctl({"--config", "/dev/null", "--dbdir", dir + "/host/ours", "dump"});
-  CHECK(lines_with(host_dump.output, "203.0.113.0 h@foo.test r@bar.test ").size() == 1);
+  // Imported while our daemon runs on its database (greylistctl joins it):
+  // the daemon knows the triplet at once (an early retry, not a new one).
+  {
+    const int port = free_loopback_port();
+    ChildProcess daemon({GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" + std::to_string(port),
+                         "--milter", "none", "--dbdir", dir + "/host/ours", "--log", "stderr",
+                         "--whitelist-clients", dir + "/none", "--whitelist-recipients", dir + "/none"},
+                        dir + "/host/daemon.log");
+    LineClient client(port, 10s);
+    REQUIRE_MESSAGE(client.ok(), daemon.output());
+    const Run hosts = ctl({"--config", "/dev/null", "--dbdir", dir + "/host/ours", "import-postgrey",
+                           "--delay", "1", dir + "/host/postgrey"});
+    CHECK_MESSAGE(hosts.status == 0, hosts.output);
+    CHECK(contains(hosts.output, ": 2 triplets, 0 clients\n"));
+    CHECK(contains(hosts.output, "triplets: imported 1 (passed 0, waiting 1)"));
+    const Run host_dump = ctl({"--config", "/dev/null", "--dbdir", dir + "/host/ours", "dump"});
+    CHECK(lines_with(host_dump.output, "203.0.113.0 h@foo.test r@bar.test ").size() == 1);
+    // A retry within the second of first-seen counts as new: be a second later.
+    std::this_thread::sleep_for(1100ms);
+    CHECK(is_greylist(client.policy(request("203.0.113.9", "unknown", "h@foo.test", "r@bar.test"))));
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!contains(daemon.output(), "client_address=203.0.113.9") &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(20ms);
+    }
+    CHECK_MESSAGE(contains(daemon.output(), "action=greylist, reason=early-retry ("), daemon.output());
+    CHECK_FALSE(contains(daemon.output(), "reason=new"));
+  }
 
   // postgrey's own directory was only read.
   struct stat st {};
