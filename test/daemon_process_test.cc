@@ -1,9 +1,12 @@
 // The built greylist-milter executable as an admin runs it: options, start,
 // the policy protocol over TCP, SIGKILL and restart on the same database,
 // SIGTERM. GREYLIST_MILTER_BINARY is the path meson gives.
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -12,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <vector>
@@ -417,6 +421,57 @@ TEST_CASE("started as root: unix sockets get --socketmode and the service group"
     CHECK((st.st_mode & 0777) == 0660);
     CHECK(st.st_gid == service->pw_gid);
   }
+}
+
+TEST_CASE("systemd: READY=1 once serving, watchdog keep-alives, STOPPING=1 on SIGTERM") {
+  // A datagram socket playing systemd's notification socket.
+  Daemon daemon;
+  const std::string notify_path = daemon.dir + "/notify.sock";
+  const int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(notify >= 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, notify_path.c_str(), sizeof address.sun_path - 1);
+  REQUIRE(bind(notify, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  chmod(notify_path.c_str(), 0666);  // the daemon writes to it after dropping to its user
+  setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+  setenv("WATCHDOG_USEC", "200000", 1);
+  daemon.start(300);
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("WATCHDOG_USEC");
+  std::string received;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  int watchdogs = 0;
+  while (std::chrono::steady_clock::now() < deadline && watchdogs < 3) {
+    pollfd p{notify, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buffer[512];
+    const ssize_t n = recv(notify, buffer, sizeof buffer, 0);
+    if (n <= 0) continue;
+    const std::string message(buffer, static_cast<std::size_t>(n));
+    received += message + "|";
+    if (message.find("WATCHDOG=1") != std::string::npos) ++watchdogs;
+  }
+  CHECK(received.find("READY=1") != std::string::npos);
+  CHECK(watchdogs >= 3);
+  // READY only once the policy socket answers.
+  LineClient client(daemon.port, 0ms);
+  REQUIRE(client.ok());
+  CHECK(is_greylist(client.policy(triplet_request("sd@foo.test", "b@bar.test"))));
+  daemon.process->signal(SIGTERM);
+  REQUIRE(daemon.process->wait_for_exit(5s));
+  bool stopping = false;
+  for (int i = 0; i < 50 && !stopping; ++i) {
+    char buffer[512];
+    const ssize_t n = recv(notify, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n > 0) {
+      stopping = std::string(buffer, static_cast<std::size_t>(n)).find("STOPPING=1") != std::string::npos;
+    } else {
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  CHECK(stopping);
+  close(notify);
 }
 
 TEST_CASE("--daemonize with --pidfile: returns once serving, pid file locked, stale file taken over") {
