@@ -64,11 +64,54 @@ constexpr int kEnvironmentDown = -4;  // being reopened, or a reopen failed
 // starts over.
 constexpr std::chrono::seconds kMaxReopenDelay{300};
 constexpr std::chrono::minutes kReopenForgiven{10};
+// Reopens that keep failing (a damaged page met again at once) stop after
+// this many, as each leaves the failed environment's memory behind.
+constexpr unsigned kMaxReopens = 8;
+// A reopen waits until the directory takes writes again (checked at most
+// this often; see writable_again).
+constexpr std::chrono::seconds kProbeInterval{1};
 
 std::chrono::seconds reopen_delay(unsigned attempts) {
   if (attempts == 0) return std::chrono::seconds(0);
   if (attempts > 9) return kMaxReopenDelay;
   return std::min(kMaxReopenDelay, std::chrono::seconds(std::int64_t{1} << (attempts - 1)));
+}
+
+// Codes after which the environment's memory cannot be trusted: Berkeley
+// DB's own verdict, or a write that failed (a failed commit's abort may not
+// have been able to log its undo). Recovery from the files rebuilds it.
+bool environment_failed(int error) {
+  switch (error) {
+    case DB_RUNRECOVERY:
+    case ENOSPC:
+    case EDQUOT:
+    case EIO:
+    case EFBIG:
+    case EROFS:
+    case EACCES:
+    case EPERM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Whether `dir` takes writes again: room for a checkpoint (256 KiB), and a
+// probe file can be created, written and removed.
+bool writable_again(const std::string& dir) {
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0 ||
+      std::uint64_t{fs.f_bavail} * fs.f_frsize < kLogFileBytes / 4) {
+    return false;
+  }
+  const std::string probe = dir + "/greylist-milter.probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return false;
+  const std::string block(4096, '\0');
+  const bool written = ::write(fd, block.data(), block.size()) == static_cast<ssize_t>(block.size());
+  const bool closed = ::close(fd) == 0;
+  ::unlink(probe.c_str());
+  return written && closed;
 }
 
 // What Berkeley DB says while a store opens in this thread, kept to tell a
@@ -676,6 +719,7 @@ int BdbStore::with_handles(Fn&& fn) {
     if (!handles_usable_.load(std::memory_order_acquire)) return kEnvironmentDown;
   }
   int ret;
+  bool first_to_fail = false;
   {
     // Never waits: a reopen in progress holds the lock exclusively.
     std::shared_lock lock(handles_mutex_, std::try_to_lock);
@@ -683,14 +727,19 @@ int BdbStore::with_handles(Fn&& fn) {
       return kEnvironmentDown;
     }
     ret = fn();
-  }
-  if (ret == DB_RUNRECOVERY && !joined_) {
-    if (handles_usable_.exchange(false)) {
-      log_error("berkeley db in " + options_.directory + ": the environment failed (" +
-                db_strerror(ret) + "); reopening it with recovery, answering by --on-error meanwhile");
+    if (!joined_ && environment_failed(ret) && handles_usable_.exchange(false)) {
+      first_to_fail = true;
+      // The panic makes every call fail fast and the close before the
+      // reopen write nothing from memory: only recovery writes.
+      if (ret != DB_RUNRECOVERY) env_->set_flags(DB_PANIC_ENVIRONMENT, 1);
     }
-    reopen_after_failure();
   }
+  if (first_to_fail) {
+    log_error("berkeley db in " + options_.directory + ": the environment failed (" +
+              db_strerror(ret) + "); answering by --on-error until it is reopened with "
+              "recovery, once the directory takes writes again");
+  }
+  if (!joined_ && environment_failed(ret)) reopen_after_failure();
   return ret;
 }
 
@@ -705,6 +754,18 @@ void BdbStore::reopen_after_failure() {
       return;
     }
   }
+  if (reopen_attempts_ >= kMaxReopens) {
+    if (reopen_attempts_ == kMaxReopens) {
+      ++reopen_attempts_;
+      log_error("berkeley db in " + options_.directory + ": the environment failed again after " +
+                std::to_string(kMaxReopens) + " reopenings; no more attempts: answering by "
+                "--on-error until the daemon is restarted (check the files with db5.3_verify)");
+    }
+    return;
+  }
+  if (now - last_probe_ < kProbeInterval) return;
+  last_probe_ = now;
+  if (!writable_again(options_.directory)) return;
   ++reopen_attempts_;
   last_reopen_ = now;
   Status reopened;

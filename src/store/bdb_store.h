@@ -54,12 +54,16 @@
 // Errors: no method throws or crashes on a database failure. A non-ok Status
 // names the directory, the operation and Berkeley DB's reason:
 //   kUnavailable  lock conflicts that persisted through every retry, or an
-//                 environment Berkeley DB declared failed (DB_RUNRECOVERY:
-//                 a log file it could not create or write, a damaged page).
-//                 The owner then reopens the environment itself, with
-//                 recovery: at once, then with growing pauses (1 s doubling
-//                 to 300 s) while it keeps failing, and not while a tool is
-//                 joined; calls made meanwhile fail at once with
+//                 environment that failed: Berkeley DB said so
+//                 (DB_RUNRECOVERY: a log file it could not create, a
+//                 damaged page), or a write failed (disk full, I/O error:
+//                 the cache may then hold half of a failed transaction).
+//                 The owner then reopens the environment itself with
+//                 recovery, from the files, once the directory takes
+//                 writes again (checked at most once a second), with
+//                 pauses of 1 s doubling to 300 s between reopenings that
+//                 fail again, at most 8 in a row, never while a tool is
+//                 joined. Calls made meanwhile fail at once with
 //                 kUnavailable. Service resumes without a restart once the
 //                 cause is gone (space or permission back);
 //   kCorruption   a database file that Berkeley DB found damaged; from
@@ -246,10 +250,11 @@ class BdbStore final : public Store {
   // Shared by every call using env_/dbs_, exclusive while they are reopened.
   std::shared_mutex handles_mutex_;
   std::atomic<bool> handles_usable_{false};
-  std::mutex reopen_mutex_;  // one reopen at a time; guards the three below
+  std::mutex reopen_mutex_;  // one reopen at a time; guards the four below
   bool closing_ = false;     // the destructor runs: no more reopening
   unsigned reopen_attempts_ = 0;
   std::chrono::steady_clock::time_point last_reopen_{};
+  std::chrono::steady_clock::time_point last_probe_{};
 
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_wakeup_;
