@@ -5,7 +5,7 @@
 # with 1,000,000 triplets on disk; the faults, overload and security cases as
 # in CI. RELIABILITY.md records the figures of the runs.
 #
-#   bash bench/soak/run-soak.sh                      # the full soak (about 25 minutes on 2 cores)
+#   bash bench/soak/run-soak.sh                      # the full soak (about 15 minutes on 2 cores)
 #   bash bench/soak/run-soak.sh --rounds 50 --triplets 200000   # shorter
 #
 # Options: --rounds N (kill -9 rounds, default 50), --long-every N (every Nth
