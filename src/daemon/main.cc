@@ -282,13 +282,16 @@ int run(DaemonOptions options) {
   const Status directory = user ? prepare_directory_for(*user, options.dbdir)
                                 : ensure_directory(options.dbdir);
   if (!directory.ok()) return fail("database directory: " + directory.message());
-  if (chdir(options.dbdir.c_str()) != 0) {
-    return fail("cannot enter the database directory " + options.dbdir + ": " +
-                std::strerror(errno));
-  }
-  const Status opened =
-      user ? as_effective_user(*user, [&] { return open_database(options, resources); })
-           : open_database(options, resources);
+  // Entered and opened as --user: root needs no capability to reach the
+  // user's 0700 directory (the unit grants no CAP_DAC_OVERRIDE).
+  const auto enter_and_open = [&]() -> Status {
+    if (chdir(options.dbdir.c_str()) != 0) {
+      return Status::IoError("cannot enter the database directory " + options.dbdir + ": " +
+                             std::strerror(errno));
+    }
+    return open_database(options, resources);
+  };
+  const Status opened = user ? as_effective_user(*user, enter_and_open) : enter_and_open();
   if (!opened.ok()) return fail(opened.message());
 
   GreylistConfig config = options.greylist;

@@ -279,7 +279,9 @@ bool looks_damaged(int error, const std::vector<std::string>& diagnostics,
   bool accessible = true;
   while (const dirent* entry = ::readdir(listing)) {
     const std::string name = entry->d_name;
-    if (is_environment_file(name) && ::access((dir + "/" + name).c_str(), R_OK | W_OK) != 0) {
+    const std::string path = dir + "/" + name;
+    if (is_environment_file(name) &&
+        ::faccessat(AT_FDCWD, path.c_str(), R_OK | W_OK, AT_EACCESS) != 0) {
       accessible = false;
     }
   }
@@ -411,7 +413,8 @@ Result<std::unique_ptr<BdbStore>> BdbStore::open(const BdbOptions& options) {
   if (!S_ISDIR(st.st_mode)) {
     return Status::InvalidArgument("database directory " + dir + " is not a directory");
   }
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+  // The effective ids: the daemon opens the database as --user with seteuid.
+  if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) {
     const int error = errno;
     return Status::IoError("database directory " + dir + " is not writable: " + errno_text(error));
   }
