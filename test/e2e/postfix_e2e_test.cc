@@ -3,7 +3,9 @@
 // different remote clients. Covers the scenarios of issue 3: the milter
 // path, several recipients, the policy path, state shared by both paths,
 // both hooks at once, clients that are not greylisted (skip networks,
-// loopback, SMTP AUTH), and a stopped daemon (milter_default_action).
+// loopback, SMTP AUTH), and a stopped daemon (milter_default_action); and
+// those of issue 4: a client whitelisted by name and by network, and a
+// whitelisted recipient, through both front ends, with the rule logged.
 //
 // Needs root; installs postfix and sasl2-bin when missing. Every wait is
 // bounded; Postfix and the daemon are stopped when the program exits, also
@@ -46,7 +48,21 @@ constexpr const char* kHostname = "e2e-host";
 
 const std::vector<std::string> kMailboxes = {
     "m1",        "multi-known", "multi-new", "postmaster", "wl-new", "p1",   "shared-pm",
-    "shared-mp", "both",        "skip",      "loop",       "auth",   "down", "down-accept"};
+    "shared-mp", "both",        "skip",      "loop",       "auth",   "down", "down-accept",
+    "wl-name",   "wl-cidr",     "wl-near",   "wl-rcpt-new"};
+
+// The daemon's client whitelist. Line numbers matter: the log names them.
+// The regex would match "unknown", which no name rule may match.
+constexpr const char* kWhitelistClients =
+    "# greylist-milter e2e client whitelist\n"
+    ".protection.outlook.com\n"  // line 2
+    "192.0.2.128/25\n"           // line 3
+    "/^unknown$/\n";             // line 4
+constexpr const char* kNameRuleSource = "whitelist_clients:2 .protection.outlook.com";
+constexpr const char* kNetworkRuleSource = "whitelist_clients:3 192.0.2.128/25";
+constexpr const char* kRecipientRuleSource = "whitelist_recipients:1 postmaster@";
+// XCLIENT's value for "no verified name": Postfix then calls it "unknown".
+constexpr const char* kNoName = "[UNAVAILABLE]";
 
 // A body that exercises SMTP transparency: lines starting with dots,
 // an empty line, tabs, trailing spaces.
@@ -149,7 +165,7 @@ class Environment {
     ensure_postfix_installed(SOURCE_ROOT);
     milter_port_ = free_loopback_port();
     policy_port_ = free_loopback_port();
-    write_text(dir_.path + "/whitelist_clients", "# none\n");
+    write_text(dir_.path + "/whitelist_clients", kWhitelistClients);
     write_text(dir_.path + "/whitelist_recipients", "postmaster@\n");
     start_daemon();
 
@@ -251,17 +267,18 @@ std::string client_name(std::string address) {
   return "mx.c-" + address + ".example";
 }
 
-// One SMTP session: XCLIENT as `client_address` (none: the real loopback
-// client), optional SMTP AUTH, one message to `mailboxes` at dest.test.
-Attempt send_mail(Service service, const std::string& client_address, const std::string& sender,
-                  const std::vector<std::string>& mailboxes, bool authenticate = false) {
+// One SMTP session: XCLIENT as `client_address` named `name` (kNoName:
+// without a verified name; no address: the real loopback client), optional
+// SMTP AUTH, one message to `mailboxes` at dest.test.
+Attempt send_mail_as(Service service, const std::string& client_address, const std::string& name,
+                     const std::string& sender, const std::vector<std::string>& mailboxes,
+                     bool authenticate = false) {
   SmtpClient smtp(env().postfix().port(service));
   REQUIRE(smtp.connected());
   REQUIRE(smtp.command("EHLO client.e2e.test").code == 250);
   if (!client_address.empty()) {
-    const std::string name = client_name(client_address);
     REQUIRE(smtp.command("XCLIENT ADDR=" + client_address + " NAME=" + name).code == 220);
-    REQUIRE(smtp.command("EHLO " + name).code == 250);
+    REQUIRE(smtp.command("EHLO " + (name == kNoName ? "client.e2e.test" : name)).code == 250);
   }
   if (authenticate) {
     REQUIRE(smtp.command("AUTH PLAIN " + base64(std::string("\0alice\0secret", 13))).code == 235);
@@ -281,6 +298,14 @@ Attempt send_mail(Service service, const std::string& client_address, const std:
   }
   smtp.command("QUIT");
   return attempt;
+}
+
+// The same as the client with its own name (client_name()).
+Attempt send_mail(Service service, const std::string& client_address, const std::string& sender,
+                  const std::vector<std::string>& mailboxes, bool authenticate = false) {
+  return send_mail_as(service, client_address,
+                      client_address.empty() ? "" : client_name(client_address), sender, mailboxes,
+                      authenticate);
 }
 
 struct DeliveredMessage {
@@ -324,6 +349,14 @@ bool greylisted_by_milter(const SmtpReply& reply) {
 bool greylisted_by_policy(const SmtpReply& reply) {
   return reply.code == 450 && reply.last_line.find("Greylisted, see http://postgrey.schweikert.ch/help/dest.test.html") != std::string::npos;
 }
+
+bool greylisted(Service service, const SmtpReply& reply) {
+  return service == Service::kPolicy ? greylisted_by_policy(reply) : greylisted_by_milter(reply);
+}
+
+// Whether the daemon logged a decision line containing `fields`
+// ("action=..., reason=..., client_name=..."); milter lines start with the queue id.
+bool logged(const std::string& fields) { return env().daemon_log().find(fields) != std::string::npos; }
 
 // Waits for the delivery of one more message to `mailbox` and checks it.
 DeliveredMessage delivered(const std::string& mailbox, std::size_t before) {
@@ -467,6 +500,93 @@ TEST_CASE("not greylisted: a --skip-networks client, the loopback client, an SMT
                  "client_address=127.0.0.1") != std::string::npos);
   CHECK(log.find("action=pass, reason=SMTP AUTH, client_name=" + client_name("10.40.4.50") +
                  ", client_address=10.40.4.50") != std::string::npos);
+}
+
+// Issue 4. Postfix hands the milter and the policy service the name and
+// address XCLIENT set, the name as verified (as from forward-confirmed
+// reverse DNS), so they play a provider's outbound host.
+TEST_CASE("client whitelist: a name rule and a network rule pass at once through milter and policy") {
+  const std::string outlook = "mail-am6eur05on2101.outbound.protection.outlook.com";
+  struct Case {
+    Service service;
+    std::string address;
+    std::string name;
+    std::string mailbox;
+    std::string rule;
+    std::string logged_name;  // client_name= in the log
+  };
+  const std::vector<Case> cases = {
+      {Service::kMilter, "203.0.113.80", outlook, "wl-name", kNameRuleSource, outlook},
+      {Service::kPolicy, "203.0.113.81", outlook, "wl-name", kNameRuleSource, outlook},
+      {Service::kMilter, "192.0.2.200", kNoName, "wl-cidr", kNetworkRuleSource, "unknown"},
+      {Service::kPolicy, "192.0.2.201", kNoName, "wl-cidr", kNetworkRuleSource, "unknown"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.address);
+    const std::size_t before = env().postfix().delivered(c.mailbox).size();
+    const std::string sender = "kate@" + c.mailbox + ".test";
+    const auto attempt = send_mail_as(c.service, c.address, c.name, sender, {c.mailbox});
+    REQUIRE(attempt.rcpt.size() == 1);
+    CHECK(attempt.rcpt[0].code == 250);
+    CHECK(attempt.data.code == 250);
+    CHECK(delivered(c.mailbox, before).greylist_headers.empty());
+    CHECK_MESSAGE(logged("action=pass, reason=client whitelist (" + c.rule + "), client_name=" +
+                         c.logged_name + ", client_address=" + c.address + ", sender=" + sender),
+                  env().daemon_log());
+  }
+}
+
+TEST_CASE("client whitelist: a client no rule covers is greylisted, also when it has no name") {
+  struct Case {
+    Service service;
+    std::string address;
+    std::string name;
+    std::string logged_name;
+  };
+  // Under outlook.com, not under protection.outlook.com.
+  const std::string near_name = "mail.evil-protection.outlook.com";
+  const std::vector<Case> cases = {
+      {Service::kMilter, "203.0.113.90", near_name, near_name},
+      {Service::kPolicy, "203.0.113.91", near_name, near_name},
+      // Next to 192.0.2.128/25; "unknown" does not match /^unknown$/.
+      {Service::kMilter, "192.0.2.100", kNoName, "unknown"},
+      {Service::kPolicy, "192.0.2.101", kNoName, "unknown"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.address);
+    const std::string sender = "leo@" + c.address + ".near.test";
+    const auto attempt = send_mail_as(c.service, c.address, c.name, sender, {"wl-near"});
+    REQUIRE(attempt.rcpt.size() == 1);
+    CHECK(greylisted(c.service, attempt.rcpt[0]));
+    CHECK_MESSAGE(logged("action=greylist, reason=new, client_name=" + c.logged_name +
+                         ", client_address=" + c.address + ", sender=" + sender),
+                  env().daemon_log());
+  }
+  CHECK(env().postfix().delivered("wl-near").empty());
+}
+
+TEST_CASE("recipient whitelist: postmaster@ passes at once from a greylisted client, milter and policy") {
+  const std::vector<std::pair<Service, std::string>> cases = {{Service::kMilter, "10.40.6.70"},
+                                                              {Service::kPolicy, "10.40.6.71"}};
+  for (const auto& [service, address] : cases) {
+    CAPTURE(address);
+    const std::size_t before = env().postfix().delivered("postmaster").size();
+    const std::string sender = "mia@wl-rcpt.test";
+    const auto attempt = send_mail(service, address, sender, {"wl-rcpt-new", "postmaster"});
+    REQUIRE(attempt.rcpt.size() == 2);
+    CHECK(greylisted(service, attempt.rcpt[0]));
+    CHECK(attempt.rcpt[1].code == 250);
+    CHECK(attempt.data.code == 250);
+    CHECK(delivered("postmaster", before).greylist_headers.empty());
+    const std::string client = "client_name=" + client_name(address) + ", client_address=" + address +
+                               ", sender=" + sender;
+    CHECK_MESSAGE(logged("action=greylist, reason=new, " + client + ", recipient=wl-rcpt-new@dest.test"),
+                  env().daemon_log());
+    CHECK_MESSAGE(logged("action=pass, reason=recipient whitelist (" + std::string(kRecipientRuleSource) +
+                         "), " + client + ", recipient=postmaster@dest.test"),
+                  env().daemon_log());
+  }
+  CHECK(env().postfix().delivered("wl-rcpt-new").empty());
 }
 
 // Last: stops the daemon.
