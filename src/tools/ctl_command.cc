@@ -70,6 +70,12 @@ const std::vector<Command>& commands() {
       {"import-postgrey", "[--dry-run] [--delay N] DIR",
        "import postgrey's database (postgrey.db, postgrey_clients.db) from DIR",
        run_import_postgrey},
+      {"export", "[--output FILE] [--store bdb|redis] [--redis URL]...",
+       "write every entry of the store to a portable dump (standard output by default)",
+       run_export},
+      {"import", "[--dry-run] [--store bdb|redis] [--redis URL]... FILE|-",
+       "merge a dump written by export into the store (all lines checked before any write)",
+       run_import},
   };
   return kCommands;
 }
@@ -122,6 +128,33 @@ std::optional<int> parse_arguments(CtlContext& ctx, const char* command_name,
   return std::nullopt;
 }
 
+namespace {
+constexpr const char* kStoreOverrides[] = {"store",        "redis",        "redis-sentinel",
+                                           "redis-master", "redis-prefix", "redis-timeout"};
+}  // namespace
+
+po::options_description store_override_options() {
+  po::options_description options("store options (default: the daemon's configuration)");
+  options.add_options()
+      ("store", po::value<std::string>(), "bdb (Berkeley DB in --dbdir) or redis")
+      ("redis", po::value<std::string>(),
+       "with --store redis: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB] or unix:PATH[?db=DB]")
+      ("redis-sentinel", po::value<std::string>(), "with --store redis: Sentinels HOST:PORT,...")
+      ("redis-master", po::value<std::string>(), "with --redis-sentinel: the master's name")
+      ("redis-prefix", po::value<std::string>(), "with --store redis: the prefix of every key")
+      ("redis-timeout", po::value<std::string>(),
+       "with --store redis: milliseconds one store operation may take");
+  return options;
+}
+
+void take_store_overrides(const po::variables_map& vm, CommonOptions& common) {
+  for (const char* name : kStoreOverrides) {
+    if (vm.count(name) == 0) continue;
+    // One "--name=value" argument: a value starting with '-' stays a value.
+    common.store_overrides.push_back(std::string("--") + name + "=" + vm[name].as<std::string>());
+  }
+}
+
 Result<DaemonOptions> load_settings(const CommonOptions& common) {
   std::vector<std::string> args{"greylistctl"};
   if (common.config) {
@@ -133,6 +166,7 @@ Result<DaemonOptions> load_settings(const CommonOptions& common) {
     if (common.dbdir->empty()) return Status::InvalidArgument("option --dbdir: must not be empty");
     args.insert(args.end(), {"--dbdir", *common.dbdir});
   }
+  args.insert(args.end(), common.store_overrides.begin(), common.store_overrides.end());
   std::vector<const char*> argv;
   for (const auto& arg : args) argv.push_back(arg.c_str());
   auto parsed = parse_daemon_options(static_cast<int>(argv.size()), argv.data());

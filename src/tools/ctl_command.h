@@ -34,6 +34,9 @@ inline constexpr int kExitUsage = 2;
 struct CommonOptions {
   std::optional<std::string> dbdir;   // --dbdir: overrides the config file's
   std::optional<std::string> config;  // --config: the daemon's config file
+  // Daemon options naming the store ("--store=redis", "--redis=URL"...),
+  // given on greylistctl's command line: they beat the config file.
+  std::vector<std::string> store_overrides;
 };
 
 struct CtlContext {
@@ -63,6 +66,8 @@ int run_expire(CtlContext& ctx, const std::vector<std::string>& args);
 int run_stats(CtlContext& ctx, const std::vector<std::string>& args);
 int run_check(CtlContext& ctx, const std::vector<std::string>& args);
 int run_import_postgrey(CtlContext& ctx, const std::vector<std::string>& args);
+int run_export(CtlContext& ctx, const std::vector<std::string>& args);
+int run_import(CtlContext& ctx, const std::vector<std::string>& args);
 
 // "usage: greylistctl [--dbdir DIR] [--config FILE] NAME ARGUMENTS".
 std::string usage_line(const Command& command);
@@ -82,9 +87,16 @@ std::optional<int> parse_arguments(CtlContext& ctx, const char* command_name,
                                    const std::vector<std::string>& args,
                                    boost::program_options::variables_map& vm);
 
+// --store, --redis, --redis-sentinel, --redis-master, --redis-prefix and
+// --redis-timeout as the daemon takes them, for commands that may work on
+// another store than the configured one (export, import).
+boost::program_options::options_description store_override_options();
+// Keeps those of them given in `vm` for load_settings.
+void take_store_overrides(const boost::program_options::variables_map& vm, CommonOptions& common);
+
 // The daemon's settings: its config file (--config, else
-// /etc/greylist-milter/greylist-milter.conf when it exists) and --dbdir.
-// Errors name the file and the option.
+// /etc/greylist-milter/greylist-milter.conf when it exists), --dbdir and
+// the store overrides. Errors name the file and the option.
 Result<DaemonOptions> load_settings(const CommonOptions& common);
 
 // The --privacy key, read (never created) from --privacy-key-file or
