@@ -6,11 +6,15 @@
 // loopback, SMTP AUTH), and a stopped daemon (milter_default_action); and
 // those of issue 4: a client whitelisted by name and by network, and a
 // whitelisted recipient, through both front ends, with the rule logged.
+// The main greylisting scenarios run twice (issue 8): with the daemon on
+// its Berkeley DB store, and on --store redis with a redis-server the test
+// starts on loopback.
 //
 // Needs root; installs postfix and sasl2-bin when missing. Every wait is
-// bounded; Postfix and the daemon are stopped when the program exits, also
-// after a failed check, SIGINT or SIGTERM. GREYLIST_E2E_KEEP=1 keeps the
-// instance directory (config, maillog, daemon.log, Maildirs) for a look.
+// bounded; Postfix, the daemons and redis-server are stopped when the
+// program exits, also after a failed check, SIGINT or SIGTERM.
+// GREYLIST_E2E_KEEP=1 keeps the instance directories (config, maillog,
+// daemon.log, Maildirs) for a look.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -34,9 +38,28 @@
 #include "e2e/postfix_instance.h"
 #include "support/child_process.h"
 #include "support/line_client.h"
+#include "support/redis_server.h"
 #include "support/smtp_client.h"
 
-namespace greylist::testing {
+namespace greylist::testing::e2e {
+
+enum class Store { kBerkeleyDb, kRedis };
+constexpr int kStores = 2;
+
+// TEST_CASE_TEMPLATE's types: the scenarios that run on every store.
+struct OnBerkeleyDb {
+  static constexpr Store kStore = Store::kBerkeleyDb;
+};
+struct OnRedis {
+  static constexpr Store kStore = Store::kRedis;
+};
+
+}  // namespace greylist::testing::e2e
+
+TYPE_TO_STRING_AS("Berkeley DB", greylist::testing::e2e::OnBerkeleyDb);
+TYPE_TO_STRING_AS("Redis", greylist::testing::e2e::OnRedis);
+
+namespace greylist::testing::e2e {
 namespace {
 
 using Service = PostfixInstance::Service;
@@ -49,7 +72,7 @@ constexpr const char* kHostname = "e2e-host";
 const std::vector<std::string> kMailboxes = {
     "m1",        "multi-known", "multi-new", "postmaster", "wl-new", "p1",   "shared-pm",
     "shared-mp", "both",        "skip",      "loop",       "auth",   "down", "down-accept",
-    "wl-name",   "wl-cidr",     "wl-near",   "wl-rcpt-new"};
+    "wl-name",   "wl-cidr",     "wl-near",   "wl-rcpt-new", "redis-keys"};
 
 // The daemon's client whitelist. Line numbers matter: the log names them.
 // The regex would match "unknown", which no name rule may match.
@@ -123,19 +146,28 @@ void write_text(const std::string& path, const std::string& text) {
   if (!out) throw std::runtime_error("cannot write " + path);
 }
 
-// For the signal handler: what to stop when the test is interrupted.
-char g_postfix_etc[PATH_MAX] = {};
-volatile pid_t g_daemon_pid = 0;
+// For the signal handler: what to stop when the test is interrupted, one
+// slot per store's environment.
+struct RunningParts {
+  char postfix_etc[PATH_MAX];
+  volatile pid_t daemon_pid;
+  volatile pid_t redis_pid;
+};
+RunningParts g_running[kStores] = {};
 
 extern "C" void stop_everything_and_exit(int signal_number) {
-  if (g_daemon_pid > 0) kill(g_daemon_pid, SIGKILL);
-  if (g_postfix_etc[0] != '\0') {
-    const pid_t child = fork();
-    if (child == 0) {
-      execl("/usr/sbin/postfix", "postfix", "-c", g_postfix_etc, "abort", static_cast<char*>(nullptr));
-      _exit(127);
+  for (RunningParts& parts : g_running) {
+    if (parts.daemon_pid > 0) kill(parts.daemon_pid, SIGKILL);
+    if (parts.redis_pid > 0) kill(parts.redis_pid, SIGKILL);
+    if (parts.postfix_etc[0] != '\0') {
+      const pid_t child = fork();
+      if (child == 0) {
+        execl("/usr/sbin/postfix", "postfix", "-c", parts.postfix_etc, "abort",
+              static_cast<char*>(nullptr));
+        _exit(127);
+      }
+      if (child > 0) waitpid(child, nullptr, 0);
     }
-    if (child > 0) waitpid(child, nullptr, 0);
   }
   _exit(128 + signal_number);
 }
@@ -158,11 +190,18 @@ struct InstanceDirectory {
   std::string path;
 };
 
+// A private Postfix in front of the daemon on one store (and, for Redis,
+// the redis-server it uses).
 class Environment {
  public:
-  Environment() {
+  explicit Environment(Store store) : store_(store) {
     clean_up_stale_instances();
     ensure_postfix_installed(SOURCE_ROOT);
+    if (store_ == Store::kRedis) {
+      redis_ = std::make_unique<RedisServer>();
+      parts().redis_pid = redis_->pid();
+      write_text(dir_.path + "/redis.pid", std::to_string(redis_->pid()) + "\n");
+    }
     milter_port_ = free_loopback_port();
     policy_port_ = free_loopback_port();
     write_text(dir_.path + "/whitelist_clients", kWhitelistClients);
@@ -176,7 +215,7 @@ class Environment {
     options.milter_port = milter_port_;
     options.policy_port = policy_port_;
     const std::string etc = options.root + "/etc";
-    std::strncpy(g_postfix_etc, etc.c_str(), sizeof g_postfix_etc - 1);
+    std::strncpy(parts().postfix_etc, etc.c_str(), sizeof parts().postfix_etc - 1);
     signal(SIGINT, stop_everything_and_exit);
     signal(SIGTERM, stop_everything_and_exit);
     postfix_ = std::make_unique<PostfixInstance>(options);
@@ -184,11 +223,14 @@ class Environment {
 
   ~Environment() {
     postfix_.reset();
-    g_postfix_etc[0] = '\0';
+    parts().postfix_etc[0] = '\0';
     stop_daemon();
+    parts().redis_pid = 0;  // redis_ is stopped next
   }
 
   PostfixInstance& postfix() { return *postfix_; }
+  // The redis-server of Store::kRedis, nullptr for the other store.
+  RedisServer* redis() { return redis_.get(); }
   std::string daemon_log() const { return daemon_ ? daemon_->output() : stopped_daemon_log_; }
 
   // SIGTERM; the wait status if it exited within 2 s.
@@ -198,13 +240,15 @@ class Environment {
     auto status = daemon_->wait_for_exit(std::chrono::seconds(2));
     stopped_daemon_log_ = daemon_->output();
     daemon_.reset();  // SIGKILLs it if it is still running
-    g_daemon_pid = 0;
+    parts().daemon_pid = 0;
     return status;
   }
 
  private:
+  RunningParts& parts() { return g_running[static_cast<int>(store_)]; }
+
   void start_daemon() {
-    const std::vector<std::string> argv = {
+    std::vector<std::string> argv = {
         GREYLIST_MILTER_BINARY,
         "--milter", "inet:127.0.0.1:" + std::to_string(milter_port_),
         "--policy", "inet:127.0.0.1:" + std::to_string(policy_port_),
@@ -217,8 +261,12 @@ class Environment {
         "--whitelist-clients", dir_.path + "/whitelist_clients",
         "--whitelist-recipients", dir_.path + "/whitelist_recipients",
     };
+    if (store_ == Store::kRedis) {
+      // --dbdir stays: the daemon works in it whatever the store.
+      argv.insert(argv.end(), {"--store", "redis", "--redis", redis_->url()});
+    }
     daemon_ = std::make_unique<ChildProcess>(argv, dir_.path + "/daemon.log");
-    g_daemon_pid = daemon_->pid();
+    parts().daemon_pid = daemon_->pid();
     write_text(dir_.path + "/daemon.pid", std::to_string(daemon_->pid()) + "\n");
     for (const int port : {milter_port_, policy_port_}) {
       LineClient probe(port, std::chrono::seconds(10));
@@ -229,7 +277,9 @@ class Environment {
     }
   }
 
+  Store store_;
   InstanceDirectory dir_;  // destroyed last
+  std::unique_ptr<RedisServer> redis_;  // outlives the daemon
   int milter_port_ = 0;
   int policy_port_ = 0;
   std::unique_ptr<ChildProcess> daemon_;
@@ -237,12 +287,15 @@ class Environment {
   std::unique_ptr<PostfixInstance> postfix_;  // destroyed first
 };
 
-Environment& env() {
-  static std::unique_ptr<Environment> instance;
-  static std::string failure;
+// The environment of `store`, set up on first use and kept to the end.
+Environment& env(Store store = Store::kBerkeleyDb) {
+  static std::unique_ptr<Environment> instances[kStores];
+  static std::string failures[kStores];
+  auto& instance = instances[static_cast<int>(store)];
+  auto& failure = failures[static_cast<int>(store)];
   if (!instance && failure.empty()) {
     try {
-      instance = std::make_unique<Environment>();
+      instance = std::make_unique<Environment>(store);
     } catch (const std::exception& e) {
       failure = e.what();
     }
@@ -270,10 +323,10 @@ std::string client_name(std::string address) {
 // One SMTP session: XCLIENT as `client_address` named `name` (kNoName:
 // without a verified name; no address: the real loopback client), optional
 // SMTP AUTH, one message to `mailboxes` at dest.test.
-Attempt send_mail_as(Service service, const std::string& client_address, const std::string& name,
-                     const std::string& sender, const std::vector<std::string>& mailboxes,
-                     bool authenticate = false) {
-  SmtpClient smtp(env().postfix().port(service));
+Attempt send_mail_as(Environment& e, Service service, const std::string& client_address,
+                     const std::string& name, const std::string& sender,
+                     const std::vector<std::string>& mailboxes, bool authenticate = false) {
+  SmtpClient smtp(e.postfix().port(service));
   REQUIRE(smtp.connected());
   REQUIRE(smtp.command("EHLO client.e2e.test").code == 250);
   if (!client_address.empty()) {
@@ -301,9 +354,10 @@ Attempt send_mail_as(Service service, const std::string& client_address, const s
 }
 
 // The same as the client with its own name (client_name()).
-Attempt send_mail(Service service, const std::string& client_address, const std::string& sender,
-                  const std::vector<std::string>& mailboxes, bool authenticate = false) {
-  return send_mail_as(service, client_address,
+Attempt send_mail(Environment& e, Service service, const std::string& client_address,
+                  const std::string& sender, const std::vector<std::string>& mailboxes,
+                  bool authenticate = false) {
+  return send_mail_as(e, service, client_address,
                       client_address.empty() ? "" : client_name(client_address), sender, mailboxes,
                       authenticate);
 }
@@ -356,12 +410,14 @@ bool greylisted(Service service, const SmtpReply& reply) {
 
 // Whether the daemon logged a decision line containing `fields`
 // ("action=..., reason=..., client_name=..."); milter lines start with the queue id.
-bool logged(const std::string& fields) { return env().daemon_log().find(fields) != std::string::npos; }
+bool logged(const Environment& e, const std::string& fields) {
+  return e.daemon_log().find(fields) != std::string::npos;
+}
 
 // Waits for the delivery of one more message to `mailbox` and checks it.
-DeliveredMessage delivered(const std::string& mailbox, std::size_t before) {
-  const std::string path = env().postfix().wait_for_delivery(mailbox, before);
-  REQUIRE_MESSAGE(!path.empty(), "nothing delivered to " << mailbox << "\n" << env().postfix().maillog());
+DeliveredMessage delivered(Environment& e, const std::string& mailbox, std::size_t before) {
+  const std::string path = e.postfix().wait_for_delivery(mailbox, before);
+  REQUIRE_MESSAGE(!path.empty(), "nothing delivered to " << mailbox << "\n" << e.postfix().maillog());
   DeliveredMessage message = read_delivered(path);
   CHECK(message.body == body_on_disk());
   return message;
@@ -369,131 +425,163 @@ DeliveredMessage delivered(const std::string& mailbox, std::size_t before) {
 
 TEST_SUITE("e2e") {
 
-TEST_CASE("milter: 450 4.2.0 at RCPT, early retry deferred, then accepted with one X-Greylist header") {
-  auto& postfix = env().postfix();
-  const auto first = send_mail(Service::kMilter, "203.0.113.10", "alice@milter.test", {"m1"});
+TEST_CASE_TEMPLATE("milter: 450 4.2.0 at RCPT, early retry deferred, then accepted with one X-Greylist header",
+                   StoreType, OnBerkeleyDb, OnRedis) {
+  auto& e = env(StoreType::kStore);
+  auto& postfix = e.postfix();
+  const auto first = send_mail(e, Service::kMilter, "203.0.113.10", "alice@milter.test", {"m1"});
   CHECK(first.mail.code == 250);
   REQUIRE(first.rcpt.size() == 1);
   CHECK(greylisted_by_milter(first.rcpt[0]));
   CHECK(first.data.code == 0);
 
-  const auto early = send_mail(Service::kMilter, "203.0.113.10", "alice@milter.test", {"m1"});
+  const auto early = send_mail(e, Service::kMilter, "203.0.113.10", "alice@milter.test", {"m1"});
   REQUIRE(early.rcpt.size() == 1);
   CHECK(greylisted_by_milter(early.rcpt[0]));
 
   std::this_thread::sleep_for(kPastDelay);
-  const auto retry = send_mail(Service::kMilter, "203.0.113.10", "alice@milter.test", {"m1"});
+  const auto retry = send_mail(e, Service::kMilter, "203.0.113.10", "alice@milter.test", {"m1"});
   REQUIRE(retry.rcpt.size() == 1);
   CHECK(retry.rcpt[0].code == 250);
   CHECK(retry.data.code == 250);
-  const auto message = delivered("m1", 0);
+  const auto message = delivered(e, "m1", 0);
   REQUIRE(message.greylist_headers.size() == 1);
   CHECK(delayed_seconds(message.greylist_headers[0]) >= kDelay);
   CHECK(postfix.delivered("m1").size() == 1);  // the deferred attempts delivered nothing
 }
 
 TEST_CASE("milter, several recipients: a passed or whitelisted one is accepted, a new one deferred") {
-  auto& postfix = env().postfix();
-  CHECK(greylisted_by_milter(send_mail(Service::kMilter, "192.0.2.11", "bob@multi.test", {"multi-known"}).rcpt.at(0)));
+  auto& e = env();
+  auto& postfix = e.postfix();
+  CHECK(greylisted_by_milter(send_mail(e, Service::kMilter, "192.0.2.11", "bob@multi.test", {"multi-known"}).rcpt.at(0)));
   std::this_thread::sleep_for(kPastDelay);
-  CHECK(send_mail(Service::kMilter, "192.0.2.11", "bob@multi.test", {"multi-known"}).data.code == 250);
-  CHECK(delivered("multi-known", 0).greylist_headers.size() == 1);
+  CHECK(send_mail(e, Service::kMilter, "192.0.2.11", "bob@multi.test", {"multi-known"}).data.code == 250);
+  CHECK(delivered(e, "multi-known", 0).greylist_headers.size() == 1);
 
   const auto mixed =
-      send_mail(Service::kMilter, "192.0.2.11", "bob@multi.test", {"multi-known", "multi-new"});
+      send_mail(e, Service::kMilter, "192.0.2.11", "bob@multi.test", {"multi-known", "multi-new"});
   REQUIRE(mixed.rcpt.size() == 2);
   CHECK(mixed.rcpt[0].code == 250);
   CHECK(greylisted_by_milter(mixed.rcpt[1]));
   CHECK(mixed.data.code == 250);
   // Already passed, not delayed for this message: no header.
-  CHECK(delivered("multi-known", 1).greylist_headers.empty());
+  CHECK(delivered(e, "multi-known", 1).greylist_headers.empty());
   CHECK(postfix.delivered("multi-new").empty());
 
   const auto whitelisted =
-      send_mail(Service::kMilter, "10.20.30.12", "carol@whitelist.test", {"postmaster", "wl-new"});
+      send_mail(e, Service::kMilter, "10.20.30.12", "carol@whitelist.test", {"postmaster", "wl-new"});
   REQUIRE(whitelisted.rcpt.size() == 2);
   CHECK(whitelisted.rcpt[0].code == 250);
   CHECK(greylisted_by_milter(whitelisted.rcpt[1]));
   CHECK(whitelisted.data.code == 250);
-  CHECK(delivered("postmaster", 0).greylist_headers.empty());
+  CHECK(delivered(e, "postmaster", 0).greylist_headers.empty());
   CHECK(postfix.delivered("wl-new").empty());
 }
 
-TEST_CASE("policy: deferred at RCPT, early retry deferred, then accepted with the header prepended") {
-  const auto first = send_mail(Service::kPolicy, "203.0.114.20", "dave@policy.test", {"p1"});
+TEST_CASE_TEMPLATE("policy: deferred at RCPT, early retry deferred, then accepted with the header prepended",
+                   StoreType, OnBerkeleyDb, OnRedis) {
+  auto& e = env(StoreType::kStore);
+  const auto first = send_mail(e, Service::kPolicy, "203.0.114.20", "dave@policy.test", {"p1"});
   REQUIRE(first.rcpt.size() == 1);
   CHECK(greylisted_by_policy(first.rcpt[0]));
-  const auto early = send_mail(Service::kPolicy, "203.0.114.20", "dave@policy.test", {"p1"});
+  const auto early = send_mail(e, Service::kPolicy, "203.0.114.20", "dave@policy.test", {"p1"});
   REQUIRE(early.rcpt.size() == 1);
   CHECK(greylisted_by_policy(early.rcpt[0]));
 
   std::this_thread::sleep_for(kPastDelay);
-  const auto retry = send_mail(Service::kPolicy, "203.0.114.20", "dave@policy.test", {"p1"});
+  const auto retry = send_mail(e, Service::kPolicy, "203.0.114.20", "dave@policy.test", {"p1"});
   REQUIRE(retry.rcpt.size() == 1);
   CHECK(retry.rcpt[0].code == 250);
   CHECK(retry.data.code == 250);
-  const auto message = delivered("p1", 0);
+  const auto message = delivered(e, "p1", 0);
   REQUIRE(message.greylist_headers.size() == 1);
   CHECK(delayed_seconds(message.greylist_headers[0]) >= kDelay);
 }
 
-TEST_CASE("shared state: first seen by the policy path, passed and known by the milter path") {
-  CHECK(greylisted_by_policy(send_mail(Service::kPolicy, "10.40.1.30", "erin@shared-pm.test", {"shared-pm"}).rcpt.at(0)));
+TEST_CASE_TEMPLATE("shared state: first seen by the policy path, passed and known by the milter path",
+                   StoreType, OnBerkeleyDb, OnRedis) {
+  auto& e = env(StoreType::kStore);
+  CHECK(greylisted_by_policy(send_mail(e, Service::kPolicy, "10.40.1.30", "erin@shared-pm.test", {"shared-pm"}).rcpt.at(0)));
   std::this_thread::sleep_for(kPastDelay);
   // The milter knows when the policy path first saw the triplet.
-  const auto via_milter = send_mail(Service::kMilter, "10.40.1.30", "erin@shared-pm.test", {"shared-pm"});
+  const auto via_milter = send_mail(e, Service::kMilter, "10.40.1.30", "erin@shared-pm.test", {"shared-pm"});
   CHECK(via_milter.rcpt.at(0).code == 250);
-  const auto first = delivered("shared-pm", 0);
+  const auto first = delivered(e, "shared-pm", 0);
   REQUIRE(first.greylist_headers.size() == 1);
   CHECK(delayed_seconds(first.greylist_headers[0]) >= kDelay);
   // Passed: the policy path lets it through at once, without a header.
-  const auto via_policy = send_mail(Service::kPolicy, "10.40.1.30", "erin@shared-pm.test", {"shared-pm"});
+  const auto via_policy = send_mail(e, Service::kPolicy, "10.40.1.30", "erin@shared-pm.test", {"shared-pm"});
   CHECK(via_policy.rcpt.at(0).code == 250);
-  CHECK(delivered("shared-pm", 1).greylist_headers.empty());
+  CHECK(delivered(e, "shared-pm", 1).greylist_headers.empty());
 }
 
-TEST_CASE("shared state: first seen by the milter path, passed and known by the policy path") {
-  CHECK(greylisted_by_milter(send_mail(Service::kMilter, "10.40.2.31", "frank@shared-mp.test", {"shared-mp"}).rcpt.at(0)));
+TEST_CASE_TEMPLATE("shared state: first seen by the milter path, passed and known by the policy path",
+                   StoreType, OnBerkeleyDb, OnRedis) {
+  auto& e = env(StoreType::kStore);
+  CHECK(greylisted_by_milter(send_mail(e, Service::kMilter, "10.40.2.31", "frank@shared-mp.test", {"shared-mp"}).rcpt.at(0)));
   std::this_thread::sleep_for(kPastDelay);
-  const auto via_policy = send_mail(Service::kPolicy, "10.40.2.31", "frank@shared-mp.test", {"shared-mp"});
+  const auto via_policy = send_mail(e, Service::kPolicy, "10.40.2.31", "frank@shared-mp.test", {"shared-mp"});
   CHECK(via_policy.rcpt.at(0).code == 250);
-  const auto first = delivered("shared-mp", 0);
+  const auto first = delivered(e, "shared-mp", 0);
   REQUIRE(first.greylist_headers.size() == 1);
   CHECK(delayed_seconds(first.greylist_headers[0]) >= kDelay);
-  const auto via_milter = send_mail(Service::kMilter, "10.40.2.31", "frank@shared-mp.test", {"shared-mp"});
+  const auto via_milter = send_mail(e, Service::kMilter, "10.40.2.31", "frank@shared-mp.test", {"shared-mp"});
   CHECK(via_milter.rcpt.at(0).code == 250);
-  CHECK(delivered("shared-mp", 1).greylist_headers.empty());
+  CHECK(delivered(e, "shared-mp", 1).greylist_headers.empty());
 }
 
-TEST_CASE("both hooks at once: delayed once, exactly one X-Greylist header") {
-  const auto first = send_mail(Service::kBoth, "10.40.3.40", "grace@both.test", {"both"});
+TEST_CASE_TEMPLATE("both hooks at once: delayed once, exactly one X-Greylist header",
+                   StoreType, OnBerkeleyDb, OnRedis) {
+  auto& e = env(StoreType::kStore);
+  const auto first = send_mail(e, Service::kBoth, "10.40.3.40", "grace@both.test", {"both"});
   REQUIRE(first.rcpt.size() == 1);
   CHECK(first.rcpt[0].code == 450);
   CHECK(first.rcpt[0].last_line.find("Greylisted") != std::string::npos);
   std::this_thread::sleep_for(kPastDelay);
-  const auto retry = send_mail(Service::kBoth, "10.40.3.40", "grace@both.test", {"both"});
+  const auto retry = send_mail(e, Service::kBoth, "10.40.3.40", "grace@both.test", {"both"});
   REQUIRE(retry.rcpt.size() == 1);
   CHECK(retry.rcpt[0].code == 250);
-  const auto message = delivered("both", 0);
+  const auto message = delivered(e, "both", 0);
   REQUIRE(message.greylist_headers.size() == 1);
   CHECK(delayed_seconds(message.greylist_headers[0]) >= kDelay);
 }
 
-TEST_CASE("not greylisted: a --skip-networks client, the loopback client, an SMTP AUTH client") {
-  const auto skipped = send_mail(Service::kMilter, "198.51.100.7", "henry@skip.test", {"skip"});
-  CHECK(skipped.rcpt.at(0).code == 250);
-  CHECK(delivered("skip", 0).greylist_headers.empty());
+// The Redis runs above would pass as well on a daemon that ignored
+// --store: a new triplet must show up in the redis-server.
+TEST_CASE("Redis: the daemon keeps its triplets in the redis-server") {
+  auto& e = env(Store::kRedis);
+  RedisClient redis(e.redis()->port());
+  REQUIRE(redis.ok());
+  const auto keys = [&redis] {
+    const auto reply = redis.command({"DBSIZE"});
+    REQUIRE(reply.has_value());
+    REQUIRE(reply->type == RedisValue::Type::kInteger);
+    return reply->integer;
+  };
+  const long long before = keys();
+  const auto attempt =
+      send_mail(e, Service::kMilter, "10.40.7.80", "nina@redis-keys.test", {"redis-keys"});
+  REQUIRE(attempt.rcpt.size() == 1);
+  CHECK(greylisted_by_milter(attempt.rcpt[0]));
+  CHECK(keys() > before);
+}
 
-  const auto loopback = send_mail(Service::kMilter, "", "ivan@loop.test", {"loop"});
+TEST_CASE("not greylisted: a --skip-networks client, the loopback client, an SMTP AUTH client") {
+  auto& e = env();
+  const auto skipped = send_mail(e, Service::kMilter, "198.51.100.7", "henry@skip.test", {"skip"});
+  CHECK(skipped.rcpt.at(0).code == 250);
+  CHECK(delivered(e, "skip", 0).greylist_headers.empty());
+
+  const auto loopback = send_mail(e, Service::kMilter, "", "ivan@loop.test", {"loop"});
   CHECK(loopback.rcpt.at(0).code == 250);
-  CHECK(delivered("loop", 0).greylist_headers.empty());
+  CHECK(delivered(e, "loop", 0).greylist_headers.empty());
 
   const auto authenticated =
-      send_mail(Service::kMilterAuth, "10.40.4.50", "judy@auth.test", {"auth"}, true);
+      send_mail(e, Service::kMilterAuth, "10.40.4.50", "judy@auth.test", {"auth"}, true);
   CHECK(authenticated.rcpt.at(0).code == 250);
-  CHECK(delivered("auth", 0).greylist_headers.empty());
+  CHECK(delivered(e, "auth", 0).greylist_headers.empty());
 
-  const std::string log = env().daemon_log();
+  const std::string log = e.daemon_log();
   CHECK(log.find("action=pass, reason=skip networks (198.51.100.0/24), client_name=" +
                  client_name("198.51.100.7") + ", client_address=198.51.100.7") != std::string::npos);
   CHECK(log.find("action=pass, reason=skip networks (127.0.0.0/8), client_name=unknown, "
@@ -506,6 +594,7 @@ TEST_CASE("not greylisted: a --skip-networks client, the loopback client, an SMT
 // address XCLIENT set, the name as verified (as from forward-confirmed
 // reverse DNS), so they play a provider's outbound host.
 TEST_CASE("client whitelist: a name rule and a network rule pass at once through milter and policy") {
+  auto& e = env();
   const std::string outlook = "mail-am6eur05on2101.outbound.protection.outlook.com";
   struct Case {
     Service service;
@@ -523,20 +612,21 @@ TEST_CASE("client whitelist: a name rule and a network rule pass at once through
   };
   for (const auto& c : cases) {
     CAPTURE(c.address);
-    const std::size_t before = env().postfix().delivered(c.mailbox).size();
+    const std::size_t before = e.postfix().delivered(c.mailbox).size();
     const std::string sender = "kate@" + c.mailbox + ".test";
-    const auto attempt = send_mail_as(c.service, c.address, c.name, sender, {c.mailbox});
+    const auto attempt = send_mail_as(e, c.service, c.address, c.name, sender, {c.mailbox});
     REQUIRE(attempt.rcpt.size() == 1);
     CHECK(attempt.rcpt[0].code == 250);
     CHECK(attempt.data.code == 250);
-    CHECK(delivered(c.mailbox, before).greylist_headers.empty());
-    CHECK_MESSAGE(logged("action=pass, reason=client whitelist (" + c.rule + "), client_name=" +
+    CHECK(delivered(e, c.mailbox, before).greylist_headers.empty());
+    CHECK_MESSAGE(logged(e, "action=pass, reason=client whitelist (" + c.rule + "), client_name=" +
                          c.logged_name + ", client_address=" + c.address + ", sender=" + sender),
-                  env().daemon_log());
+                  e.daemon_log());
   }
 }
 
 TEST_CASE("client whitelist: a client no rule covers is greylisted, also when it has no name") {
+  auto& e = env();
   struct Case {
     Service service;
     std::string address;
@@ -555,38 +645,41 @@ TEST_CASE("client whitelist: a client no rule covers is greylisted, also when it
   for (const auto& c : cases) {
     CAPTURE(c.address);
     const std::string sender = "leo@" + c.address + ".near.test";
-    const auto attempt = send_mail_as(c.service, c.address, c.name, sender, {"wl-near"});
+    const auto attempt = send_mail_as(e, c.service, c.address, c.name, sender, {"wl-near"});
     REQUIRE(attempt.rcpt.size() == 1);
     CHECK(greylisted(c.service, attempt.rcpt[0]));
-    CHECK_MESSAGE(logged("action=greylist, reason=new, client_name=" + c.logged_name +
+    CHECK_MESSAGE(logged(e, "action=greylist, reason=new, client_name=" + c.logged_name +
                          ", client_address=" + c.address + ", sender=" + sender),
-                  env().daemon_log());
+                  e.daemon_log());
   }
-  CHECK(env().postfix().delivered("wl-near").empty());
+  CHECK(e.postfix().delivered("wl-near").empty());
 }
 
 TEST_CASE("recipient whitelist: postmaster@ passes at once from a greylisted client, milter and policy") {
+  auto& e = env();
   const std::vector<std::pair<Service, std::string>> cases = {{Service::kMilter, "10.40.6.70"},
                                                               {Service::kPolicy, "10.40.6.71"}};
   for (const auto& [service, address] : cases) {
     CAPTURE(address);
-    const std::size_t before = env().postfix().delivered("postmaster").size();
+    const std::size_t before = e.postfix().delivered("postmaster").size();
     const std::string sender = "mia@wl-rcpt.test";
-    const auto attempt = send_mail(service, address, sender, {"wl-rcpt-new", "postmaster"});
+    const auto attempt = send_mail(e, service, address, sender, {"wl-rcpt-new", "postmaster"});
     REQUIRE(attempt.rcpt.size() == 2);
     CHECK(greylisted(service, attempt.rcpt[0]));
     CHECK(attempt.rcpt[1].code == 250);
     CHECK(attempt.data.code == 250);
-    CHECK(delivered("postmaster", before).greylist_headers.empty());
+    CHECK(delivered(e, "postmaster", before).greylist_headers.empty());
     const std::string client = "client_name=" + client_name(address) + ", client_address=" + address +
                                ", sender=" + sender;
-    CHECK_MESSAGE(logged("action=greylist, reason=new, " + client + ", recipient=wl-rcpt-new@dest.test"),
-                  env().daemon_log());
-    CHECK_MESSAGE(logged("action=pass, reason=recipient whitelist (" + std::string(kRecipientRuleSource) +
-                         "), " + client + ", recipient=postmaster@dest.test"),
-                  env().daemon_log());
+    CHECK_MESSAGE(
+        logged(e, "action=greylist, reason=new, " + client + ", recipient=wl-rcpt-new@dest.test"),
+        e.daemon_log());
+    CHECK_MESSAGE(logged(e, "action=pass, reason=recipient whitelist (" +
+                                std::string(kRecipientRuleSource) + "), " + client +
+                                ", recipient=postmaster@dest.test"),
+                  e.daemon_log());
   }
-  CHECK(env().postfix().delivered("wl-rcpt-new").empty());
+  CHECK(e.postfix().delivered("wl-rcpt-new").empty());
 }
 
 // Last: stops the daemon.
@@ -597,18 +690,19 @@ TEST_CASE("daemon stopped: Postfix applies milter_default_action (tempfail, acce
   CHECK(WIFEXITED(*status));
   CHECK(WEXITSTATUS(*status) == 0);
 
-  const auto tempfail = send_mail(Service::kMilter, "10.40.5.60", "kim@down.test", {"down"});
+  const auto tempfail = send_mail(e, Service::kMilter, "10.40.5.60", "kim@down.test", {"down"});
   CHECK(tempfail.mail.code == 451);
   CHECK(tempfail.mail.last_line.rfind("451 4.7.1 ", 0) == 0);
   CHECK(e.postfix().delivered("down").empty());
 
-  const auto accept = send_mail(Service::kMilterAccept, "10.40.5.60", "kim@down.test", {"down-accept"});
+  const auto accept =
+      send_mail(e, Service::kMilterAccept, "10.40.5.60", "kim@down.test", {"down-accept"});
   CHECK(accept.rcpt.at(0).code == 250);
   CHECK(accept.data.code == 250);
-  CHECK(delivered("down-accept", 0).greylist_headers.empty());
+  CHECK(delivered(e, "down-accept", 0).greylist_headers.empty());
 }
 
 }  // TEST_SUITE
 
 }  // namespace
-}  // namespace greylist::testing
+}  // namespace greylist::testing::e2e

@@ -323,9 +323,10 @@ void clean_up_stale_instances() {
                   std::chrono::seconds(30));
       if (process_alive(read_pid(master_pid), "master")) kill(read_pid(master_pid), SIGKILL);
     }
-    const fs::path daemon_pid = entry.path() / "daemon.pid";
-    if (fs::exists(daemon_pid) && process_alive(read_pid(daemon_pid), "greylist-milter")) {
-      kill(read_pid(daemon_pid), SIGKILL);
+    for (const auto& [pid_file, program] : {std::pair{"daemon.pid", "greylist-milter"},
+                                            std::pair{"redis.pid", "redis-server"}}) {
+      const fs::path path = entry.path() / pid_file;
+      if (fs::exists(path) && process_alive(read_pid(path), program)) kill(read_pid(path), SIGKILL);
     }
     remove_tree(entry.path().string());
   }

@@ -75,9 +75,10 @@ class PostfixInstance {
   bool started_ = false;
 };
 
-// Stops Postfix instances and daemons left behind by an earlier run of the
-// e2e tests that was killed (directories "<tmp>/greylist-e2e-*"), and
-// removes those directories.
+// Stops Postfix instances, daemons and redis-servers left behind by an
+// earlier run of the e2e tests that was killed (directories
+// "<tmp>/greylist-e2e-*" with spool/pid/master.pid, daemon.pid, redis.pid),
+// and removes those directories.
 void clean_up_stale_instances();
 
 }  // namespace greylist::testing

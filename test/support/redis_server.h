@@ -46,6 +46,8 @@ class RedisServer {
   // Starts it again with the same arguments on the same port (after kill()).
   void restart();
   bool running() const { return process_ != nullptr; }
+  // The server's process id, -1 when it is not running.
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   // What the server logged.
   std::string log() const;
 
