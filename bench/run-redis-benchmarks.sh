@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# The Redis store's figures: greylist-milter --store redis against the
+# Berkeley DB store and noop-policy, and the "## Redis store" section of
+# BENCHMARKS.md.
+#
+#   bash bench/run-redis-benchmarks.sh               # 3 rounds, 1 s per measurement: about 5 minutes
+#   bash bench/run-redis-benchmarks.sh --rounds 5 --duration 4
+#
+# Options: --rounds N, --duration SECONDS (per measurement), --no-report.
+#
+# As root on Debian 12: installs what is missing (build packages,
+# redis-server, postgrey for its whitelists, python3), builds the daemon and
+# the bench tools in $BUILD_DIR (default ./build), then per round starts, in
+# turn, greylist-milter --store redis (default 32 threads, and --threads 4),
+# greylist-milter on Berkeley DB (crash-safe) and noop-policy, each on a free
+# loopback port, and measures with bench/policy-load at 1, 8, 32 and 128
+# connections, mixes new, repeat and whitelisted (as bench/run-benchmarks.sh
+# does). Each Redis daemon gets its own redis-server (own temporary
+# directory and port, appendonly everysec as README recommends), stopped with
+# it; the CPU seconds of the daemon and of redis-server and Redis' command
+# count are read around each measurement. Then a threads (= connection pool)
+# sweep at 128 connections and 1,000 concurrent connections on both stores
+# (two bursts per daemon start).
+# Results: bench/results/redis-latest.jsonl; bench/redis_report.py writes the
+# section (medians over rounds) into BENCHMARKS.md, replacing only it.
+#
+# Everything it starts is stopped on exit (trap); loops are bounded in count,
+# waits in time. Network: 127.0.0.1 only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+ROUNDS=3
+DURATION=1
+REPORT=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS=$2; shift ;;
+    --duration) DURATION=$2; shift ;;
+    --no-report) REPORT=0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+    *) echo "run-redis-benchmarks: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+CONNECTIONS="1 8 32 128"
+MIXES="new repeat whitelisted"
+DELAY=1                    # greylisting delay: the repeat mix's pre-warm waits DELAY+1 s
+POOL=300                   # repeat-mix triplets made to pass before measuring
+REQUESTS=2000000           # per measurement; the duration ends it first
+SWEEP_THREADS="4 8 16 32 64 128"
+BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+RESULTS=$ROOT/bench/results/redis-latest.jsonl
+
+# ---- packages and build -------------------------------------------------------
+mapfile -t build_packages < <(grep -hv '^\s*\(#\|$\)' scripts/build-packages.txt)
+bash scripts/ensure-packages.sh "${build_packages[@]}" redis-server redis-tools postgrey procps python3
+# Installing postgrey may start its service: only its whitelist files are wanted.
+stop_system_postgrey() {
+  local pid
+  [ -f /run/postgrey.pid ] || return 0
+  pid=$(cat /run/postgrey.pid 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if [ -x /etc/init.d/postgrey ]; then /etc/init.d/postgrey stop >/dev/null 2>&1 || true; fi
+    kill "$pid" 2>/dev/null || true
+  fi
+}
+stop_system_postgrey
+
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  meson setup "$BUILD_DIR" --buildtype=debugoptimized >/dev/null
+fi
+ninja -C "$BUILD_DIR" greylist-milter bench/policy-load bench/noop-policy >/dev/null
+DAEMON=$BUILD_DIR/greylist-milter
+BENCH=$BUILD_DIR/bench
+
+# ---- processes -----------------------------------------------------------------
+WORK=$(mktemp -d /tmp/greylist-redis-bench.XXXXXX)
+chmod 755 "$WORK"
+declare -a STARTED=()
+
+# SIGTERM, again after 3 s, SIGKILL after 6 s.
+stop_pid() {
+  local pid=$1 i
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    [ "$i" = 30 ] && kill -TERM "$pid" 2>/dev/null
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local pid
+  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT SECONDS: until 127.0.0.1:PORT accepts a connection.
+wait_port() {
+  python3 - "$1" "$2" <<'EOF'
+import socket, sys, time
+port, limit = int(sys.argv[1]), float(sys.argv[2])
+start = time.monotonic()
+while time.monotonic() - start < limit:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.01)
+sys.exit(1)
+EOF
+}
+
+# The whitelists bench/run-benchmarks.sh gives both greylisters.
+WL_CLIENTS=$WORK/whitelist_clients
+WL_RCPTS=$WORK/whitelist_recipients
+{ cat /etc/postgrey/whitelist_clients; echo "192.0.2.0/24"; } >"$WL_CLIENTS"
+cp /etc/postgrey/whitelist_recipients "$WL_RCPTS"
+chmod 644 "$WL_CLIENTS" "$WL_RCPTS"
+
+SERVER_PID=""
+SERVER_PORT=""
+REDIS_PID=""
+REDIS_PORT=""
+
+start_redis() {
+  local dir=$WORK/redis-$1
+  mkdir -p "$dir"
+  REDIS_PORT=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$dir" --save "" \
+    --appendonly yes --appendfsync everysec --daemonize no --logfile "$dir/redis.log" &
+  REDIS_PID=$!
+  STARTED+=("$REDIS_PID")
+  if ! wait_port "$REDIS_PORT" 10; then
+    echo "run-redis-benchmarks: redis-server did not start; its log:" >&2
+    tail -20 "$dir/redis.log" >&2
+    exit 1
+  fi
+}
+
+# start_server NAME DBDIR [THREADS]: one server on a free port (and its
+# redis-server for the Redis ones).
+start_server() {
+  local name=$1 db=$2 threads=${3:-} log=$WORK/$1.log
+  local common=(--milter none --dbdir "$db" --log stderr --delay $DELAY
+                --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS")
+  SERVER_PORT=$(free_port)
+  mkdir -p "$db"
+  case "$name" in
+    gm-bdb)
+      "$DAEMON" --policy "inet:127.0.0.1:$SERVER_PORT" "${common[@]}" 2>>"$log" &
+      ;;
+    gm-redis|gm-redis-t4)
+      start_redis "$name-$(basename "$db")"
+      [ "$name" = gm-redis-t4 ] && threads=4
+      "$DAEMON" --policy "inet:127.0.0.1:$SERVER_PORT" "${common[@]}" --store redis \
+        --redis "redis://127.0.0.1:$REDIS_PORT/0" ${threads:+--threads "$threads"} 2>>"$log" &
+      ;;
+    noop-policy)
+      "$BENCH/noop-policy" --port "$SERVER_PORT" --threads 2 2>>"$log" &
+      ;;
+    *) echo "unknown server $name" >&2; exit 1 ;;
+  esac
+  SERVER_PID=$!
+  STARTED+=("$SERVER_PID")
+  if ! wait_port "$SERVER_PORT" 60; then
+    echo "run-redis-benchmarks: $name did not start listening within 60 s; its log:" >&2
+    tail -20 "$log" >&2
+    exit 1
+  fi
+}
+
+stop_server() {
+  stop_pid "$SERVER_PID"
+  SERVER_PID=""
+  stop_pid "$REDIS_PID"
+  REDIS_PID=""
+}
+
+# CPU seconds (user + system) a process used so far; 0 when there is none.
+cpu_s() {
+  [ -n "$1" ] && [ -r "/proc/$1/stat" ] || { echo 0; return; }
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
+redis_commands() {
+  [ -n "$REDIS_PID" ] || { echo 0; return; }
+  redis-cli -p "$REDIS_PORT" info stats | awk -F: '/^total_commands_processed:/ { print $2 + 0 }'
+}
+
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+
+# record JSON EXTRA: the tool's JSON line plus "key":value pairs and the
+# 1-minute load average.
+record() {
+  local json=$1 extra=$2
+  [ -n "$json" ] || return 0
+  printf '%s\n' "${json%\}},$extra,\"loadavg\":$(cut -d' ' -f1 /proc/loadavg)}" >>"$RESULTS"
+}
+
+REPEAT_NONCE=0
+REPEAT_ARGS=""
+repeat_args() {  # C: the pool is made to pass once per server and round
+  if [ "$1" = "${CONNECTIONS%% *}" ]; then
+    REPEAT_NONCE=$(( $(date +%s) * 100 + RANDOM % 100 ))
+    REPEAT_ARGS="--nonce $REPEAT_NONCE --prewarm yes"
+  else
+    REPEAT_ARGS="--nonce $REPEAT_NONCE --prewarm no"
+  fi
+}
+
+# measure SERVER ROUND KIND MIX C [REQUESTS DURATION]
+measure() {
+  local server=$1 round=$2 kind=$3 mix=$4 c=$5 requests=${6:-$REQUESTS} duration=${7:-$DURATION}
+  local extra="" out cpu0 rcpu0 cmd0 cpu1 rcpu1 cmd1
+  if [ "$mix" = repeat ]; then repeat_args "$c"; extra=$REPEAT_ARGS; fi
+  cpu0=$(cpu_s "$SERVER_PID"); rcpu0=$(cpu_s "$REDIS_PID"); cmd0=$(redis_commands)
+  # shellcheck disable=SC2086
+  out=$("$BENCH/policy-load" --port "$SERVER_PORT" --mix "$mix" --connections "$c" $extra \
+    --client-threads "$([ "$c" -ge 2 ] && echo 2 || echo 1)" --requests "$requests" \
+    --duration "$duration" --pool "$POOL" --prewarm-wait $((DELAY + 1)) --timeout 10 \
+    --label "$server" || true)
+  cpu1=$(cpu_s "$SERVER_PID"); rcpu1=$(cpu_s "$REDIS_PID"); cmd1=$(redis_commands)
+  echo "$out" | tail -1 >&2
+  record "$(echo "$out" | grep '^{' || true)" \
+    "\"server\":\"$server\",\"round\":$round,\"kind\":\"$kind\",\"threads\":\"${THREADS_LABEL:-}\",\"server_cpu_s\":$(minus "$cpu1" "$cpu0"),\"redis_cpu_s\":$(minus "$rcpu1" "$rcpu0"),\"redis_commands\":$((cmd1 - cmd0))"
+}
+
+mkdir -p "$(dirname "$RESULTS")"
+: >"$RESULTS"
+STARTED_AT=$(date -u '+%Y-%m-%d %H:%M UTC')
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BEGIN_S=$SECONDS
+echo "run-redis-benchmarks: $ROUNDS rounds, ${DURATION}s per measurement; results in $RESULTS" >&2
+
+# ---- the table: four servers, interleaved, rotated each round ---------------
+SERVERS=(gm-redis gm-redis-t4 gm-bdb noop-policy)
+for round in $(seq 1 "$ROUNDS"); do
+  n=${#SERVERS[@]}
+  for k in $(seq 0 $((n - 1))); do
+    server=${SERVERS[$(( (k + round - 1) % n ))]}
+    start_server "$server" "$WORK/db-$server-$round"
+    for mix in $MIXES; do
+      for c in $CONNECTIONS; do measure "$server" "$round" policy "$mix" "$c"; done
+    done
+    stop_server
+    rm -rf "$WORK/db-$server-$round" "$WORK"/redis-*
+  done
+done
+
+# ---- policy threads (each with threads + 8 Redis connections) at C = 128 ------
+for round in $(seq 1 "$ROUNDS"); do
+  for threads in $SWEEP_THREADS; do
+    start_server gm-redis "$WORK/db-sweep-$threads-$round" "$threads"
+    THREADS_LABEL=$threads measure gm-redis "$round" threads new 128
+    stop_server
+    rm -rf "$WORK/db-sweep-$threads-$round" "$WORK"/redis-*
+  done
+done
+
+# ---- 1,000 policy connections held open at once --------------------------------
+# Twice per daemon: the first burst of 1,000 new connections after a start
+# has a tail the second has not (on both stores), so both are reported.
+for server in gm-redis gm-bdb; do
+  start_server "$server" "$WORK/db-c1000-$server"
+  measure "$server" 1 c1000 new 1000 50000 10
+  measure "$server" 2 c1000 new 1000 50000 10
+  stop_server
+  rm -rf "$WORK/db-c1000-$server" "$WORK"/redis-*
+done
+
+ELAPSED=$((SECONDS - BEGIN_S))
+echo "run-redis-benchmarks: measurements took ${ELAPSED}s" >&2
+if [ "$REPORT" = 1 ]; then
+  python3 bench/redis_report.py --results "$RESULTS" --benchmarks BENCHMARKS.md \
+    --rounds "$ROUNDS" --duration "$DURATION" --started "$STARTED_AT" --elapsed "$ELAPSED" \
+    --commit "$COMMIT" --command "bash bench/run-redis-benchmarks.sh --rounds $ROUNDS --duration $DURATION" \
+    --nproc "$(nproc)" --redis-version "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
+  echo "run-redis-benchmarks: wrote the Redis store section of BENCHMARKS.md" >&2
+fi
