@@ -271,6 +271,36 @@ TEST_CASE("with the milter on, a burst of SIGHUPs reloads and never stops the da
   CHECK(daemon.process->output().find("shutting down") == std::string::npos);
 }
 
+TEST_CASE("with the milter on, SIGHUPs from the first log line on never stop the daemon") {
+  // Before the "ready" line the threads are being started: a signal then
+  // must still reach the main thread, not libmilter's signal thread.
+  for (int round = 0; round < 5; ++round) {
+    Daemon daemon;
+    daemon.write("clients", "");
+    daemon.write("recipients", "");
+    daemon.milter = "inet:127.0.0.1:" + std::to_string(free_loopback_port());
+    daemon.start(300);
+    REQUIRE(daemon.log_shows(" starting: "));
+    // Bounded: at most 4,000 signals, 50 µs apart, well past "ready".
+    int after_ready = 0;
+    for (int i = 0; i < 4000 && after_ready < 500; ++i) {
+      daemon.process->signal(SIGHUP);
+      std::this_thread::sleep_for(50us);
+      if (after_ready > 0 || daemon.process->output().find(": ready\n") != std::string::npos) {
+        ++after_ready;
+      }
+    }
+    REQUIRE(daemon.log_shows(": ready\n"));
+    std::this_thread::sleep_for(100ms);
+    CHECK_FALSE(daemon.process->wait_for_exit(0ms));
+    const std::string log = daemon.process->output();
+    CHECK(log.find("stopped on its own") == std::string::npos);
+    CHECK(log.find("shutting down") == std::string::npos);
+    LineClient client(daemon.port);
+    CHECK(is_greylist(client.policy(triplet_request("early-hup@foo.test", "b@bar.test"))));
+  }
+}
+
 TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made") {
   Daemon daemon;
   daemon.write("clients", "");

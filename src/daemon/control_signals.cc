@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <future>
 
 namespace greylist {
 namespace {
@@ -48,7 +49,9 @@ Result<ControlSignals> ControlSignals::block() {
   struct sigaction action {};
   action.sa_handler = on_control_signal;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
+  // SA_NODEFER: a second signal during the handler still finds the main
+  // thread unblocked (else libmilter's sigwait() thread would take it).
+  action.sa_flags = SA_RESTART | SA_NODEFER;
   for (const int s : kSignals) {
     if (sigaction(s, &action, nullptr) != 0) {
       return Status::IoError(std::string("cannot install a signal handler: ") + std::strerror(errno));
@@ -68,6 +71,27 @@ ControlSignals::~ControlSignals() {
 void ControlSignals::listen() {
   const sigset_t set = control_set();
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+std::thread ControlSignals::start_thread(std::function<void()> body) {
+  const sigset_t set = control_set();
+  sigset_t previous;
+  pthread_sigmask(SIG_BLOCK, &set, &previous);
+  std::promise<void> mask_restored;
+  std::future<void> go = mask_restored.get_future();
+  std::thread thread;
+  try {
+    thread = std::thread([go = std::move(go), body = std::move(body)]() mutable {
+      go.wait();
+      body();
+    });
+  } catch (...) {
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    throw;
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  mask_restored.set_value();
+  return thread;
 }
 
 std::optional<int> ControlSignals::wait(std::optional<std::chrono::milliseconds> timeout) {

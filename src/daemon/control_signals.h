@@ -3,10 +3,18 @@
 // libmilter runs a thread of its own that sigwait()s for the same signals
 // and stops the milter on any of them (a SIGHUP included). The kernel hands
 // a process signal to the main thread whenever the main thread does not
-// block it, so: every other thread blocks them (block() before any thread
-// is started), and the main thread takes them with a handler that only
-// writes the signal number to a pipe, unblocked at all times but during
-// that one write. The main loop reads the pipe at its leisure.
+// block it, so: every other thread blocks them, and the main thread takes
+// them with a handler that only writes the signal number to a pipe. The
+// handler runs with SA_NODEFER, so the main thread never blocks them, not
+// even while it handles one. The main loop reads the pipe at its leisure.
+//
+// Order: block() before any thread; threads started before listen()
+// inherit the block; after listen(), start threads with start_thread(),
+// which blocks them from their first instruction on.
+#pragma once
+
+#include <functional>
+#include <thread>
 #pragma once
 
 #include <chrono>
@@ -25,9 +33,14 @@ class ControlSignals {
   ControlSignals& operator=(ControlSignals&&) = delete;
   ~ControlSignals();
 
-  // Unblocks the signals in the calling (main) thread only. Call once the
-  // other threads have been started.
+  // Unblocks the signals in the calling (main) thread only. Signals that
+  // arrived while they were blocked are handled now.
   void listen();
+
+  // Starts a thread that runs `body` with the signals blocked; `body` only
+  // begins once the calling thread has its own mask back, so no signal
+  // finds every thread blocked but a sigwait()ing one (libmilter's).
+  static std::thread start_thread(std::function<void()> body);
 
   // The next signal received, or nullopt after `timeout` (none: wait).
   std::optional<int> wait(std::optional<std::chrono::milliseconds> timeout);

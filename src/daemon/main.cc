@@ -351,29 +351,28 @@ int run(DaemonOptions options) {
            " delay=" + std::to_string(config.delay) + "s uid=" +
            std::to_string(getuid()));
 
-  // A front end that stops on its own (libmilter may take a SIGTERM itself)
-  // brings the whole daemon down cleanly rather than leaving half of it.
+  // The expiry thread inherits the block; the front ends' threads are
+  // started after listen(), each blocked from its start: from here on
+  // every control signal reaches the main loop, none libmilter's thread.
+  ExpiryThread expiry(config, *resources.store, clock);
+  signals.value().listen();
+  // A front end that stops on its own (a listener error) brings the whole
+  // daemon down cleanly rather than leaving half of it.
   const auto wake_main = [] { kill(getpid(), SIGTERM); };
   std::thread policy_thread;
   if (policy) {
-    policy_thread = std::thread([&] {
+    policy_thread = ControlSignals::start_thread([&] {
       policy->run();
       wake_main();
     });
   }
   std::thread milter_thread;
   if (milter) {
-    milter_thread = std::thread([&] {
+    milter_thread = ControlSignals::start_thread([&] {
       milter->run();
       wake_main();
     });
   }
-  ExpiryThread expiry(config, *resources.store, clock);
-
-  // From here on SIGHUP reloads the whitelists. A signal sent during
-  // start-up may instead reach libmilter's own signal thread: wait for this
-  // line (or systemd's READY) before reloading.
-  signals.value().listen();
   log_info("ready");
   notify_ready("serving");
   report_started();
