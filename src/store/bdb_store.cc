@@ -863,6 +863,38 @@ Result<BdbStore::MovedAside> BdbStore::move_aside(const std::string& directory) 
 
 
 Status BdbStore::update(Table table, std::string_view key, const UpdateFunction& fn) {
+  // First a look without a transaction: most updates on the request path
+  // (a passed triplet, a retry too early) leave the entry as it is, and
+  // then the look was the whole update. Only when fn wants to change
+  // something does a transaction read the entry again, locked for writing;
+  // if it is still what fn saw, fn's answer is applied as it is (fn depends
+  // only on its argument), else fn is called again on the current value.
+  std::string thrown;
+  std::optional<std::string> seen;      // the committed value fn was given
+  std::optional<std::string> proposed;  // what fn made of it
+  UpdateOutcome planned;
+  int result = with_handles([&] {
+    const int read = read_committed(table, key, seen);
+    if (read != 0) return read;
+    proposed = seen;
+    try {
+      planned = fn(proposed);
+    } catch (const std::exception& e) {
+      thrown = e.what();
+      return kBodyThrew;
+    } catch (...) {
+      thrown = "unknown exception";
+      return kBodyThrew;
+    }
+    return 0;
+  });
+  if (result != 0) return failure("update", table, result, thrown);
+  if (planned.verdict == UpdateOutcome::Verdict::kKeep ||
+      (planned.verdict == UpdateOutcome::Verdict::kErase && !seen)) {
+    return Status::Ok();
+  }
+
+  bool called_in_transaction = false;
   auto body = [&](DbTxn* txn) -> int {
     Db* const database = db(table);
     if (!fits_dbt(key)) return kKeyTooLarge;
@@ -871,21 +903,31 @@ Status BdbStore::update(Table table, std::string_view key, const UpdateFunction&
     // DB_RMW takes the write lock now, so two updates of one key cannot both
     // read the old value (no lost update, no read-to-write lock upgrade).
     int ret = database->get(txn, &k, data.get(), DB_RMW);
-    std::optional<std::string> value;
+    std::optional<std::string> current;
     if (ret == 0) {
-      value.emplace(data.view());
+      current.emplace(data.view());
     } else if (ret != DB_NOTFOUND) {
       return ret;
     }
-    const bool existed = value.has_value();
-    const UpdateOutcome outcome = fn(value);
+    const bool existed = current.has_value();
+    std::optional<std::string> fresh;
+    UpdateOutcome outcome = planned;
+    const std::optional<std::string>* value = &proposed;
+    // Changed since the look: decide again. So also after fn ran in an
+    // attempt that was then retried (its side effects are the latest).
+    if (called_in_transaction || current != seen) {
+      called_in_transaction = true;
+      fresh = std::move(current);
+      outcome = fn(fresh);
+      value = &fresh;
+    }
     switch (outcome.verdict) {
       case UpdateOutcome::Verdict::kKeep:
         return 0;
       case UpdateOutcome::Verdict::kWrite: {
-        if (!value) return kWriteOfAbsentValue;
-        if (!fits_dbt(*value)) return kKeyTooLarge;
-        Dbt v = input_dbt(*value);
+        if (!*value) return kWriteOfAbsentValue;
+        if (!fits_dbt(**value)) return kKeyTooLarge;
+        Dbt v = input_dbt(**value);
         return database->put(txn, &k, &v, 0);
       }
       case UpdateOutcome::Verdict::kErase:
@@ -895,32 +937,38 @@ Status BdbStore::update(Table table, std::string_view key, const UpdateFunction&
     }
     return 0;
   };
-  std::string thrown;
-  const int ret =
-      with_handles([&] { return run_transaction(*env_, 0, body, &thrown); });
-  if (ret != 0) return failure("update", table, ret, thrown);
+  result = with_handles([&] { return run_transaction(*env_, 0, body, &thrown); });
+  if (result != 0) return failure("update", table, result, thrown);
   return Status::Ok();
 }
 
 Result<std::optional<std::string>> BdbStore::get(Table table, std::string_view key) {
   std::optional<std::string> value;
-  auto body = [&](DbTxn* txn) -> int {
-    Db* const database = db(table);
-    value.reset();
-    if (!fits_dbt(key)) return kKeyTooLarge;
-    Dbt k = input_dbt(key);
-    OutputDbt data;
-    const int ret = database->get(txn, &k, data.get(), 0);
-    if (ret == DB_NOTFOUND) return 0;
-    if (ret == 0) value.emplace(data.view());
-    return ret;
-  };
-  std::string thrown;
-  // Read committed: the page lock is released as soon as the value is read.
-  const int ret =
-      with_handles([&] { return run_transaction(*env_, DB_READ_COMMITTED, body, &thrown); });
-  if (ret != 0) return failure("get", table, ret, thrown);
+  const int ret = with_handles([&] { return read_committed(table, key, value); });
+  if (ret != 0) return failure("get", table, ret);
   return value;
+}
+
+int BdbStore::read_committed(Table table, std::string_view key, std::optional<std::string>& value) {
+  if (!fits_dbt(key)) return kKeyTooLarge;
+  Db* const database = db(table);
+  Dbt k = input_dbt(key);
+  // No transaction: a read takes its page locks only for the duration of
+  // the call and logs nothing, which saves a txn_begin and a commit per
+  // look-up. It sees committed data only (a page written by an open
+  // transaction is locked until that commits or aborts).
+  for (int attempt = 1;; ++attempt) {
+    value.reset();
+    OutputDbt data;
+    const int ret = database->get(nullptr, &k, data.get(), 0);
+    if (ret == DB_NOTFOUND) return 0;
+    if (ret == 0) {
+      value.emplace(data.view());
+      return 0;
+    }
+    if (!is_lock_conflict(ret) || attempt == kMaxAttempts) return ret;
+    std::this_thread::yield();
+  }
 }
 
 Status BdbStore::put(Table table, std::string_view key, std::string_view value,

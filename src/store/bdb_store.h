@@ -32,10 +32,13 @@
 // must keep their transactions short and finish them before exiting on a
 // signal.
 //
-// Durability: every update()/put()/erase() is one transaction. When it
-// returns ok, the change survives a crash of the process (kill -9) in both
-// modes; with Sync::kFull it also survives a power cut (the log is flushed to
-// disk at every commit; concurrent commits share one flush). open() runs
+// Durability: every update() that writes, put() and erase() is one
+// transaction; get() and an update() whose function keeps the entry read
+// committed data without a transaction (nothing logged, page locks held
+// only during the read). When a write returns ok, the change survives a
+// crash of the process (kill -9) in both modes; with Sync::kFull it also
+// survives a power cut (the log is flushed to disk at every commit;
+// concurrent commits share one flush). open() runs
 // recovery, so a directory left behind by a killed process opens with every
 // committed change and none of the uncommitted ones.
 //
@@ -211,6 +214,10 @@ class BdbStore final : public Store {
   // region's maximum (see the .cc). 0 or errno.
   int reserve_region_space() const;
   Status open_database(Table table);
+  // The committed value under key (nullopt when absent), read without a
+  // transaction; lock conflicts are retried. 0 or a Berkeley DB code. Call
+  // inside with_handles.
+  int read_committed(Table table, std::string_view key, std::optional<std::string>& value);
   void close_handles();
   // Runs fn() (a Berkeley DB call returning its code) with the handles
   // pinned; after DB_RUNRECOVERY, starts a reopen. Returns at once, without
