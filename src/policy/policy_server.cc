@@ -107,7 +107,7 @@ class Connection final : public ConnectionBase,
   std::string peer_;
   std::uint64_t id_;
   std::chrono::steady_clock::time_point deadline_{};
-  // Touched only on the connection's strand.
+  // Touched only on the connection's thread (its worker context).
   bool busy_ = false;      // answering (deciding or writing)
   bool stopping_ = false;  // the server is shutting down
   bool closed_ = false;
@@ -119,10 +119,16 @@ class PolicyServerImpl final : public PolicyServer {
       : settings_(std::move(settings)),
         greylister_(greylister),
         clock_(clock),
-        io_(std::make_unique<asio::io_context>()),
+        io_(std::make_unique<asio::io_context>(1)),
         server_strand_(asio::make_strand(*io_)),
         work_(asio::make_work_guard(*io_)),
         drain_timer_(std::in_place, *server_strand_) {
+    const unsigned threads = settings_.threads == 0 ? 1 : settings_.threads;
+    for (unsigned i = 0; i < threads; ++i) {
+      // Concurrency hint 1: each context is run by exactly one thread.
+      workers_.push_back(std::make_unique<asio::io_context>(1));
+      worker_guards_.emplace_back(asio::make_work_guard(*workers_.back()));
+    }
     limits_.max_line_bytes = settings_.max_line_bytes;
     limits_.max_attributes = settings_.max_attributes;
     limits_.max_request_bytes = settings_.max_request_bytes;
@@ -139,6 +145,8 @@ class PolicyServerImpl final : public PolicyServer {
     remove_socket_files();
     drain_timer_.reset();
     work_.reset();
+    worker_guards_.clear();
+    workers_.clear();  // destroys the connections' pending coroutine frames
     server_strand_.reset();
     io_.reset();
   }
@@ -188,10 +196,20 @@ class PolicyServerImpl final : public PolicyServer {
   RateLimitedLog accept_log_{std::chrono::seconds(10)};
   RateLimitedLog idle_log_{std::chrono::seconds(1)};
 
+  // The server context, run by the thread calling run(): acceptors, accept
+  // loops, the drain timer and shutdown (on this strand). It never runs a
+  // decision, so it can always accept and shut down.
   std::unique_ptr<asio::io_context> io_;
-  // Acceptors, accept loops, the drain timer and shutdown run on this strand.
   std::optional<asio::strand<asio::io_context::executor_type>> server_strand_;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  // Connections: one context per thread (settings.threads), each with its
+  // own epoll loop, connections dealt out in turn. A connection lives on one
+  // thread from accept to close: its reads, decisions and writes need no
+  // strand, no lock and no hand-off to another thread (measured in
+  // bench/analysis.md).
+  std::vector<std::unique_ptr<asio::io_context>> workers_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> worker_guards_;
+  std::size_t next_worker_ = 0;  // server strand only
   std::optional<asio::steady_timer> drain_timer_;
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_acceptors_;
   std::vector<std::unique_ptr<unix_stream::acceptor>> unix_acceptors_;
@@ -451,9 +469,9 @@ awaitable<void> PolicyServerImpl::accept_loop(Acceptor& acceptor, std::string na
   using Socket = typename Acceptor::protocol_type::socket;
   asio::steady_timer pause(*server_strand_);
   while (acceptor.is_open()) {
-    // Each connection gets its own strand: its reader and its idle timer
-    // never run at once, while connections run in parallel.
-    Socket socket(asio::make_strand(*io_));
+    // The accepted socket belongs to the next worker context: its reader
+    // and idle timer run on that context's single thread.
+    Socket socket(*workers_[next_worker_++ % workers_.size()]);
     error_code ec;
     co_await acceptor.async_accept(socket, asio::redirect_error(use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
@@ -526,22 +544,21 @@ void PolicyServerImpl::emit(const std::vector<PolicyLogRecord>& records) {
 }
 
 void PolicyServerImpl::run() {
-  const unsigned threads = settings_.threads == 0 ? 1 : settings_.threads;
-  auto serve = [this] {
+  auto serve = [](asio::io_context& context) {
     for (;;) {
       try {
-        io_->run();
+        context.run();
         return;
       } catch (const std::exception& e) {
         log_error(std::string("policy server: unexpected exception: ") + e.what());
       }
     }
   };
-  std::vector<std::thread> workers;
-  workers.reserve(threads - 1);
-  for (unsigned i = 1; i < threads; ++i) workers.emplace_back(serve);
-  serve();
-  for (auto& worker : workers) worker.join();
+  std::vector<std::thread> threads;
+  threads.reserve(workers_.size());
+  for (auto& worker : workers_) threads.emplace_back(serve, std::ref(*worker));
+  serve(*io_);
+  for (auto& thread : threads) thread.join();
 }
 
 void PolicyServerImpl::stop() {
@@ -566,6 +583,7 @@ void PolicyServerImpl::begin_shutdown() {
   for (auto& acceptor : tcp_acceptors_) acceptor->close(ignored);
   for (auto& acceptor : unix_acceptors_) acceptor->close(ignored);
   work_.reset();
+  for (auto& guard : worker_guards_) guard.reset();
 
   std::vector<std::shared_ptr<ConnectionBase>> open;
   {
@@ -590,6 +608,7 @@ void PolicyServerImpl::begin_shutdown() {
     if (left == 0) return;
     log_warning("policy server: " + std::to_string(left) +
                 " connections still busy after the drain timeout; stopping anyway");
+    for (auto& worker : workers_) worker->stop();
     io_->stop();
   });
   std::lock_guard lock(connections_mutex_);

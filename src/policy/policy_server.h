@@ -41,7 +41,7 @@ struct PolicySettings {
   std::size_t max_request_bytes = 65536;    // per request
   std::chrono::seconds idle_timeout{300};   // no complete request for this long: close
   std::size_t max_connections = 1000;       // beyond: accept and close at once, logged
-  unsigned threads = 4;                     // threads serving connections
+  unsigned threads = 4;                     // threads serving connections (plus one accepting)
   std::chrono::milliseconds drain_timeout{1500};
 };
 
@@ -59,8 +59,11 @@ class PolicyServer {
                                                     const Clock& clock);
   virtual ~PolicyServer() = default;
 
-  // Serves until stop(); blocks the calling thread (and uses settings.threads,
-  // the calling one included). Call once.
+  // Serves until stop(); blocks the calling thread, which accepts
+  // connections, while settings.threads threads serve them: each connection
+  // stays on one of these threads (dealt out in turn) from accept to close,
+  // so a decision that blocks (a lock wait, an fsync) delays the other
+  // connections of its thread only. Call once.
   virtual void run() = 0;
   // Thread-safe; idempotent; may come before run() (run() then returns soon).
   virtual void stop() = 0;
