@@ -441,6 +441,80 @@ TEST_CASE_FIXTURE(Fixture, "pool: a retry from another network of the same regis
   CHECK(g.decide(named("52.100.9.9", "unknown")).reason == "new");
 }
 
+TEST_CASE_FIXTURE(Fixture, "pool: a triplet keyed by network before pool-by-domain was on still counts") {
+  config.auto_whitelist_clients = 0;
+  config.auto_whitelist_domains = 0;
+  config.delay = 300;
+  LastTwoLabels domains;
+  const std::string name = "mail-a.protection.outlook.com";
+  const Request waiting = named("40.107.1.1", name, "a@foo.test");
+  const Request early = named("40.107.1.1", name, "b@foo.test");
+  const Request passed = named("40.107.1.1", name, "c@foo.test");
+  const EpochSeconds start = clock.now();
+
+  // Entries written while the option was off (or imported from postgrey,
+  // which keys by network too).
+  config.pool_by_domain = false;
+  const Greylister before(config, store, clock, &domains);
+  CHECK(before.decide(passed).reason == "new");
+  CHECK(before.decide(waiting).reason == "new");
+  clock.advance(300);
+  CHECK(before.decide(passed).action == Action::kPass);
+  clock.advance(-100);
+  CHECK(before.decide(early).reason == "new");
+  clock.advance(100);  // start + 300
+
+  config.pool_by_domain = true;
+  const Greylister g(config, store, clock, &domains);
+  REQUIRE(g.triplet_key(waiting) != before.triplet_key(waiting));
+  REQUIRE(!store.get(Table::kTriplets, g.triplet_key(waiting)).value());
+
+  // Its delay has passed under the network key: it passes, as that triplet.
+  const Decision retry = g.decide(waiting);
+  CHECK(retry.action == Action::kPass);
+  CHECK(retry.reason == "triplet found");
+  REQUIRE(retry.delayed_seconds);
+  CHECK(*retry.delayed_seconds == 300);
+  // Copied under the pool key (first seen kept); the network entry stays.
+  auto copied = store.get(Table::kTriplets, g.triplet_key(waiting)).value();
+  REQUIRE(copied);
+  const auto record = decode_triplet(*copied);
+  REQUIRE(record);
+  CHECK(record->first_seen == start);
+  CHECK(record->passed);
+  CHECK(store.get(Table::kTriplets, before.triplet_key(waiting)).value());
+
+  // A triplet that passed before the switch passes at once.
+  CHECK(g.decide(passed).action == Action::kPass);
+  CHECK(g.decide(passed).reason == "triplet found");
+  // One still within its delay is an early retry, not new.
+  const Decision too_soon = g.decide(early);
+  CHECK(too_soon.action == Action::kGreylist);
+  CHECK(too_soon.reason == "early-retry (200s missing)");
+  // Unknown under both keys: new, written under the pool key only.
+  const Request fresh = named("40.107.1.1", name, "d@foo.test");
+  CHECK(g.decide(fresh).reason == "new");
+  CHECK(store.get(Table::kTriplets, g.triplet_key(fresh)).value());
+  CHECK(!store.get(Table::kTriplets, before.triplet_key(fresh)).value());
+}
+
+TEST_CASE_FIXTURE(Fixture, "pool: the network-keyed fallback also works with privacy keys") {
+  config.auto_whitelist_clients = 0;
+  config.auto_whitelist_domains = 0;
+  config.delay = 300;
+  config.privacy = true;
+  config.privacy_key = "secret";
+  LastTwoLabels domains;
+  const Request r = named("40.107.1.1", "mail-a.protection.outlook.com");
+  config.pool_by_domain = false;
+  const Greylister before(config, store, clock, &domains);
+  CHECK(before.decide(r).reason == "new");
+  clock.advance(300);
+  config.pool_by_domain = true;
+  const Greylister g(config, store, clock, &domains);
+  CHECK(g.decide(r).action == Action::kPass);
+}
+
 TEST_CASE_FIXTURE(Fixture, "pool-by-domain off keys named clients by network") {
   config.pool_by_domain = false;
   LastTwoLabels domains;

@@ -54,6 +54,8 @@ class Greylister {
 
  private:
   Decision decide_or_throw(const Request& request, EpochSeconds now) const;
+  // The triplet key of `request` with `client` as its client part.
+  std::string triplet_key_for(const std::string& client, const Request& request) const;
   // First pass of a triplet: count it towards both auto-whitelists.
   void count_first_pass(const Request& request, EpochSeconds now, Decision& decision) const;
 

@@ -112,7 +112,11 @@ std::string Greylister::triplet_client(const Request& request) const {
 }
 
 std::string Greylister::triplet_key(const Request& request) const {
-  std::string key = encode_triplet_key(triplet_client(request), normalize_sender(request.sender),
+  return triplet_key_for(triplet_client(request), request);
+}
+
+std::string Greylister::triplet_key_for(const std::string& client, const Request& request) const {
+  std::string key = encode_triplet_key(client, normalize_sender(request.sender),
                                        normalize_recipient(request.recipient));
   return config_.privacy ? keyed_hash("t1h:", key, config_.privacy_key) : key;
 }
@@ -183,53 +187,79 @@ Decision Greylister::decide_or_throw(const Request& request, EpochSeconds now) c
   }
 
   const std::string client = triplet_client(request);
-  const std::uint64_t network =
-      record_hash(client_network(request.client_address, config_), config_);
+  const std::string network_text = client_network(request.client_address, config_);
+  const std::uint64_t network = record_hash(network_text, config_);
+  const std::string key = triplet_key_for(client, request);
+  // Under --pool-by-domain the triplet may still be keyed by the client's
+  // network: written before the option was on, or imported from postgrey.
+  // So a pool key that is absent is first reported as a miss (nothing
+  // written), the network-keyed entry looked up, and the update run again
+  // with it as the entry to start from: it is copied under the pool key.
+  // Only this miss path pays the extra look-ups.
+  const bool pooled = client != network_text;
+  bool fallback_looked_up = !pooled;
+  bool pool_key_missing = false;
+  std::optional<TripletRecord> inherited;
   TripletOutcome outcome;
-  const Status updated = store_.update(
-      Table::kTriplets, triplet_key(request),
-      [&](std::optional<std::string>& value) -> UpdateOutcome {
-        outcome = TripletOutcome{};
-        // An entry we cannot decode (damaged, or from a newer version) is
-        // treated as absent: greylisting once more is the safe answer.
-        auto record = value ? decode_triplet(*value) : std::nullopt;
-        bool write = false;
-        if (!record) {
-          record = TripletRecord{now, now, false, network};
-          write = true;
-        } else {
-          if (record->first_seen > now) {  // clock went back, or a bad import
-            record->first_seen = now;
-            write = true;
-          }
-          if (!record->passed && now - record->first_seen > config_.retry_window) {
-            record = TripletRecord{now, now, false, network};
-            write = true;
-          }
-        }
-        outcome.first_seen = record->first_seen;
-        outcome.first_network = record->first_network;
-        const std::int64_t left = config_.delay - (now - record->first_seen);
-        if (left > 0) {
-          outcome.kind = now == record->first_seen ? TripletOutcome::Kind::kNew
-                                                   : TripletOutcome::Kind::kEarlyRetry;
-          outcome.seconds_left = left;
-        } else if (!record->passed) {
-          outcome.kind = TripletOutcome::Kind::kFirstPass;
-          record->passed = true;
-          record->last_seen = now;
-          write = true;
-        } else {
-          outcome.kind = TripletOutcome::Kind::kPassed;
-          if (now - record->last_seen >= kLastSeenRefreshSeconds || record->last_seen > now) {
-            record->last_seen = now;
-            write = true;
-          }
-        }
-        if (!write) return {};
-        value = encode_triplet(*record);
-        return {UpdateOutcome::Verdict::kWrite, triplet_expires_at(*record, config_)};
-      });
+  const auto triplet_update = [&](std::optional<std::string>& value) -> UpdateOutcome {
+    outcome = TripletOutcome{};
+    pool_key_missing = false;
+    if (!value && !fallback_looked_up) {
+      pool_key_missing = true;
+      return {};
+    }
+    // An entry we cannot decode (damaged, or from a newer version) is
+    // treated as absent: greylisting once more is the safe answer.
+    auto record = value ? decode_triplet(*value) : std::nullopt;
+    bool write = false;
+    if (!value && inherited) {
+      record = inherited;
+      write = true;
+    }
+    if (!record) {
+      record = TripletRecord{now, now, false, network};
+      write = true;
+    } else {
+      if (record->first_seen > now) {  // clock went back, or a bad import
+        record->first_seen = now;
+        write = true;
+      }
+      if (!record->passed && now - record->first_seen > config_.retry_window) {
+        record = TripletRecord{now, now, false, network};
+        write = true;
+      }
+    }
+    outcome.first_seen = record->first_seen;
+    outcome.first_network = record->first_network;
+    const std::int64_t left = config_.delay - (now - record->first_seen);
+    if (left > 0) {
+      outcome.kind = now == record->first_seen ? TripletOutcome::Kind::kNew
+                                               : TripletOutcome::Kind::kEarlyRetry;
+      outcome.seconds_left = left;
+    } else if (!record->passed) {
+      outcome.kind = TripletOutcome::Kind::kFirstPass;
+      record->passed = true;
+      record->last_seen = now;
+      write = true;
+    } else {
+      outcome.kind = TripletOutcome::Kind::kPassed;
+      if (now - record->last_seen >= kLastSeenRefreshSeconds || record->last_seen > now) {
+        record->last_seen = now;
+        write = true;
+      }
+    }
+    if (!write) return {};
+    value = encode_triplet(*record);
+    return {UpdateOutcome::Verdict::kWrite, triplet_expires_at(*record, config_)};
+  };
+  Status updated = store_.update(Table::kTriplets, key, triplet_update);
+  if (updated.ok() && pool_key_missing) {
+    auto found = store_.get(Table::kTriplets, triplet_key_for(network_text, request));
+    if (!found.ok()) return error_decision(found.status());
+    if (found.value()) inherited = decode_triplet(*found.value());
+    fallback_looked_up = true;
+    updated = store_.update(Table::kTriplets, key, triplet_update);
+  }
   if (!updated.ok()) return error_decision(updated);
 
   switch (outcome.kind) {
