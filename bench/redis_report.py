@@ -3,7 +3,10 @@
 bench/run-redis-benchmarks.sh (medians over rounds), followed by the
 hand-written bench/redis-analysis.md. Only that section is replaced (from its
 heading to the next "## " heading or the end); the rest of the file is kept
-as it is, and the section is appended when it is missing."""
+as it is, and the section is appended when it is missing. The run's facts
+(time, commit, machine) come from the results' "run" line, so after
+bench/run-benchmarks.sh rewrote BENCHMARKS.md,
+`python3 bench/redis_report.py` puts the section back."""
 import argparse
 import json
 import os
@@ -156,15 +159,24 @@ def splice(text, new_section):
             + ("\n" + after if after.strip() else ""))
 
 
+RUN_FIELDS = ("rounds", "duration", "started", "elapsed", "commit", "command", "nproc",
+              "redis_version")
+
+
 def main():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--results", required=True)
-    p.add_argument("--benchmarks", required=True, help="BENCHMARKS.md, edited in place")
-    for name in ("rounds", "duration", "started", "elapsed", "commit", "command", "nproc",
-                 "redis-version"):
-        p.add_argument("--" + name, required=True)
+    p.add_argument("--results", default=os.path.join(root, "bench/results/redis-latest.jsonl"))
+    p.add_argument("--benchmarks", default=os.path.join(root, "BENCHMARKS.md"),
+                   help="edited in place")
     args = p.parse_args()
-    new_section = section(load(args.results), args)
+    rows = load(args.results)
+    run = next((r for r in rows if r.get("tool") == "run"), None)
+    if run is None or any(field not in run for field in RUN_FIELDS):
+        raise SystemExit(f"redis_report: {args.results} has no complete \"run\" line")
+    for field in RUN_FIELDS:
+        setattr(args, field, run[field])
+    new_section = section(rows, args)
     with open(args.benchmarks) as f:
         text = f.read()
     with open(args.benchmarks, "w") as f:

@@ -22,7 +22,8 @@
 # sweep at 128 connections and 1,000 concurrent connections on both stores
 # (two bursts per daemon start).
 # Results: bench/results/redis-latest.jsonl; bench/redis_report.py writes the
-# section (medians over rounds) into BENCHMARKS.md, replacing only it.
+# section (medians over rounds) into BENCHMARKS.md, replacing only it (run it
+# alone to put the section back after bench/run-benchmarks.sh rewrote the file).
 #
 # Everything it starts is stopped on exit (trap); loops are bounded in count,
 # waits in time. Network: 127.0.0.1 only.
@@ -283,10 +284,12 @@ done
 
 ELAPSED=$((SECONDS - BEGIN_S))
 echo "run-redis-benchmarks: measurements took ${ELAPSED}s" >&2
+# The run's facts, for bench/redis_report.py.
+printf '{"tool":"run","rounds":%s,"duration":%s,"started":"%s","elapsed":%s,"commit":"%s","command":"%s","nproc":%s,"redis_version":"%s"}\n' \
+  "$ROUNDS" "$DURATION" "$STARTED_AT" "$ELAPSED" "$COMMIT" \
+  "bash bench/run-redis-benchmarks.sh --rounds $ROUNDS --duration $DURATION" "$(nproc)" \
+  "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')" >>"$RESULTS"
 if [ "$REPORT" = 1 ]; then
-  python3 bench/redis_report.py --results "$RESULTS" --benchmarks BENCHMARKS.md \
-    --rounds "$ROUNDS" --duration "$DURATION" --started "$STARTED_AT" --elapsed "$ELAPSED" \
-    --commit "$COMMIT" --command "bash bench/run-redis-benchmarks.sh --rounds $ROUNDS --duration $DURATION" \
-    --nproc "$(nproc)" --redis-version "$(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p')"
+  python3 bench/redis_report.py --results "$RESULTS" --benchmarks BENCHMARKS.md
   echo "run-redis-benchmarks: wrote the Redis store section of BENCHMARKS.md" >&2
 fi
