@@ -1,15 +1,23 @@
 #include "util/log.h"
 
+#include <pthread.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <string>
 
 namespace greylist {
 namespace {
 
 LogSettings g_settings;
 std::mutex g_stderr_mutex;
+// The process id in stderr lines, kept instead of a getpid() call per line;
+// a forked child (daemonizing) takes its own.
+pid_t g_pid = getpid();
+void refresh_pid() { g_pid = getpid(); }
+[[maybe_unused]] const int g_pid_refresh_registered = pthread_atfork(nullptr, nullptr, refresh_pid);
 
 int syslog_priority(Severity severity) {
   switch (severity) {
@@ -35,6 +43,7 @@ const char* prefix(Severity severity) {
 
 void configure_logging(const LogSettings& settings) {
   g_settings = settings;
+  refresh_pid();
   if (settings.target == LogSettings::Target::kSyslog) {
     // openlog keeps the pointer: g_settings.ident lives for the whole process.
     openlog(g_settings.ident.c_str(), LOG_PID | LOG_NDELAY, settings.syslog_facility);
@@ -48,10 +57,26 @@ void log(Severity severity, std::string_view message) {
     syslog(syslog_priority(severity), "%s%.*s", prefix(severity), length, message.data());
     return;
   }
-  std::lock_guard lock(g_stderr_mutex);
-  std::fprintf(stderr, "%s[%d]: %s%.*s\n", g_settings.ident.c_str(), static_cast<int>(getpid()),
-               prefix(severity), length, message.data());
-  std::fflush(stderr);
+  // The line is built first and written with one write(2), not through
+  // stdio: one system call per line, no stdio lock, and lines from several
+  // threads never interleave.
+  std::string line;
+  line.reserve(g_settings.ident.size() + static_cast<std::size_t>(length) + 32);
+  line += g_settings.ident;
+  line += '[';
+  line += std::to_string(g_pid);
+  line += "]: ";
+  line += prefix(severity);
+  line.append(message.data(), static_cast<std::size_t>(length));
+  line += '\n';
+  std::lock_guard lock(g_stderr_mutex);  // a pipe splits writes over PIPE_BUF bytes
+  std::size_t written = 0;
+  while (written < line.size()) {
+    const ssize_t n = ::write(STDERR_FILENO, line.data() + written, line.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // nowhere to report it
+    written += static_cast<std::size_t>(n);
+  }
 }
 
 void RateLimitedLog::log(Severity severity, std::string_view message) {
