@@ -41,6 +41,8 @@ TEST_CASE("defaults are postgrey's") {
   CHECK(o.log.target == LogSettings::Target::kSyslog);
   CHECK(o.milter.skip_networks.size() == 2);
   CHECK(o.policy.threads == 4);
+  CHECK(o.milter.limits.max_connections == 1000);
+  CHECK(o.milter.limits.idle_timeout == std::chrono::seconds(3600));
 }
 
 TEST_CASE("--sync full raises the default thread count for group commit; --threads wins") {
@@ -100,6 +102,8 @@ TEST_CASE("bad values are refused with a message naming the option") {
       {{"--socketmode", "999"}, "--socketmode"},
       {{"--skip-networks", "10.0.0.0/40"}, "--skip-networks"},
       {{"--milter-reply-code", "550"}, "--milter-reply-code"},
+      {{"--milter-max-connections", "0"}, "--milter-max-connections"},
+      {{"--milter-idle-timeout", "soon"}, "--milter-idle-timeout"},
       {{"--lookup-by-host", "--lookup-by-subnet"}, "--lookup-by-host"},
       {{"--no-such-option"}, "no-such-option"},
   };

@@ -349,12 +349,13 @@ TEST_CASE("policy peers that are silent, dribble a byte a second or send a 1 MB 
   }
 }
 
-TEST_CASE("milter peers: a 1 MB packet is cut off at once; silent and dribbling ones are held "
-          "(libmilter sets no idle bound) without slowing well-behaved clients") {
+TEST_CASE("milter peers: a 1 MB packet is cut off at once, silent ones after --milter-idle-timeout; "
+          "dribbling ones are held; well-behaved clients are not slowed") {
   REQUIRE(raise_fd_limit(1024) >= 512);
   Daemon daemon("greylist-milter-slow");
   daemon.milter_port = free_loopback_port();
-  REQUIRE(daemon.start());
+  // The guard looks every 2 s: a silent peer goes after 2 to 4 s.
+  REQUIRE(daemon.start({"--milter-idle-timeout", "2"}));
   LatencyStats policy_before;
   LatencyStats milter_before;
   {
@@ -400,6 +401,14 @@ TEST_CASE("milter peers: a 1 MB packet is cut off at once; silent and dribbling 
   MESSAGE("figure: meanwhile: policy " << policy_during.text() << "; milter " << milter_during.text());
   CHECK(huge_closed >= 0);
   CHECK(huge_closed < 1.5);
+  CHECK(silent_closed >= 1.9);
+  CHECK(silent_closed < 6.0);
+  // A byte a second is activity to the kernel: held until the peer gives up.
+  CHECK(dribbling_closed < 0);
+  const std::string lines = daemon.log_since_start();
+  CHECK(count_of(lines, "milter: cut off ") >= 1);
+  CHECK(count_of(lines, "milter: cut off ") <= 2);  // at most one line per 10 s
+  CHECK(lines.find("(--milter-idle-timeout)") != std::string::npos);
   CHECK(milter_during.failures == 0);
   CHECK(policy_during.failures == 0);
   CHECK(milter_during.p99_ms <= milter_before.p99_ms + kFewMs);

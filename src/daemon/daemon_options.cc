@@ -185,7 +185,11 @@ po::options_description describe_options() {
        "add a 'not delayed' X-Greylist header to messages nobody was delayed for")
       ("milter-reply-code", po::value<std::string>()->default_value("450"), "SMTP code of the deferral")
       ("milter-enhanced-code", po::value<std::string>()->default_value("4.2.0"),
-       "enhanced status code of the deferral");
+       "enhanced status code of the deferral")
+      ("milter-max-connections", po::value<std::string>()->default_value("1000"),
+       "milter connections (TCP) kept at once; beyond it the most silent are cut off, with a log line")
+      ("milter-idle-timeout", po::value<std::string>()->default_value("3600"),
+       "seconds a milter connection (TCP) may receive nothing before it is cut off");
 
   po::options_description all;
   all.add(general).add(sockets).add(decisions).add(milter);
@@ -301,6 +305,16 @@ Status fill(const po::variables_map& vm, DaemonOptions& out) {
                            86400);
   if (!idle.ok()) return idle.status();
   out.policy.idle_timeout = std::chrono::seconds(idle.value());
+  auto milter_max = parse_number("milter-max-connections",
+                                 get<std::string>(vm, "milter-max-connections"), 1, 1'000'000);
+  if (!milter_max.ok()) return milter_max.status();
+  out.milter.limits.max_connections = static_cast<std::size_t>(milter_max.value());
+  // Keep it far above smtpd_timeout (300 s): Postfix's connection is silent
+  // that long per SMTP command, and during the whole DATA transfer.
+  auto milter_idle = parse_number("milter-idle-timeout",
+                                  get<std::string>(vm, "milter-idle-timeout"), 1, 7 * 86400);
+  if (!milter_idle.ok()) return milter_idle.status();
+  out.milter.limits.idle_timeout = std::chrono::seconds(milter_idle.value());
 
   // Greylisting decisions.
   GreylistConfig& g = out.greylist;

@@ -61,9 +61,10 @@ Status ensure_directory(const std::string& path) {
 // limit (as root, the hard one too) to what --policy-max-connections needs,
 // so a busy policy server never fails to accept for want of descriptors.
 void raise_descriptor_limit(const DaemonOptions& options) {
-  // Listeners, database and log files, libmilter sessions (one per smtpd).
+  // Listeners, database and log files; policy and milter connections.
   constexpr rlim_t kReserve = 512;
-  const rlim_t wanted = static_cast<rlim_t>(options.policy.max_connections) + kReserve;
+  const rlim_t wanted = static_cast<rlim_t>(options.policy.max_connections) +
+                        static_cast<rlim_t>(options.milter.limits.max_connections) + kReserve;
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) return;
   rlimit raised = limit;
@@ -77,8 +78,9 @@ void raise_descriptor_limit(const DaemonOptions& options) {
   if (raised.rlim_cur < wanted) {
     log_warning("the open-file limit is " + std::to_string(raised.rlim_cur) + ", below the " +
                 std::to_string(wanted) + " that --policy-max-connections " +
-                std::to_string(options.policy.max_connections) +
-                " needs: raise it (systemd: LimitNOFILE=) or lower the option");
+                std::to_string(options.policy.max_connections) + " and --milter-max-connections " +
+                std::to_string(options.milter.limits.max_connections) +
+                " need: raise it (systemd: LimitNOFILE=) or lower them");
   }
 }
 

@@ -330,6 +330,10 @@ void LibmilterServer::run() {
   }
   running_ = true;
   if (!stop_requested_) {
+    std::optional<MilterConnectionGuard> guard;
+    if (context_.settings.socket.kind == SocketSpec::Kind::kInet) {
+      guard.emplace(context_.settings.socket.port, context_.settings.limits);
+    }
     if (smfi_main() != MI_SUCCESS) log_error("milter: libmilter's listener failed");
   }
   finished_ = true;

@@ -22,11 +22,14 @@
 // RCPT by --on-error.
 //
 // Signals: smfi_main() starts a libmilter thread that sigwait()s for SIGHUP,
-// SIGTERM and SIGINT and stops the milter on any of them. The daemon blocks
-// these signals in every thread and sigwait()s in its main thread, which
-// the kernel prefers while it waits; a signal arriving while the main
-// thread is busy can still be taken by libmilter's thread, and run() then
-// returns on its own (logged) - the daemon treats that as a shutdown.
+// SIGTERM and SIGINT and stops the milter on any of them. The daemon's main
+// thread never blocks them (daemon/control_signals.h), so the kernel gives
+// them to it; should libmilter's thread take one anyway, run() returns on
+// its own (logged) and the daemon treats that as a shutdown.
+//
+// Connections: over TCP, a MilterConnectionGuard runs while run() serves
+// and cuts off connections silent for limits.idle_timeout and those beyond
+// limits.max_connections.
 #pragma once
 
 #include <chrono>
@@ -37,6 +40,7 @@
 #include "greylist/front_end_settings.h"
 #include "greylist/greylister.h"
 #include "greylist/status.h"
+#include "milter/milter_connection_guard.h"
 #include "util/socket_spec.h"
 
 namespace greylist {
@@ -51,6 +55,8 @@ struct MilterSettings {
   // Clients never greylisted (--skip-networks), CIDR text; loopback by default.
   std::vector<std::string> skip_networks = {"127.0.0.0/8", "::1/128"};
   std::chrono::seconds timeout{30};     // libmilter I/O timeout with the MTA (>= 1 s)
+  // Idle and count bounds on accepted TCP connections (libmilter has none).
+  MilterConnectionLimits limits;
 };
 
 class MilterServer {
