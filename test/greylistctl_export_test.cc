@@ -302,6 +302,21 @@ TEST_CASE("damaged, truncated and foreign dumps: line numbers, status 1, nothing
   CHECK(unwritable.status == 1);
 }
 
+TEST_CASE("keys hashed by --privacy into a store without it: imported, with a warning") {
+  using namespace greylist;
+  Dirs dirs;
+  const std::string source = dirs.root + "/source";
+  const std::string target = dirs.root + "/target";
+  const std::string hashed_key = "t1h:" + std::string(64, 'a');
+  fill_bdb(source, {{{Table::kTriplets, hashed_key}, encode_triplet({kNow - 60, kNow - 60, true, 1})}});
+  REQUIRE(ctl({"--dbdir", source, "export", "-o", dirs.root + "/h.dump"}).status == 0);
+  const Run imported = ctl({"--dbdir", target, "import", dirs.root + "/h.dump"});
+  CHECK(imported.status == 0);
+  CHECK(contains(imported.output, "warning: 1 entries have --privacy keys but --privacy is off "
+                                  "here: the daemon never looks them up"));
+  CHECK(bdb_entries(target).count({Table::kTriplets, hashed_key}) == 1);
+}
+
 TEST_CASE("bad arguments: status 2 and the usage line") {
   const std::vector<std::vector<std::string>> bad = {
       {"export", "--bogus"},
