@@ -27,6 +27,30 @@ SERVER_NAMES = {
 }
 
 
+# Top-level sections of BENCHMARKS.md that this report does not generate.
+KEPT_SECTIONS = ("## Redis store",)
+
+
+def kept_sections(path):
+    """The KEPT_SECTIONS found in the file at `path`, each from its heading to
+    the next top-level heading or the end."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        lines = f.read().split("\n")
+    sections, current = [], None
+    for line in lines:
+        if line.startswith("## "):
+            if current is not None:
+                sections.append("\n".join(current))
+            current = [line] if line.startswith(KEPT_SECTIONS) else None
+        elif current is not None:
+            current.append(line)
+    if current is not None:
+        sections.append("\n".join(current))
+    return sections
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -339,6 +363,11 @@ def main():
           f"{r.get('requests', 0):,} requests in {r.get('seconds', 0):.1f} s ({r.get('rate', 0):,.0f} req/s), "
           f"p99 {fmt_ms(r.get('p99_us'))} ms, errors {r.get('errors', 0)}"
           + (f" (first: {r.get('first_error')})" if r.get("first_error") else "") + ".\n")
+
+    # Sections of the existing file that another script writes (the Redis
+    # store's benchmark) are kept as they are, before the analysis.
+    for section in kept_sections(args.out):
+        w(section.rstrip() + "\n")
 
     analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
     if os.path.exists(analysis):
