@@ -14,9 +14,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+
+#include <db_cxx.h>
 
 #include "store/bdb_store.h"
 #include "support/child_process.h"
@@ -195,6 +199,85 @@ TEST_CASE("a tool joins a running daemon's store: reads its entries, its writes 
   CHECK_FALSE(must_get(*owner.value(), Table::kTriplets, "t:gone"));
   CHECK(must_get(*owner.value(), Table::kTriplets, "t:new") == "from the tool");
   CHECK(must_get(*owner.value(), Table::kClients, "c:late") == "after the join");
+}
+
+TEST_CASE("a tool killed while it holds a write lock: the daemon neither hangs nor loses data") {
+  // greylistctl SIGKILLed (or OOM-killed) in the middle of a transaction
+  // leaves its locks in the shared environment; the daemon must not wait
+  // for them for ever.
+  TempDir dir;
+  auto opened = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  REQUIRE_MESSAGE(opened.ok(), opened.status().message());
+  BdbStore& daemon = *opened.value();
+  REQUIRE(daemon.put(Table::kTriplets, "t:keep", "kept", 0).ok());
+  REQUIRE(daemon.put(Table::kTriplets, "t:other", "other", 0).ok());
+
+  int up[2];
+  REQUIRE(::pipe(up) == 0);
+  const pid_t tool = ::fork();
+  REQUIRE(tool >= 0);
+  if (tool == 0) {
+    // The tool: joins the environment and dies (SIGKILL from the parent)
+    // inside a transaction that holds the write lock of the page of
+    // "t:keep", as greylistctl delete or import would.
+    ::close(up[0]);
+    DbEnv env(DB_CXX_NO_EXCEPTIONS);
+    if (env.open(dir.path.c_str(), DB_JOINENV | DB_THREAD, 0) != 0) ::_exit(10);
+    Db db(&env, DB_CXX_NO_EXCEPTIONS);
+    if (db.open(nullptr, "triplets.db", nullptr, DB_BTREE, DB_AUTO_COMMIT | DB_THREAD, 0) != 0) {
+      ::_exit(12);
+    }
+    DbTxn* txn = nullptr;
+    if (env.txn_begin(nullptr, &txn, 0) != 0) ::_exit(13);
+    std::string key = "t:keep";
+    Dbt k(key.data(), static_cast<u_int32_t>(key.size()));
+    Dbt data;
+    data.set_flags(DB_DBT_MALLOC);
+    if (db.get(txn, &k, &data, DB_RMW) != 0) ::_exit(14);
+    const char c = 'L';
+    (void)::write(up[1], &c, 1);
+    ::sleep(60);
+    ::_exit(11);
+  }
+  ::close(up[1]);
+  const char locked = read_byte(up[0], 20s);
+  ::close(up[0]);
+  ::kill(tool, SIGKILL);
+  ::waitpid(tool, nullptr, 0);
+  REQUIRE(locked == 'L');
+
+  // The daemon's calls, in a thread given 10 s: the first waits for the
+  // dead tool's lock (one lock timeout), failchk releases it and aborts the
+  // tool's transaction; nothing the tool did remains.
+  struct Seen {
+    bool keep_read = false, other_written = false, other_read = false;
+  };
+  auto result = std::make_shared<std::promise<Seen>>();
+  auto done = result->get_future();
+  const auto started = std::chrono::steady_clock::now();
+  std::thread calls([result, &daemon] {
+    Seen seen;
+    auto keep = daemon.get(Table::kTriplets, "t:keep");
+    seen.keep_read = keep.ok() && keep.value() == std::optional<std::string>("kept");
+    seen.other_written = daemon.put(Table::kTriplets, "t:other", "changed", 0).ok();
+    auto other = daemon.get(Table::kTriplets, "t:other");
+    seen.other_read = other.ok() && other.value() == std::optional<std::string>("changed");
+    result->set_value(seen);
+  });
+  if (done.wait_for(10s) != std::future_status::ready) {
+    FAIL_CHECK("the daemon still waits for the dead tool's lock after 10 s");
+    calls.detach();
+    (void)opened.value().release();  // the hung thread still uses it
+    return;
+  }
+  calls.join();
+  const Seen seen = done.get();
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  MESSAGE("figure: the daemon served again after " << waited << " s");
+  CHECK(seen.keep_read);
+  CHECK(seen.other_written);
+  CHECK(seen.other_read);
+  CHECK(waited < 3.0);
 }
 
 TEST_CASE("a second daemon is still refused at once, with or without a tool attached") {

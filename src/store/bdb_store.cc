@@ -3,6 +3,7 @@
 #include <db_cxx.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -49,6 +50,21 @@ constexpr u_int32_t kMaxTransactions = 1000;
 // are short (one key), so a few retries are plenty and 20 means the
 // environment is in trouble.
 constexpr int kMaxAttempts = 20;
+// A lock wait longer than this fails instead of waiting on: a process that
+// died inside a transaction (a killed greylistctl) leaves its locks in the
+// shared regions, and they would be waited for for ever. A timed-out wait
+// first runs failchk, which releases a dead process's locks and aborts its
+// transaction; after kMaxLockTimeouts the call fails (--on-error answers).
+constexpr db_timeout_t kLockTimeoutMicros = 2'000'000;
+constexpr int kMaxLockTimeouts = 1;
+// Slots in Berkeley DB's table of the threads using the environment, which
+// failchk needs (an approximate size; it grows when needed).
+constexpr u_int32_t kThreadSlots = 256;
+// How often the owner of shared regions ends lock waits past their timeout
+// (Berkeley DB checks timeouts only when asked) and looks for locks of dead
+// processes by itself.
+constexpr std::chrono::milliseconds kMaintenanceTick{250};
+constexpr int kTicksPerFailchk = 4;
 
 // Results of a transaction body that are ours, not Berkeley DB's (its codes
 // are below -30000, errno values positive).
@@ -120,6 +136,37 @@ thread_local std::vector<std::string>* t_open_diagnostics = nullptr;
 
 bool is_lock_conflict(int error) {
   return error == DB_LOCK_DEADLOCK || error == DB_LOCK_NOTGRANTED;
+}
+
+// failchk's question. Threads of this process end only after their calls
+// into the library have; another process is alive while it exists.
+int process_is_alive(DbEnv*, pid_t pid, db_threadid_t, u_int32_t) {
+  if (pid == ::getpid()) return 1;
+  return ::kill(pid, 0) == 0 || errno == EPERM;
+}
+
+// After a lock wait timed out: releases the locks of dead processes
+// (failchk, one thread at a time). 0, or DB_RUNRECOVERY when a process died
+// inside the library and only recovery can repair the regions.
+int release_dead_lockers(DbEnv& env) {
+  static std::mutex one_at_a_time;
+  std::lock_guard lock(one_at_a_time);
+  return env.failchk(0);
+}
+
+// Whether a call that lost a lock conflict may try again: a deadlock, up to
+// kMaxAttempts; a timed-out wait, after failchk, up to kMaxLockTimeouts.
+// Sets `ret` to failchk's error when it has one.
+bool retry_after_conflict(DbEnv& env, int& ret, int attempt, int& timeouts) {
+  if (!is_lock_conflict(ret) || attempt == kMaxAttempts) return false;
+  if (ret == DB_LOCK_NOTGRANTED) {
+    if (++timeouts > kMaxLockTimeouts) return false;
+    if (const int failed = release_dead_lockers(env); failed != 0) {
+      ret = failed;
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string errno_text(int error) { return std::error_code(error, std::generic_category()).message(); }
@@ -352,6 +399,7 @@ class CursorCloser {
 // one of our sentinels (kBodyThrew with *thrown set to the exception text).
 template <typename Body>
 int run_transaction(DbEnv& env, u_int32_t txn_flags, Body&& body, std::string* thrown) {
+  int timeouts = 0;
   for (int attempt = 1;; ++attempt) {
     DbTxn* txn = nullptr;
     int ret = env.txn_begin(nullptr, &txn, txn_flags);
@@ -373,7 +421,7 @@ int run_transaction(DbEnv& env, u_int32_t txn_flags, Body&& body, std::string* t
     } else {
       txn->abort();
     }
-    if (!is_lock_conflict(ret) || attempt == kMaxAttempts) return ret;
+    if (!retry_after_conflict(env, ret, attempt, timeouts)) return ret;
     std::this_thread::yield();
   }
 }
@@ -449,8 +497,8 @@ Result<std::unique_ptr<BdbStore>> BdbStore::open(const BdbOptions& options) {
       ::close(store->gate_fd_);
       store->gate_fd_ = -1;
     }
-    if (options.checkpoint_interval.count() > 0) {
-      store->checkpointer_ = std::thread([raw = store.get()] { raw->run_checkpoints(); });
+    if (options.checkpoint_interval.count() > 0 || (store->shared_regions_ && !store->joined_)) {
+      store->maintenance_thread_ = std::thread([raw = store.get()] { raw->run_maintenance(); });
     }
     return store;
   } catch (const std::exception& e) {
@@ -544,6 +592,11 @@ Status BdbStore::open_environment(bool recover, bool allow_shared) {
   if ((ret = env->set_lk_detect(DB_LOCK_DEFAULT)) != 0) {
     return failure("set deadlock detection", ret);
   }
+  if ((ret = env->set_timeout(kLockTimeoutMicros, DB_SET_LOCK_TIMEOUT)) != 0) {
+    return failure("set lock timeout", ret);
+  }
+  if ((ret = env->set_thread_count(kThreadSlots)) != 0) return failure("set thread count", ret);
+  if ((ret = env->set_isalive(process_is_alive)) != 0) return failure("set is-alive check", ret);
   if (options_.sync == BdbOptions::Sync::kCrashSafe) {
     // The log is written to the OS at commit but not flushed to disk: a
     // process crash loses nothing, a power cut may lose the last commits.
@@ -658,7 +711,7 @@ void BdbStore::close_all() {
     stopping_ = true;
   }
   checkpoint_wakeup_.notify_all();
-  if (checkpointer_.joinable()) checkpointer_.join();
+  if (maintenance_thread_.joinable()) maintenance_thread_.join();
   {
     std::lock_guard guard(reopen_mutex_);
     closing_ = true;
@@ -679,15 +732,31 @@ void BdbStore::close_all() {
   }
 }
 
-void BdbStore::run_checkpoints() {
+void BdbStore::run_maintenance() {
+  // With shared regions another process may hold locks: waits past their
+  // timeout are ended every tick, and failchk releases the locks of dead
+  // processes every kTicksPerFailchk ticks, before a request waits for them.
+  const bool shared = shared_regions_ && !joined_;
+  const bool checkpoints = options_.checkpoint_interval.count() > 0;
+  const auto tick = shared ? std::chrono::duration_cast<std::chrono::milliseconds>(kMaintenanceTick)
+                           : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 options_.checkpoint_interval);
+  auto next_checkpoint = std::chrono::steady_clock::now() + options_.checkpoint_interval;
   std::unique_lock lock(checkpoint_mutex_);
-  for (;;) {
-    if (checkpoint_wakeup_.wait_for(lock, options_.checkpoint_interval,
-                                    [this] { return stopping_; })) {
-      return;
-    }
+  for (int ticks = 1;; ++ticks) {
+    if (checkpoint_wakeup_.wait_for(lock, tick, [this] { return stopping_; })) return;
     lock.unlock();
-    if (Status s = checkpoint(); !s.ok()) log_error(s.message());
+    if (shared) {
+      const int failed = with_handles([&] {
+        const int expired = env_->lock_detect(0, DB_LOCK_EXPIRE, nullptr);
+        return expired != 0 || ticks % kTicksPerFailchk != 0 ? expired : release_dead_lockers(*env_);
+      });
+      if (failed != 0) log_error(failure("end lock waits of dead processes", failed).message());
+    }
+    if (checkpoints && std::chrono::steady_clock::now() >= next_checkpoint) {
+      next_checkpoint = std::chrono::steady_clock::now() + options_.checkpoint_interval;
+      if (Status s = checkpoint(); !s.ok()) log_error(s.message());
+    }
     lock.lock();
   }
 }
@@ -957,16 +1026,17 @@ int BdbStore::read_committed(Table table, std::string_view key, std::optional<st
   // the call and logs nothing, which saves a txn_begin and a commit per
   // look-up. It sees committed data only (a page written by an open
   // transaction is locked until that commits or aborts).
+  int timeouts = 0;
   for (int attempt = 1;; ++attempt) {
     value.reset();
     OutputDbt data;
-    const int ret = database->get(nullptr, &k, data.get(), 0);
+    int ret = database->get(nullptr, &k, data.get(), 0);
     if (ret == DB_NOTFOUND) return 0;
     if (ret == 0) {
       value.emplace(data.view());
       return 0;
     }
-    if (!is_lock_conflict(ret) || attempt == kMaxAttempts) return ret;
+    if (!retry_after_conflict(*env_, ret, attempt, timeouts)) return ret;
     std::this_thread::yield();
   }
 }

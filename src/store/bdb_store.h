@@ -27,10 +27,13 @@
 // databases are open: an owner starting while a tool is attached waits for
 // the tool (at most gate_timeout), and a tool never joins an environment
 // being (or still to be) recovered. A joined process killed inside a
-// transaction (kill -9, a crash) leaves that transaction's locks behind; the
-// owner may then wait on them until it is restarted (which recovers). Tools
-// must keep their transactions short and finish them before exiting on a
-// signal.
+// transaction (kill -9, a crash) leaves that transaction's locks behind:
+// the owner's maintenance thread runs failchk every second, which aborts
+// that transaction and releases its locks (or, when the process died inside
+// the library, fails the environment, which is then reopened with
+// recovery). No lock wait lasts longer than 2 s: a timed-out wait runs
+// failchk and tries once more, then fails (kUnavailable). Tools should
+// still keep their transactions short.
 //
 // Durability: every update() that writes, put() and erase() is one
 // transaction; get() and an update() whose function keeps the entry read
@@ -228,7 +231,7 @@ class BdbStore final : public Store {
   // thread is at it, the pause after the last attempt has not passed, or a
   // tool is joined.
   void reopen_after_failure();
-  void run_checkpoints();
+  void run_maintenance();
   void close_all();
   Db* db(Table table) const { return dbs_[static_cast<std::size_t>(table)].get(); }
   // The Status for a Berkeley DB error code (or one of the .cc's own codes).
@@ -266,7 +269,7 @@ class BdbStore final : public Store {
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_wakeup_;
   bool stopping_ = false;  // guarded by checkpoint_mutex_
-  std::thread checkpointer_;
+  std::thread maintenance_thread_;
 };
 
 }  // namespace greylist
