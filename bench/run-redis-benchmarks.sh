@@ -155,7 +155,7 @@ start_redis() {
 # redis-server for the Redis ones).
 start_server() {
   local name=$1 db=$2 threads=${3:-} log=$WORK/$1.log
-  local common=(--milter none --dbdir "$db" --log stderr --delay $DELAY
+  local common=(--milter none --dbdir "$db" --log stderr --delay "$DELAY"
                 --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS")
   SERVER_PORT=$(free_port)
   mkdir -p "$db"
@@ -192,7 +192,7 @@ stop_server() {
 
 # CPU seconds (user + system) a process used so far; 0 when there is none.
 cpu_s() {
-  [ -n "$1" ] && [ -r "/proc/$1/stat" ] || { echo 0; return; }
+  if [ -z "$1" ] || [ ! -r "/proc/$1/stat" ]; then echo 0; return; fi
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
