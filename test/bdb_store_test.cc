@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -552,6 +553,37 @@ TEST_CASE("destruction stops a long checkpoint interval at once") {
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
   // And it released the directory.
   CHECK(BdbStore::open(options_for(dir.path())).ok());
+}
+
+TEST_CASE("updates racing to create the same keys: every one counted, none lost") {
+  // Every thread counts every key up once, starting from absent: the first
+  // writers of a key race to insert it (an insert that finds the key
+  // written since its look must read it and count on top of it).
+  TempDir dir;
+  auto store = must_open(options_for(dir.path()));
+  constexpr int kThreads = 8;
+  constexpr int kKeys = 200;
+  std::atomic<int> failures{0};
+  std::barrier start_key(kThreads);  // all threads go for each new key at once
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int k = 0; k < kKeys; ++k) {
+        start_key.arrive_and_wait();
+        const Status st = store->update(
+            Table::kClients, "key" + std::to_string(k), [](std::optional<std::string>& v) {
+              v = std::to_string(v ? std::stoi(*v) + 1 : 1);
+              return UpdateOutcome{Verdict::kWrite, 0};
+            });
+        if (!st.ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures.load() == 0);
+  for (int k = 0; k < kKeys; ++k) {
+    CHECK(must_get(*store, Table::kClients, "key" + std::to_string(k)) == std::to_string(kThreads));
+  }
 }
 
 }  // TEST_SUITE

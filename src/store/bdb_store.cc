@@ -968,6 +968,16 @@ Status BdbStore::update(Table table, std::string_view key, const UpdateFunction&
     Db* const database = db(table);
     if (!fits_dbt(key)) return kKeyTooLarge;
     Dbt k = input_dbt(key);
+    // A new entry (absent at the look, fn wrote it): insert it unless the
+    // key appeared meanwhile, which the put checks under its write lock;
+    // that saves the read below on every first sighting of a triplet.
+    if (!called_in_transaction && !seen && planned.verdict == UpdateOutcome::Verdict::kWrite &&
+        proposed && fits_dbt(*proposed)) {
+      Dbt v = input_dbt(*proposed);
+      const int inserted = database->put(txn, &k, &v, DB_NOOVERWRITE);
+      if (inserted != DB_KEYEXIST) return inserted;
+      // Written by someone else since the look: read it and decide again.
+    }
     OutputDbt data;
     // DB_RMW takes the write lock now, so two updates of one key cannot both
     // read the old value (no lost update, no read-to-write lock upgrade).
