@@ -364,15 +364,15 @@ def main():
           f"p99 {fmt_ms(r.get('p99_us'))} ms, errors {r.get('errors', 0)}"
           + (f" (first: {r.get('first_error')})" if r.get("first_error") else "") + ".\n")
 
-    # Sections of the existing file that another script writes (the Redis
-    # store's benchmark) are kept as they are, before the analysis.
-    for section in kept_sections(args.out):
-        w(section.rstrip() + "\n")
-
     analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
     if os.path.exists(analysis):
         with open(analysis) as f:
             w(f.read().rstrip() + "\n")
+
+    # Sections of the existing file that another script writes (the Redis
+    # store's benchmark) are kept as they are, at the end.
+    for section in kept_sections(args.out):
+        w(section.rstrip() + "\n")
 
     with open(args.out, "w") as f:
         f.write("\n".join(out))
