@@ -95,6 +95,39 @@ TEST_CASE("name rules: the first matching rule in file order is the one reported
   CHECK(rule_for("UNKNOWN") == "none");
 }
 
+TEST_CASE("network rules: the first containing network in file order is the one reported") {
+  Files f;
+  const auto clients = f.write("whitelist_clients",
+                               "198.51.100.0/24\n"     // 1
+                               "198.51.100.7\n"        // 2: inside 1
+                               "10.1\n"                // 3: 10.1.0.0/16
+                               "10.1.2.0/24\n"         // 4: inside 3
+                               "2001:db8::/32\n"       // 5
+                               "2001:db8:1::5\n"       // 6: inside 5
+                               "192.0.2.9\n"           // 7
+                               "198.51.100.0/24\n");   // 8: a repeat of 1
+  auto loaded = StaticWhitelist::load({{clients, false}}, {});
+  REQUIRE(loaded.ok());
+  const auto& w = *loaded.value().whitelist;
+  CHECK(w.client_rule_count() == 8);
+  const auto rule_for = [&](const std::string& address) {
+    const auto m = w.match(request("unknown", address, "x@y.test"));
+    return m ? m->rule : std::string("none");
+  };
+  CHECK(rule_for("198.51.100.7") == "whitelist_clients:1 198.51.100.0/24");
+  CHECK(rule_for("198.51.100.255") == "whitelist_clients:1 198.51.100.0/24");
+  CHECK(rule_for("198.51.101.1") == "none");
+  CHECK(rule_for("10.1.2.3") == "whitelist_clients:3 10.1");
+  CHECK(rule_for("10.1.200.3") == "whitelist_clients:3 10.1");
+  CHECK(rule_for("10.2.2.3") == "none");
+  CHECK(rule_for("2001:DB8:1::5") == "whitelist_clients:5 2001:db8::/32");
+  CHECK(rule_for("2001:db9::1") == "none");
+  CHECK(rule_for("192.0.2.9") == "whitelist_clients:7 192.0.2.9");
+  CHECK(rule_for("::ffff:192.0.2.9") == "whitelist_clients:7 192.0.2.9");  // parsed as IPv4
+  CHECK(rule_for("192.0.2.10") == "none");
+  CHECK(rule_for("not-an-address") == "none");
+}
+
 TEST_CASE("a broken line fails the load with file:line: reason") {
   Files f;
   const auto clients = f.write("whitelist_clients", "example.com\n\nbad host name\n");

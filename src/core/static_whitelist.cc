@@ -1,7 +1,10 @@
 #include "greylist/static_whitelist.h"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -54,8 +57,10 @@ Status read_file(const WhitelistFile& file, std::vector<std::string>& warnings, 
 
 // Name rules are matched through hash maps of their names, so a request
 // costs one look-up per label of the client name, not one comparison per
-// rule; regexes are scanned. The rule reported is the first matching one in
-// file order (`order`), as with a plain scan.
+// rule; regexes are scanned. Network rules likewise: one hash map per
+// (family, prefix length) of the networks' base addresses, so a request
+// costs one look-up per distinct prefix length. The rule reported is the
+// first matching one in file order (`order`), as with a plain scan.
 struct StaticWhitelist::Rules {
   struct NameRule {
     std::size_t order;
@@ -70,11 +75,53 @@ struct StaticWhitelist::Rules {
   std::unordered_map<std::string, NameRule> subdomains_only;  // ".example.com": below only
   std::vector<RegexRule> regexes;
   std::size_t name_rule_count = 0;
-  std::vector<Sourced<whitelist::ClientRule>> address_rules;  // networks
+  std::vector<Sourced<whitelist::ClientRule>> address_rules;  // networks, in file order
   std::vector<Sourced<whitelist::RecipientRule>> recipient_rules;
 
+  using AddressBytes = std::array<std::uint8_t, 16>;
+  struct AddressHash {
+    std::size_t operator()(const AddressBytes& bytes) const {
+      std::uint64_t high = 0;
+      std::uint64_t low = 0;
+      std::memcpy(&high, bytes.data(), 8);
+      std::memcpy(&low, bytes.data() + 8, 8);
+      return std::hash<std::uint64_t>()(high * 0x9e3779b97f4a7c15ULL ^ low);
+    }
+  };
+  struct NetworkGroup {
+    IpAddress::Family family;
+    int prefix;
+    // Base address -> index of its first rule in address_rules.
+    std::unordered_map<AddressBytes, std::size_t, AddressHash> first_rule;
+  };
+  std::vector<NetworkGroup> network_groups;
+
+  void add_network_rule(const IpNetwork& network, std::size_t index) {
+    const IpAddress::Family family = network.base().family();
+    auto group = std::find_if(network_groups.begin(), network_groups.end(), [&](const NetworkGroup& g) {
+      return g.family == family && g.prefix == network.prefix();
+    });
+    if (group == network_groups.end()) {
+      network_groups.push_back({family, network.prefix(), {}});
+      group = network_groups.end() - 1;
+    }
+    group->first_rule.try_emplace(network.base().bytes(), index);  // first one wins
+  }
+
+  // The first network rule in file order that contains `address`.
+  const std::string* match_address(const IpAddress& address) const {
+    std::size_t best = address_rules.size();
+    for (const NetworkGroup& group : network_groups) {
+      if (group.family != address.family()) continue;
+      const auto it = group.first_rule.find(address.masked(group.prefix).bytes());
+      if (it != group.first_rule.end() && it->second < best) best = it->second;
+    }
+    return best < address_rules.size() ? &address_rules[best].source : nullptr;
+  }
+
   void add_client_rule(whitelist::ClientRule rule, std::string source) {
-    if (std::holds_alternative<whitelist::Network>(rule)) {
+    if (const auto* network = std::get_if<whitelist::Network>(&rule)) {
+      add_network_rule(network->network, address_rules.size());
       address_rules.push_back({std::move(rule), std::move(source)});
       return;
     }
@@ -151,10 +198,8 @@ std::optional<WhitelistMatch> StaticWhitelist::match(const Request& request) con
   }
   if (!rules_->address_rules.empty()) {
     if (const auto address = IpAddress::parse(request.client_address)) {
-      for (const auto& [rule, source] : rules_->address_rules) {
-        if (whitelist::matches_address(rule, *address)) {
-          return WhitelistMatch{"client whitelist", source};
-        }
+      if (const std::string* source = rules_->match_address(*address)) {
+        return WhitelistMatch{"client whitelist", *source};
       }
     }
   }
