@@ -1,4 +1,6 @@
 // RedisStore beyond the store contract (store_contract_test.cc runs that):
+// the read-then-compare-and-set protocol of update() (command counts, a
+// writer in between, erase, a flushed script, the index kept consistent),
 // TTLs from expires_at, the key layout, expired entries in scans and
 // counts, two stores on one server, a killed, paused and restarted server,
 // logins and databases, a busy pool. Each test starts its own redis-server
@@ -7,8 +9,10 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +30,7 @@ using namespace std::string_literals;
 using testing::RedisClient;
 using testing::RedisServer;
 using testing::RedisValue;
+using testing::redis_command_calls;
 using Verdict = UpdateOutcome::Verdict;
 using SteadyClock = std::chrono::steady_clock;
 
@@ -312,6 +317,176 @@ TEST_CASE("an update that keeps leaves nothing watched on its connection") {
     return UpdateOutcome{Verdict::kWrite, 0};
   }).ok());
   CHECK(runs == 1);
+}
+
+// The members of a table's index and the entries that exist agree.
+void check_index_matches_entries(RedisClient& raw, const std::string& prefix, const char* table) {
+  const auto members = raw.command({"ZRANGE", prefix + "i:" + table, "0", "-1"});
+  REQUIRE(members);
+  const auto keys = raw.command({"KEYS", prefix + table + ":*"});
+  REQUIRE(keys);
+  std::vector<std::string> indexed;
+  for (const RedisValue& m : members->elements) indexed.push_back(prefix + table + ":" + m.text);
+  std::vector<std::string> stored;
+  for (const RedisValue& k : keys->elements) stored.push_back(k.text);
+  std::sort(indexed.begin(), indexed.end());
+  std::sort(stored.begin(), stored.end());
+  CHECK(indexed == stored);
+}
+
+TEST_CASE("update costs one GET when it keeps, GET and one EVALSHA when it writes; no WATCH") {
+  RedisServer server;
+  auto store = open_store(options_for(server.url()));
+  RedisClient raw(server.port());
+  REQUIRE(raw.ok());
+  REQUIRE(store->check().ok());  // connects (and loads the script) first
+  const long long gets = redis_command_calls(raw, "get");
+  const long long evalshas = redis_command_calls(raw, "evalsha");
+  REQUIRE(store->update(Table::kTriplets, "k", [](std::optional<std::string>&) {
+    return UpdateOutcome{};
+  }).ok());
+  CHECK(redis_command_calls(raw, "get") - gets == 1);
+  CHECK(redis_command_calls(raw, "evalsha") - evalshas == 0);
+  REQUIRE(store->update(Table::kTriplets, "k", increment).ok());
+  CHECK(redis_command_calls(raw, "evalsha") - evalshas == 1);
+  // One GET by update(), one inside the script.
+  CHECK(redis_command_calls(raw, "get") - gets == 3);
+  CHECK(redis_command_calls(raw, "watch") == 0);
+  CHECK(redis_command_calls(raw, "exec") == 0);
+  CHECK(store->get(Table::kTriplets, "k").value() == "1");
+}
+
+TEST_CASE("a writer changing the entry between the read and the compare-and-set") {
+  RedisServer server;
+  auto store = open_store(options_for(server.url()));
+  RedisClient raw(server.port());
+  REQUIRE(raw.ok());
+  std::vector<std::optional<std::string>> seen;
+  // The function's first run lets `meddle` change the entry behind it.
+  auto appending = [&](const std::function<void()>& meddle) {
+    seen.clear();
+    return [&, meddle](std::optional<std::string>& value) {
+      seen.push_back(value);
+      if (seen.size() == 1) meddle();
+      value = value.value_or("") + "+";
+      return UpdateOutcome{Verdict::kWrite, now_seconds() + 3600};
+    };
+  };
+
+  SUBCASE("changed: the function runs again on the new value") {
+    REQUIRE(store->put(Table::kTriplets, "k", "old", 0).ok());
+    REQUIRE(store->update(Table::kTriplets, "k", appending([&] {
+      raw.command({"SET", "test:t:k", "new"});
+    })).ok());
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[0] == "old");
+    CHECK(seen[1] == "new");
+    CHECK(store->get(Table::kTriplets, "k").value() == "new+");
+    CHECK(ttl_of(raw, "test:t:k") > 3500);
+  }
+  SUBCASE("created: the function runs again on the entry another wrote") {
+    REQUIRE(store->update(Table::kTriplets, "k", appending([&] {
+      raw.command({"SET", "test:t:k", "theirs"});
+      raw.command({"ZADD", "test:i:t", "0", "k"});
+    })).ok());
+    REQUIRE(seen.size() == 2);
+    CHECK_FALSE(seen[0].has_value());
+    CHECK(seen[1] == "theirs");
+    CHECK(store->get(Table::kTriplets, "k").value() == "theirs+");
+  }
+  SUBCASE("deleted: the function runs again on an absent entry") {
+    REQUIRE(store->put(Table::kTriplets, "k", "old", 0).ok());
+    REQUIRE(store->update(Table::kTriplets, "k", appending([&] {
+      raw.command({"DEL", "test:t:k"});
+    })).ok());
+    REQUIRE(seen.size() == 2);
+    CHECK_FALSE(seen[1].has_value());
+    CHECK(store->get(Table::kTriplets, "k").value() == "+");
+  }
+  SUBCASE("the same bytes written again: no conflict (a compare of values, not of versions)") {
+    REQUIRE(store->put(Table::kTriplets, "k", "old", 0).ok());
+    REQUIRE(store->update(Table::kTriplets, "k", appending([&] {
+      raw.command({"SET", "test:t:k", "old"});
+    })).ok());
+    CHECK(seen.size() == 1);
+    CHECK(store->get(Table::kTriplets, "k").value() == "old+");
+  }
+  check_index_matches_entries(raw, "test:", "t");
+}
+
+TEST_CASE("erase by compare-and-set: removes the entry and its index member, unless it changed") {
+  RedisServer server;
+  auto store = open_store(options_for(server.url()));
+  RedisClient raw(server.port());
+  REQUIRE(raw.ok());
+  REQUIRE(store->put(Table::kClients, "gone", "v", 0).ok());
+  REQUIRE(store->put(Table::kClients, "kept", "v", 0).ok());
+  auto erase_if_v = [](std::optional<std::string>& value) {
+    return value == "v" ? UpdateOutcome{Verdict::kErase, 0} : UpdateOutcome{};
+  };
+  REQUIRE(store->update(Table::kClients, "gone", erase_if_v).ok());
+  CHECK_FALSE(exists(raw, "test:c:gone"));
+  CHECK(raw.command({"ZSCORE", "test:i:c", "gone"})->type == RedisValue::Type::kNil);
+
+  // Changed to a value the function keeps between its read and the delete.
+  int runs = 0;
+  REQUIRE(store->update(Table::kClients, "kept", [&](std::optional<std::string>& value) {
+    if (++runs == 1) raw.command({"SET", "test:c:kept", "w"});
+    return erase_if_v(value);
+  }).ok());
+  CHECK(runs == 2);
+  CHECK(store->get(Table::kClients, "kept").value() == "w");
+  check_index_matches_entries(raw, "test:", "c");
+}
+
+TEST_CASE("the script flushed from the server (SCRIPT FLUSH): reloaded without an error") {
+  RedisServer server;
+  RedisOptions options = options_for(server.url());
+  options.max_connections = 1;  // the connection that loaded the script is reused
+  auto store = open_store(options);
+  RedisClient raw(server.port());
+  REQUIRE(raw.ok());
+  REQUIRE(store->update(Table::kTriplets, "k", increment).ok());
+  const long long loads = redis_command_calls(raw, "script|load");
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(raw.command({"SCRIPT", "FLUSH"})->type == RedisValue::Type::kStatus);
+    const Status updated = store->update(Table::kTriplets, "k", increment);
+    CHECK_MESSAGE(updated.ok(), updated.message());
+  }
+  CHECK(redis_command_calls(raw, "script|load") - loads == 2);
+  CHECK(store->get(Table::kTriplets, "k").value() == "3");
+  REQUIRE(store->update(Table::kTriplets, "k", increment).ok());  // no reload needed now
+  CHECK(redis_command_calls(raw, "script|load") - loads == 2);
+  check_index_matches_entries(raw, "test:", "t");
+}
+
+TEST_CASE("writers and erasers racing on a few keys from two stores: the index stays consistent") {
+  RedisServer server;
+  auto a = open_store(options_for(server.url(), "test:", 5000ms));
+  auto b = open_store(options_for(server.url(), "test:", 5000ms));
+  constexpr int kThreads = 6;
+  constexpr int kRounds = 300;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      RedisStore& store = t % 2 == 0 ? *a : *b;
+      for (int i = 0; i < kRounds; ++i) {
+        const std::string key = "k" + std::to_string((i * 7 + t) % 5);
+        const bool erase = (i + t) % 3 == 0;
+        const Status st = store.update(Table::kTriplets, key, [&](std::optional<std::string>& v) {
+          if (erase) return UpdateOutcome{Verdict::kErase, 0};
+          return increment(v);
+        });
+        if (!st.ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures == 0);
+  RedisClient raw(server.port());
+  REQUIRE(raw.ok());
+  check_index_matches_entries(raw, "test:", "t");
 }
 
 TEST_CASE("an update function that throws: an error, nothing written, the store still works") {

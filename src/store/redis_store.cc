@@ -11,8 +11,6 @@
 #include <exception>
 #include <functional>
 #include <optional>
-#include <random>
-#include <thread>
 #include <utility>
 
 namespace greylist {
@@ -25,8 +23,8 @@ using std::chrono::microseconds;
 using std::chrono::milliseconds;
 
 // An update that lost the race to another writer this many times gives up
-// (with a short random pause between attempts, 200 attempts are seconds of
-// contention on one key, far beyond any deadline the daemon sets).
+// (each attempt re-runs the function on the value that won, so this is only
+// reached under contention far beyond any deadline the daemon sets).
 constexpr int kMaxUpdateAttempts = 200;
 // Redis' largest string (proto-max-bulk-len) is 512 MiB.
 constexpr std::size_t kMaxBytes = (std::size_t{512} << 20) - 1;
@@ -69,6 +67,38 @@ while found < limit and examined < budget do
 end
 out[2] = min
 return out
+)lua";
+
+// Compare-and-set of one entry, the write half of update(). KEYS[1] the
+// entry, KEYS[2] its table's index; ARGV: "1" if the entry was read present
+// (then ARGV[2] is the value read) or "0" if read absent; "set" or "del";
+// the new value; the expiry (Unix seconds, "" for none); the index member.
+// When the entry still is what was read, it is written (SET, with EXAT when
+// given, and ZADD to the index) or deleted (DEL and ZREM), and the reply is
+// {1}; otherwise nothing changes and the reply is the entry now: {0, value},
+// or {0} when it is absent. The shebang makes Redis refuse the script up
+// front on a read-only replica (READONLY), like any write command.
+constexpr const char* kCasScript = R"lua(#!lua
+local entry, index = KEYS[1], KEYS[2]
+local current = redis.call('GET', entry)
+local changed
+if ARGV[1] == '1' then changed = current ~= ARGV[2] else changed = current ~= false end
+if changed then
+  if current then return {0, current} end
+  return {0}
+end
+if ARGV[3] == 'set' then
+  if ARGV[5] == '' then
+    redis.call('SET', entry, ARGV[4])
+  else
+    redis.call('SET', entry, ARGV[4], 'EXAT', ARGV[5])
+  end
+  redis.call('ZADD', index, 0, ARGV[6])
+else
+  redis.call('DEL', entry)
+  redis.call('ZREM', index, ARGV[6])
+end
+return {1}
 )lua";
 
 struct ReplyDeleter {
@@ -163,18 +193,6 @@ timeval socket_timeout(TimePoint deadline) {
   return timeval{static_cast<time_t>(left / 1'000'000), static_cast<suseconds_t>(left % 1'000'000)};
 }
 
-// A short random pause before an update's next attempt, so that writers that
-// collided do not collide again in lockstep.
-void pause_before_retry(int attempt, TimePoint deadline) {
-  thread_local std::minstd_rand jitter(static_cast<unsigned>(
-      std::hash<std::thread::id>()(std::this_thread::get_id()) ^
-      static_cast<std::size_t>(SteadyClock::now().time_since_epoch().count())));
-  const int longest = std::min(2000, 20 << std::min(attempt, 7));  // microseconds
-  const auto pause = microseconds(jitter() % static_cast<unsigned>(longest + 1));
-  const auto now = SteadyClock::now();
-  if (now + pause < deadline) std::this_thread::sleep_for(pause);
-}
-
 std::string ms_text(milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
 
 // The Status of a call's result, whether it is a Status or a Result<T>.
@@ -224,9 +242,9 @@ class RedisConnection {
   }
   void fail() { broken_ = true; }
 
-  // Sends `commands` in one write and reads their replies (after the replies
-  // of deferred commands, which are discarded), all by `deadline`. A failure
-  // to send or receive marks the connection broken and is kUnavailable.
+  // Sends `commands` in one write and reads their replies, all by
+  // `deadline`. A failure to send or receive marks the connection broken and
+  // is kUnavailable.
   Result<std::vector<ReplyPtr>> round_trip(const std::vector<Args>& commands, TimePoint deadline) {
     if (SteadyClock::now() >= deadline) {
       // Nothing sent: the connection stays usable.
@@ -257,12 +275,6 @@ class RedisConnection {
     replies.reserve(commands.size());
     std::optional<SigpipeGuard> no_sigpipe;
     if (guard_sigpipe_) no_sigpipe.emplace();
-    while (deferred_replies_ > 0) {
-      void* raw = nullptr;
-      if (redisGetReply(c, &raw) != REDIS_OK) return transport_failure("reading a reply");
-      ReplyPtr discarded(static_cast<redisReply*>(raw));
-      --deferred_replies_;
-    }
     for (std::size_t i = 0; i < commands.size(); ++i) {
       void* raw = nullptr;
       if (redisGetReply(c, &raw) != REDIS_OK) return transport_failure("reading a reply");
@@ -273,23 +285,9 @@ class RedisConnection {
     return replies;
   }
 
-  // Queues a command whose reply nobody waits for (UNWATCH after a read
-  // that wrote nothing): it goes out with the next round trip, whose first
-  // reply read is then its reply.
-  void defer(const Args& command) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lengths;
-    for (const std::string_view arg : command) {
-      argv.push_back(arg.data());
-      lengths.push_back(arg.size());
-    }
-    if (redisAppendCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(),
-                               lengths.data()) != REDIS_OK) {
-      broken_ = true;
-      return;
-    }
-    ++deferred_replies_;
-  }
+  // The SHA1 of kCasScript as the server reported it when loading it.
+  const std::string& cas_script_sha() const { return cas_script_sha_; }
+  void set_cas_script_sha(std::string_view sha) { cas_script_sha_ = sha; }
 
  private:
   Status transport_failure(const char* doing) {
@@ -311,7 +309,7 @@ class RedisConnection {
   const bool guard_sigpipe_;
   microseconds socket_timeout_{-1};  // as last set on the socket; -1: never set
   std::uint64_t generation_ = 0;
-  unsigned deferred_replies_ = 0;
+  std::string cas_script_sha_;
   bool reused_ = false;
   int round_trips_ = 0;
   bool broken_ = false;
@@ -322,10 +320,7 @@ class RedisConnection {
 namespace {
 
 // The replies of MULTI, the queued commands and EXEC: ok, or why not.
-// `conflict` is set when EXEC was refused because a WATCHed key changed.
-Status check_transaction(RedisConnection& connection, const std::vector<ReplyPtr>& replies,
-                         bool* conflict) {
-  if (conflict != nullptr) *conflict = false;
+Status check_transaction(RedisConnection& connection, const std::vector<ReplyPtr>& replies) {
   for (std::size_t i = 0; i + 1 < replies.size(); ++i) {
     const redisReply& reply = *replies[i];
     if (reply.type == REDIS_REPLY_ERROR) {
@@ -340,10 +335,6 @@ Status check_transaction(RedisConnection& connection, const std::vector<ReplyPtr
     }
   }
   const redisReply& exec = *replies.back();
-  if (exec.type == REDIS_REPLY_NIL) {
-    if (conflict != nullptr) *conflict = true;
-    return Status::Ok();
-  }
   if (exec.type == REDIS_REPLY_ERROR) {
     Status s = error_reply_status(exec);
     if (s.code() == Status::Code::kUnavailable) connection.fail_server();
@@ -365,6 +356,78 @@ Status check_reply(RedisConnection& connection, const redisReply& reply) {
   Status s = error_reply_status(reply);
   if (s.code() == Status::Code::kUnavailable) connection.fail_server();
   return s;
+}
+
+// The EXAT argument for an entry that may be forgotten at `expires_at`:
+// empty for 0 (no TTL), and never less than kMinimumTtl ahead of this
+// host's clock.
+std::string expiry_text(EpochSeconds expires_at) {
+  if (expires_at <= 0) return {};
+  const EpochSeconds now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  return std::to_string(std::max(expires_at, now + kMinimumTtl));
+}
+
+// GET of one entry: its value, or nullopt when absent.
+Result<std::optional<std::string>> read_entry(RedisConnection& connection,
+                                              const std::string& entry, TimePoint deadline) {
+  auto replies = connection.round_trip({{"GET", entry}}, deadline);
+  if (!replies.ok()) return replies.status();
+  const redisReply& reply = *replies.value()[0];
+  if (Status s = check_reply(connection, reply); !s.ok()) return s;
+  if (reply.type == REDIS_REPLY_NIL) return std::optional<std::string>();
+  if (reply.type != REDIS_REPLY_STRING) {
+    connection.fail();
+    return Status::IoError("unexpected reply to GET");
+  }
+  return std::optional<std::string>(std::string(reply_text(reply)));
+}
+
+// What a kCasScript run did: wrote (done), or found the entry changed to
+// `current` (nullopt: absent) and left it.
+struct CasResult {
+  bool done = false;
+  std::optional<std::string> current;
+};
+
+// Runs kCasScript with EVALSHA `cas` (its arguments). A server that has lost
+// the script (SCRIPT FLUSH; a restart or failover behind a proxy) answers
+// NOSCRIPT: the script is then loaded and run again in one round trip.
+Result<CasResult> compare_and_set(RedisConnection& connection, const Args& cas,
+                                  TimePoint deadline) {
+  auto replies = connection.round_trip({cas}, deadline);
+  if (!replies.ok()) return replies.status();
+  if (const redisReply& first = *replies.value()[0];
+      first.type == REDIS_REPLY_ERROR && reply_text(first).starts_with("NOSCRIPT")) {
+    replies = connection.round_trip({{"SCRIPT", "LOAD", kCasScript}, cas}, deadline);
+    if (!replies.ok()) return replies.status();
+    const redisReply& loaded = *replies.value()[0];
+    if (Status s = check_reply(connection, loaded); !s.ok()) return s;
+    if (loaded.type != REDIS_REPLY_STRING || reply_text(loaded) != connection.cas_script_sha()) {
+      connection.fail();
+      return Status::IoError("unexpected reply to SCRIPT LOAD");
+    }
+    replies.value().erase(replies.value().begin());
+  }
+  const redisReply& reply = *replies.value()[0];
+  if (Status s = check_reply(connection, reply); !s.ok()) return s;
+  const bool shaped = reply.type == REDIS_REPLY_ARRAY && (reply.elements == 1 || reply.elements == 2) &&
+                      reply.element[0]->type == REDIS_REPLY_INTEGER;
+  CasResult result;
+  if (shaped && reply.element[0]->integer == 1 && reply.elements == 1) {
+    result.done = true;
+    return result;
+  }
+  if (shaped && reply.element[0]->integer == 0) {
+    if (reply.elements == 1 || reply.element[1]->type == REDIS_REPLY_NIL) return result;
+    if (reply.element[1]->type == REDIS_REPLY_STRING) {
+      result.current.emplace(reply_text(*reply.element[1]));
+      return result;
+    }
+  }
+  connection.fail();
+  return Status::IoError("unexpected reply from the update script");
 }
 
 Status too_large() { return Status::InvalidArgument("key or value of 512 MiB or more"); }
@@ -538,7 +601,7 @@ void RedisStore::mark_up_locked() {
 }
 
 Result<std::unique_ptr<RedisConnection>> RedisStore::connect(TimePoint deadline) {
-  if (options_.sentinels.empty()) return connect_to(options_.url, deadline, false);
+  if (options_.sentinels.empty()) return connect_to(options_.url, deadline, Peer::kServer);
   RedisUrl target = options_.url;
   auto master = ask_sentinels(deadline);
   if (master.ok()) {
@@ -550,12 +613,12 @@ Result<std::unique_ptr<RedisConnection>> RedisStore::connect(TimePoint deadline)
     if (sentinel_master_.host.empty()) return master.status();
     target.address = sentinel_master_;  // no sentinel answered: the last master known
   }
-  return connect_to(target, deadline, true);
+  return connect_to(target, deadline, Peer::kMaster);
 }
 
 Result<std::unique_ptr<RedisConnection>> RedisStore::connect_to(const RedisUrl& target,
                                                                TimePoint deadline,
-                                                               bool check_role) {
+                                                               Peer peer) {
   const std::string where = target.kind == RedisUrl::Kind::kUnix ? target.path
                                                                  : target.address.to_string();
   if (SteadyClock::now() >= deadline) {
@@ -585,7 +648,11 @@ Result<std::unique_ptr<RedisConnection>> RedisStore::connect_to(const RedisUrl& 
     }
   }
   if (target.database != 0) setup.push_back({"SELECT", database});
-  if (check_role) setup.push_back({"ROLE"});
+  if (peer == Peer::kMaster) setup.push_back({"ROLE"});
+  // Every connection to the server loads the update script (a no-op when the
+  // server has it), so the first update after a restart or a failover finds
+  // it on the new server; update() reloads it if the server lost it since.
+  if (peer != Peer::kSentinel) setup.push_back({"SCRIPT", "LOAD", kCasScript});
   if (setup.empty()) return connection;
 
   connection->start_call(false);
@@ -596,11 +663,20 @@ Result<std::unique_ptr<RedisConnection>> RedisStore::connect_to(const RedisUrl& 
     if (reply.type == REDIS_REPLY_ERROR) {
       const Status s = error_reply_status(reply);
       const std::string command(setup[i][0]);
-      if (s.code() == Status::Code::kInvalidArgument || command != "ROLE") {
+      if (s.code() == Status::Code::kInvalidArgument || command == "AUTH" || command == "SELECT") {
         // A refused AUTH or SELECT is a configuration error, not an outage.
         return Status::InvalidArgument(where + " refused " + command + ": " + s.message());
       }
-      return Status::Unavailable(where + ": " + s.message());
+      if (s.code() == Status::Code::kUnavailable || command == "ROLE") {
+        return Status::Unavailable(where + ": " + s.message());
+      }
+      return Status::IoError(where + " refused " + command + ": " + s.message());
+    }
+    if (setup[i][0] == "SCRIPT") {
+      if (reply.type != REDIS_REPLY_STRING || reply.len == 0) {
+        return Status::IoError(where + ": unexpected reply to SCRIPT LOAD");
+      }
+      connection->set_cas_script_sha(reply_text(reply));
     }
     if (setup[i][0] == "ROLE") {
       if (reply.type != REDIS_REPLY_ARRAY || reply.elements == 0 ||
@@ -624,7 +700,7 @@ Result<RedisHostPort> RedisStore::ask_sentinels(TimePoint deadline) {
         deadline <= now ? deadline : now + (deadline - now) / static_cast<int>(sentinels - i);
     RedisUrl url;
     url.address = sentinel;
-    auto connection = connect_to(url, sentinel_deadline, false);
+    auto connection = connect_to(url, sentinel_deadline, Peer::kSentinel);
     if (!connection.ok()) {
       failures += "; " + connection.status().message();
       continue;
@@ -689,82 +765,44 @@ Status RedisStore::update(Table table, std::string_view key, const UpdateFunctio
   const std::string entry = data_key(table, key);
   const std::string& index = index_key(table);
   return with_connection("update", [&](RedisConnection& connection, TimePoint deadline) -> Status {
+    auto read = read_entry(connection, entry, deadline);
+    if (!read.ok()) return read.status();
+    std::optional<std::string> current = std::move(read).value();
     for (int attempt = 1;; ++attempt) {
-      if (attempt > 1) pause_before_retry(attempt, deadline);
-      auto read = connection.round_trip({{"WATCH", entry}, {"GET", entry}}, deadline);
-      if (!read.ok()) return read.status();
-      const redisReply& watched = *read.value()[0];
-      const redisReply& got = *read.value()[1];
-      if (Status s = check_reply(connection, watched); !s.ok()) return s;
-      if (Status s = check_reply(connection, got); !s.ok()) {
-        connection.defer({"UNWATCH"});
-        return s;
-      }
-      std::optional<std::string> value;
-      if (got.type == REDIS_REPLY_STRING) {
-        value.emplace(reply_text(got));
-      } else if (got.type != REDIS_REPLY_NIL) {
-        connection.fail();
-        return Status::IoError("unexpected reply to GET");
-      }
-      const bool existed = value.has_value();
-
+      std::optional<std::string> value = current;
       UpdateOutcome outcome;
       try {
         outcome = fn(value);
       } catch (const std::exception& e) {
-        connection.defer({"UNWATCH"});
         return Status::IoError(std::string("exception: ") + e.what());
       } catch (...) {
-        connection.defer({"UNWATCH"});
         return Status::IoError("exception: unknown");
       }
-
-      std::string expiry;
-      std::vector<Args> transaction;
       switch (outcome.verdict) {
         case UpdateOutcome::Verdict::kKeep:
-          connection.defer({"UNWATCH"});
-          return Status::Ok();
+          return Status::Ok();  // a read: one GET, nothing to undo
         case UpdateOutcome::Verdict::kWrite:
           if (!value) {
-            connection.defer({"UNWATCH"});
             return Status::InvalidArgument("the update function asked to write an absent value");
           }
-          if (value->size() > kMaxBytes) {
-            connection.defer({"UNWATCH"});
-            return too_large();
-          }
-          transaction.push_back({"MULTI"});
-          if (outcome.expires_at > 0) {
-            const EpochSeconds now = std::chrono::duration_cast<std::chrono::seconds>(
-                                         std::chrono::system_clock::now().time_since_epoch())
-                                         .count();
-            expiry = std::to_string(std::max(outcome.expires_at, now + kMinimumTtl));
-            transaction.push_back({"SET", entry, *value, "EXAT", expiry});
-          } else {
-            transaction.push_back({"SET", entry, *value});
-          }
-          transaction.push_back({"ZADD", index, "0", key});
-          transaction.push_back({"EXEC"});
+          if (value->size() > kMaxBytes) return too_large();
           break;
         case UpdateOutcome::Verdict::kErase:
-          if (!existed) {
-            connection.defer({"UNWATCH"});
-            return Status::Ok();
-          }
-          transaction = {{"MULTI"}, {"DEL", entry}, {"ZREM", index, key}, {"EXEC"}};
+          if (!current) return Status::Ok();
           break;
       }
-      auto written = connection.round_trip(transaction, deadline);
-      if (!written.ok()) {
-        // Not sent (the deadline passed while fn ran): the WATCH is still on.
-        if (!connection.broken()) connection.defer({"UNWATCH"});
-        return written.status();
-      }
-      bool conflict = false;
-      if (Status s = check_transaction(connection, written.value(), &conflict); !s.ok()) return s;
-      if (!conflict) return Status::Ok();
+      const bool write = outcome.verdict == UpdateOutcome::Verdict::kWrite;
+      const std::string expiry = write ? expiry_text(outcome.expires_at) : std::string();
+      const Args cas{"EVALSHA", connection.cas_script_sha(), "2", entry, index,
+                     current ? "1" : "0", current ? std::string_view(*current) : std::string_view(),
+                     write ? "set" : "del", write ? std::string_view(*value) : std::string_view(),
+                     expiry, key};
+      auto swapped = compare_and_set(connection, cas, deadline);
+      if (!swapped.ok()) return swapped.status();
+      if (swapped.value().done) return Status::Ok();
+      // Another writer changed the entry since it was read: decide again on
+      // what it wrote (the script returned it, so no new read is needed).
+      current = std::move(swapped.value().current);
       if (attempt >= kMaxUpdateAttempts) {
         return Status::Unavailable("the entry kept changing: gave up after " +
                                    std::to_string(kMaxUpdateAttempts) + " attempts");
@@ -784,15 +822,7 @@ Result<std::optional<std::string>> RedisStore::get(Table table, std::string_view
   return with_connection("get",
                          [&](RedisConnection& connection,
                              TimePoint deadline) -> Result<std::optional<std::string>> {
-                           auto replies = connection.round_trip({{"GET", entry}}, deadline);
-                           if (!replies.ok()) return replies.status();
-                           const redisReply& reply = *replies.value()[0];
-                           if (Status s = check_reply(connection, reply); !s.ok()) return s;
-                           if (reply.type == REDIS_REPLY_NIL) return std::optional<std::string>();
-                           if (reply.type != REDIS_REPLY_STRING) {
-                             return Status::IoError("unexpected reply to GET");
-                           }
-                           return std::optional<std::string>(std::string(reply_text(reply)));
+                           return read_entry(connection, entry, deadline);
                          });
 }
 
@@ -801,13 +831,9 @@ Status RedisStore::put(Table table, std::string_view key, std::string_view value
   if (key.size() > kMaxBytes || value.size() > kMaxBytes) return failure("put", too_large());
   const std::string entry = data_key(table, key);
   const std::string& index = index_key(table);
-  std::string expiry;
+  const std::string expiry = expiry_text(expires_at);
   std::vector<Args> transaction{{"MULTI"}};
-  if (expires_at > 0) {
-    const EpochSeconds now = std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
-    expiry = std::to_string(std::max(expires_at, now + kMinimumTtl));
+  if (!expiry.empty()) {
     transaction.push_back({"SET", entry, value, "EXAT", expiry});
   } else {
     transaction.push_back({"SET", entry, value});
@@ -817,7 +843,7 @@ Status RedisStore::put(Table table, std::string_view key, std::string_view value
   return with_connection("put", [&](RedisConnection& connection, TimePoint deadline) -> Status {
     auto replies = connection.round_trip(transaction, deadline);
     if (!replies.ok()) return replies.status();
-    return check_transaction(connection, replies.value(), nullptr);
+    return check_transaction(connection, replies.value());
   });
 }
 
@@ -829,7 +855,7 @@ Status RedisStore::erase(Table table, std::string_view key) {
   return with_connection("erase", [&](RedisConnection& connection, TimePoint deadline) -> Status {
     auto replies = connection.round_trip(transaction, deadline);
     if (!replies.ok()) return replies.status();
-    return check_transaction(connection, replies.value(), nullptr);
+    return check_transaction(connection, replies.value());
   });
 }
 

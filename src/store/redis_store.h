@@ -8,16 +8,28 @@
 //                        member scored 0, so ordered bytewise), for scan()
 // Keys and values are passed as binary-safe arguments, never formatted into
 // command text. Several stores (or sites) may share one database with
-// distinct prefixes. Redis Cluster is not supported (a transaction touches
+// distinct prefixes. Redis Cluster is not supported (a write touches
 // an entry and its table's index, which would be in different slots).
 //
-// Atomicity: update() is an optimistic transaction: WATCH the entry, GET it,
-// run the update function here, then MULTI / SET (or DEL) + ZADD (or ZREM)
-// on the index / EXEC. An EXEC refused because another client (thread,
-// process or host) changed the entry in between runs the function again on
-// the new value, after a short random pause; at most 200 attempts, and
-// never past the call's deadline (below). So the function may run several
-// times, and concurrent updates of one key, from anywhere, lose nothing.
+// Atomicity: update() reads the entry (GET), runs the update function here,
+// and applies its verdict with a compare-and-set script (EVALSHA): in one
+// atomic step on the server, the script compares the entry with the value
+// read (or its absence) and, if it is unchanged, SETs it (with its TTL) and
+// ZADDs it to the index, or DELs it and ZREMs it from the index. If another
+// client (thread, process or host) changed the entry in between, the script
+// changes nothing and returns the entry as it is now, and the function runs
+// again on that value; at most 200 attempts, and never past the call's
+// deadline (below). So the function may run several times, and concurrent
+// updates of one key, from anywhere, lose nothing. The comparison is of the
+// bytes: an entry changed and changed back counts as unchanged, which is
+// the same as if this update had come after those changes.
+// Cost: an update that keeps the entry (or erases an absent one) is one GET;
+// one that writes or erases is a GET and an EVALSHA, 2 round trips.
+// The script is loaded (SCRIPT LOAD) on every new connection to the server,
+// so also on the new master after a failover or a restart; a server that
+// answers NOSCRIPT (SCRIPT FLUSH, or a failover behind a proxy) gets it
+// loaded again, in the same round trip as the retried EVALSHA. The script
+// starts with a "#!lua" line, so the server must be Redis 7.0 or later.
 //
 // Expiry: a kWrite with expires_at > 0, and put() with expires_at > 0, set
 // the entry's TTL with SET ... EXAT expires_at (an absolute Unix time, read
@@ -61,9 +73,9 @@
 //   kIoError          any other error reply from the server, an unexpected
 //                     reply, and an exception thrown by an update function
 //                     (nothing is written then).
-// A call that fails while its transaction is in flight (the server went away
-// between EXEC and its reply) returns an error although the change may have
-// been applied; Redis cannot tell.
+// A call that fails while its write is in flight (the server went away
+// between EVALSHA, or EXEC, and its reply) returns an error although the
+// change may have been applied; Redis cannot tell.
 //
 // Sentinel: with sentinels given, every new connection asks them (in the
 // order given, each bounded by the deadline) for the address of `master_name`
@@ -172,8 +184,11 @@ class RedisStore final : public Store {
   // Returns a healthy connection to the pool, or closes a broken one.
   void release(std::unique_ptr<RedisConnection> connection);
   Result<std::unique_ptr<RedisConnection>> connect(TimePoint deadline);
+  // What connect_to() connects to: a sentinel; the server; the server,
+  // which must be a master (checked with ROLE).
+  enum class Peer { kSentinel, kServer, kMaster };
   Result<std::unique_ptr<RedisConnection>> connect_to(const RedisUrl& target, TimePoint deadline,
-                                                      bool check_role);
+                                                      Peer peer);
   Result<RedisHostPort> ask_sentinels(TimePoint deadline);
   // Records that the server failed (closing the idle connections, starting
   // or extending the back-off), or that it answers again. mutex_ held.
