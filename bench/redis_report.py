@@ -47,7 +47,8 @@ def ratio(a, b):
 def per_request(rows, field, **where):
     """Median over rounds of field / requests (µs of CPU, or commands)."""
     values = [r[field] / r["requests"] for r in rows
-              if all(r.get(k) == v for k, v in where.items()) and r.get("requests")]
+              if all(r.get(k) == v for k, v in where.items()) and r.get("requests")
+              and r.get(field) is not None]
     return statistics.median(values) if values else None
 
 
@@ -89,10 +90,12 @@ def section(rows, args):
 
     w("### Where the CPU goes (C = 32)\n")
     w("CPU seconds of the daemon and of redis-server read from `/proc` around each "
-      "measurement, and Redis' `total_commands_processed`, per request (medians over rounds).\n")
+      "measurement, Redis' `total_commands_processed` (commands, those a script runs "
+      "included) and `total_reads_processed` (socket reads: one per round "
+      "trip of a store call, so about the round trips), per request (medians over rounds).\n")
     w("| server | mix | req/s | daemon CPU µs/request | redis-server CPU µs/request "
-      "| Redis commands/request |")
-    w("|---|---|---|---|---|---|")
+      "| Redis commands/request | Redis reads/request |")
+    w("|---|---|---|---|---|---|---|")
     for server in ("gm-redis", "gm-redis-t4", "gm-bdb", "noop-policy"):
         for mix in ("new", "repeat", "whitelisted"):
             sel = dict(kind="policy", mix=mix, connections=32, server=server)
@@ -100,10 +103,13 @@ def section(rows, args):
             redis = per_request(rows, "redis_cpu_s", **sel) if server.startswith("gm-redis") else None
             commands = (per_request(rows, "redis_commands", **sel)
                         if server.startswith("gm-redis") else None)
+            reads = (per_request(rows, "redis_reads", **sel)
+                     if server.startswith("gm-redis") else None)
             w(f"| {server} | {mix} | {rate(median(rows, 'rate', **sel))} "
               f"| {'-' if daemon is None else f'{daemon * 1e6:.0f}'} "
               f"| {'-' if redis is None else f'{redis * 1e6:.0f}'} "
-              f"| {'-' if commands is None else f'{commands:.1f}'} |")
+              f"| {'-' if commands is None else f'{commands:.1f}'} "
+              f"| {'-' if reads is None else f'{reads:.1f}'} |")
     w("")
 
     threads = sorted({int(r["threads"]) for r in rows if r.get("kind") == "threads"})

@@ -196,9 +196,14 @@ cpu_s() {
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
-redis_commands() {
-  [ -n "$REDIS_PID" ] || { echo 0; return; }
-  redis-cli -p "$REDIS_PORT" info stats | awk -F: '/^total_commands_processed:/ { print $2 + 0 }'
+# Redis' counters so far: "COMMANDS READS" (total_commands_processed: the
+# commands run, those of scripts included; total_reads_processed: reads from
+# client sockets, about one per round trip of a store call); "0 0" without Redis.
+redis_counters() {
+  [ -n "$REDIS_PID" ] || { echo "0 0"; return; }
+  redis-cli -p "$REDIS_PORT" info stats |
+    awk -F: '/^total_commands_processed:/ { c = $2 + 0 } /^total_reads_processed:/ { r = $2 + 0 }
+             END { print c + 0, r + 0 }'
 }
 
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
@@ -225,18 +230,18 @@ repeat_args() {  # C: the pool is made to pass once per server and round
 # measure SERVER ROUND KIND MIX C [REQUESTS DURATION]
 measure() {
   local server=$1 round=$2 kind=$3 mix=$4 c=$5 requests=${6:-$REQUESTS} duration=${7:-$DURATION}
-  local extra="" out cpu0 rcpu0 cmd0 cpu1 rcpu1 cmd1
+  local extra="" out cpu0 rcpu0 cmd0 reads0 cpu1 rcpu1 cmd1 reads1
   if [ "$mix" = repeat ]; then repeat_args "$c"; extra=$REPEAT_ARGS; fi
-  cpu0=$(cpu_s "$SERVER_PID"); rcpu0=$(cpu_s "$REDIS_PID"); cmd0=$(redis_commands)
+  cpu0=$(cpu_s "$SERVER_PID"); rcpu0=$(cpu_s "$REDIS_PID"); read -r cmd0 reads0 < <(redis_counters)
   # shellcheck disable=SC2086
   out=$("$BENCH/policy-load" --port "$SERVER_PORT" --mix "$mix" --connections "$c" $extra \
     --client-threads "$([ "$c" -ge 2 ] && echo 2 || echo 1)" --requests "$requests" \
     --duration "$duration" --pool "$POOL" --prewarm-wait $((DELAY + 1)) --timeout 10 \
     --label "$server" || true)
-  cpu1=$(cpu_s "$SERVER_PID"); rcpu1=$(cpu_s "$REDIS_PID"); cmd1=$(redis_commands)
+  cpu1=$(cpu_s "$SERVER_PID"); rcpu1=$(cpu_s "$REDIS_PID"); read -r cmd1 reads1 < <(redis_counters)
   echo "$out" | tail -1 >&2
   record "$(echo "$out" | grep '^{' || true)" \
-    "\"server\":\"$server\",\"round\":$round,\"kind\":\"$kind\",\"threads\":\"${THREADS_LABEL:-}\",\"server_cpu_s\":$(minus "$cpu1" "$cpu0"),\"redis_cpu_s\":$(minus "$rcpu1" "$rcpu0"),\"redis_commands\":$((cmd1 - cmd0))"
+    "\"server\":\"$server\",\"round\":$round,\"kind\":\"$kind\",\"threads\":\"${THREADS_LABEL:-}\",\"server_cpu_s\":$(minus "$cpu1" "$cpu0"),\"redis_cpu_s\":$(minus "$rcpu1" "$rcpu0"),\"redis_commands\":$((cmd1 - cmd0)),\"redis_reads\":$((reads1 - reads0))"
 }
 
 mkdir -p "$(dirname "$RESULTS")"
