@@ -270,6 +270,8 @@ def main():
     for t in targets:
         w(f"| {t[0]} | {t[1]} | {t[2]} | {t[3]} |")
     w("")
+    w("What limits each missed target: *What limits the missed targets* in the analysis below "
+      "(written by hand, bench/analysis.md).\n")
 
     # ---- policy tables ------------------------------------------------------------
     w("## Policy delegation\n")
