@@ -11,6 +11,8 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <random>
+#include <thread>
 #include <utility>
 
 namespace greylist {
@@ -191,6 +193,21 @@ timeval socket_timeout(TimePoint deadline) {
   const auto left = std::max<std::int64_t>(
       1000, duration_cast<microseconds>(deadline - SteadyClock::now()).count());
   return timeval{static_cast<time_t>(left / 1'000'000), static_cast<suseconds_t>(left % 1'000'000)};
+}
+
+// A short random pause before an update's next attempt, so that writers that
+// collided do not collide again in lockstep: up to 40 µs after the second
+// lost race, doubling to 2 ms. False (and no pause) when it would pass
+// `deadline`.
+bool pause_before_retry(int attempt, TimePoint deadline) {
+  thread_local std::minstd_rand jitter(static_cast<unsigned>(
+      std::hash<std::thread::id>()(std::this_thread::get_id()) ^
+      static_cast<std::size_t>(SteadyClock::now().time_since_epoch().count())));
+  const int longest = std::min(2000, 20 << std::min(attempt - 1, 7));  // microseconds
+  const auto pause = microseconds(jitter() % static_cast<unsigned>(longest + 1));
+  if (SteadyClock::now() + pause >= deadline) return false;
+  std::this_thread::sleep_for(pause);
+  return true;
 }
 
 std::string ms_text(milliseconds ms) { return std::to_string(ms.count()) + " ms"; }
@@ -802,7 +819,16 @@ Status RedisStore::update(Table table, std::string_view key, const UpdateFunctio
       if (swapped.value().done) return Status::Ok();
       // Another writer changed the entry since it was read: decide again on
       // what it wrote (the script returned it, so no new read is needed).
+      // Losing again means several writers are racing on this key: back off
+      // for a short random time, so that they stop colliding in lockstep
+      // (an unlucky writer could otherwise lose every round), and read the
+      // entry afresh, since what the script returned is stale by then.
       current = std::move(swapped.value().current);
+      if (attempt >= 2 && attempt < kMaxUpdateAttempts && pause_before_retry(attempt, deadline)) {
+        read = read_entry(connection, entry, deadline);
+        if (!read.ok()) return read.status();
+        current = std::move(read).value();
+      }
       if (attempt >= kMaxUpdateAttempts) {
         return Status::Unavailable("the entry kept changing: gave up after " +
                                    std::to_string(kMaxUpdateAttempts) + " attempts");

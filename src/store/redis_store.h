@@ -18,7 +18,8 @@
 // ZADDs it to the index, or DELs it and ZREMs it from the index. If another
 // client (thread, process or host) changed the entry in between, the script
 // changes nothing and returns the entry as it is now, and the function runs
-// again on that value; at most 200 attempts, and never past the call's
+// again on that value (from the second lost race on, after a short random
+// pause and a fresh GET); at most 200 attempts, and never past the call's
 // deadline (below). So the function may run several times, and concurrent
 // updates of one key, from anywhere, lose nothing. The comparison is of the
 // bytes: an entry changed and changed back counts as unchanged, which is
