@@ -49,8 +49,8 @@ TSAN_RUNS = (
                                    "--test-case-exclude=*concurren*"]),
 )
 
-FUZZ_TARGETS = ("address_fuzzer", "config_fuzzer", "policy_request_fuzzer", "record_fuzzer",
-                "whitelist_client_fuzzer", "whitelist_recipient_fuzzer")
+FUZZ_TARGETS = ("address_fuzzer", "config_fuzzer", "dump_fuzzer", "policy_request_fuzzer",
+                "record_fuzzer", "whitelist_client_fuzzer", "whitelist_recipient_fuzzer")
 
 
 def sanitizer_env():
