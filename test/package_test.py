@@ -468,6 +468,9 @@ def package(args):
         first_asked = time.monotonic()
         tmp_db = os.path.join(work, "db")
         os.mkdir(tmp_db, 0o700)  # empty and root's: the daemon takes it over
+        # The daemon opens its directory as the service user (as /var/lib is
+        # to it): the path must be traversable, not readable.
+        os.chmod(work, 0o711)
         port = free_port()
         test_options = ["--dbdir", tmp_db, "--policy", f"inet:127.0.0.1:{port}",
                         "--milter", "none", "--log", "stderr"]
