@@ -357,6 +357,23 @@ def main():
                 row.append(" / ".join(fmt_ms(res.med(f, **sel)) for f in ("p50_us", "p99_us", "p999_us")))
             w("| " + " | ".join(row) + " |")
         w("")
+        w("System calls of the daemon per request (medians over rounds; `/proc/PID/io` `syscr`/`syscw`: "
+          "read/pread and write/pwrite, not the sockets' recvmsg/sendmsg; one write per request is the "
+          "decision's log line). Reads beyond the log are Berkeley DB pages missing from its cache; "
+          "writes beyond it are commits' log records and dirty pages written back to make room.\n")
+        w("| triplets | `prefilled` reads / writes per request | `new` reads / writes per request |")
+        w("|---|---|---|")
+        for size in scale_sizes:
+            row = [f"{size:,}"]
+            for mix in ("prefilled", "new"):
+                per = []
+                for field in ("io_reads", "io_writes"):
+                    values = [r[field] / r["requests"] for r in res.select(kind="scale", size=size, mix=mix)
+                              if r.get(field) is not None and r.get("requests")]
+                    per.append(f"{statistics.median(values):.2f}" if values else "-")
+                row.append(" / ".join(per))
+            w("| " + " | ".join(row) + " |")
+        w("")
 
     if c1000:
         r = c1000[0]

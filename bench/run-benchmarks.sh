@@ -206,6 +206,11 @@ stop_server() {
 }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# io_calls PID: "READS WRITES", the read-like and write-like system calls the
+# process made so far (/proc/PID/io syscr, syscw: read/pread/readv and
+# write/pwrite/writev; socket recvmsg/sendmsg are not counted). In the scale
+# runs they show the Berkeley DB pages read from and written to the OS.
+io_calls() { awk '/^syscr:/ {r = $2} /^syscw:/ {w = $2} END {print r + 0, w + 0}' "/proc/$1/io" 2>/dev/null || echo "0 0"; }
 
 # record JSON EXTRA: appends the tool's JSON line with extra "key":value pairs
 # and the machine's 1-minute load average (the machine may be shared: a load
@@ -317,12 +322,14 @@ if [ "$SCALE" = 1 ]; then
       "$size" "$STARTUP_S" "$(rss_kb "$SERVER_PID")" >>"$RESULTS"
     for round in $(seq 1 "$ROUNDS"); do
       for mix in prefilled new; do
+        read -r io_r0 io_w0 < <(io_calls "$SERVER_PID")
         out=$("$BENCH/policy-load" --port "$SERVER_PORT" --mix $mix --prefilled "$size" --connections 32 \
           --client-threads 2 --requests "$REQUESTS" --duration "$DURATION" --timeout 10 \
           --label "scale-$size" || true)
+        read -r io_r1 io_w1 < <(io_calls "$SERVER_PID")
         echo "$out" | tail -1 >&2
         record "$(echo "$out" | grep '^{' || true)" \
-          "\"server\":\"gm-crash-safe\",\"round\":$round,\"kind\":\"scale\",\"size\":$size,\"rss_kb\":$(rss_kb "$SERVER_PID")"
+          "\"server\":\"gm-crash-safe\",\"round\":$round,\"kind\":\"scale\",\"size\":$size,\"rss_kb\":$(rss_kb "$SERVER_PID"),\"io_reads\":$((io_r1 - io_r0)),\"io_writes\":$((io_w1 - io_w0))"
       done
     done
     sweep=$(grep -c "expiry sweep finished" "$WORK/gm-crash-safe.log" || true)
