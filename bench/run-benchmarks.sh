@@ -64,19 +64,8 @@ RESULTS=$RESULTS_DIR/latest.jsonl
 mapfile -t build_packages < <(grep -hv '^\s*\(#\|$\)' scripts/build-packages.txt)
 bash scripts/ensure-packages.sh "${build_packages[@]}" postgrey procps python3
 
-# apt may have started the system's postgrey (port 10023): the benchmark
-# starts its own, and leaves no system one running.
-stop_system_postgrey() {
-  local pid
-  if [ -f /run/postgrey.pid ]; then
-    pid=$(cat /run/postgrey.pid 2>/dev/null || true)
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-      echo "stopping the system postgrey service (pid $pid)" >&2
-      if [ -x /etc/init.d/postgrey ]; then /etc/init.d/postgrey stop >/dev/null 2>&1 || true; fi
-      kill "$pid" 2>/dev/null || true
-    fi
-  fi
-}
+# shellcheck source=bench/bench-lib.sh
+source "$ROOT/bench/bench-lib.sh"
 stop_system_postgrey
 
 # ---- build ------------------------------------------------------------------
@@ -94,23 +83,6 @@ WORK=$(mktemp -d /tmp/greylist-bench.XXXXXX)
 chmod 755 "$WORK"
 declare -a STARTED=()
 
-# Stops one process we started: SIGTERM, again after 3 s, SIGKILL after 6 s.
-stop_pid() {
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || break
-    [ "$i" = 30 ] && kill -TERM "$pid" 2>/dev/null
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "run-benchmarks: pid $pid ignored SIGTERM for 6 s; killing it" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local pid
   for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
@@ -120,35 +92,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits (at most $2 seconds) until 127.0.0.1:$1 accepts a connection; prints
-# the seconds it took.
-wait_port() {
-  python3 - "$1" "${2:-30}" <<'EOF'
-import socket, sys, time
-port, limit = int(sys.argv[1]), float(sys.argv[2])
-start = time.monotonic()
-while time.monotonic() - start < limit:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        print("%.3f" % (time.monotonic() - start))
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.01)
-sys.exit(1)
-EOF
-}
-
-# Both greylisters read the same client whitelist: Debian's postgrey list
-# (what the reference figures used) plus the whitelisted mix's network.
-WL_CLIENTS=$WORK/whitelist_clients
-WL_RCPTS=$WORK/whitelist_recipients
-{ cat /etc/postgrey/whitelist_clients; echo "192.0.2.0/24"; } >"$WL_CLIENTS"
-cp /etc/postgrey/whitelist_recipients "$WL_RCPTS"
-chmod 644 "$WL_CLIENTS" "$WL_RCPTS"
+write_whitelists "$WORK"
 
 SERVER_PID=""
 SERVER_PORT=""

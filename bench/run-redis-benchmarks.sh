@@ -57,16 +57,8 @@ RESULTS=$ROOT/bench/results/redis-latest.jsonl
 # ---- packages and build -------------------------------------------------------
 mapfile -t build_packages < <(grep -hv '^\s*\(#\|$\)' scripts/build-packages.txt)
 bash scripts/ensure-packages.sh "${build_packages[@]}" redis-server redis-tools postgrey procps python3
-# Installing postgrey may start its service: only its whitelist files are wanted.
-stop_system_postgrey() {
-  local pid
-  [ -f /run/postgrey.pid ] || return 0
-  pid=$(cat /run/postgrey.pid 2>/dev/null || true)
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    if [ -x /etc/init.d/postgrey ]; then /etc/init.d/postgrey stop >/dev/null 2>&1 || true; fi
-    kill "$pid" 2>/dev/null || true
-  fi
-}
+# shellcheck source=bench/bench-lib.sh
+source "$ROOT/bench/bench-lib.sh"
 stop_system_postgrey
 
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
@@ -81,21 +73,6 @@ WORK=$(mktemp -d /tmp/greylist-redis-bench.XXXXXX)
 chmod 755 "$WORK"
 declare -a STARTED=()
 
-# SIGTERM, again after 3 s, SIGKILL after 6 s.
-stop_pid() {
-  local pid=$1 i
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || break
-    [ "$i" = 30 ] && kill -TERM "$pid" 2>/dev/null
-    sleep 0.1
-  done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local pid
   for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
@@ -104,32 +81,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_port PORT SECONDS: until 127.0.0.1:PORT accepts a connection.
-wait_port() {
-  python3 - "$1" "$2" <<'EOF'
-import socket, sys, time
-port, limit = int(sys.argv[1]), float(sys.argv[2])
-start = time.monotonic()
-while time.monotonic() - start < limit:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        sys.exit(0)
-    except OSError:
-        time.sleep(0.01)
-sys.exit(1)
-EOF
-}
-
-# The whitelists bench/run-benchmarks.sh gives both greylisters.
-WL_CLIENTS=$WORK/whitelist_clients
-WL_RCPTS=$WORK/whitelist_recipients
-{ cat /etc/postgrey/whitelist_clients; echo "192.0.2.0/24"; } >"$WL_CLIENTS"
-cp /etc/postgrey/whitelist_recipients "$WL_RCPTS"
-chmod 644 "$WL_CLIENTS" "$WL_RCPTS"
+write_whitelists "$WORK"
 
 SERVER_PID=""
 SERVER_PORT=""
@@ -144,7 +96,7 @@ start_redis() {
     --appendonly yes --appendfsync everysec --daemonize no --logfile "$dir/redis.log" &
   REDIS_PID=$!
   STARTED+=("$REDIS_PID")
-  if ! wait_port "$REDIS_PORT" 10; then
+  if ! wait_port "$REDIS_PORT" 10 >/dev/null; then
     echo "run-redis-benchmarks: redis-server did not start; its log:" >&2
     tail -20 "$dir/redis.log" >&2
     exit 1
@@ -176,7 +128,7 @@ start_server() {
   esac
   SERVER_PID=$!
   STARTED+=("$SERVER_PID")
-  if ! wait_port "$SERVER_PORT" 60; then
+  if ! wait_port "$SERVER_PORT" 60 >/dev/null; then
     echo "run-redis-benchmarks: $name did not start listening within 60 s; its log:" >&2
     tail -20 "$log" >&2
     exit 1

@@ -1,0 +1,71 @@
+# shellcheck shell=bash
+# Shell functions shared by bench/run-benchmarks.sh and
+# bench/run-redis-benchmarks.sh (sourced, not run). Loopback only; every
+# wait is bounded in time.
+
+# apt may have started the system's postgrey (port 10023) when it installed
+# it: the benchmarks start their own, or want only its whitelist files.
+stop_system_postgrey() {
+  local pid
+  [ -f /run/postgrey.pid ] || return 0
+  pid=$(cat /run/postgrey.pid 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    echo "stopping the system postgrey service (pid $pid)" >&2
+    if [ -x /etc/init.d/postgrey ]; then /etc/init.d/postgrey stop >/dev/null 2>&1 || true; fi
+    kill "$pid" 2>/dev/null || true
+  fi
+}
+
+# stop_pid PID: stops one process we started: SIGTERM, again after 3 s,
+# SIGKILL after 6 s (said on stderr).
+stop_pid() {
+  local pid=$1 i
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    [ "$i" = 30 ] && kill -TERM "$pid" 2>/dev/null
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "bench: pid $pid ignored SIGTERM for 6 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT [SECONDS]: waits (at most SECONDS, default 30) until
+# 127.0.0.1:PORT accepts a connection; prints the seconds it took. Status 1
+# if it never did.
+wait_port() {
+  python3 - "$1" "${2:-30}" <<'EOF'
+import socket, sys, time
+port, limit = int(sys.argv[1]), float(sys.argv[2])
+start = time.monotonic()
+while time.monotonic() - start < limit:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        print("%.3f" % (time.monotonic() - start))
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.01)
+sys.exit(1)
+EOF
+}
+
+# write_whitelists DIR: the whitelists every greylister of the benchmarks
+# reads: Debian's postgrey lists (what the reference figures used) plus the
+# whitelisted mix's network 192.0.2.0/24. Sets WL_CLIENTS and WL_RCPTS.
+write_whitelists() {
+  WL_CLIENTS=$1/whitelist_clients
+  WL_RCPTS=$1/whitelist_recipients
+  { cat /etc/postgrey/whitelist_clients; echo "192.0.2.0/24"; } >"$WL_CLIENTS"
+  cp /etc/postgrey/whitelist_recipients "$WL_RCPTS"
+  chmod 644 "$WL_CLIENTS" "$WL_RCPTS"
+}
