@@ -75,7 +75,7 @@ struct StaticWhitelist::Rules {
   std::unordered_map<std::string, NameRule> subdomains_only;  // ".example.com": below only
   std::vector<RegexRule> regexes;
   std::size_t name_rule_count = 0;
-  std::vector<Sourced<whitelist::ClientRule>> address_rules;  // networks, in file order
+  std::vector<std::string> network_sources;  // of the network rules, in file order
   std::vector<Sourced<whitelist::RecipientRule>> recipient_rules;
 
   using AddressBytes = std::array<std::uint8_t, 16>;
@@ -91,7 +91,7 @@ struct StaticWhitelist::Rules {
   struct NetworkGroup {
     IpAddress::Family family;
     int prefix;
-    // Base address -> index of its first rule in address_rules.
+    // Base address -> index of its first rule in network_sources.
     std::unordered_map<AddressBytes, std::size_t, AddressHash> first_rule;
   };
   std::vector<NetworkGroup> network_groups;
@@ -110,19 +110,19 @@ struct StaticWhitelist::Rules {
 
   // The first network rule in file order that contains `address`.
   const std::string* match_address(const IpAddress& address) const {
-    std::size_t best = address_rules.size();
+    std::size_t best = network_sources.size();
     for (const NetworkGroup& group : network_groups) {
       if (group.family != address.family()) continue;
       const auto it = group.first_rule.find(address.masked(group.prefix).bytes());
       if (it != group.first_rule.end() && it->second < best) best = it->second;
     }
-    return best < address_rules.size() ? &address_rules[best].source : nullptr;
+    return best < network_sources.size() ? &network_sources[best] : nullptr;
   }
 
   void add_client_rule(whitelist::ClientRule rule, std::string source) {
     if (const auto* network = std::get_if<whitelist::Network>(&rule)) {
-      add_network_rule(network->network, address_rules.size());
-      address_rules.push_back({std::move(rule), std::move(source)});
+      add_network_rule(network->network, network_sources.size());
+      network_sources.push_back(std::move(source));
       return;
     }
     const std::size_t order = name_rule_count++;
@@ -196,7 +196,7 @@ std::optional<WhitelistMatch> StaticWhitelist::match(const Request& request) con
   if (const std::string* source = rules_->match_name(request.client_name)) {
     return WhitelistMatch{"client whitelist", *source};
   }
-  if (!rules_->address_rules.empty()) {
+  if (!rules_->network_sources.empty()) {
     if (const auto address = IpAddress::parse(request.client_address)) {
       if (const std::string* source = rules_->match_address(*address)) {
         return WhitelistMatch{"client whitelist", *source};
@@ -212,7 +212,7 @@ std::optional<WhitelistMatch> StaticWhitelist::match(const Request& request) con
 }
 
 std::size_t StaticWhitelist::client_rule_count() const {
-  return rules_->name_rule_count + rules_->address_rules.size();
+  return rules_->name_rule_count + rules_->network_sources.size();
 }
 
 std::size_t StaticWhitelist::recipient_rule_count() const { return rules_->recipient_rules.size(); }
