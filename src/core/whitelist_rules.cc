@@ -50,17 +50,37 @@ std::optional<IpNetwork> octet_prefix(std::string_view text) {
 }
 
 Result<Regex> compile(std::string_view text) {
-  const std::string_view body = text.substr(1, text.size() - 2);
+  return compile_regex(text.substr(1, text.size() - 2));
+}
+
+bool is_regex(std::string_view text) {
+  return text.size() >= 2 && text.front() == '/' && text.back() == '/' && !has_space(text);
+}
+
+// "name" is "suffix" or ends in ".suffix" (case ignored).
+bool is_at_or_under(std::string_view name, std::string_view suffix, bool under_only) {
+  if (name.size() == suffix.size()) return !under_only && iequals(name, suffix);
+  if (name.size() < suffix.size() + 1) return false;
+  return name[name.size() - suffix.size() - 1] == '.' &&
+         iequals(name.substr(name.size() - suffix.size()), suffix);
+}
+
+// postgrey: user@domain matches "^user(\+[^@]+)?@domain$".
+bool local_part_matches(std::string_view local, std::string_view user) {
+  if (local.size() < user.size() || !iequals(local.substr(0, user.size()), user)) return false;
+  const std::string_view rest = local.substr(user.size());
+  return rest.empty() || (rest.size() >= 2 && rest.front() == '+');
+}
+
+}  // namespace
+
+Result<Regex> compile_regex(std::string_view body) {
   if (body.empty()) return Status::InvalidArgument("empty regex");
   try {
     return Regex{boost::regex(body.begin(), body.end(), boost::regex::perl | boost::regex::icase)};
   } catch (const std::exception& e) {
     return Status::InvalidArgument("bad regex /" + std::string(body) + "/: " + e.what());
   }
-}
-
-bool is_regex(std::string_view text) {
-  return text.size() >= 2 && text.front() == '/' && text.back() == '/' && !has_space(text);
 }
 
 bool regex_search(const boost::regex& pattern, std::string_view subject) {
@@ -81,23 +101,6 @@ bool iequals(std::string_view a, std::string_view b) {
   }
   return true;
 }
-
-// "name" is "suffix" or ends in ".suffix" (case ignored).
-bool is_at_or_under(std::string_view name, std::string_view suffix, bool under_only) {
-  if (name.size() == suffix.size()) return !under_only && iequals(name, suffix);
-  if (name.size() < suffix.size() + 1) return false;
-  return name[name.size() - suffix.size() - 1] == '.' &&
-         iequals(name.substr(name.size() - suffix.size()), suffix);
-}
-
-// postgrey: user@domain matches "^user(\+[^@]+)?@domain$".
-bool local_part_matches(std::string_view local, std::string_view user) {
-  if (local.size() < user.size() || !iequals(local.substr(0, user.size()), user)) return false;
-  const std::string_view rest = local.substr(user.size());
-  return rest.empty() || (rest.size() >= 2 && rest.front() == '+');
-}
-
-}  // namespace
 
 std::string_view rule_text(std::string_view line) {
   if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
