@@ -288,6 +288,20 @@ TEST_CASE("listed inside ADDRESS/MASK matches; outside, NXDOMAIN or failure does
         "blacklist");
 }
 
+TEST_CASE("assess: the decision in one walk when no lookup is needed, the lookups otherwise") {
+  const auto set = rule_set(kDnsRules);
+  const auto decided = set->assess(request("10.1.2.3"));
+  CHECK(decided.queries.empty());
+  REQUIRE(decided.match);
+  CHECK(decided.match->rule.line == 4);
+  const auto pending = set->assess(request());
+  CHECK(pending.queries.size() == 2);
+  CHECK_FALSE(pending.match);  // not final before the answers
+  const auto none = rule_set("racl whitelist addr 10.0.0.0/8\n")->assess(request());
+  CHECK(none.queries.empty());
+  CHECK_FALSE(none.match);
+}
+
 TEST_CASE("not dnsrbl: a failed lookup counts as not listed") {
   const auto set = rule_set("dnsrbl \"bl\" bl.example 127.0.0.2\nracl whitelist not dnsrbl \"bl\"\n");
   CHECK(set->evaluate(request(), {{"10.2.0.192.bl.example", DnsAnswer{DnsAnswer::Kind::kFailed, {}}}}));

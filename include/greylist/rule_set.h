@@ -79,6 +79,13 @@ struct DnsQuery {
   std::string list;  // the dnsrbl's NAME, for log lines
 };
 
+// The first step of a decision: which lookups it needs, or, when none,
+// the decision itself.
+struct RuleAssessment {
+  std::vector<DnsQuery> queries;   // as dns_queries()
+  std::optional<RuleMatch> match;  // evaluate()'s answer; set only when queries is empty
+};
+
 class RuleSet {
  public:
   // Bounds of a rules file (untrusted only in that it may be large or
@@ -95,6 +102,11 @@ class RuleSet {
   // Reads and parses `path`: IoError("PATH: reason") when it cannot be
   // read or is larger than kMaxFileBytes; parse's errors otherwise.
   static Result<std::shared_ptr<const RuleSet>> load_file(const std::string& path);
+
+  // One walk of the rules: the lookups `request` needs and, when it needs
+  // none, the decision (so the common case costs one walk, not two).
+  // Thread-safe.
+  RuleAssessment assess(const Request& request) const;
 
   // The DNS names whose answers evaluate() may consult for `request`:
   // only the lists of rules that can still decide once the clauses known

@@ -6,12 +6,16 @@
 // with LINE inside the file. A parsed set answers dns_queries() with
 // distinct lower-case names; evaluate() never answers `continue`, names a
 // rule of this file, gives a greytrap its hold and a blacklist no delay;
-// and the same request with the same answers decides the same way.
+// the same request with the same answers decides the same way, and as the
+// walk over every rule without the indexes does; assess() agrees with
+// evaluate().
 #include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/rules/rule_evaluator.h"
+#include "core/rules/rules_parser.h"
 #include "fuzz_check.h"
 #include "greylist/rule_set.h"
 
@@ -66,8 +70,12 @@ void check_match(const std::optional<RuleMatch>& match, int lines) {
   if (match->action == RuleAction::kWhitelist) FUZZ_CHECK(match->options.empty());
 }
 
-void check_request(const RuleSet& rules, const Request& request, int lines) {
-  const auto queries = rules.dns_queries(request);
+void check_request(const RuleSet& rules, const greylist::RuleSet::Data& data, const Request& request,
+                   int lines) {
+  const auto assessed = rules.assess(request);
+  const auto& queries = assessed.queries;
+  if (queries.empty()) FUZZ_CHECK(same(assessed.match, rules.evaluate(request, {})));
+  if (!queries.empty()) FUZZ_CHECK(!assessed.match.has_value());
   DnsAnswers listed;
   DnsAnswers failed;
   for (std::size_t i = 0; i < queries.size(); ++i) {
@@ -82,6 +90,9 @@ void check_request(const RuleSet& rules, const Request& request, int lines) {
     const auto match = rules.evaluate(request, *answers);
     check_match(match, lines);
     FUZZ_CHECK(same(match, rules.evaluate(request, *answers)));
+    // The rule and list indexes never change a decision.
+    const auto subjects = greylist::rules::subjects_of(request);
+    FUZZ_CHECK(same(match, greylist::rules::walk_rules(data, subjects, answers, false).match));
   }
   // No answers at all decide as failed ones do.
   FUZZ_CHECK(same(rules.evaluate(request, failed), rules.evaluate(request, {})));
@@ -107,10 +118,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const RuleSet& rules = *parsed.value();
+  auto data = greylist::rules::parse_rules(file, "fuzz");  // the same rules, for the unindexed walk
+  FUZZ_CHECK(data.ok());
   int budget = 16;  // requests per input: keeps each run short
   for (const std::string_view line : split(requests, '\n')) {
     if (--budget < 0) break;
-    check_request(rules, request_from(line), lines);
+    check_request(rules, *data.value(), request_from(line), lines);
   }
   return 0;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "core/rules/dns_query_name.h"
+#include "core/rules/list_index.h"
+#include "core/rules/rule_index.h"
 #include "core/rules/rule_options.h"
 #include "core/rules/rule_value.h"
 
@@ -10,7 +12,6 @@ namespace greylist::rules {
 namespace {
 
 bool listed(const DnsList& list, const Subjects& subjects, const DnsAnswers& answers) {
-  if (!subjects.address) return false;
   const auto it = answers.find(dnsbl_query_name(*subjects.address, list.zone));
   if (it == answers.end() || it->second.kind != DnsAnswer::Kind::kListed) return false;
   return std::any_of(it->second.addresses.begin(), it->second.addresses.end(),
@@ -19,11 +20,7 @@ bool listed(const DnsList& list, const Subjects& subjects, const DnsAnswers& ans
                      });
 }
 
-bool in_list(const ValueList& list, const Subjects& subjects) {
-  return std::any_of(list.values.begin(), list.values.end(), [&](const Value& value) {
-    return value_matches(list.subject, value, subjects);
-  });
-}
+bool in_list(const ValueList& list, const Subjects& subjects) { return list.index->matches(subjects); }
 
 // The clause's truth before `not`. DNS clauses need `answers`; without
 // them (nullptr) they are reported as unknown (nullopt).
@@ -34,6 +31,7 @@ std::optional<bool> clause_holds(const RuleSet::Data& data, const Clause& clause
   }
   if (const auto* list = std::get_if<ListClause>(&clause.test)) return in_list(*list->list, subjects);
   if (const auto* dns = std::get_if<DnsClause>(&clause.test)) {
+    if (!subjects.address) return false;  // nothing to look up: not listed
     if (answers == nullptr) return std::nullopt;
     return listed(data.dns_lists[dns->dns_list], subjects, *answers);
   }
@@ -76,48 +74,56 @@ RuleOptions merged(const RuleOptions& carried, const Rule& rule) {
   return out;
 }
 
-}  // namespace
-
-std::vector<DnsQuery> needed_queries(const RuleSet::Data& data, const Subjects& subjects) {
-  std::vector<DnsQuery> queries;
-  if (!subjects.address) return queries;
-  for (const Rule& rule : data.rules) {
-    const auto holds = rule_holds(data, rule, subjects, nullptr);
-    if (holds.has_value()) {
-      if (*holds && rule.action != RuleAction::kContinue) break;  // decided without DNS
-      continue;
-    }
-    for (const Clause& clause : rule.clauses) {
-      const auto* dns = std::get_if<DnsClause>(&clause.test);
-      if (dns == nullptr) continue;
-      const DnsList& list = data.dns_lists[dns->dns_list];
-      std::string name = dnsbl_query_name(*subjects.address, list.zone);
-      const bool known = std::any_of(queries.begin(), queries.end(),
-                                     [&](const DnsQuery& q) { return q.name == name; });
-      if (!known) queries.push_back(DnsQuery{std::move(name), list.name});
-    }
+void add_queries(const RuleSet::Data& data, const Rule& rule, const Subjects& subjects,
+                 std::vector<DnsQuery>& queries) {
+  for (const Clause& clause : rule.clauses) {
+    const auto* dns = std::get_if<DnsClause>(&clause.test);
+    if (dns == nullptr) continue;
+    const DnsList& list = data.dns_lists[dns->dns_list];
+    std::string name = dnsbl_query_name(*subjects.address, list.zone);
+    const bool known = std::any_of(queries.begin(), queries.end(),
+                                   [&](const DnsQuery& q) { return q.name == name; });
+    if (!known) queries.push_back(DnsQuery{std::move(name), list.name});
   }
-  return queries;
 }
 
-std::optional<RuleMatch> first_match(const RuleSet::Data& data, const Subjects& subjects,
-                                     const DnsAnswers& answers) {
+}  // namespace
+
+RuleAssessment walk_rules(const RuleSet::Data& data, const Subjects& subjects,
+                          const DnsAnswers* answers, bool use_index) {
+  RuleAssessment out;
   RuleOptions carried;
   std::vector<RuleRef> continued;
-  for (const Rule& rule : data.rules) {
-    if (rule_holds(data, rule, subjects, &answers) != true) continue;
+  std::vector<std::uint32_t> candidates;
+  if (use_index) {
+    data.index->candidates(subjects, candidates);
+  } else {
+    for (std::uint32_t i = 0; i < data.rules.size(); ++i) candidates.push_back(i);
+  }
+  for (const std::uint32_t i : candidates) {
+    const Rule& rule = data.rules[i];
+    const auto holds = rule_holds(data, rule, subjects, answers);
+    if (!holds) {  // depends on DNS answers not given: ask for them
+      add_queries(data, rule, subjects, out.queries);
+      continue;
+    }
+    if (!*holds) continue;
     if (rule.action != RuleAction::kContinue) {
-      return RuleMatch{rule.ref, rule.action, merged(carried, rule), std::move(continued)};
+      out.match = RuleMatch{rule.ref, rule.action, merged(carried, rule), std::move(continued)};
+      break;
     }
     carried = merged(carried, rule);
     continued.push_back(rule.ref);
   }
-  if (continued.empty()) return std::nullopt;
-  // Past the last rule after continue rules matched: greylisted as without
-  // rules, with their options, decided by the last of them.
-  RuleRef last = continued.back();
-  return RuleMatch{std::move(last), RuleAction::kGreylist,
-                   options_for(RuleAction::kGreylist, carried), std::move(continued)};
+  if (!out.match && !continued.empty()) {
+    // Past the last rule after continue rules matched: greylisted as
+    // without rules, with their options, decided by the last of them.
+    RuleRef last = continued.back();
+    out.match = RuleMatch{std::move(last), RuleAction::kGreylist,
+                          options_for(RuleAction::kGreylist, carried), std::move(continued)};
+  }
+  if (!out.queries.empty()) out.match.reset();  // not final before the answers
+  return out;
 }
 
 }  // namespace greylist::rules

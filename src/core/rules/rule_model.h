@@ -29,20 +29,30 @@ struct AtDomain {
 };
 // helo/auth: the whole value, case ignored.
 struct ExactText {
-  std::string text;
+  std::string text;  // lower case
+};
+// /REGEX/ on any subject but addr, with its prefilter (regex_literal.h).
+struct RuleRegex {
+  whitelist::Regex regex;
+  std::string required;  // lower case; empty: no prefilter
 };
 
 // One value of a clause or a list. Which alternative depends on the subject:
-// addr: IpNetwork; domain: ClientRule (Regex or NameSuffix); from, rcpt:
-// RecipientRule or AtDomain; helo, auth: Regex or ExactText.
-using Value = std::variant<IpNetwork, whitelist::ClientRule, whitelist::RecipientRule, AtDomain,
-                           ExactText, whitelist::Regex>;
+// addr: IpNetwork; domain: NameSuffix or RuleRegex; from, rcpt:
+// RecipientRule (never its Regex), AtDomain or RuleRegex; helo, auth:
+// ExactText or RuleRegex.
+using Value = std::variant<IpNetwork, whitelist::NameSuffix, whitelist::RecipientRule, AtDomain,
+                           ExactText, RuleRegex>;
+
+class ListIndex;  // list_index.h
+class RuleIndex;  // rule_index.h
 
 struct ValueList {
   std::string name;
   Subject subject = Subject::kAddr;
   int line = 0;
   std::vector<Value> values;
+  std::shared_ptr<const ListIndex> index;  // built from values by the parser
 };
 
 struct DnsList {
@@ -77,14 +87,15 @@ struct Rule {
   bool needs_dns = false;  // has a dnsrbl clause
 };
 
-// The request's fields as the clauses read them.
+// The request's fields as the clauses read them, in lower case (every
+// comparison ignores case), computed once per request.
 struct Subjects {
   std::optional<IpAddress> address;  // nullopt: addr clauses are false
-  std::string_view client_name;
-  std::string_view sender;
-  std::string_view recipient;
-  std::string_view helo;
-  std::string_view auth;
+  std::string client_name;           // empty when "unknown"
+  std::string sender;
+  std::string recipient;
+  std::string helo;
+  std::string auth;
 };
 Subjects subjects_of(const Request& request);
 
@@ -97,6 +108,7 @@ struct RuleSet::Data {
   std::vector<rules::Rule> rules;
   std::vector<rules::DnsList> dns_lists;
   std::vector<std::shared_ptr<const rules::ValueList>> lists;
+  std::shared_ptr<const rules::RuleIndex> index;  // of `rules`; never null in a RuleSet
 };
 
 }  // namespace greylist

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "core/rules/rule_evaluator.h"
+#include "core/rules/rule_index.h"
 #include "core/rules/rule_model.h"
 #include "core/rules/rules_parser.h"
 
@@ -29,7 +30,9 @@ std::string RuleRef::to_string() const {
 
 std::string RuleRef::label() const { return id.empty() ? file + ":" + std::to_string(line) : id; }
 
-RuleSet::RuleSet() : data_(std::make_unique<Data>()) {}
+RuleSet::RuleSet() : data_(std::make_unique<Data>()) {
+  data_->index = std::make_shared<const rules::RuleIndex>(data_->rules);
+}
 RuleSet::RuleSet(std::unique_ptr<Data> data) : data_(std::move(data)) {}
 RuleSet::~RuleSet() = default;
 
@@ -58,12 +61,16 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_file(const std::string& pat
   return parse(text, path);
 }
 
+RuleAssessment RuleSet::assess(const Request& request) const {
+  return rules::walk_rules(*data_, rules::subjects_of(request), nullptr);
+}
+
 std::vector<DnsQuery> RuleSet::dns_queries(const Request& request) const {
-  return rules::needed_queries(*data_, rules::subjects_of(request));
+  return assess(request).queries;
 }
 
 std::optional<RuleMatch> RuleSet::evaluate(const Request& request, const DnsAnswers& answers) const {
-  return rules::first_match(*data_, rules::subjects_of(request), answers);
+  return rules::walk_rules(*data_, rules::subjects_of(request), &answers).match;
 }
 
 std::size_t RuleSet::rule_count() const { return data_->rules.size(); }

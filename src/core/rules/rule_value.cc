@@ -3,6 +3,7 @@
 #include <array>
 #include <cctype>
 
+#include "core/rules/regex_literal.h"
 #include "greylist/log_line.h"
 
 namespace greylist::rules {
@@ -19,9 +20,12 @@ constexpr std::array<SubjectName, 6> kSubjects{{{Subject::kAddr, "addr"},
                                                 {Subject::kHelo, "helo"},
                                                 {Subject::kAuth, "auth"}}};
 
+// ASCII only: every field of every request goes through it.
 std::string lowercase(std::string_view text) {
   std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
   return out;
 }
 
@@ -29,12 +33,10 @@ Status invalid(const std::string& what, const Token& token, const std::string& w
   return Status::InvalidArgument(what + " " + describe(token) + (why.empty() ? "" : ": " + why));
 }
 
-// Domain regexes are ClientRules, so that "unknown" never matches them.
-Result<Value> parse_regex(Subject subject, const Token& token) {
+Result<Value> parse_regex(const Token& token) {
   auto regex = whitelist::compile_regex(token.text);
   if (!regex.ok()) return Status::InvalidArgument(regex.status().message());
-  if (subject == Subject::kDomain) return Value(whitelist::ClientRule(std::move(regex).value()));
-  return Value(std::move(regex).value());
+  return Value(RuleRegex{std::move(regex).value(), required_literal(token.text)});
 }
 
 bool valid_domain(std::string_view domain) {
@@ -57,7 +59,10 @@ Result<Value> parse_address_value(const Token& token) {
     return Value(AtDomain{lowercase(domain)});
   }
   auto rule = whitelist::parse_recipient_rule(token.text);
-  if (!rule.ok()) return invalid("not an address, @domain or domain:", token, rule.status().message());
+  if (!rule.ok() || std::holds_alternative<whitelist::Regex>(rule.value())) {
+    return invalid("not an address, @domain or domain:", token,
+                   rule.ok() ? "write a regex between slashes" : rule.status().message());
+  }
   return Value(std::move(rule).value());
 }
 
@@ -68,12 +73,10 @@ Result<Value> parse_plain(Subject subject, const Token& token) {
       if (auto network = IpNetwork::parse(token.text)) return Value(*network);
       return invalid("not an address or network:", token);
     case Subject::kDomain: {
-      auto rule = whitelist::parse_client_rule(token.text);
-      if (!rule.ok() || std::holds_alternative<whitelist::Network>(rule.value()) ||
-          !valid_domain(token.text.front() == '.' ? token.text.substr(1) : token.text)) {
-        return invalid("not a domain name:", token);
-      }
-      return Value(std::move(rule).value());
+      const bool under_only = token.text.front() == '.';
+      const std::string_view name = std::string_view(token.text).substr(under_only ? 1 : 0);
+      if (!valid_domain(name) || IpAddress::parse(name)) return invalid("not a domain name:", token);
+      return Value(whitelist::NameSuffix{lowercase(name), under_only});
     }
     case Subject::kFrom:
     case Subject::kRcpt: return parse_address_value(token);
@@ -83,21 +86,16 @@ Result<Value> parse_plain(Subject subject, const Token& token) {
   return invalid("unexpected value", token);
 }
 
-std::string_view field(Subject subject, const Subjects& s) {
+const std::string& field(Subject subject, const Subjects& s) {
   switch (subject) {
     case Subject::kDomain: return s.client_name;
     case Subject::kFrom: return s.sender;
     case Subject::kRcpt: return s.recipient;
     case Subject::kHelo: return s.helo;
-    case Subject::kAuth: return s.auth;
+    case Subject::kAuth: break;
     case Subject::kAddr: break;
   }
-  return {};
-}
-
-bool at_domain(std::string_view address, std::string_view domain) {
-  const auto at = address.rfind('@');
-  return at != std::string_view::npos && whitelist::iequals(address.substr(at + 1), domain);
+  return s.auth;
 }
 
 }  // namespace
@@ -117,14 +115,24 @@ std::optional<Subject> subject_from_name(std::string_view word) {
 }
 
 Subjects subjects_of(const Request& request) {
-  return Subjects{IpAddress::parse(request.client_address), request.client_name, request.sender,
-                  request.recipient, request.helo_name, request.sasl_username};
+  std::string name = lowercase(request.client_name);
+  if (name == "unknown") name.clear();
+  return Subjects{IpAddress::parse(request.client_address), std::move(name), lowercase(request.sender),
+                  lowercase(request.recipient), lowercase(request.helo_name),
+                  lowercase(request.sasl_username)};
+}
+
+bool name_at_or_under(std::string_view name, const whitelist::NameSuffix& suffix) {
+  const std::string_view s = suffix.suffix;
+  if (name.size() == s.size()) return !suffix.subdomains_only && name == s;
+  return name.size() > s.size() && name[name.size() - s.size() - 1] == '.' &&
+         name.substr(name.size() - s.size()) == s;
 }
 
 Result<Value> parse_value(Subject subject, const Token& token) {
   if (token.kind == Token::Kind::kRegex) {
     if (subject == Subject::kAddr) return invalid("addr takes no regular expression:", token);
-    return parse_regex(subject, token);
+    return parse_regex(token);
   }
   if (token.kind != Token::Kind::kWord && token.kind != Token::Kind::kString) {
     return invalid("expected a value, found", token);
@@ -137,17 +145,20 @@ bool value_matches(Subject subject, const Value& value, const Subjects& subjects
     const auto* network = std::get_if<IpNetwork>(&value);
     return network != nullptr && subjects.address && network->contains(*subjects.address);
   }
-  if (subject == Subject::kDomain) {
-    const auto* rule = std::get_if<whitelist::ClientRule>(&value);
-    return rule != nullptr && whitelist::matches_name(*rule, subjects.client_name);
+  const std::string& text = field(subject, subjects);
+  // No verified client name, no SMTP AUTH: no value of those matches.
+  if (text.empty() && (subject == Subject::kDomain || subject == Subject::kAuth)) return false;
+  if (const auto* regex = std::get_if<RuleRegex>(&value)) {
+    return may_match(text, regex->required) && whitelist::regex_search(regex->regex.pattern, text);
   }
-  const std::string_view text = field(subject, subjects);
-  if (subject == Subject::kAuth && text.empty()) return false;
-  if (const auto* regex = std::get_if<whitelist::Regex>(&value)) {
-    return whitelist::regex_search(regex->pattern, text);
+  if (const auto* suffix = std::get_if<whitelist::NameSuffix>(&value)) {
+    return name_at_or_under(text, *suffix);
   }
-  if (const auto* exact = std::get_if<ExactText>(&value)) return whitelist::iequals(text, exact->text);
-  if (const auto* domain = std::get_if<AtDomain>(&value)) return at_domain(text, domain->domain);
+  if (const auto* exact = std::get_if<ExactText>(&value)) return text == exact->text;
+  if (const auto* domain = std::get_if<AtDomain>(&value)) {
+    const auto at = text.rfind('@');
+    return at != std::string::npos && std::string_view(text).substr(at + 1) == domain->domain;
+  }
   if (const auto* rule = std::get_if<whitelist::RecipientRule>(&value)) {
     return whitelist::matches_recipient(*rule, text);
   }

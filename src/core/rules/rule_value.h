@@ -26,4 +26,8 @@ Result<Value> parse_value(Subject subject, const Token& token);
 // Whether the request's field for `subject` matches `value`.
 bool value_matches(Subject subject, const Value& value, const Subjects& subjects);
 
+// `name` (lower case) is the suffix or under it (only under it when the
+// value was written ".suffix").
+bool name_at_or_under(std::string_view name, const whitelist::NameSuffix& suffix);
+
 }  // namespace greylist::rules

@@ -1,8 +1,11 @@
 #include "core/rules/rules_parser.h"
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 
+#include "core/rules/list_index.h"
+#include "core/rules/rule_index.h"
 #include "core/rules/rule_options.h"
 #include "core/rules/rule_value.h"
 #include "core/rules/rules_lexer.h"
@@ -58,6 +61,7 @@ class Parser {
     for (const Statement& statement : statements.value()) {
       if (Status status = statement_(statement); !status.ok()) return status;
     }
+    data_->index = std::make_shared<const RuleIndex>(data_->rules);
     return std::move(data_);
   }
 
@@ -107,7 +111,8 @@ class Parser {
     auto values = list_values(cursor, *subject);
     if (!values.ok()) return values.status();
     auto made = std::make_shared<ValueList>(
-        ValueList{list_name.value(), *subject, statement.line, std::move(values).value()});
+        ValueList{list_name.value(), *subject, statement.line, std::move(values).value(), nullptr});
+    made->index = std::make_shared<const ListIndex>(made->subject, made->values);
     lists_.emplace(made->name, made);
     data_->lists.push_back(std::move(made));
     return Status::Ok();
@@ -325,7 +330,20 @@ class Parser {
     if (rule.action == RuleAction::kGreytrap && !rule.options.hold) {
       rule.options.hold = RuleSet::kDefaultHold;
     }
+    // All clauses must hold: try the cheap ones first.
+    std::stable_sort(rule.clauses.begin(), rule.clauses.end(), [](const Clause& a, const Clause& b) {
+      return clause_cost(a) < clause_cost(b);
+    });
     return Status::Ok();
+  }
+
+  static int clause_cost(const Clause& clause) {
+    if (const auto* value = std::get_if<ValueClause>(&clause.test)) {
+      return std::holds_alternative<RuleRegex>(value->value) ? 3 : 1;
+    }
+    if (std::holds_alternative<ListClause>(clause.test)) return 2;
+    if (std::holds_alternative<DnsClause>(clause.test)) return 4;
+    return 0;
   }
 
   const std::string& file_;
