@@ -118,12 +118,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const RuleSet& rules = *parsed.value();
-  auto data = greylist::rules::parse_rules(file, "fuzz");  // the same rules, for the unindexed walk
-  FUZZ_CHECK(data.ok());
+  auto parsed_data = greylist::rules::parse_rules(file, "fuzz");  // for the unindexed walk
+  FUZZ_CHECK(parsed_data.ok());
   int budget = 16;  // requests per input: keeps each run short
   for (const std::string_view line : split(requests, '\n')) {
     if (--budget < 0) break;
-    check_request(rules, *data.value(), request_from(line), lines);
+    check_request(rules, *parsed_data.value(), request_from(line), lines);
   }
   return 0;
 }
