@@ -37,6 +37,18 @@ const char* const kRules =
     "racl \"r13\" whitelist helo HELO.example\n"
     "racl \"r14\" greylist rcpt example.com delay 14m\n";
 
+Request make_request(const char* address, const char* name, const char* sender, const char* recipient,
+                     const char* helo, const char* user) {
+  Request request;
+  request.client_address = address;
+  request.client_name = name;
+  request.sender = sender;
+  request.recipient = recipient;
+  request.helo_name = helo;
+  request.sasl_username = user;
+  return request;
+}
+
 }  // namespace
 
 TEST_SUITE("rules_index") {
@@ -65,14 +77,8 @@ TEST_CASE("decisions with the indexes equal those without, over a grid of reques
         for (const char* recipient : recipients)
           for (const char* helo : helos)
             for (const char* user : users) {
-              Request request;
-              request.client_address = address;
-              request.client_name = name;
-              request.sender = sender;
-              request.recipient = recipient;
-              request.helo_name = helo;
-              request.sasl_username = user;
-              const Subjects subjects = subjects_of(request);
+              const Subjects subjects =
+                  subjects_of(make_request(address, name, sender, recipient, helo, user));
               const DnsAnswers none;
               const auto fast = walk_rules(data, subjects, &none, true).match;
               const auto slow = walk_rules(data, subjects, &none, false).match;
@@ -99,14 +105,7 @@ TEST_CASE("a list index matches exactly when one of its values does") {
                           "dave@q.example", "nobody@nowhere.example", "", "noat"};
   for (const auto& list : parsed.value()->lists) {
     for (const char* probe : probes) {
-      Request request;
-      request.client_address = "192.0.2.1";
-      request.client_name = probe;
-      request.sender = probe;
-      request.recipient = probe;
-      request.helo_name = probe;
-      request.sasl_username = probe;
-      const Subjects subjects = subjects_of(request);
+      const Subjects subjects = subjects_of(make_request("192.0.2.1", probe, probe, probe, probe, probe));
       bool any = false;
       for (const Value& value : list->values) any = any || value_matches(list->subject, value, subjects);
       CAPTURE(list->name);

@@ -92,15 +92,20 @@ class Parser {
     return token->text;
   }
 
+  // The name a list or dnsrbl statement defines, not defined before.
+  Result<std::string> new_name(Cursor& cursor, const char* what, int line) {
+    auto defined = name(cursor, what);
+    if (!defined.ok()) return defined.status();
+    const auto [it, fresh] = defined_.emplace(std::string(what) + " \"" + defined.value() + "\"", line);
+    if (!fresh) return error(line, it->first + " already defined at line " + std::to_string(it->second));
+    return defined;
+  }
+
   Status list(const Statement& statement) {
     Cursor cursor(statement);
     cursor.next();
-    auto list_name = name(cursor, "list");
+    auto list_name = new_name(cursor, "list", statement.line);
     if (!list_name.ok()) return list_name.status();
-    if (auto it = lists_.find(list_name.value()); it != lists_.end()) {
-      return error(statement.line, "list \"" + list_name.value() + "\" already defined at line " +
-                                       std::to_string(it->second->line));
-    }
     const Token* kind = cursor.next();
     const auto subject = kind && kind->kind == Token::Kind::kWord ? subject_from_name(kind->text)
                                                                   : std::nullopt;
@@ -140,12 +145,8 @@ class Parser {
   Status dnsrbl(const Statement& statement) {
     Cursor cursor(statement);
     cursor.next();
-    auto list_name = name(cursor, "dnsrbl");
+    auto list_name = new_name(cursor, "dnsrbl", statement.line);
     if (!list_name.ok()) return list_name.status();
-    if (auto it = dns_lists_.find(list_name.value()); it != dns_lists_.end()) {
-      return error(statement.line, "dnsrbl \"" + list_name.value() + "\" already defined at line " +
-                                       std::to_string(data_->dns_lists[it->second].line));
-    }
     const Token* zone = cursor.next();
     const Token* address = cursor.next();
     if (!is_value_token(zone) || !is_value_token(address) || cursor.peek() != nullptr) {
@@ -351,6 +352,7 @@ class Parser {
   std::map<std::string, std::shared_ptr<const ValueList>> lists_;
   std::map<std::string, std::size_t> dns_lists_;
   std::map<std::string, int> ids_;
+  std::map<std::string, int> defined_;  // "list \"NAME\"", "dnsrbl \"NAME\"": line
 };
 
 }  // namespace
