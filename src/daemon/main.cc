@@ -19,14 +19,13 @@
 #include <optional>
 #include <thread>
 
+#include "config/daemon_options.h"
+#include "config/privacy_key.h"
 #include "daemon/background.h"
 #include "daemon/control_signals.h"
-#include "daemon/daemon_options.h"
 #include "daemon/expiry_thread.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_server.h"
-#include "daemon/privacy_key.h"
-#include "daemon/privileges.h"
 #include "daemon/service_manager.h"
 #include "greylist/greylister.h"
 #include "greylist/registered_domains.h"
@@ -36,6 +35,7 @@
 #include "store/bdb_store.h"
 #include "store/redis_store.h"
 #include "util/log.h"
+#include "util/privileges.h"
 
 namespace greylist {
 namespace {

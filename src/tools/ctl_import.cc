@@ -1,6 +1,7 @@
 // greylistctl import-postgrey: postgrey's database into ours.
 #include <iostream>
 
+#include "config/privacy_key.h"
 #include "greylist/greylister.h"
 #include "tools/ctl_command.h"
 #include "tools/postgrey_import.h"

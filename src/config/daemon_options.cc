@@ -1,4 +1,4 @@
-#include "daemon/daemon_options.h"
+#include "config/daemon_options.h"
 
 #include "greylist/ip_address.h"
 
