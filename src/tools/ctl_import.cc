@@ -21,6 +21,21 @@ std::string skipped(const std::map<std::string, std::uint64_t>& reasons) {
   return "skipped " + std::to_string(total) + (detail.empty() ? "" : " (" + detail + ")");
 }
 
+// What was imported (or with --dry-run would be), and what was left out.
+void print_report(std::ostream& out, const std::string& dir, bool has_clients_file,
+                  const ImportReport& r, bool dry_run) {
+  const char* verb = dry_run ? "would import " : "imported ";
+  out << "postgrey database " << dir << ": " << r.triplets_read << " triplets, " << r.clients_read
+      << " clients" << (has_clients_file ? "" : " (no postgrey_clients.db)") << "\n"
+      << "triplets: " << verb << r.triplets_imported << " (passed " << r.triplets_passed
+      << ", waiting " << r.triplets_imported - r.triplets_passed << "), merged "
+      << r.triplets_merged << " into existing entries, left out " << r.triplets_expired
+      << " expired, " << skipped(r.triplets_skipped) << "\n"
+      << "clients: " << verb << r.client_networks << " networks, merged " << r.clients_merged
+      << " into existing entries, left out " << r.clients_expired << " expired, "
+      << skipped(r.clients_skipped) << "\n";
+}
+
 }  // namespace
 
 int run_import_postgrey(CtlContext& ctx, const std::vector<std::string>& args) {
@@ -79,18 +94,7 @@ int run_import_postgrey(CtlContext& ctx, const std::vector<std::string>& args) {
     ctx.err << "greylistctl: import-postgrey: " << report.status().message() << "\n";
     return kExitFailure;
   }
-  const ImportReport& r = report.value();
-  const char* verb = dry_run ? "would import " : "imported ";
-  ctx.out << "postgrey database " << dir << ": " << r.triplets_read << " triplets, "
-          << r.clients_read << " clients"
-          << (database.value().has_clients_file ? "" : " (no postgrey_clients.db)") << "\n"
-          << "triplets: " << verb << r.triplets_imported << " (passed " << r.triplets_passed
-          << ", waiting " << r.triplets_imported - r.triplets_passed << "), merged "
-          << r.triplets_merged << " into existing entries, left out " << r.triplets_expired
-          << " expired, " << skipped(r.triplets_skipped) << "\n"
-          << "clients: " << verb << r.client_networks << " networks, merged " << r.clients_merged
-          << " into existing entries, left out " << r.clients_expired << " expired, "
-          << skipped(r.clients_skipped) << "\n";
+  print_report(ctx.out, dir, database.value().has_clients_file, report.value(), dry_run);
   ctx.out.flush();
   return ctx.out ? kExitOk : kExitFailure;
 }
