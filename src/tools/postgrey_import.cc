@@ -105,6 +105,49 @@ std::string db_failure(const std::string& what, int error) {
   return message;
 }
 
+// Reads both tables of the private copy in `copy_dir` of postgrey's `dir`:
+// through its recovered environment, or if that fails (a warning) from the
+// files directly.
+Status read_tables(const std::string& copy_dir, const std::string& dir, PostgreyDatabase& out) {
+  db_messages().clear();
+  {
+    // postgrey's environment: DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG,
+    // no locking. Recovery replays its log into the copied tables.
+    DbEnv env(DB_CXX_NO_EXCEPTIONS);
+    env.set_errcall(collect_db_error);
+    int ret = env.open(copy_dir.c_str(),
+                       DB_CREATE | DB_RECOVER | DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG |
+                           DB_PRIVATE,
+                       0600);
+    if (ret == 0) {
+      ret = read_table(&env, kTripletFile, out.triplets);
+      if (ret == 0 && out.has_clients_file) ret = read_table(&env, kClientFile, out.clients);
+      if (ret == 0) out.recovered = true;
+    }
+    env.close(0);
+    if (!out.recovered) {
+      out.warnings.push_back(db_failure("cannot recover a copy of postgrey's environment", ret) +
+                             "; reading its database files directly");
+    }
+  }
+  if (!out.recovered) {
+    out.triplets.clear();
+    out.clients.clear();
+    db_messages().clear();
+    const std::string triplets = copy_dir + "/" + kTripletFile;
+    if (const int ret = read_table(nullptr, triplets, out.triplets); ret != 0) {
+      return Status::IoError(db_failure("cannot read " + dir + "/" + kTripletFile, ret));
+    }
+    if (out.has_clients_file) {
+      const std::string clients = copy_dir + "/" + kClientFile;
+      if (const int ret = read_table(nullptr, clients, out.clients); ret != 0) {
+        return Status::IoError(db_failure("cannot read " + dir + "/" + kClientFile, ret));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::optional<PostgreyTripletKey> parse_postgrey_triplet_key(std::string_view key) {
@@ -177,42 +220,7 @@ Result<PostgreyDatabase> read_postgrey_database(const std::string& dir) {
   if (error) return Status::IoError("cannot read " + dir + ": " + error.message());
   out.has_clients_file = fs::exists(fs::path(copy.path) / kClientFile, error);
 
-  db_messages().clear();
-  {
-    // postgrey's environment: DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG,
-    // no locking. Recovery replays its log into the copied tables.
-    DbEnv env(DB_CXX_NO_EXCEPTIONS);
-    env.set_errcall(collect_db_error);
-    int ret = env.open(copy.path.c_str(),
-                       DB_CREATE | DB_RECOVER | DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG |
-                           DB_PRIVATE,
-                       0600);
-    if (ret == 0) {
-      ret = read_table(&env, kTripletFile, out.triplets);
-      if (ret == 0 && out.has_clients_file) ret = read_table(&env, kClientFile, out.clients);
-      if (ret == 0) out.recovered = true;
-    }
-    env.close(0);
-    if (!out.recovered) {
-      out.warnings.push_back(db_failure("cannot recover a copy of postgrey's environment", ret) +
-                             "; reading its database files directly");
-    }
-  }
-  if (!out.recovered) {
-    out.triplets.clear();
-    out.clients.clear();
-    db_messages().clear();
-    const std::string triplets = copy.path + "/" + kTripletFile;
-    if (const int ret = read_table(nullptr, triplets, out.triplets); ret != 0) {
-      return Status::IoError(db_failure("cannot read " + dir + "/" + kTripletFile, ret));
-    }
-    if (out.has_clients_file) {
-      const std::string clients = copy.path + "/" + kClientFile;
-      if (const int ret = read_table(nullptr, clients, out.clients); ret != 0) {
-        return Status::IoError(db_failure("cannot read " + dir + "/" + kClientFile, ret));
-      }
-    }
-  }
+  if (const Status read = read_tables(copy.path, dir, out); !read.ok()) return read;
   return out;
 }
 
@@ -222,11 +230,19 @@ PostgreyImport::PostgreyImport(const Greylister& keys, Store& store, std::int64_
 
 Result<ImportReport> PostgreyImport::run(const PostgreyDatabase& database, bool dry_run,
                                          const std::atomic<bool>& interrupted) const {
-  const GreylistConfig& config = keys_.config();
   ImportReport report;
-
   // Converted first, so keys that fall together are combined before any write.
-  std::map<std::string, TripletRecord> triplets;
+  const Triplets triplets = convert_triplets(database, report);
+  const Clients clients = convert_clients(database, report);
+  if (Status s = write_triplets(triplets, dry_run, interrupted, report); !s.ok()) return s;
+  if (Status s = write_clients(clients, dry_run, interrupted, report); !s.ok()) return s;
+  return report;
+}
+
+PostgreyImport::Triplets PostgreyImport::convert_triplets(const PostgreyDatabase& database,
+                                                          ImportReport& report) const {
+  const GreylistConfig& config = keys_.config();
+  Triplets triplets;
   for (const StoreEntry& entry : database.triplets) {
     ++report.triplets_read;
     const auto key = parse_postgrey_triplet_key(entry.key);
@@ -267,8 +283,13 @@ Result<ImportReport> PostgreyImport::run(const PostgreyDatabase& database, bool 
       it->second.passed = it->second.passed || record.passed;
     }
   }
+  return triplets;
+}
 
-  std::map<std::string, ClientRecord> clients;
+PostgreyImport::Clients PostgreyImport::convert_clients(const PostgreyDatabase& database,
+                                                        ImportReport& report) const {
+  const GreylistConfig& config = keys_.config();
+  Clients clients;
   for (const StoreEntry& entry : database.clients) {
     ++report.clients_read;
     const auto address = IpAddress::parse(entry.key);
@@ -301,7 +322,13 @@ Result<ImportReport> PostgreyImport::run(const PostgreyDatabase& database, bool 
       it->second.last_seen = std::max(it->second.last_seen, record.last_seen);
     }
   }
+  return clients;
+}
 
+Status PostgreyImport::write_triplets(const Triplets& triplets, bool dry_run,
+                                      const std::atomic<bool>& interrupted,
+                                      ImportReport& report) const {
+  const GreylistConfig& config = keys_.config();
   for (const auto& [key, imported] : triplets) {
     if (interrupted.load()) return Status::Unavailable("interrupted");
     bool merged = false;
@@ -330,6 +357,13 @@ Result<ImportReport> PostgreyImport::run(const PostgreyDatabase& database, bool 
       if (passed) ++report.triplets_passed;
     }
   }
+  return Status::Ok();
+}
+
+Status PostgreyImport::write_clients(const Clients& clients, bool dry_run,
+                                     const std::atomic<bool>& interrupted,
+                                     ImportReport& report) const {
+  const GreylistConfig& config = keys_.config();
   for (const auto& [key, imported] : clients) {
     if (interrupted.load()) return Status::Unavailable("interrupted");
     bool merged = false;
@@ -349,7 +383,7 @@ Result<ImportReport> PostgreyImport::run(const PostgreyDatabase& database, bool 
     if (!written.ok()) return written;
     ++(merged ? report.clients_merged : report.client_networks);
   }
-  return report;
+  return Status::Ok();
 }
 
 }  // namespace greylist
