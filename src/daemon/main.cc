@@ -303,21 +303,40 @@ Status open_resources(const DaemonOptions& options, const std::optional<ServiceU
   return user ? as_effective_user(*user, enter_and_open) : enter_and_open();
 }
 
+// The core, built on the opened resources, and its metrics.
+struct Core {
+  Core(const DaemonOptions& options, const Resources& resources)
+      : greylister(with_privacy_key(options.greylist, resources.privacy_key), *resources.store,
+                   clock, resources.domains.get()),
+        metrics(".") {  // the daemon lives in --dbdir from here on
+    greylister.set_whitelist(resources.whitelist);
+    greylister.set_observer(&metrics);
+  }
+
+  static GreylistConfig with_privacy_key(GreylistConfig config, const std::string& key) {
+    config.privacy_key = key;
+    return config;
+  }
+
+  SystemClock clock;
+  Greylister greylister;
+  Metrics metrics;
+};
+
 // The front ends that are on, bound to their sockets (not serving yet).
 struct FrontEnds {
   std::unique_ptr<PolicyServer> policy;
   std::unique_ptr<MilterServer> milter;
 };
 
-Status open_front_ends(const DaemonOptions& options, Greylister& greylister, Clock& clock,
-                       FrontEnds& out) {
+Status open_front_ends(const DaemonOptions& options, Core& core, FrontEnds& out) {
   if (!options.policy.sockets.empty()) {
-    auto server = PolicyServer::open(options.policy, greylister, clock);
+    auto server = PolicyServer::open(options.policy, core.greylister, core.clock);
     if (!server.ok()) return Status::IoError("policy front end: " + server.status().message());
     out.policy = std::move(server).value();
   }
   if (options.milter.socket.kind != SocketSpec::Kind::kNone) {
-    auto server = MilterServer::open(options.milter, greylister, clock);
+    auto server = MilterServer::open(options.milter, core.greylister, core.clock);
     if (!server.ok()) return Status::IoError("milter front end: " + server.status().message());
     out.milter = std::move(server).value();
   }
@@ -357,13 +376,12 @@ void log_starting(const DaemonOptions& options, const FrontEnds& front_ends, Sto
 
 // Serves until a control signal stops the daemon, then stops the front
 // ends and the expiry thread; the exit status.
-int serve(const DaemonOptions& options, const GreylistConfig& config, ControlSignals& signals,
-          FrontEnds& front_ends, Greylister& greylister, Store& store, Clock& clock,
-          Metrics& metrics) {
+int serve(const DaemonOptions& options, ControlSignals& signals, FrontEnds& front_ends, Core& core,
+          Store& store) {
   // The expiry thread inherits the block; the front ends' threads are
   // started after listen(), each blocked from its start: from here on
   // every control signal reaches the main loop, none libmilter's thread.
-  ExpiryThread expiry(config, store, clock);
+  ExpiryThread expiry(core.greylister.config(), store, core.clock);
   signals.listen();
   // A front end that stops on its own (a listener error) brings the whole
   // daemon down cleanly rather than leaving half of it.
@@ -385,7 +403,7 @@ int serve(const DaemonOptions& options, const GreylistConfig& config, ControlSig
   log_info("ready");
   notify_ready("serving");
   report_started();
-  const int status = serve_until_stopped(options, signals, greylister, store, metrics);
+  const int status = serve_until_stopped(options, signals, core.greylister, store, core.metrics);
 
   notify_stopping();
   if (front_ends.policy) front_ends.policy->stop();
@@ -414,16 +432,9 @@ int run(DaemonOptions options) {
     return fail(opened.message());
   }
 
-  GreylistConfig config = options.greylist;
-  config.privacy_key = resources.privacy_key;
-  SystemClock clock;
-  Greylister greylister(config, *resources.store, clock, resources.domains.get());
-  greylister.set_whitelist(resources.whitelist);
-  Metrics metrics(".");  // the daemon lives in --dbdir from here on
-  greylister.set_observer(&metrics);
-
+  Core core(options, resources);
   FrontEnds front_ends;
-  if (const Status opened = open_front_ends(options, greylister, clock, front_ends); !opened.ok()) {
+  if (const Status opened = open_front_ends(options, core, front_ends); !opened.ok()) {
     return fail(opened.message());
   }
   if (process.user) {
@@ -434,13 +445,12 @@ int run(DaemonOptions options) {
   // After the drop: the endpoint serves input of its own (HTTP).
   std::unique_ptr<MetricsServer> metrics_server;
   if (options.metrics.kind != SocketSpec::Kind::kNone) {
-    auto started = MetricsServer::start(options.metrics, metrics);
+    auto started = MetricsServer::start(options.metrics, core.metrics);
     if (!started.ok()) return fail(started.status().message());
     metrics_server = std::move(started).value();
   }
   log_starting(options, front_ends, *resources.store);
-  return serve(options, config, *process.signals, front_ends, greylister, *resources.store, clock,
-               metrics);
+  return serve(options, *process.signals, front_ends, core, *resources.store);
 }
 
 }  // namespace
