@@ -19,6 +19,7 @@
 #include <boost/program_options.hpp>
 
 #include "config/daemon_options.h"
+#include "config/privacy_key.h"  // read_privacy_key, for the commands
 #include "greylist/status.h"
 #include "greylist/store.h"
 

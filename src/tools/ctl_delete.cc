@@ -2,7 +2,6 @@
 // and its triplets), one triplet, or stored keys given as dump shows them.
 #include <iostream>
 
-#include "config/privacy_key.h"
 #include "greylist/greylister.h"
 #include "greylist/ip_address.h"
 #include "greylist/triplet.h"

@@ -1,7 +1,6 @@
 // greylistctl import-postgrey: postgrey's database into ours.
 #include <iostream>
 
-#include "config/privacy_key.h"
 #include "greylist/greylister.h"
 #include "tools/ctl_command.h"
 #include "tools/postgrey_import.h"
@@ -19,21 +18,6 @@ std::string skipped(const std::map<std::string, std::uint64_t>& reasons) {
     detail += (detail.empty() ? "" : ", ") + std::to_string(count) + " " + reason;
   }
   return "skipped " + std::to_string(total) + (detail.empty() ? "" : " (" + detail + ")");
-}
-
-// What was imported (or with --dry-run would be), and what was left out.
-void print_report(std::ostream& out, const std::string& dir, bool has_clients_file,
-                  const ImportReport& r, bool dry_run) {
-  const char* verb = dry_run ? "would import " : "imported ";
-  out << "postgrey database " << dir << ": " << r.triplets_read << " triplets, " << r.clients_read
-      << " clients" << (has_clients_file ? "" : " (no postgrey_clients.db)") << "\n"
-      << "triplets: " << verb << r.triplets_imported << " (passed " << r.triplets_passed
-      << ", waiting " << r.triplets_imported - r.triplets_passed << "), merged "
-      << r.triplets_merged << " into existing entries, left out " << r.triplets_expired
-      << " expired, " << skipped(r.triplets_skipped) << "\n"
-      << "clients: " << verb << r.client_networks << " networks, merged " << r.clients_merged
-      << " into existing entries, left out " << r.clients_expired << " expired, "
-      << skipped(r.clients_skipped) << "\n";
 }
 
 }  // namespace
@@ -94,7 +78,18 @@ int run_import_postgrey(CtlContext& ctx, const std::vector<std::string>& args) {
     ctx.err << "greylistctl: import-postgrey: " << report.status().message() << "\n";
     return kExitFailure;
   }
-  print_report(ctx.out, dir, database.value().has_clients_file, report.value(), dry_run);
+  const ImportReport& r = report.value();
+  const char* verb = dry_run ? "would import " : "imported ";
+  ctx.out << "postgrey database " << dir << ": " << r.triplets_read << " triplets, "
+          << r.clients_read << " clients"
+          << (database.value().has_clients_file ? "" : " (no postgrey_clients.db)") << "\n"
+          << "triplets: " << verb << r.triplets_imported << " (passed " << r.triplets_passed
+          << ", waiting " << r.triplets_imported - r.triplets_passed << "), merged "
+          << r.triplets_merged << " into existing entries, left out " << r.triplets_expired
+          << " expired, " << skipped(r.triplets_skipped) << "\n"
+          << "clients: " << verb << r.client_networks << " networks, merged " << r.clients_merged
+          << " into existing entries, left out " << r.clients_expired << " expired, "
+          << skipped(r.clients_skipped) << "\n";
   ctx.out.flush();
   return ctx.out ? kExitOk : kExitFailure;
 }

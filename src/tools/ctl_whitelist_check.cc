@@ -2,7 +2,6 @@
 // every check behind it, recording nothing.
 #include <iostream>
 
-#include "config/privacy_key.h"
 #include "greylist/decision.h"
 #include "greylist/greylister.h"
 #include "greylist/ip_address.h"
