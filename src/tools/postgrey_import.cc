@@ -105,44 +105,24 @@ std::string db_failure(const std::string& what, int error) {
   return message;
 }
 
-// Reads both tables of the private copy in `copy_dir` of postgrey's `dir`:
-// through its recovered environment, or if that fails (a warning) from the
-// files directly.
-Status read_tables(const std::string& copy_dir, const std::string& dir, PostgreyDatabase& out) {
-  db_messages().clear();
-  {
-    // postgrey's environment: DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG,
-    // no locking. Recovery replays its log into the copied tables.
-    DbEnv env(DB_CXX_NO_EXCEPTIONS);
-    env.set_errcall(collect_db_error);
-    int ret = env.open(copy_dir.c_str(),
-                       DB_CREATE | DB_RECOVER | DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG |
-                           DB_PRIVATE,
-                       0600);
-    if (ret == 0) {
-      ret = read_table(&env, kTripletFile, out.triplets);
-      if (ret == 0 && out.has_clients_file) ret = read_table(&env, kClientFile, out.clients);
-      if (ret == 0) out.recovered = true;
-    }
-    env.close(0);
-    if (!out.recovered) {
-      out.warnings.push_back(db_failure("cannot recover a copy of postgrey's environment", ret) +
-                             "; reading its database files directly");
-    }
+// Refuses a `dir` that is not a postgrey database, or one postgrey runs on.
+Status check_postgrey_directory(const std::string& dir) {
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) {
+    return Status::InvalidArgument("postgrey database directory " + dir + " is not a directory");
   }
-  if (!out.recovered) {
-    out.triplets.clear();
-    out.clients.clear();
-    db_messages().clear();
-    const std::string triplets = copy_dir + "/" + kTripletFile;
-    if (const int ret = read_table(nullptr, triplets, out.triplets); ret != 0) {
-      return Status::IoError(db_failure("cannot read " + dir + "/" + kTripletFile, ret));
-    }
-    if (out.has_clients_file) {
-      const std::string clients = copy_dir + "/" + kClientFile;
-      if (const int ret = read_table(nullptr, clients, out.clients); ret != 0) {
-        return Status::IoError(db_failure("cannot read " + dir + "/" + kClientFile, ret));
-      }
+  if (!fs::exists(fs::path(dir) / kTripletFile, error)) {
+    return Status::InvalidArgument(dir + "/" + kTripletFile + " does not exist");
+  }
+  // postgrey holds an exclusive flock on postgrey.lock while it runs; its
+  // files are not consistent on disk then.
+  const std::string lock_path = dir + "/" + kLockFile;
+  if (const int lock = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW); lock >= 0) {
+    const bool busy = ::flock(lock, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::close(lock);
+    if (busy) {
+      return Status::Unavailable("postgrey is running on " + dir + " (" + lock_path +
+                                 " is locked): stop it first");
     }
   }
   return Status::Ok();
@@ -184,24 +164,8 @@ std::optional<PostgreyClient> parse_postgrey_client_value(std::string_view value
 
 Result<PostgreyDatabase> read_postgrey_database(const std::string& dir) {
   PostgreyDatabase out;
+  if (const Status usable = check_postgrey_directory(dir); !usable.ok()) return usable;
   std::error_code error;
-  if (!fs::is_directory(dir, error)) {
-    return Status::InvalidArgument("postgrey database directory " + dir + " is not a directory");
-  }
-  if (!fs::exists(fs::path(dir) / kTripletFile, error)) {
-    return Status::InvalidArgument(dir + "/" + kTripletFile + " does not exist");
-  }
-  // postgrey holds an exclusive flock on postgrey.lock while it runs; its
-  // files are not consistent on disk then.
-  const std::string lock_path = dir + "/" + kLockFile;
-  if (const int lock = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW); lock >= 0) {
-    const bool busy = ::flock(lock, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    ::close(lock);
-    if (busy) {
-      return Status::Unavailable("postgrey is running on " + dir + " (" + lock_path +
-                                 " is locked): stop it first");
-    }
-  }
 
   // A private copy: recovery writes, and postgrey's files stay untouched.
   TempDir copy;
@@ -220,7 +184,42 @@ Result<PostgreyDatabase> read_postgrey_database(const std::string& dir) {
   if (error) return Status::IoError("cannot read " + dir + ": " + error.message());
   out.has_clients_file = fs::exists(fs::path(copy.path) / kClientFile, error);
 
-  if (const Status read = read_tables(copy.path, dir, out); !read.ok()) return read;
+  db_messages().clear();
+  {
+    // postgrey's environment: DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG,
+    // no locking. Recovery replays its log into the copied tables.
+    DbEnv env(DB_CXX_NO_EXCEPTIONS);
+    env.set_errcall(collect_db_error);
+    int ret = env.open(copy.path.c_str(),
+                       DB_CREATE | DB_RECOVER | DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG |
+                           DB_PRIVATE,
+                       0600);
+    if (ret == 0) {
+      ret = read_table(&env, kTripletFile, out.triplets);
+      if (ret == 0 && out.has_clients_file) ret = read_table(&env, kClientFile, out.clients);
+      if (ret == 0) out.recovered = true;
+    }
+    env.close(0);
+    if (!out.recovered) {
+      out.warnings.push_back(db_failure("cannot recover a copy of postgrey's environment", ret) +
+                             "; reading its database files directly");
+    }
+  }
+  if (!out.recovered) {
+    out.triplets.clear();
+    out.clients.clear();
+    db_messages().clear();
+    const std::string triplets = copy.path + "/" + kTripletFile;
+    if (const int ret = read_table(nullptr, triplets, out.triplets); ret != 0) {
+      return Status::IoError(db_failure("cannot read " + dir + "/" + kTripletFile, ret));
+    }
+    if (out.has_clients_file) {
+      const std::string clients = copy.path + "/" + kClientFile;
+      if (const int ret = read_table(nullptr, clients, out.clients); ret != 0) {
+        return Status::IoError(db_failure("cannot read " + dir + "/" + kClientFile, ret));
+      }
+    }
+  }
   return out;
 }
 
