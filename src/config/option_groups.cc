@@ -337,9 +337,9 @@ Status check_front_ends(const po::variables_map&, DaemonOptions& out) {
 // In this order: with several bad values, the first group's is reported.
 using FillGroup = Status (*)(const po::variables_map&, DaemonOptions&);
 constexpr FillGroup kGroups[] = {
-    fill_logging,     fill_process, fill_database,    fill_store,  fill_on_error,
+    fill_logging,     fill_process,     fill_database,   fill_store, fill_on_error,
     fill_connections, fill_greylisting, fill_whitelists, fill_texts, fill_socket_mode,
-    fill_policy,      fill_milter,  check_front_ends,
+    fill_policy,      fill_milter,      check_front_ends,
 };
 
 }  // namespace
