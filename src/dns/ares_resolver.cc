@@ -83,6 +83,9 @@ class AresResolver::Impl {
   void resolve(std::vector<std::string> names, Callback done) {
     auto job = std::make_shared<Job>();
     job->done = std::move(done);
+    // Once queued, the job is the resolver thread's: this thread must not
+    // read it again (it may already be finished).
+    bool queued = false;
     {
       std::lock_guard lock(mutex_);
       const auto now = Clock::now();
@@ -104,9 +107,10 @@ class AresResolver::Impl {
         job->pending = job->missing.size();
         job->deadline = now + options_.timeout;
         queue_.push_back(job);
+        queued = true;
       }
     }
-    if (job->pending == 0) return finish(*job);
+    if (!queued) return finish(*job);
     wake();
   }
 
