@@ -1,6 +1,7 @@
 // AresResolver against a real DNS server on loopback (dnsmasq, started and
 // stopped by each test): listed, NXDOMAIN and silent zones.
 #include "greylist/ares_resolver.h"
+#include "greylist/rule_set.h"
 
 #include <doctest/doctest.h>
 
@@ -28,6 +29,9 @@ DnsmasqZones test_zones(int ttl = 300) {
     zones.records.emplace_back(std::to_string(i) + ".0.0.127.listed.test", "127.0.0.2");
   }
   zones.records.emplace_back("10.0.0.127.listed.test", "127.0.10.3");
+  // 2001:db8::1, by nibbles.
+  zones.records.emplace_back("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.listed.test",
+                             "127.0.0.2");
   zones.local_zones = {"listed.test", "unlisted.test"};
   zones.silent_zones = {"silent.test"};
   zones.ttl = ttl;
@@ -292,6 +296,33 @@ TEST_CASE("an event loop keeps running while a lookup waits; the answer comes ba
   CHECK(answered_on == std::this_thread::get_id());
   CHECK(answers.at("3.0.0.127.silent.test").kind == DnsAnswer::Kind::kFailed);
   CHECK(ticks >= 20);  // ~50 ticks of 10 ms during the 500 ms wait
+}
+
+TEST_CASE("a rule set's lookups, resolved through the DNS server, decide") {
+  DnsmasqServer server(test_zones());
+  auto resolver = resolver_for(server);
+  auto rules = RuleSet::parse("dnsrbl \"bl\" listed.test 127.0.0.2\n"
+                              "dnsrbl \"wl\" listed.test 127.0.10.0/24\n"
+                              "dnsrbl \"quiet\" silent.test 127.0.0.2\n"
+                              "racl \"wl\" whitelist dnsrbl \"wl\"\n"
+                              "racl \"bl\" blacklist dnsrbl \"bl\"\n"
+                              "racl \"quiet\" blacklist dnsrbl \"quiet\"\n",
+                              "rules");
+  REQUIRE(rules.ok());
+  auto decide = [&](const std::string& address) -> std::string {
+    Request request;
+    request.client_address = address;
+    request.recipient = "bob@example.net";
+    const auto assessed = rules.value()->assess(request);
+    std::vector<std::string> names;
+    for (const auto& query : assessed.queries) names.push_back(query.name);
+    const auto match = rules.value()->evaluate(request, resolve_and_wait(*resolver, names, 5s));
+    return match ? match->rule.id : "none";
+  };
+  CHECK(decide("127.0.0.2") == "bl");
+  CHECK(decide("127.0.0.10") == "wl");
+  CHECK(decide("2001:db8::1") == "bl");
+  CHECK(decide("127.0.0.99") == "none");  // NXDOMAIN everywhere; silent.test fails: not listed
 }
 
 TEST_CASE("bad servers are refused at creation") {
