@@ -325,6 +325,27 @@ TEST_CASE("a rule set's lookups, resolved through the DNS server, decide") {
   CHECK(decide("127.0.0.99") == "none");  // NXDOMAIN everywhere; silent.test fails: not listed
 }
 
+TEST_CASE("past max_pending_lookups a lookup fails at once; cached answers still come") {
+  DnsmasqServer server(test_zones());
+  AresResolverOptions options;
+  options.servers = {server.address()};
+  options.timeout = 2000ms;
+  options.max_pending_lookups = 1;
+  auto resolver = std::move(AresResolver::create(options)).value();
+  CHECK(kind_of(*resolver, "2.0.0.127.listed.test") == DnsAnswer::Kind::kListed);  // now cached
+  Collector waiting;
+  resolver->resolve({"1.0.0.127.silent.test"}, waiting.callback());
+  const auto start = Clock::now();
+  Collector refused;
+  resolver->resolve({"3.0.0.127.listed.test"}, refused.callback());
+  CHECK(refused.done());  // answered before resolve() returned
+  CHECK(refused.answers().at("3.0.0.127.listed.test").kind == DnsAnswer::Kind::kFailed);
+  CHECK(kind_of(*resolver, "2.0.0.127.listed.test") == DnsAnswer::Kind::kListed);
+  CHECK(Clock::now() - start < 100ms);
+  REQUIRE(waiting.wait(5s));
+  CHECK(kind_of(*resolver, "3.0.0.127.listed.test") == DnsAnswer::Kind::kListed);  // room again
+}
+
 TEST_CASE("bad servers are refused at creation") {
   AresResolverOptions options;
   options.servers = {"dns.example"};

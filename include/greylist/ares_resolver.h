@@ -45,6 +45,10 @@ struct AresResolverOptions {
   std::chrono::seconds max_ttl{std::chrono::hours(24)};
   std::chrono::seconds failure_ttl{30};
   std::chrono::seconds failure_log_interval{300};
+  // resolve() calls waiting for the network at most; past it a call is
+  // answered at once with kFailed (logged once a minute), so a flood of
+  // new clients cannot grow the resolver's queues without bound.
+  std::size_t max_pending_lookups = 10000;
 };
 
 // Counters since start, for metrics and tests.

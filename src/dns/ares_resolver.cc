@@ -19,6 +19,7 @@
 #include "dns/dns_failure_log.h"
 #include "dns/dns_reply.h"
 #include "dns/dns_servers.h"
+#include "util/log.h"
 
 namespace greylist {
 namespace {
@@ -86,6 +87,7 @@ class AresResolver::Impl {
     // Once queued, the job is the resolver thread's: this thread must not
     // read it again (it may already be finished).
     bool queued = false;
+    bool overloaded = false;
     {
       std::lock_guard lock(mutex_);
       const auto now = Clock::now();
@@ -103,14 +105,23 @@ class AresResolver::Impl {
           job->missing.push_back(std::move(name));
         }
       }
-      if (!job->missing.empty() && !stopping_) {
+      overloaded = !job->missing.empty() && queued_jobs_ >= options_.max_pending_lookups;
+      if (!job->missing.empty() && !stopping_ && !overloaded) {
         job->pending = job->missing.size();
         job->deadline = now + options_.timeout;
         queue_.push_back(job);
+        ++queued_jobs_;
         queued = true;
       }
     }
-    if (!queued) return finish(*job);
+    if (!queued) {
+      if (overloaded) {
+        overload_log_.log(Severity::kWarning,
+                          "DNS lists: " + std::to_string(options_.max_pending_lookups) +
+                              " lookups pending already; a new one counts as not listed");
+      }
+      return finish(*job);
+    }
     wake();
   }
 
@@ -151,6 +162,15 @@ class AresResolver::Impl {
     return Status::Ok();
   }
 
+  // Finishes a queued job (resolver thread).
+  void complete(Job& job) {
+    {
+      std::lock_guard lock(mutex_);
+      --queued_jobs_;
+    }
+    finish(job);
+  }
+
   void wake() const {
     const std::uint64_t one = 1;
     [[maybe_unused]] const ssize_t n = write(wake_fd_, &one, sizeof one);
@@ -172,7 +192,7 @@ class AresResolver::Impl {
     }
     ares_cancel(channel_);  // callbacks with ARES_ECANCELLED finish the jobs
     for (auto& job : active_) {
-      if (!job->finished) finish(*job);
+      if (!job->finished) complete(*job);
     }
     active_.clear();
   }
@@ -257,7 +277,7 @@ class AresResolver::Impl {
     for (auto& job : node.mapped()) {
       if (job->finished) continue;
       job->answers[name] = reply.answer;
-      if (--job->pending == 0) finish(*job);
+      if (--job->pending == 0) complete(*job);
     }
   }
 
@@ -274,7 +294,7 @@ class AresResolver::Impl {
         for (const std::string& name : job->missing) {
           if (job->answers.count(name) == 0) failure_log_.failed(name, "no answer in time");
         }
-        finish(*job);
+        complete(*job);
       }
     }
     std::erase_if(active_, [](const auto& job) { return job->finished; });
@@ -285,7 +305,9 @@ class AresResolver::Impl {
   DnsCache cache_;
   std::vector<std::shared_ptr<Job>> queue_;
   AresResolverStats stats_;
+  std::size_t queued_jobs_ = 0;  // queued and not finished
   bool stopping_ = false;
+  RateLimitedLog overload_log_{std::chrono::seconds(60)};
 
   // The resolver thread's own.
   ares_channel channel_ = nullptr;
