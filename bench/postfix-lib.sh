@@ -114,3 +114,35 @@ wait_file_socket() {
   echo "no socket $path after $limit s" >&2
   exit 1
 }
+
+# loopback_routes: the local table's routes of 127.0.0.0/8 and of 127.0.0.1,
+# one a line, as `ip route` shows them (e.g. "local 127.0.0.1 dev lo proto
+# kernel scope host src 127.0.0.1"). Connections to 127.0.0.1 take the /32
+# route, not the /8 one.
+loopback_routes() {
+  ip route show table local 127.0.0.0/8
+  ip route show table local 127.0.0.1/32
+}
+
+# set_loopback_quickack ROUTES: each of ROUTES (from loopback_routes) with
+# "quickack 1": the kernel acknowledges at once on loopback TCP connections.
+set_loopback_quickack() {
+  local route
+  while read -r route; do
+    [ -n "$route" ] || continue
+    # shellcheck disable=SC2086  # the route's words are separate arguments
+    ip route change table local $route quickack 1
+  done <<<"$1"
+  echo "loopback routes: $(loopback_routes | tr '\n' ';')" >&2
+}
+
+# restore_loopback_routes ROUTES: puts ROUTES back as they were.
+restore_loopback_routes() {
+  local route
+  while read -r route; do
+    [ -n "$route" ] || continue
+    # shellcheck disable=SC2086
+    ip route replace table local $route
+  done <<<"$1"
+  echo "loopback routes restored: $(loopback_routes | tr '\n' ';')" >&2
+}

@@ -24,6 +24,11 @@
 #   --results FILE     JSON lines, one per measurement (default
 #                      bench/results/postfix-latest.jsonl)
 #   --keep             leave the work directory (Postfix's maillog, daemon logs)
+#   --loopback-quickack  for the run, give the loopback routes (127.0.0.0/8 and
+#                      127.0.0.1) "quickack 1", the administrator's setting of
+#                      README's milter section; restored on exit
+#   --benchmarks FILE  write the "## Through Postfix" section of FILE
+#                      (BENCHMARKS.md) from this run, replacing only it
 #
 # One private Postfix (test/e2e/postfix_instance.cc's layout: own
 # config_directory and queue under a temporary directory, /etc/postfix
@@ -51,6 +56,9 @@ SIZE=512
 REQUIRES=()
 RESULTS=$ROOT/bench/results/postfix-latest.jsonl
 KEEP=0
+QUICKACK_ROUTE=0
+BENCHMARKS=""
+COMMAND="bash bench/run-postfix-benchmarks.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
     --hooks) HOOKS=$2; shift ;;
@@ -61,7 +69,9 @@ while [ $# -gt 0 ]; do
     --require) REQUIRES+=("$2"); shift ;;
     --results) RESULTS=$2; shift ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    --loopback-quickack) QUICKACK_ROUTE=1 ;;
+    --benchmarks) BENCHMARKS=$2; shift ;;
+    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
     *) echo "run-postfix-benchmarks: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -85,14 +95,20 @@ DAEMON=$BUILD_DIR/greylist-milter
 WORK=$(mktemp -d /tmp/greylist-postfix-bench-XXXXXX)
 chmod 755 "$WORK"
 STARTED=()
+LOOPBACK_ROUTES=""
 cleanup() {
   local pid
   postfix_stop "$WORK/postfix"
   for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
+  [ -z "$LOOPBACK_ROUTES" ] || restore_loopback_routes "$LOOPBACK_ROUTES"
   if [ "$KEEP" = 1 ]; then echo "work directory kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 write_whitelists "$WORK"
+if [ "$QUICKACK_ROUTE" = 1 ]; then
+  LOOPBACK_ROUTES=$(loopback_routes)
+  set_loopback_quickack "$LOOPBACK_ROUTES"
+fi
 
 # ---- the greylisters ----------------------------------------------------------
 declare -A HOOK_PORT HOOK_SETTING
@@ -165,7 +181,18 @@ postfix_wait_queue_empty "$WORK/postfix" 60
 
 # ---- measurements -------------------------------------------------------------
 mkdir -p "$(dirname "$RESULTS")"
-: >"$RESULTS"
+python3 - "$COMMAND" "$ROUNDS" "$MESSAGES" "$SESSIONS" "$SIZE" "$QUICKACK_ROUTE" \
+  "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  "$(/usr/sbin/postconf -d -h mail_version 2>/dev/null)" \
+  "$(dpkg-query -W -f '${Version}' postgrey 2>/dev/null)" >"$RESULTS" <<'PY'
+import json, os, platform, sys, time
+command, rounds, messages, sessions, size, quickack, commit, postfix, postgrey = sys.argv[1:]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(json.dumps({"run": True, "command": command.strip(), "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                  "commit": commit, "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+                  "postfix": postfix, "postgrey": postgrey, "rounds": int(rounds), "messages": int(messages),
+                  "sessions": int(sessions), "size": int(size), "loopback_quickack": quickack == "1"}))
+PY
 read -r -a hook_list <<<"$HOOKS"
 failed=0
 for round in $(seq 1 "$ROUNDS"); do
@@ -180,9 +207,9 @@ for round in $(seq 1 "$ROUNDS"); do
     postfix_wait_queue_empty "$WORK/postfix" 120
     rejects=$(( $(postfix_rejects "$WORK/postfix") - rejects_before ))
     rate=$(python3 -c "print('%.1f' % ($MESSAGES / ($end - $start)))")
-    printf '{"round": %d, "hook": "%s", "messages": %d, "sessions": %d, "size": %d, "seconds": %.3f, "messages_per_s": %s, "rejected": %d}\n' \
-      "$round" "$hook" "$MESSAGES" "$SESSIONS" "$SIZE" "$(python3 -c "print($end - $start)")" \
-      "$rate" "$rejects" >>"$RESULTS"
+    printf '{"round": %d, "hook": "%s", "seconds": %.3f, "messages_per_s": %s, "rejected": %d, "loadavg": %s}\n' \
+      "$round" "$hook" "$(python3 -c "print($end - $start)")" "$rate" "$rejects" \
+      "$(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
     echo "round $round: $hook $rate messages/s, $rejects rejected" >&2
     if [ "$rejects" != 0 ] || grep -q 'fatal\|error' "$WORK/source.out"; then
       echo "run-postfix-benchmarks: $hook: Postfix refused mail during the measurement:" >&2
@@ -192,5 +219,8 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-python3 "$ROOT/bench/postfix_report.py" "$RESULTS" "${REQUIRES[@]/#/--require=}" || failed=1
+report=(python3 "$ROOT/bench/postfix_report.py" "$RESULTS")
+for requirement in "${REQUIRES[@]}"; do report+=(--require "$requirement"); done
+[ -z "$BENCHMARKS" ] || report+=(--benchmarks "$BENCHMARKS")
+"${report[@]}" || failed=1
 exit $failed
