@@ -32,7 +32,9 @@
 #
 # One private Postfix (test/e2e/postfix_instance.cc's layout: own
 # config_directory and queue under a temporary directory, /etc/postfix
-# untouched, 127.0.0.1 only) with one smtpd port per hook; all mail is
+# untouched, 127.0.0.1 only) with one smtpd port per hook, chrooted into
+# the queue directory as in Debian's master.cf (the unix-socket milter is
+# set up as README says for that case); all mail is
 # discarded after the queue (discard(8)), so what is measured is smtpd, the
 # hook, cleanup and the queue manager. Every greylister runs with --delay 1 and
 # the one triplet of the load (127.0.0.1, bench@src.test, rcpt@dest.test) is
@@ -112,7 +114,7 @@ fi
 
 # ---- the greylisters ----------------------------------------------------------
 declare -A HOOK_PORT HOOK_SETTING
-MILTER_SOCKET=$WORK/milter/milter.sock
+MILTER_SOCKET=$WORK/postfix/spool/greylist-milter/milter.sock
 
 # start_greylister HOOK: starts what HOOK needs (nothing for "none"); sets
 # HOOK_SETTING[HOOK] to its Postfix setting.
@@ -128,9 +130,12 @@ start_greylister() {
       "$DAEMON" --policy none --milter "inet:127.0.0.1:$port" "${common[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_milters=inet:127.0.0.1:$port" ;;
     milter-unix)
-      mkdir -p "$(dirname "$MILTER_SOCKET")"
+      # README's set-up for Debian's chrooted smtpd: the socket in a directory
+      # of Postfix's queue directory that only the group postfix may enter,
+      # named relative to it.
+      install -d -o greylist-milter -g postfix -m 0750 "$(dirname "$MILTER_SOCKET")"
       "$DAEMON" --policy none --milter "unix:$MILTER_SOCKET" "${common[@]}" 2>>"$log" &
-      HOOK_SETTING[$hook]="-o smtpd_milters=unix:$MILTER_SOCKET" ;;
+      HOOK_SETTING[$hook]="-o smtpd_milters=unix:greylist-milter/milter.sock" ;;
     policy)
       "$DAEMON" --milter none --policy "inet:127.0.0.1:$port" "${common[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:$port,permit" ;;
@@ -162,7 +167,8 @@ declare -A SMTPD_PORT
 services=()
 for hook in $HOOKS; do
   SMTPD_PORT[$hook]=$(free_port)
-  services+=("127.0.0.1:${SMTPD_PORT[$hook]} inet n - n - - smtpd ${HOOK_SETTING[$hook]}")
+  # chroot "y": smtpd runs in the queue directory, as Debian configures it.
+  services+=("127.0.0.1:${SMTPD_PORT[$hook]} inet n - y - - smtpd ${HOOK_SETTING[$hook]}")
 done
 postfix_start "$WORK/postfix" "${services[@]}"
 for hook in $HOOKS; do wait_port "${SMTPD_PORT[$hook]}" 30 >/dev/null; done
