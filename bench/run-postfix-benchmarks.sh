@@ -113,7 +113,7 @@ if [ "$QUICKACK_ROUTE" = 1 ]; then
 fi
 
 # ---- the greylisters ----------------------------------------------------------
-declare -A HOOK_PORT HOOK_SETTING
+declare -A HOOK_SETTING HOOK_PID
 MILTER_SOCKET=$WORK/postfix/spool/greylist-milter/milter.sock
 
 # start_greylister HOOK: starts what HOOK needs (nothing for "none"); sets
@@ -125,7 +125,7 @@ start_greylister() {
   local common=(--dbdir "$db" --log stderr --delay 1 --whitelist-clients "$WL_CLIENTS"
                 --whitelist-recipients "$WL_RCPTS" --skip-networks 198.51.100.255/32)
   case "$hook" in
-    none) HOOK_SETTING[$hook]=""; return 0 ;;
+    none) HOOK_SETTING[$hook]=""; HOOK_PID[$hook]=""; return 0 ;;
     milter-tcp)
       "$DAEMON" --policy none --milter "inet:127.0.0.1:$port" "${common[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_milters=inet:127.0.0.1:$port" ;;
@@ -151,6 +151,7 @@ start_greylister() {
     *) echo "run-postfix-benchmarks: unknown hook $hook" >&2; exit 2 ;;
   esac
   STARTED+=("$!")
+  HOOK_PID[$hook]=$!
   if [ "$hook" = milter-unix ]; then
     wait_file_socket "$MILTER_SOCKET" 60
   elif ! wait_port "$port" 60 >/dev/null; then
@@ -184,6 +185,7 @@ for hook in $HOOKS; do
   smtp-source "${LOAD[@]}" -s 1 -m 1 "127.0.0.1:${SMTPD_PORT[$hook]}" >/dev/null 2>&1 || true
 done
 postfix_wait_queue_empty "$WORK/postfix" 60
+MASTER_PID=$(tr -d ' ' <"$WORK/postfix/spool/pid/master.pid")
 
 # ---- measurements -------------------------------------------------------------
 mkdir -p "$(dirname "$RESULTS")"
@@ -206,15 +208,20 @@ for round in $(seq 1 "$ROUNDS"); do
   for i in $(seq 0 $((count - 1))); do
     hook=${hook_list[$(((i + round - 1) % count))]}
     rejects_before=$(postfix_rejects "$WORK/postfix")
+    # CPU of Postfix's processes and of the hook's server: robust to a
+    # shared machine, where messages/s follows the neighbours' load.
+    cpu_before=$(python3 "$ROOT/bench/cpu_seconds.py" "$MASTER_PID" ${HOOK_PID[$hook]})
     start=$(date +%s.%N)
     timeout 600 smtp-source "${LOAD[@]}" -s "$SESSIONS" -m "$MESSAGES" \
       "127.0.0.1:${SMTPD_PORT[$hook]}" >"$WORK/source.out" 2>&1 || true
     end=$(date +%s.%N)
     postfix_wait_queue_empty "$WORK/postfix" 120
+    cpu_after=$(python3 "$ROOT/bench/cpu_seconds.py" "$MASTER_PID" ${HOOK_PID[$hook]})
     rejects=$(( $(postfix_rejects "$WORK/postfix") - rejects_before ))
     rate=$(python3 -c "print('%.1f' % ($MESSAGES / ($end - $start)))")
-    printf '{"round": %d, "hook": "%s", "seconds": %.3f, "messages_per_s": %s, "rejected": %d, "loadavg": %s}\n' \
-      "$round" "$hook" "$(python3 -c "print($end - $start)")" "$rate" "$rejects" \
+    printf '{"round": %d, "hook": "%s", "seconds": %.3f, "messages_per_s": %s, "cpu_ms_per_message": %.3f, "rejected": %d, "loadavg": %s}\n' \
+      "$round" "$hook" "$(python3 -c "print($end - $start)")" "$rate" \
+      "$(python3 -c "print(1000 * ($cpu_after - $cpu_before) / $MESSAGES)")" "$rejects" \
       "$(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
     echo "round $round: $hook $rate messages/s, $rejects rejected" >&2
     if [ "$rejects" != 0 ] || grep -q 'fatal\|error' "$WORK/source.out"; then

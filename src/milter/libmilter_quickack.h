@@ -10,19 +10,25 @@
 // Every message loses 40 ms (bench/analysis.md, "Milter over TCP: the
 // delayed-ACK stall"). A unix socket has neither Nagle nor ACKs.
 //
-// The fix: after every successful read libmilter makes, the connection is
-// put back into quick-ACK mode (setsockopt TCP_QUICKACK), which also sends
-// at once an ACK the kernel was holding for data just read. Linux leaves
-// quick-ACK mode again by itself when the filter next sends, hence the
-// re-arming on every read.
+// The fix: after every successful read and write libmilter makes on a
+// milter connection, the connection is put back into quick-ACK mode
+// (setsockopt TCP_QUICKACK). Linux leaves that mode by itself whenever the
+// filter answers soon after receiving, hence the re-arming each time:
+//   - after a write (a reply), so that the kernel acknowledges the MTA's
+//     next packet as it arrives, without waiting for a libmilter thread to
+//     be scheduled (on a busy machine that takes milliseconds);
+//   - after a read, which also sends at once an ACK the kernel was still
+//     holding for the data just read (when the kernel's budget of quick
+//     ACKs for the connection has run out).
 //
 // How: libmilter does not expose its sockets, so the build links Debian's
-// static libmilter.a with its `read` calls renamed to
-// greylist_libmilter_read (objcopy --redefine-sym; src/milter/libmilter/
-// meson.build). The interposition is contained: only libmilter's own code
-// calls it, never another library nor this project's code. libmilter's
-// reads are its milter connections and, in its worker pool, a wake-up pipe
-// (the setsockopt there fails with ENOTSOCK and is ignored).
+// static libmilter.a with its `read` and `writev` calls renamed to
+// greylist_libmilter_read and greylist_libmilter_writev (objcopy
+// --redefine-sym; src/milter/libmilter/meson.build). The interposition is
+// contained: only libmilter's own code calls them, never another library
+// nor this project's code. libmilter reads its milter connections and, in
+// its worker pool, a wake-up pipe (there the setsockopt fails with
+// ENOTSOCK, ignored); it writes replies with writev and nothing else.
 #pragma once
 
 #include <sys/types.h>
@@ -37,6 +43,10 @@ void set_libmilter_quickack(bool on);
 
 }  // namespace greylist
 
-// libmilter's read(2): read(2), then, when on and something was read,
-// TCP_QUICKACK on `fd`. errno and the result are read(2)'s.
+struct iovec;
+
+// libmilter's read(2) and writev(2): the call, then, when on and something
+// was read or written, TCP_QUICKACK on `fd`. errno and the result are the
+// call's.
 extern "C" ssize_t greylist_libmilter_read(int fd, void* buffer, std::size_t size);
+extern "C" ssize_t greylist_libmilter_writev(int fd, const struct iovec* iov, int count);
