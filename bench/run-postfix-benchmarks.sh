@@ -60,7 +60,7 @@ RESULTS=$ROOT/bench/results/postfix-latest.jsonl
 KEEP=0
 QUICKACK_ROUTE=0
 BENCHMARKS=""
-COMMAND="bash bench/run-postfix-benchmarks.sh $*"
+COMMAND="bash bench/run-postfix-benchmarks.sh$(printf ' %q' "$@")"
 while [ $# -gt 0 ]; do
   case "$1" in
     --hooks) HOOKS=$2; shift ;;
