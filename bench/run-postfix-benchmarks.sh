@@ -130,10 +130,10 @@ start_greylister() {
       "$DAEMON" --policy none --milter "inet:127.0.0.1:$port" "${common[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_milters=inet:127.0.0.1:$port" ;;
     milter-unix)
-      # README's set-up for Debian's chrooted smtpd: the socket in a directory
-      # of Postfix's queue directory that only the group postfix may enter,
-      # named relative to it.
-      install -d -o greylist-milter -g postfix -m 0750 "$(dirname "$MILTER_SOCKET")"
+      # README's set-up for Debian's chrooted smtpd: the socket in a
+      # root-owned directory of Postfix's queue directory that only the group
+      # postfix may enter, named relative to it.
+      install -d -o root -g postfix -m 0750 "$(dirname "$MILTER_SOCKET")"
       "$DAEMON" --policy none --milter "unix:$MILTER_SOCKET" "${common[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_milters=unix:greylist-milter/milter.sock" ;;
     policy)
