@@ -14,12 +14,12 @@ TEST_CASE("postgrey's exact form") {
   r.recipient = "b@bar.test";
   Decision d;
   d.action = Decision::Action::kGreylist;
-  d.reason = "new";
+  d.reason = Decision::Reason::kNew;
   CHECK(decision_log_line(r, d) ==
         "action=greylist, reason=new, client_name=mail.foo.test, client_address=203.0.113.7, "
         "sender=a@foo.test, recipient=b@bar.test");
   d.action = Decision::Action::kPass;
-  d.reason = "triplet found";
+  d.reason = Decision::Reason::kTripletFound;
   d.delayed_seconds = 607;
   r.queue_id = "ABC123";
   CHECK(decision_log_line(r, d) ==
@@ -34,7 +34,7 @@ TEST_CASE("empty attributes are left out (null sender)") {
   r.recipient = "r@v6.test";
   Decision d;
   d.action = Decision::Action::kWhitelisted;
-  d.reason = "client whitelist";
+  d.reason = Decision::Reason::kClientWhitelist;
   CHECK(decision_log_line(r, d) ==
         "action=pass, reason=client whitelist, client_name=unknown, client_address=2001:db8:1::1, "
         "recipient=r@v6.test");
@@ -49,6 +49,7 @@ TEST_CASE("untrusted text is made printable and cut") {
   r.recipient = "x\r\naction=pass@y";
   Decision d;
   d.action = Decision::Action::kGreylist;
+  d.reason = Decision::Reason::kNew;
   const std::string line = decision_log_line(r, d);
   CHECK(line.find('\n') == std::string::npos);
   CHECK(line.find("recipient=x\\x0d\\x0aaction=pass@y") != std::string::npos);

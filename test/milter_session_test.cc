@@ -20,7 +20,7 @@ class PostmasterWhitelist final : public Whitelist {
  public:
   std::optional<WhitelistMatch> match(const Request& request) const override {
     if (request.recipient.rfind("postmaster@", 0) == 0) {
-      return WhitelistMatch{"recipient whitelist", "test"};
+      return WhitelistMatch{WhitelistMatch::List::kRecipients, "test"};
     }
     return std::nullopt;
   }

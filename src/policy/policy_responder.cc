@@ -27,6 +27,19 @@ PolicyLogRecord peer_warning(std::string message) {
   return {PolicyLogRecord::Kind::kPeer, Severity::kWarning, std::move(message)};
 }
 
+// The server rate-limits kStore records (warnings and store failures).
+PolicyLogRecord log_record(DecisionLogEntry entry) {
+  switch (entry.kind) {
+    case DecisionLogEntry::Kind::kDecision:
+      return {PolicyLogRecord::Kind::kDecision, Severity::kInfo, std::move(entry.message)};
+    case DecisionLogEntry::Kind::kWarning:
+      return {PolicyLogRecord::Kind::kStore, Severity::kWarning, std::move(entry.message)};
+    case DecisionLogEntry::Kind::kStoreFailure:
+      break;
+  }
+  return {PolicyLogRecord::Kind::kStore, Severity::kError, std::move(entry.message)};
+}
+
 std::string value_or_empty(const PolicyRequest& request, std::string_view name) {
   const std::string* value = request.find(name);
   return value != nullptr ? *value : std::string();
@@ -109,19 +122,8 @@ PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
   core.front_end = "policy";
 
   const Decision decision = greylister_.decide(core);
-  answer.log.push_back(
-      {PolicyLogRecord::Kind::kDecision, Severity::kInfo, decision_log_line(core, decision)});
-  if (!decision.warning.empty()) {
-    answer.log.push_back(
-        {PolicyLogRecord::Kind::kStore, Severity::kWarning, printable(decision.warning)});
-  }
-  if (decision.client_newly_whitelisted) {
-    const bool named = core.client_name != "unknown";
-    answer.log.push_back(
-        {PolicyLogRecord::Kind::kDecision, Severity::kInfo,
-         "whitelisted: " + (named ? printable(core.client_name) + "[" +
-                                        printable(core.client_address) + "]"
-                                  : printable(core.client_address))});
+  for (auto& entry : decision_log_entries(core, decision)) {
+    answer.log.push_back(log_record(std::move(entry)));
   }
 
   switch (decision.action) {
@@ -151,9 +153,6 @@ PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
     case Decision::Action::kWhitelisted:
       break;
     case Decision::Action::kError:
-      answer.log.push_back({PolicyLogRecord::Kind::kStore, Severity::kWarning,
-                            "greylist store failed, answering by --on-error: " +
-                                printable(decision.reason)});
       answer.reply = reply(on_error_action());
       return answer;
   }
