@@ -12,6 +12,7 @@
 #include "greylist/registered_domains.h"
 #include "store/memory_store.h"
 #include "support/fake_clock.h"
+#include "support/last_two_labels.h"
 #include "tools/ctl_output.h"
 #include "tools/decision_explainer.h"
 #include "tools/stored_key.h"
@@ -144,15 +145,7 @@ struct PathScenario {
   const char* reason;
 };
 
-class LastTwoLabels final : public RegisteredDomains {
- public:
-  std::optional<std::string> registered_domain(std::string_view host) const override {
-    const auto last = host.rfind('.');
-    if (last == std::string_view::npos || last == 0) return std::nullopt;
-    const auto previous = host.rfind('.', last - 1);
-    return std::string(previous == std::string_view::npos ? host : host.substr(previous + 1));
-  }
-};
+using testing::LastTwoLabels;
 
 const Request kA = make_request("192.0.2.7", "a@foo.test", "r@bar.test");
 const Request kPoolA =

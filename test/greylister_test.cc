@@ -9,6 +9,7 @@
 #include "store/memory_store.h"
 #include "support/failing_store.h"
 #include "support/fake_clock.h"
+#include "support/last_two_labels.h"
 
 using namespace greylist;
 using greylist::testing::FailingStore;
@@ -35,15 +36,7 @@ struct Fixture {
 };
 
 // Registered domain = the last two labels; enough for tests.
-class LastTwoLabels final : public RegisteredDomains {
- public:
-  std::optional<std::string> registered_domain(std::string_view host) const override {
-    const auto last = host.rfind('.');
-    if (last == std::string_view::npos || last == 0) return std::nullopt;
-    const auto previous = host.rfind('.', last - 1);
-    return std::string(previous == std::string_view::npos ? host : host.substr(previous + 1));
-  }
-};
+using testing::LastTwoLabels;
 
 Request named(std::string client, std::string name, std::string sender = "a@foo.test",
               std::string recipient = "b@bar.test") {

@@ -45,7 +45,7 @@ inline constexpr std::string_view kPoolMarker = "pool:";
 inline constexpr char kRecordVersion1 = 1;
 inline constexpr char kTripletRecordVersion2 = 2;  // a triplet with first_network
 
-enum class KeyKind { kTriplet, kClient, kDomain };
+enum class KeyKind { kTriplet = 0, kClient = 1, kDomain = 2 };
 
 // The kind of a stored key, plain or hashed, from its prefix alone; nullopt
 // when it has none of the prefixes above.

@@ -27,6 +27,17 @@ Digest hmac_sha256(std::string_view text, std::string_view secret) {
   return digest;
 }
 
+// Indexed by KeyKind.
+struct Prefixes {
+  std::string_view plain;
+  std::string_view hashed;
+};
+constexpr Prefixes kPrefixes[] = {
+    {kTripletKeyPrefix, kHashedTripletKeyPrefix},
+    {kClientKeyPrefix, kHashedClientKeyPrefix},
+    {kDomainKeyPrefix, kHashedDomainKeyPrefix},
+};
+
 bool is_verified_name(std::string_view name) { return !name.empty() && name != "unknown"; }
 
 }  // namespace
@@ -39,21 +50,11 @@ std::optional<KeyKind> key_kind(std::string_view key) {
 }
 
 std::string_view key_prefix(KeyKind kind) {
-  switch (kind) {
-    case KeyKind::kTriplet: return kTripletKeyPrefix;
-    case KeyKind::kClient: return kClientKeyPrefix;
-    case KeyKind::kDomain: return kDomainKeyPrefix;
-  }
-  return kTripletKeyPrefix;
+  return kPrefixes[static_cast<std::size_t>(kind)].plain;
 }
 
 std::string_view hashed_key_prefix(KeyKind kind) {
-  switch (kind) {
-    case KeyKind::kTriplet: return kHashedTripletKeyPrefix;
-    case KeyKind::kClient: return kHashedClientKeyPrefix;
-    case KeyKind::kDomain: return kHashedDomainKeyPrefix;
-  }
-  return kHashedTripletKeyPrefix;
+  return kPrefixes[static_cast<std::size_t>(kind)].hashed;
 }
 
 std::string encode_triplet_key(std::string_view client_net, std::string_view sender,
