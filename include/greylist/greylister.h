@@ -1,8 +1,10 @@
 // Greylister: the greylisting decision, shared by every front end.
 //
 // Logic over a Store, a Clock and an optional Whitelist: no sockets, no
-// threads of its own. The triplet rule itself is change_triplet(). Thread-safe: decide() may run on many threads at once;
-// each triplet's read-modify-write is atomic in the store.
+// threads of its own. The triplet rule itself is change_triplet()
+// (triplet_state.h); the keys are key_layout.h's. Thread-safe: decide() may
+// run on many threads at once; each triplet's read-modify-write is atomic in
+// the store.
 #pragma once
 
 #include <atomic>
