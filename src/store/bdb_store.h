@@ -1,27 +1,20 @@
 // BdbStore: the Store in a Berkeley DB transactional environment in one
 // directory (the default store, embedded).
 //
-// Durability: every update() that writes, put() and erase() is one
-// transaction. When it returns ok the change survives a crash of the process
-// (kill -9); with Sync::kFull also a power cut. open() runs recovery, so a
-// directory left by a killed process opens with every committed change and
-// none of the uncommitted ones. One process owns the directory; with
-// Sharing::kJoinIfBusy a tool joins the owner's environment instead.
-// Thread-safety: every method may be called from many threads at once.
-// update() may call its function more than once (a lost lock conflict is
-// retried); the function runs while the key's page is write-locked, so it
-// must be quick and must not call the store. Open the store as the user that
-// will use it, after daemonizing: a forked child must not use, close or
-// destroy a store its parent opened.
-// Errors: no method throws or crashes on a database failure; a non-ok Status
-// names the directory, the operation and Berkeley DB's reason. kUnavailable:
-// a lock conflict through every retry, or a failed environment (the owner
-// reopens it with recovery by itself; calls fail at once meanwhile);
-// kCorruption: a damaged file; kInvalidArgument: an update function that
-// asked to write an absent value, a key or value of 4 GiB or more; kIoError:
-// anything else (disk full, I/O error, an exception from an update function).
-// The directory's files, sharing with greylistctl, region space, reopening
-// and failchk: RELIABILITY.md, "Berkeley DB store".
+// Durability: a write (update() that writes, put(), erase()) that returned ok
+// survives a killed process, with Sync::kFull also a power cut; open() runs
+// recovery. One process owns the directory; Sharing::kJoinIfBusy joins it.
+// Thread-safety: every method, from many threads at once. update() may call
+// its function more than once, with the key's page write-locked: it must be
+// quick and must not call the store. Open after daemonizing, as the user that
+// will use the files; a forked child must not use its parent's store.
+// Errors (never thrown): a Status naming the directory, the operation and
+// Berkeley DB's reason. kUnavailable: lock conflicts through every retry, a
+// failed environment (the owner reopens it with recovery; calls fail at once
+// meanwhile); kCorruption: a damaged file; kInvalidArgument: a write of an
+// absent value, 4 GiB or more; kIoError: anything else, an exception from fn.
+// Operations (files, sharing, region space, reopening, failchk):
+// RELIABILITY.md, "Berkeley DB store".
 #pragma once
 
 #include <memory>

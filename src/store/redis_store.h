@@ -1,27 +1,21 @@
 // RedisStore: the Store in a Redis server (7.0 or later), so that several MX
 // hosts share one greylist state. Client: Debian's hiredis (0.14.1).
 //
-// Atomicity: update() reads the entry, runs the update function here and
-// applies its verdict with a compare-and-set script on the server; when
-// another client (thread, process or host) changed the entry in between,
-// the function runs again on the new value, so concurrent updates of one
-// key, from anywhere, lose nothing (the function may run several times).
-// Entries with expires_at > 0 get it as their Redis TTL (at least 60 s
-// ahead); scan() returns exactly what a bytewise-ordered store would;
-// count() may include entries expired since the last scan().
-// Thread-safety: every method may be called from many threads at once. An
-// update function runs while its connection is held: it must not call the
-// store. Use the store after daemonizing: a forked child must not use, or
-// destroy, a store its parent opened. SIGPIPE from its writes is taken care
-// of (sigpipe_guard.h) unless the process ignores it.
-// Errors: no call waits longer than `timeout`. kUnavailable: the server
-// cannot be reached, answers too slowly or cannot serve (then the store
-// answers kUnavailable at once until a back-off has passed); kInvalidArgument:
-// a refused login or database, a write of an absent value, a key or value of
-// 512 MiB or more; kIoError: any other error reply, an unexpected reply, an
-// exception from an update function. A call that fails while its write is in
-// flight may have applied it (Redis cannot tell).
-// Keys, scripts, expiry, connections, Sentinel: RELIABILITY.md, "Redis store".
+// Atomicity: update() applies its function's verdict by compare-and-set on
+// the server; when another client changed the entry meanwhile, the function
+// runs again on the new value: concurrent updates, from anywhere, lose
+// nothing. expires_at > 0 becomes the entry's TTL (at least 60 s ahead);
+// count() includes entries expired since the last scan() passed them.
+// Thread-safety: every method, from many threads at once; an update function
+// must not call the store. Use after daemonizing; a forked child must not use
+// its parent's store. SIGPIPE from its writes is handled (sigpipe_guard.h).
+// Errors (never thrown): no call waits longer than `timeout` (a host name
+// lookup aside). kUnavailable: the server unreachable, too slow or not
+// serving (then at once, until a back-off has passed); kInvalidArgument: a
+// refused login or database, a write of an absent value, 512 MiB or more;
+// kIoError: any other error or unexpected reply, an exception from fn. A
+// call failing with its write in flight may have applied it. Keys, scripts,
+// expiry, scan and count, pool, Sentinel: RELIABILITY.md, "Redis store".
 #pragma once
 
 #include <chrono>
