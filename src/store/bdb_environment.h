@@ -133,7 +133,9 @@ class BdbEnvironment {
 
 template <typename Fn>
 int BdbEnvironment::with_handles(Fn&& fn) {
-  if (!usable_or_reopened()) return bdb::kEnvironmentDown;
+  if (!handles_usable_.load(std::memory_order_acquire) && !usable_or_reopened()) {
+    return bdb::kEnvironmentDown;
+  }
   int ret;
   bool first_to_fail = false;
   {
