@@ -1,5 +1,6 @@
 #include "policy/policy_request_parser.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "greylist/log_line.h"
@@ -8,15 +9,12 @@ namespace greylist {
 namespace {
 
 constexpr std::size_t kQuoteBytes = 100;  // of a bad line, in a problem text
+// Room reserved for a request as it starts: Postfix sends 600-900 bytes.
+constexpr std::size_t kTypicalRequestBytes = 1024;
+
+std::string line_label(std::size_t line_number) { return "line " + std::to_string(line_number); }
 
 }  // namespace
-
-const std::string* PolicyRequest::find(std::string_view name) const {
-  for (const auto& [attribute, value] : attributes) {
-    if (attribute == name) return &value;
-  }
-  return nullptr;
-}
 
 PolicyRequestParser::PolicyRequestParser(PolicyLimits limits) : limits_(limits) {}
 
@@ -30,8 +28,9 @@ PolicyRequestParser::Outcome PolicyRequestParser::consume(std::string_view& inpu
 
     // Bounds first, before anything is buffered. A line may momentarily
     // hold one byte more than the limit: a "\r" whose "\n" has not come yet.
-    const std::size_t length = line_.size() + segment;
-    const char last = segment > 0 ? input[segment - 1] : (line_.empty() ? '\0' : line_.back());
+    const std::string_view line = current_.attributes.pending();
+    const std::size_t length = line.size() + segment;
+    const char last = segment > 0 ? input[segment - 1] : (line.empty() ? '\0' : line.back());
     if (length > limits_.max_line_bytes + 1 ||
         (length == limits_.max_line_bytes + 1 && last != '\r')) {
       fail("line longer than " + std::to_string(limits_.max_line_bytes) + " bytes");
@@ -42,13 +41,17 @@ PolicyRequestParser::Outcome PolicyRequestParser::consume(std::string_view& inpu
       break;
     }
 
-    line_.append(input.data(), segment);
+    if (request_bytes_ == 0) {
+      current_.attributes.reserve(std::min(kTypicalRequestBytes, limits_.max_request_bytes));
+    }
+    current_.attributes.append_pending(input.substr(0, segment));
     request_bytes_ += taken;
     input.remove_prefix(taken);
     if (!ends_line) return Outcome::kNeedMore;
 
-    if (!line_.empty() && line_.back() == '\r') line_.pop_back();
-    if (line_.empty()) {
+    const std::string_view ended = current_.attributes.pending();
+    if (!ended.empty() && ended.back() == '\r') current_.attributes.drop_pending_back(1);
+    if (current_.attributes.pending().empty()) {
       complete_ = std::move(current_);
       current_ = PolicyRequest{};
       line_number_ = 0;
@@ -65,24 +68,27 @@ void PolicyRequestParser::finish_line() {
     fail("more than " + std::to_string(limits_.max_attributes) + " attributes in a request");
     return;
   }
-  const std::string where = "line " + std::to_string(line_number_);
-  if (std::memchr(line_.data(), '\0', line_.size()) != nullptr) {
-    add_problem(where + " contains a NUL byte: " + printable(line_, kQuoteBytes));
+  PolicyAttributes& attributes = current_.attributes;
+  const std::string_view line = attributes.pending();
+  if (std::memchr(line.data(), '\0', line.size()) != nullptr) {
+    add_problem(line_label(line_number_) + " contains a NUL byte: " + printable(line, kQuoteBytes));
   }
-  const auto equals = line_.find('=');
-  if (equals == std::string::npos) {
-    add_problem(where + " has no '=': " + printable(line_, kQuoteBytes));
-  } else {
-    std::string name = line_.substr(0, equals);
-    std::string value = line_.substr(equals + 1);
-    if (name.empty()) {
-      add_problem(where + " has an empty attribute name: " + printable(line_, kQuoteBytes));
-    } else if (current_.find(name) != nullptr) {
-      add_problem(where + " repeats attribute '" + printable(name, kQuoteBytes) + "'");
-    }
-    current_.attributes.emplace_back(std::move(name), std::move(value));
+  const auto equals = line.find('=');
+  if (equals == std::string_view::npos) {
+    add_problem(line_label(line_number_) + " has no '=': " + printable(line, kQuoteBytes));
+    attributes.drop_pending();
+    return;
   }
-  line_.clear();
+  if (equals == 0) {
+    add_problem(line_label(line_number_) + " has an empty attribute name: " +
+                printable(line, kQuoteBytes));
+  }
+  const std::string_view name = line.substr(0, equals);
+  // add_pending() may not move the bytes, so `name` stays valid.
+  if (!attributes.add_pending(equals) && equals > 0) {
+    add_problem(line_label(line_number_) + " repeats attribute '" + printable(name, kQuoteBytes) +
+                "'");
+  }
 }
 
 void PolicyRequestParser::add_problem(std::string problem) {
@@ -91,8 +97,6 @@ void PolicyRequestParser::add_problem(std::string problem) {
 
 void PolicyRequestParser::fail(std::string violation) {
   violation_ = std::move(violation);
-  line_.clear();
-  line_.shrink_to_fit();
   current_ = PolicyRequest{};
 }
 

@@ -21,14 +21,18 @@
 //    never sends one twice, and a second "recipient=" or "client_address="
 //    is an attempt to make the log and the decision disagree.
 //
+// Each byte of a request is copied once, into the request's own buffer
+// (PolicyAttributes); names and values are views into it, and the
+// attributes the core needs are indexed while they are read.
+//
 // Not thread-safe; one parser per connection.
 #pragma once
 
 #include <cstddef>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
+
+#include "policy/policy_attributes.h"
 
 namespace greylist {
 
@@ -43,15 +47,17 @@ struct PolicyRequest {
   // Every "name=value" line in arrival order (a malformed request may hold
   // a name twice; find() then returns the first). Lines without '=' are
   // not here, only in `problem`.
-  std::vector<std::pair<std::string, std::string>> attributes;
+  PolicyAttributes attributes;
   // Empty when well-formed; otherwise the first problem, printable
   // ("line 3 has no '=': ..."), with problem_count counting all of them.
   std::string problem;
   std::size_t problem_count = 0;
 
   bool malformed() const { return problem_count > 0; }
-  // The value of attribute `name`, nullptr when absent.
-  const std::string* find(std::string_view name) const;
+  // The value of attribute `name`, nullptr when absent; valid as long as
+  // `attributes` is unchanged. The KnownAttribute form is constant time.
+  const AttributeText* find(std::string_view name) const { return attributes.find(name); }
+  const AttributeText* find(KnownAttribute name) const { return attributes.find(name); }
 };
 
 class PolicyRequestParser {
@@ -87,7 +93,6 @@ class PolicyRequestParser {
   void fail(std::string violation);
 
   PolicyLimits limits_;
-  std::string line_;             // the current line so far, without "\n"
   std::size_t line_number_ = 0;  // non-empty lines of the current request so far
   std::size_t request_bytes_ = 0;
   PolicyRequest current_;

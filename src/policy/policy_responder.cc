@@ -8,8 +8,9 @@
 namespace greylist {
 namespace {
 
-constexpr std::string_view kRequiredAttributes[] = {"client_address", "client_name", "sender",
-                                                    "recipient"};
+constexpr KnownAttribute kRequiredAttributes[] = {
+    KnownAttribute::kClientAddress, KnownAttribute::kClientName, KnownAttribute::kSender,
+    KnownAttribute::kRecipient};
 
 // One reply line whatever went into it: settings, recipient domain, header.
 std::string reply(std::string_view action) {
@@ -40,9 +41,9 @@ PolicyLogRecord log_record(DecisionLogEntry entry) {
   return {PolicyLogRecord::Kind::kStore, Severity::kError, std::move(entry.message)};
 }
 
-std::string value_or_empty(const PolicyRequest& request, std::string_view name) {
-  const std::string* value = request.find(name);
-  return value != nullptr ? *value : std::string();
+std::string value_or_empty(const PolicyRequest& request, KnownAttribute name) {
+  const AttributeText* value = request.find(name);
+  return value != nullptr ? std::string(*value) : std::string();
 }
 
 }  // namespace
@@ -84,19 +85,21 @@ std::optional<std::string> PolicyResponder::not_decided(const PolicyRequest& req
     }
     return message;
   }
-  const std::string* type = request.find("request");
+  const AttributeText* type = request.find(KnownAttribute::kRequest);
   if (type == nullptr || *type != "smtpd_access_policy") {
     return "unrecognized request type: '" + (type != nullptr ? printable(*type, 64) : "") + "'";
   }
   // postgrey greylists at whatever stage it is called from; at DATA or
   // END-OF-MESSAGE "recipient" is empty or the last one, and a decision
   // there would record nonsense triplets.
-  if (const std::string* state = request.find("protocol_state");
+  if (const AttributeText* state = request.find(KnownAttribute::kProtocolState);
       state != nullptr && *state != "RCPT") {
     return std::string();
   }
-  for (const std::string_view name : kRequiredAttributes) {
-    if (request.find(name) == nullptr) return "attribute missing: " + std::string(name);
+  for (const KnownAttribute name : kRequiredAttributes) {
+    if (request.find(name) == nullptr) {
+      return "attribute missing: " + std::string(attribute_name(name));
+    }
   }
   return std::nullopt;
 }
@@ -110,13 +113,13 @@ PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
   }
 
   Request core;
-  core.client_address = value_or_empty(request, "client_address");
-  core.client_name = value_or_empty(request, "client_name");
+  core.client_address = value_or_empty(request, KnownAttribute::kClientAddress);
+  core.client_name = value_or_empty(request, KnownAttribute::kClientName);
   if (core.client_name.empty()) core.client_name = "unknown";
-  core.helo_name = value_or_empty(request, "helo_name");
-  core.sender = value_or_empty(request, "sender");
-  core.recipient = value_or_empty(request, "recipient");
-  core.queue_id = value_or_empty(request, "queue_id");
+  core.helo_name = value_or_empty(request, KnownAttribute::kHeloName);
+  core.sender = value_or_empty(request, KnownAttribute::kSender);
+  core.recipient = value_or_empty(request, KnownAttribute::kRecipient);
+  core.queue_id = value_or_empty(request, KnownAttribute::kQueueId);
   core.front_end = "policy";
 
   const Decision decision = greylister_.decide(core);
@@ -135,7 +138,7 @@ std::string PolicyResponder::action_for(const PolicyRequest& request, const Requ
                                               decision.seconds_left, core.recipient);
       // postgrey's work-around for Exchange, which needs a DSN code when it
       // talks ETRN; Postfix sends etrn_domain (maybe empty) in that case.
-      if (request.find("etrn_domain") != nullptr &&
+      if (request.find(KnownAttribute::kEtrnDomain) != nullptr &&
           (text.empty() || text.front() < '0' || text.front() > '9')) {
         text = "4.2.0 " + text;
       }
@@ -143,7 +146,7 @@ std::string PolicyResponder::action_for(const PolicyRequest& request, const Requ
     }
     case Decision::Action::kPass: {
       if (!decision.delayed_seconds) break;
-      const std::string instance = value_or_empty(request, "instance");
+      const std::string instance = value_or_empty(request, KnownAttribute::kInstance);
       if (!instance.empty() && instance == last_prepended_instance_) break;
       last_prepended_instance_ = instance;
       return "PREPEND " + format_greylist_header(settings_.common.header_template,
