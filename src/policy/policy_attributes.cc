@@ -20,6 +20,15 @@ std::size_t known_slot(std::string_view name) {
   return kNotKnown;
 }
 
+// FNV-1a; only feeds the duplicate filter.
+std::size_t name_hash(std::string_view name) {
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (const char c : name) {
+    hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  }
+  return static_cast<std::size_t>(hash >> 32);
+}
+
 }  // namespace
 
 std::string_view attribute_name(KnownAttribute attribute) {
@@ -29,7 +38,7 @@ std::string_view attribute_name(KnownAttribute attribute) {
 PolicyAttributes::PolicyAttributes(const Owned& attributes) {
   std::size_t bytes = 0;
   for (const auto& [name, value] : attributes) bytes += name.size() + 1 + value.size();
-  reserve(bytes);
+  reserve(bytes, attributes.size());
   for (const auto& [name, value] : attributes) {
     append_pending(name);
     append_pending("=");
@@ -45,7 +54,7 @@ PolicyAttributes::PolicyAttributes(
 PolicyAttributes::PolicyAttributes(const PolicyAttributes& other) { copy_from(other); }
 
 PolicyAttributes::PolicyAttributes(PolicyAttributes&& other) noexcept
-    : pending_start_(other.pending_start_), known_(other.known_) {
+    : pending_start_(other.pending_start_), known_(other.known_), seen_(other.seen_) {
   // A short buffer lives inside the std::string and does not move with it.
   const char* old_base = other.bytes_.data();
   bytes_ = std::move(other.bytes_);
@@ -66,6 +75,7 @@ PolicyAttributes& PolicyAttributes::operator=(PolicyAttributes&& other) noexcept
   entries_ = std::move(other.entries_);
   pending_start_ = other.pending_start_;
   known_ = other.known_;
+  seen_ = other.seen_;
   repoint_from(old_base);
   other.reset();
   return *this;
@@ -76,6 +86,7 @@ void PolicyAttributes::reset() {
   entries_.clear();
   pending_start_ = 0;
   known_ = kNoneKnown;
+  seen_ = {};
 }
 
 void PolicyAttributes::copy_from(const PolicyAttributes& other) {
@@ -83,6 +94,7 @@ void PolicyAttributes::copy_from(const PolicyAttributes& other) {
   entries_ = other.entries_;
   pending_start_ = other.pending_start_;
   known_ = other.known_;
+  seen_ = other.seen_;
   repoint_from(other.bytes_.data());
 }
 
@@ -124,10 +136,11 @@ bool PolicyAttributes::operator==(const Owned& other) const {
                     });
 }
 
-void PolicyAttributes::reserve(std::size_t bytes) {
+void PolicyAttributes::reserve(std::size_t bytes, std::size_t attributes) {
   const char* old_base = bytes_.data();
   bytes_.reserve(bytes);
   repoint_from(old_base);
+  entries_.reserve(attributes);
 }
 
 void PolicyAttributes::append_pending(std::string_view bytes) {
@@ -167,8 +180,15 @@ bool PolicyAttributes::add_pending(std::size_t equals) {
     unique = known_[slot] == kAbsent;
     if (unique) known_[slot] = static_cast<std::uint32_t>(entries_.size());
   } else {
-    unique = std::none_of(entries_.begin(), entries_.end(),
-                          [&](const Entry& entry) { return entry.first == name; });
+    // Search the earlier names only when the filter says one may match.
+    const std::size_t bit = name_hash(name) % kFilterBits;
+    std::uint64_t& word = seen_[bit / 64];
+    const std::uint64_t mask = std::uint64_t{1} << (bit % 64);
+    if ((word & mask) != 0) {
+      unique = std::none_of(entries_.begin(), entries_.end(),
+                            [&](const Entry& entry) { return entry.first == name; });
+    }
+    word |= mask;
   }
   entries_.emplace_back(name, value);
   return unique;

@@ -87,8 +87,8 @@ class PolicyAttributes {
 
   // --- Filling, for the parser. Bytes are appended to a pending line,
   // which is then either added as an attribute or dropped.
-  // Reserves room for a request of about `bytes` bytes.
-  void reserve(std::size_t bytes);
+  // Reserves room for about `bytes` bytes in `attributes` attributes.
+  void reserve(std::size_t bytes, std::size_t attributes);
   // Appends `bytes` to the pending line.
   void append_pending(std::string_view bytes);
   // The pending line so far.
@@ -115,6 +115,10 @@ class PolicyAttributes {
   std::vector<Entry> entries_;
   // Per KnownAttribute, the position in entries_ of its first occurrence.
   std::array<std::uint32_t, kKnownAttributeCount> known_ = kNoneKnown;
+  // A filter over the other names added: a clear bit proves a name new, so
+  // the duplicate check searches only on a (rare) set bit.
+  static constexpr std::size_t kFilterBits = 256;
+  std::array<std::uint64_t, kFilterBits / 64> seen_{};
 };
 
 }  // namespace greylist
