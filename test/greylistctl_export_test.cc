@@ -19,6 +19,7 @@
 #include "store/bdb_store.h"
 #include "support/child_process.h"
 #include "support/redis_server.h"
+#include "support/temp_dir.h"
 
 using namespace greylist::testing;
 using namespace std::chrono_literals;
@@ -131,8 +132,8 @@ Entries live_site_entries() {
 }
 
 struct Dirs {
-  std::string root = make_temp_dir("greylistctl-export");
-  ~Dirs() { remove_tree(root); }
+  TempDir scratch{"greylistctl-export"};
+  std::string root = scratch.path();
 };
 
 }  // namespace

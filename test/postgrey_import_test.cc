@@ -28,6 +28,7 @@
 #include "support/child_process.h"
 #include "support/fake_clock.h"
 #include "support/line_client.h"
+#include "support/temp_dir.h"
 #include "tools/postgrey_import.h"
 
 using namespace greylist;
@@ -342,7 +343,8 @@ TEST_CASE("a database written by the real postgrey, imported; our daemon then le
     return;
   }
   stop_system_postgrey();
-  const std::string dir = make_temp_dir("postgrey-import");
+  const greylist::testing::TempDir scratch("postgrey-import");
+  const std::string& dir = scratch.path();
   const std::string ours = dir + "/ours";
   const std::vector<std::string> base{"--config", "/dev/null", "--dbdir", ours};
   const auto with = [&](std::vector<std::string> args) {
@@ -467,7 +469,6 @@ TEST_CASE("a database written by the real postgrey, imported; our daemon then le
   CHECK(::stat((dir + "/postgrey/postgrey.db").c_str(), &st) == 0);
   const passwd* user = ::getpwnam("postgrey");
   if (user != nullptr && ::geteuid() == 0) CHECK(st.st_uid == user->pw_uid);
-  remove_tree(dir);
 }
 
 }  // TEST_SUITE

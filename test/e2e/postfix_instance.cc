@@ -328,7 +328,7 @@ void clean_up_stale_instances() {
       const fs::path path = entry.path() / pid_file;
       if (fs::exists(path) && process_alive(read_pid(path), program)) kill(read_pid(path), SIGKILL);
     }
-    remove_tree(entry.path().string());
+    fs::remove_all(entry.path(), ec);
   }
 }
 

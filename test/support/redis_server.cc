@@ -58,9 +58,8 @@ bool answers_ping(int port) {
 RedisServer::RedisServer(std::vector<std::string> extra) : RedisServer(std::move(extra), false) {}
 
 RedisServer::RedisServer(std::vector<std::string> argv_tail, bool sentinel)
-    : port_(free_loopback_port()), dir_(make_temp_dir("redis-test")) {
+    : port_(free_loopback_port()), temp_("redis-test"), dir_(temp_.path()) {
   if (::access(kRedisServer, X_OK) != 0) {
-    remove_tree(dir_);
     throw std::runtime_error("redis-server not found: apt-get install redis-server");
   }
   argv_ = {kRedisServer};
@@ -85,7 +84,6 @@ RedisServer::RedisServer(std::vector<std::string> argv_tail, bool sentinel)
     start();
   } catch (...) {
     process_.reset();
-    remove_tree(dir_);
     throw;
   }
 }
@@ -102,8 +100,7 @@ std::unique_ptr<RedisServer> RedisServer::sentinel(int master_port, const std::s
 }
 
 RedisServer::~RedisServer() {
-  process_.reset();  // SIGKILLs and reaps
-  remove_tree(dir_);
+  process_.reset();  // SIGKILLs and reaps; temp_ then removes the directory
 }
 
 void RedisServer::start() {
