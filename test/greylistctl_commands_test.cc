@@ -100,16 +100,16 @@ struct Setup {
     daemon.write("whitelist_clients", "white.test\n10.1.2.3\n");
     daemon.write("whitelist_recipients", "postmaster@\n");
     daemon.write("greylist-milter.conf",
-          "dbdir = " + db + "\n"
-          "delay = 1\n"
-          "auto-whitelist-clients = 1\n"
-          "pool-by-domain = no\n"
-          "whitelist-clients = " + dir + "/whitelist_clients\n"
-          "whitelist-recipients = " + dir + "/whitelist_recipients\n"
-          "policy = inet:127.0.0.1:" + std::to_string(port) + "\n"
-          "milter = inet:127.0.0.1:" + std::to_string(milter_port) + "\n"
-          "log = stderr\n"
-          "hostname = test.host\n");
+                 "dbdir = " + db + "\n"
+                 "delay = 1\n"
+                 "auto-whitelist-clients = 1\n"
+                 "pool-by-domain = no\n"
+                 "whitelist-clients = " + dir + "/whitelist_clients\n"
+                 "whitelist-recipients = " + dir + "/whitelist_recipients\n"
+                 "policy = inet:127.0.0.1:" + std::to_string(port) + "\n"
+                 "milter = inet:127.0.0.1:" + std::to_string(milter_port) + "\n"
+                 "log = stderr\n"
+                 "hostname = test.host\n");
   }
   void start() { REQUIRE_MESSAGE(daemon.start(), daemon.log()); }
   void stop() { REQUIRE(daemon.stop(std::chrono::seconds(10))); }
