@@ -18,6 +18,7 @@
 #include "greylist/record_codec.h"
 #include "store/bdb_store.h"
 #include "support/child_process.h"
+#include "support/file_text.h"
 #include "support/redis_server.h"
 #include "support/temp_dir.h"
 
@@ -49,13 +50,6 @@ Run shell(const std::string& command) { return run({"/bin/sh", "-c", command}); 
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 void write_file(const std::string& path, const std::string& text) {

@@ -28,6 +28,7 @@
 #include "store/memory_store.h"
 #include "support/child_process.h"
 #include "support/fake_clock.h"
+#include "support/file_text.h"
 #include "support/line_client.h"
 #include "support/temp_dir.h"
 
@@ -239,12 +240,7 @@ std::size_t count_replies(const std::string& text) {
 
 // --- golden transcripts -------------------------------------------------------
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using greylist::testing::read_file;
 
 struct Segment {
   std::string bytes;          // sent as they are

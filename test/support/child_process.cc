@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/file_text.h"
 #include "support/temp_dir.h"
 
 extern char** environ;
@@ -69,12 +70,7 @@ std::optional<int> ChildProcess::wait_for_exit(std::chrono::milliseconds timeout
   }
 }
 
-std::string ChildProcess::output() const {
-  std::ifstream in(output_path_);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string ChildProcess::output() const { return read_file(output_path_); }
 
 int run_program(const std::vector<std::string>& argv, std::string& output,
                 std::chrono::milliseconds timeout) {

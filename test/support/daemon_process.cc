@@ -7,12 +7,11 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <sstream>
 #include <thread>
 
+#include "support/file_text.h"
 #include "support/line_client.h"
 
 namespace greylist::testing {
@@ -20,17 +19,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using Millis = DaemonProcess::Millis;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::uint64_t file_size_or_zero(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  return ec ? 0 : size;
-}
 
 // A request no triplet is made of (answered DUNNO without the database):
 // proves the daemon serves, and leaves no trace in it.

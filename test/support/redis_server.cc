@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/file_text.h"
+
 namespace greylist::testing {
 namespace {
 
@@ -140,10 +142,7 @@ void RedisServer::restart() {
   start();
 }
 
-std::string RedisServer::log() const {
-  std::ifstream in(dir_ + "/redis.log");
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string RedisServer::log() const { return read_file(dir_ + "/redis.log"); }
 
 RedisClient::RedisClient(int port) {
   const timeval timeout{1, 0};

@@ -20,6 +20,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "support/file_text.h"
 #include "support/line_client.h"
 #include "support/temp_dir.h"
 
@@ -27,17 +28,6 @@ namespace greylist::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::uint64_t file_size_or_zero(const std::string& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  return ec ? 0 : size;
-}
 
 }  // namespace
 
