@@ -43,7 +43,7 @@ class DaemonProcess {
 
  public:
   const std::string dir;
-  const std::string dbdir;
+  std::string dbdir;  // dir/db unless a test points it elsewhere before a start
   int policy_port = 0;
   int milter_port = 0;  // 0 (and `milter` empty): --milter none
   std::string milter;   // a socket spec ("unix:PATH"); overrides milter_port

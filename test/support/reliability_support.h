@@ -1,6 +1,7 @@
 // Helpers for the reliability suites (test/reliability_*_test.cc), beside
-// the daemon fixture (support/daemon_process.h): clients that measure their reply times,
-// database verification, and fault injection (tmpfs, file-descriptor limits).
+// the daemon fixture (support/daemon_process.h): clients that measure their
+// reply times, database verification, and fault injection (tmpfs,
+// file-descriptor limits).
 //
 // Every wait here is bounded by a deadline; every process, thread and mount
 // made here is undone by a destructor, so a failed check (doctest throws)
