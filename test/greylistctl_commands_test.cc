@@ -465,7 +465,8 @@ TEST_CASE("check: a stopped daemon fails at once, garbage and silence fail too")
 }  // TEST_SUITE
 
 TEST_CASE("check-rules: a good file, the first error as FILE:LINE, no daemon or config needed") {
-  const std::string dir = make_temp_dir("check-rules");
+  const TempDir scratch("check-rules");
+  const std::string dir = scratch.path();
   const std::string good = dir + "/rules";
   {
     std::ofstream out(good);
@@ -494,5 +495,4 @@ TEST_CASE("check-rules: a good file, the first error as FILE:LINE, no daemon or 
   CHECK(contains(missing.output, dir + "/none: No such file or directory"));
   CHECK(ctl({"check-rules"}).status == 2);
   CHECK(ctl({"check-rules", good, "extra"}).status == 2);
-  remove_tree(dir);
 }
