@@ -85,11 +85,12 @@ EXCHANGE = {
     "expiration": 2 * DAY,
 }
 
-# sendmail retries at each queue run (-qN on the daemon's command line;
-# "commonly 10-30 minutes", ASSUMPTION: one of these per host);
-# Timeout.queuereturn 5 days.
+# sendmail retries at each queue run (-qN on the daemon's command line:
+# typically 15 minutes to 1 hour (Oracle's Mail Administration Guide; 30
+# minutes on AIX, -q15m / -q1h in "sendmail", O'Reilly); ASSUMPTION: one of
+# these per host); Timeout.queuereturn 5 days.
 SENDMAIL = {
-    "queue_intervals": [10 * MINUTE, 15 * MINUTE, 20 * MINUTE, 30 * MINUTE],
+    "queue_intervals": [15 * MINUTE, 30 * MINUTE, 60 * MINUTE],
     "queuereturn": 5 * DAY,
 }
 
@@ -161,7 +162,7 @@ PROVIDER_SENDERS = 3000
 # each post to its subscribers at the site. VERP styles (ASSUMPTION on the
 # mix): Mailman's "list-bounces+user=dom@host", ezmlm's
 # "list-return-NUMBER-user=dom@host" (a number per post).
-LISTS = 25
+LISTS = 10
 LIST_SUBSCRIBERS = (3, 40)      # subscribers at the site, uniform range
 LIST_VERP_STYLES = {"mailman": 0.5, "ezmlm": 0.5}
 
@@ -193,6 +194,11 @@ BOTS = 6000
 BOT_NETS_PER_ISP = 60          # /24 networks with bots per ISP (ASSUMPTION)
 BOT_NAMED = 0.6
 BOT_ZIPF = 0.8                 # a few bots send much of the spam (ASSUMPTION)
+# What a bot's malware does after a deferral: the same for all its messages
+# (ASSUMPTION on the mix). The classes bot_ff_*, bot_early and bot_queue
+# draw their bots from the matching kind; forged_provider and campaign
+# messages come from any bot and retry as that bot does.
+BOT_BEHAVIOUR = {"ff": 0.80, "early": 0.10, "queue": 0.10}
 
 # Too-early retriers: 1-3 retries, 10-90 s apart (all within 300 s).
 EARLY_RETRIES = (1, 3)
@@ -201,12 +207,10 @@ EARLY_GAP = (10, 90)
 QUEUE_BOT_RETRIES = (2, 5)
 QUEUE_BOT_GAP = (5 * MINUTE, 20 * MINUTE)
 
-# forged_provider: behaviour mix of those bots (ASSUMPTION).
-FORGED_BEHAVIOUR = {"ff": 0.75, "early": 0.1, "queue": 0.15}
 FORGED_DOMAINS = ["gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com"]
 
 # Campaigns: one sender address, a list of recipients, several bots per
-# recipient hours apart. Bots are fire-and-forget (ASSUMPTION).
+# recipient hours apart; each bot retries as its kind does (ASSUMPTION).
 CAMPAIGNS_PER_DAY = 6
 CAMPAIGN_TARGETS = (40, 150)   # recipients per campaign
 CAMPAIGN_DURATION = (2 * HOUR, 12 * HOUR)

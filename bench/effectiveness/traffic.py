@@ -59,6 +59,11 @@ class _Host:
         self.address, self.name = address, name
 
 
+class _Bot:
+    def __init__(self, isp, host, behaviour):
+        self.isp, self.host, self.behaviour = isp, host, behaviour
+
+
 class _Pool:
     """An outbound pool: `nets` /24 networks with `hosts` hosts each."""
 
@@ -130,13 +135,18 @@ class Model:
                 net = rng.choice(nets)
             ip = names.address(net, rng.randrange(1, 255))
             named = rng.random() < P.BOT_NAMED
-            self.bots.append((isp[0], _Host(ip, names.isp_name(isp, ip, rng) if named else "unknown")))
+            host = _Host(ip, names.isp_name(isp, ip, rng) if named else "unknown")
+            self.bots.append(_Bot(isp[0], host, _pick_share(rng, P.BOT_BEHAVIOUR)))
         rng.shuffle(self.bots)
-        self.bot_cum = _zipf_weights(len(self.bots), P.BOT_ZIPF)
-        self.named_bots = [b for b in self.bots if b[1].name != "unknown"]
-        self.unnamed_bots = [b for b in self.bots if b[1].name == "unknown"]
-        self.named_cum = _zipf_weights(len(self.named_bots), P.BOT_ZIPF)
-        self.unnamed_cum = _zipf_weights(len(self.unnamed_bots), P.BOT_ZIPF)
+        self.bot_sets = {}
+        subsets = {"any": lambda b: True,
+                   "ff_named": lambda b: b.behaviour == "ff" and b.host.name != "unknown",
+                   "ff_unnamed": lambda b: b.behaviour == "ff" and b.host.name == "unknown",
+                   "early": lambda b: b.behaviour == "early",
+                   "queue": lambda b: b.behaviour == "queue"}
+        for key, keep in subsets.items():
+            bots = [b for b in self.bots if keep(b)]
+            self.bot_sets[key] = (bots, _zipf_weights(len(bots), P.BOT_ZIPF))
         self.snowshoe = []
         for _ in range(P.SNOWSHOE_OPERATIONS):
             hoster = rng.choice(names.HOSTERS)
@@ -270,39 +280,25 @@ class Model:
             self._add("legit", "esp_verp", t0, sender, rng.choice(self.recipients),
                       schedules.postfix(rng), host, False, esp)
 
-    def _bot(self, pool=None):
-        rng = self.rng
-        if pool == "named":
-            return _pick(rng, self.named_bots, self.named_cum)
-        if pool == "unnamed":
-            return _pick(rng, self.unnamed_bots, self.unnamed_cum)
-        return _pick(rng, self.bots, self.bot_cum)
+    def _bot(self, subset):
+        bots, cum = self.bot_sets[subset]
+        return _pick(self.rng, bots, cum)
+
+    _CLASS_BOTS = {"bot_ff_dynamic": "ff_named", "bot_ff_nordns": "ff_unnamed",
+                   "bot_early": "early", "bot_queue": "queue", "forged_provider": "any"}
+    _RETRIES = {"ff": schedules.fire_and_forget, "early": schedules.early_bot,
+                "queue": schedules.queue_bot}
 
     def _build_bots(self, cls, count):
         rng = self.rng
         for _ in range(count):
             t0 = rng.uniform(0, self.span)
             sender = self._spam_sender()
-            if cls == "bot_ff_dynamic":
-                isp, host = self._bot("named")
-                offsets = schedules.fire_and_forget(rng)
-            elif cls == "bot_ff_nordns":
-                isp, host = self._bot("unnamed")
-                offsets = schedules.fire_and_forget(rng)
-            elif cls == "bot_early":
-                isp, host = self._bot()
-                offsets = schedules.early_bot(rng)
-            elif cls == "bot_queue":
-                isp, host = self._bot()
-                offsets = schedules.queue_bot(rng)
-            else:  # forged_provider
-                isp, host = self._bot()
+            bot = self._bot(self._CLASS_BOTS[cls])
+            if cls == "forged_provider":
                 sender = sender.split("@")[0] + "@" + rng.choice(P.FORGED_DOMAINS)
-                behaviour = _pick_share(rng, P.FORGED_BEHAVIOUR)
-                offsets = {"ff": schedules.fire_and_forget, "early": schedules.early_bot,
-                           "queue": schedules.queue_bot}[behaviour](rng)
-            self._add("spam", cls, t0, sender, rng.choice(self.recipients), offsets, host,
-                      detail=isp)
+            self._add("spam", cls, t0, sender, rng.choice(self.recipients),
+                      self._RETRIES[bot.behaviour](rng), bot.host, detail=bot.isp)
 
     def _build_snowshoe(self, count):
         rng = self.rng
@@ -322,16 +318,16 @@ class Model:
             campaigns.append({"sender": self._spam_sender(), "start": start,
                               "end": start + rng.uniform(*P.CAMPAIGN_DURATION),
                               "targets": rng.sample(self.recipients, rng.randint(*P.CAMPAIGN_TARGETS)),
-                              "bots": [b for b in self.bots if b[0] == main_isp]})
+                              "bots": [b for b in self.bots if b.isp == main_isp]})
         for _ in range(count):
             c = rng.choice(campaigns)
             if c["bots"] and rng.random() < P.CAMPAIGN_BOTS_FROM_ONE_ISP:
-                isp, host = rng.choice(c["bots"])
+                bot = rng.choice(c["bots"])
             else:
-                isp, host = self._bot()
+                bot = self._bot("any")
             t0 = min(rng.uniform(c["start"], c["end"]), self.span)
             self._add("spam", "campaign", t0, c["sender"], rng.choice(c["targets"]),
-                      schedules.fire_and_forget(rng), host, detail=isp)
+                      self._RETRIES[bot.behaviour](rng), bot.host, detail=bot.isp)
 
 
 def build(seed, warmup_days, days, scale):
