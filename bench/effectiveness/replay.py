@@ -34,7 +34,7 @@ def run(config, messages, binary, keep_dir=False, progress=None):
     clock.set(0)
     os.chmod(clock.path, 0o644)
     server = servers.Server(config["server"], workdir, clock, binary, config.get("args", ()),
-                            config.get("front_end", "policy"))
+                            config.get("front_end", "policy"), config.get("env"))
     started = time.monotonic()
     accepted = [None] * len(messages)
     requests = 0

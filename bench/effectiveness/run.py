@@ -40,7 +40,7 @@ import traffic  # noqa: E402
 CONFIGS = [
     {"name": "postgrey", "label": "postgrey 1.37, defaults", "server": "postgrey", "args": []},
     {"name": "ours", "label": "greylist-milter, defaults", "server": "ours", "args": []},
-    {"name": "ours-milter", "label": "greylist-milter, defaults, milter front end",
+    {"name": "ours-milter", "label": "greylist-milter, defaults, milter front end (first seed only)",
      "server": "ours", "args": [], "front_end": "milter", "first_seed": True},
     {"name": "ours-no-pool", "label": "greylist-milter --pool-by-domain no", "server": "ours",
      "args": ["--pool-by-domain", "no"], "ab": True},
@@ -59,6 +59,9 @@ SCENARIOS = {
     "more-retrying-bots": {
         "label": "twice the queue-like bots (bot_queue 0.14, bot_ff_dynamic 0.23)",
         "set": {"SPAM_CLASSES": dict(P.SPAM_CLASSES, bot_queue=0.14, bot_ff_dynamic=0.23)}},
+    "queue-bots-retry-longer": {
+        "label": "queue-like bots retry 4-10 times, 10-30 minutes apart (instead of 2-5, 5-20)",
+        "set": {"QUEUE_BOT_RETRIES": (4, 10), "QUEUE_BOT_GAP": (10 * P.MINUTE, 30 * P.MINUTE)}},
     "providers-one-address": {
         "label": "every provider retries from the address of its first attempt",
         "set": {"PROVIDERS": {d: dict(s, addresses=1) for d, s in P.PROVIDERS.items()}}},

@@ -66,10 +66,11 @@ class Clock:
 
 class Server:
     """One greylister process. kind: "ours" (policy or milter front end) or
-    "postgrey"; args: extra command-line options."""
+    "postgrey"; args: extra command-line options; env: extra environment."""
 
-    def __init__(self, kind, workdir, clock, binary=None, args=(), front_end="policy"):
+    def __init__(self, kind, workdir, clock, binary=None, args=(), front_end="policy", env=None):
         self.kind, self.workdir, self.clock = kind, workdir, clock
+        self.extra_env = dict(env or {})
         self.binary, self.args, self.front_end = binary, list(args), front_end
         self.port = free_port()
         self.proc = None
@@ -79,6 +80,7 @@ class Server:
         env = dict(os.environ)
         env.update({"LD_PRELOAD": FAKETIME_LIB, "FAKETIME_TIMESTAMP_FILE": self.clock.path,
                     "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1", "TZ": "UTC"})
+        env.update(self.extra_env)
         return env
 
     def _command(self):
