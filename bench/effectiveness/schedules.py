@@ -97,20 +97,20 @@ def fire_and_forget(rng):
     return [0]
 
 
-def early_bot(rng):
+def _bot_retries(rng, count, gap):
     out, t = [0], 0
-    for _ in range(rng.randint(*P.EARLY_RETRIES)):
-        t += rng.randint(*P.EARLY_GAP)
+    for _ in range(rng.randint(*count)):
+        t += rng.randint(*gap)
         out.append(t)
     return out
+
+
+def early_bot(rng):
+    return _bot_retries(rng, P.EARLY_RETRIES, P.EARLY_GAP)
 
 
 def queue_bot(rng):
-    out, t = [0], 0
-    for _ in range(rng.randint(*P.QUEUE_BOT_RETRIES)):
-        t += rng.randint(*P.QUEUE_BOT_GAP)
-        out.append(t)
-    return out
+    return _bot_retries(rng, P.QUEUE_BOT_RETRIES, P.QUEUE_BOT_GAP)
 
 
 MTA = {"mta_postfix": postfix, "mta_exim": exim, "mta_exchange": exchange,
