@@ -90,7 +90,7 @@ def _plots(summaries, scenario, names, out_dir, data):
             for x, y in metrics.delay_ccdf(summaries[scenario][n], CCDF_POINTS):
                 f.write("%g %.3f\n" % (x, y))
     with open(os.path.join(data, "spam.dat"), "w") as f:
-        f.write("class " + " ".join(names) + "\n")
+        f.write("# class " + " ".join(names) + "\n")
         for cls in metrics.SPAM_ORDER:
             row = []
             for n in names:
