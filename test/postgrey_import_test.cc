@@ -413,6 +413,7 @@ TEST_CASE("a database written by the real postgrey, imported; our daemon then le
     std::ofstream(dir + "/none") << "";
     ChildProcess daemon({GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" + std::to_string(port),
                          "--milter", "none", "--dbdir", ours, "--log", "stderr", "--delay", "2",
+                         "--dynamic-delay", "0",  // unnamed clients: postgrey's one delay
                          "--whitelist-clients", dir + "/none", "--whitelist-recipients", dir + "/none"},
                         dir + "/daemon.log");
     LineClient client(port, 10s);

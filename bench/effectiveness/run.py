@@ -12,7 +12,8 @@ lost, the p50/p95 delay of delayed legitimate mail, and each per traffic
 class. The full run writes results/latest.json, two PNG pictures and the
 generated part of EFFECTIVENESS.md. --check exits 1 unless greylist-milter's
 defaults stop at least as much spam as postgrey, delay less legitimate
-mail, lose none more, and both front ends decided every message alike.
+mail, lose none more, both front ends decided every message alike, and
+--compat postgrey is within 0.5 points of postgrey on every figure.
 Needs root (postgrey and the daemon drop to their own users).
 """
 import argparse
@@ -42,15 +43,26 @@ CONFIGS = [
     {"name": "ours", "label": "greylist-milter, defaults", "server": "ours", "args": []},
     {"name": "ours-milter", "label": "greylist-milter, defaults, milter front end (first seed only)",
      "server": "ours", "args": [], "front_end": "milter", "first_seed": True},
+    {"name": "compat", "label": "greylist-milter --compat postgrey", "server": "ours",
+     "args": ["--compat", "postgrey"]},
+    {"name": "ours-0.1", "label": "greylist-milter, the defaults before issue 13 "
+     "(--pool-dynamic-names yes --client-awl-key network --dynamic-delay 0)", "server": "ours",
+     "args": ["--pool-dynamic-names", "yes", "--client-awl-key", "network", "--dynamic-delay", "0"],
+     "ab": True},
+    {"name": "ours-pool-dynamic", "label": "greylist-milter --pool-dynamic-names yes",
+     "server": "ours", "args": ["--pool-dynamic-names", "yes"], "ab": True},
+    {"name": "ours-awl-network", "label": "greylist-milter --client-awl-key network",
+     "server": "ours", "args": ["--client-awl-key", "network"], "ab": True},
+    {"name": "ours-awl-host", "label": "greylist-milter --client-awl-key host",
+     "server": "ours", "args": ["--client-awl-key", "host"], "ab": True},
+    {"name": "ours-no-dynamic-delay", "label": "greylist-milter --dynamic-delay 0",
+     "server": "ours", "args": ["--dynamic-delay", "0"], "ab": True},
+    {"name": "ours-dynamic-delay-3600", "label": "greylist-milter --dynamic-delay 3600",
+     "server": "ours", "args": ["--dynamic-delay", "3600"], "ab": True},
     {"name": "ours-no-pool", "label": "greylist-milter --pool-by-domain no", "server": "ours",
      "args": ["--pool-by-domain", "no"], "ab": True},
     {"name": "ours-no-domain-awl", "label": "greylist-milter --auto-whitelist-domains 0",
      "server": "ours", "args": ["--auto-whitelist-domains", "0"], "ab": True},
-    {"name": "ours-no-client-awl", "label": "greylist-milter --auto-whitelist-clients 0",
-     "server": "ours", "args": ["--auto-whitelist-clients", "0"], "ab": True},
-    {"name": "ours-neither", "label": "greylist-milter --pool-by-domain no --auto-whitelist-domains 0",
-     "server": "ours", "args": ["--pool-by-domain", "no", "--auto-whitelist-domains", "0"],
-     "ab": True},
 ]
 
 # Model variants for the sensitivity rows: parameter overrides of params.py.
@@ -167,6 +179,21 @@ def print_classes(pooled):
             print("  %-26s %s" % (cls, " ".join(cells)))
 
 
+COMPAT_TOLERANCE = 0.5   # points: --compat postgrey against postgrey, every figure
+
+
+def compat_failures(compat, pg):
+    """--compat postgrey's figures further than COMPAT_TOLERANCE from postgrey's."""
+    pairs = [("spam stopped", compat["spam"]["stopped"], pg["spam"]["stopped"]),
+             ("legit delayed", compat["legit"]["delayed"], pg["legit"]["delayed"]),
+             ("legit lost", compat["legit"]["lost_pct"], pg["legit"]["lost_pct"])]
+    for cls, f in pg["classes"].items():
+        key = "passed" if cls.startswith("spam.") else "delayed"
+        pairs.append((cls, compat["classes"][cls][key], f[key]))
+    return ["--compat postgrey: %s %.2f%% against postgrey's %.2f%%" % (name, a, b)
+            for name, a, b in pairs if abs(a - b) > COMPAT_TOLERANCE]
+
+
 def check(pooled, equal):
     """The directions the short test asserts; returns the failures."""
     base = pooled["base"]
@@ -181,6 +208,8 @@ def check(pooled, equal):
     if ours["legit"]["lost"] > pg["legit"]["lost"]:
         failures.append("greylist-milter lost more legitimate mail (%d) than postgrey (%d)" %
                         (ours["legit"]["lost"], pg["legit"]["lost"]))
+    if "compat" in base:
+        failures += compat_failures(base["compat"], pg)
     for e in equal:
         if e["same"] != e["messages"]:
             failures.append("policy and milter front ends decided %d of %d messages differently" %
@@ -261,7 +290,7 @@ def main():
     if args.scenarios is None:
         args.scenarios = ["base"] if args.short else list(SCENARIOS)
     if args.short and not args.configs:
-        args.configs = ["postgrey", "ours", "ours-milter"]
+        args.configs = ["postgrey", "ours", "ours-milter", "compat"]
     for path in (args.binary, servers.POSTGREY, servers.FAKETIME_LIB):
         if not os.path.exists(path):
             raise SystemExit("missing %s (build the daemon; apt-get install postgrey libfaketime)" % path)
