@@ -93,6 +93,10 @@ class RecordKeys {
   // address under --client-awl-key host, and under adaptive for a client
   // without a name or with a dynamic-looking one.
   std::string client_key(const Request& request) const;
+  // The client auto-whitelist key of `client_address`: its full address
+  // (`by_host`, when it parses) or its network; for tools that have an
+  // address but no name.
+  std::string client_key_of(std::string_view client_address, bool by_host) const;
   // The (client network, sender domain) key of the domain auto-whitelist;
   // empty for a sender without a domain (the null sender).
   std::string domain_key(const Request& request) const;

@@ -148,10 +148,14 @@ std::string RecordKeys::client_key(const Request& request) const {
   const bool by_host = config_.client_awl_key == Key::kHost ||
                        (config_.client_awl_key == Key::kAdaptive &&
                         client_kind(request) != ClientKind::kServer);
-  const auto address = by_host ? IpAddress::parse(request.client_address) : std::nullopt;
+  return client_key_of(request.client_address, by_host);
+}
+
+std::string RecordKeys::client_key_of(std::string_view client_address, bool by_host) const {
+  const auto address = by_host ? IpAddress::parse(client_address) : std::nullopt;
   return stored(KeyKind::kClient,
                 encode_client_key(address ? address->to_string()
-                                          : client_network(request.client_address, config_)));
+                                          : client_network(client_address, config_)));
 }
 
 std::string RecordKeys::domain_key(const Request& request) const {
