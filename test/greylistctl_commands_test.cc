@@ -478,3 +478,36 @@ TEST_CASE("check: a stopped daemon fails at once, garbage and silence fail too")
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("check-rules: a good file, the first error as FILE:LINE, no daemon or config needed") {
+  const std::string dir = make_temp_dir("check-rules");
+  const std::string good = dir + "/rules";
+  {
+    std::ofstream out(good);
+    out << "list \"local\" addr { 192.0.2.0/24 }\n"
+           "dnsrbl \"dnswl\" list.dnswl.example 127.0.10.0/24\n"
+           "racl whitelist list \"local\"\n"
+           "racl whitelist dnsrbl \"dnswl\"\n"
+           "racl greytrap rcpt trap@example.net\n"
+           "racl greylist default delay 10m\n";
+  }
+  const Run ok = ctl({"--config", "/nonexistent/greylist.conf", "check-rules", good});
+  CHECK(ok.status == 0);
+  CHECK(ok.output == good + ": ok: 4 rules, 1 lists, 1 DNS lists, greytraps\n");
+
+  const std::string bad = dir + "/bad";
+  {
+    std::ofstream out(bad);
+    out << "racl whitelist addr 10.0.0.0/8\n\nracl blacklist rcptcount >= 25\n";
+  }
+  const Run failed = ctl({"check-rules", bad});
+  CHECK(failed.status == 1);
+  CHECK(contains(failed.output, "greylistctl: check-rules: " + bad + ":3: 'rcptcount' is not supported"));
+
+  const Run missing = ctl({"check-rules", dir + "/none"});
+  CHECK(missing.status == 1);
+  CHECK(contains(missing.output, dir + "/none: No such file or directory"));
+  CHECK(ctl({"check-rules"}).status == 2);
+  CHECK(ctl({"check-rules", good, "extra"}).status == 2);
+  remove_tree(dir);
+}
