@@ -28,7 +28,9 @@
 #include "greylist/record_codec.h"
 #include "store/bdb_store.h"
 #include "support/child_process.h"
+#include "support/daemon_process.h"
 #include "support/line_client.h"
+#include "support/temp_dir.h"
 
 using namespace greylist::testing;
 using namespace std::chrono_literals;
@@ -85,49 +87,35 @@ bool is_prepend(const std::optional<std::string>& reply) {
 // A daemon and greylistctl sharing one configuration file, as an admin
 // has them: --config names the database, the delay and the whitelists.
 struct Setup {
-  std::string dir = make_temp_dir("greylistctl-commands");
-  std::string db = dir + "/db";
+  DaemonProcess daemon{"greylistctl-commands"};
+  std::string dir = daemon.dir;
+  std::string db = daemon.dbdir;
   std::string config = dir + "/greylist-milter.conf";
-  int port = free_loopback_port();
+  int port = daemon.policy_port;
   int milter_port = free_loopback_port();
-  std::unique_ptr<ChildProcess> daemon;
 
   Setup() {
-    write("whitelist_clients", "white.test\n10.1.2.3\n");
-    write("whitelist_recipients", "postmaster@\n");
-    write("greylist-milter.conf",
-          "dbdir = " + db + "\n"
-          "delay = 1\n"
-          "auto-whitelist-clients = 1\n"
-          "pool-by-domain = no\n"
-          "# the clients below have no verified name: one delay, networks whitelisted\n"
-          "dynamic-delay = 0\n"
-          "client-awl-key = network\n"
-          "whitelist-clients = " + dir + "/whitelist_clients\n"
-          "whitelist-recipients = " + dir + "/whitelist_recipients\n"
-          "policy = inet:127.0.0.1:" + std::to_string(port) + "\n"
-          "milter = inet:127.0.0.1:" + std::to_string(milter_port) + "\n"
-          "log = stderr\n"
-          "hostname = test.host\n");
+    daemon.config = config;
+    daemon.milter_port = milter_port;
+    daemon.write("whitelist_clients", "white.test\n10.1.2.3\n");
+    daemon.write("whitelist_recipients", "postmaster@\n");
+    daemon.write("greylist-milter.conf",
+                 "dbdir = " + db + "\n"
+                 "delay = 1\n"
+                 "auto-whitelist-clients = 1\n"
+                 "pool-by-domain = no\n"
+                 "# the clients below have no verified name: one delay, networks whitelisted\n"
+                 "dynamic-delay = 0\n"
+                 "client-awl-key = network\n"
+                 "whitelist-clients = " + dir + "/whitelist_clients\n"
+                 "whitelist-recipients = " + dir + "/whitelist_recipients\n"
+                 "policy = inet:127.0.0.1:" + std::to_string(port) + "\n"
+                 "milter = inet:127.0.0.1:" + std::to_string(milter_port) + "\n"
+                 "log = stderr\n"
+                 "hostname = test.host\n");
   }
-  ~Setup() {
-    daemon.reset();
-    remove_tree(dir);
-  }
-  void write(const std::string& name, const std::string& content) const {
-    std::ofstream(dir + "/" + name) << content;
-  }
-  void start() {
-    daemon = std::make_unique<ChildProcess>(
-        std::vector<std::string>{GREYLIST_MILTER_BINARY, "--config", config},
-        dir + "/daemon.log");
-    LineClient probe(port, 10s);
-    REQUIRE_MESSAGE(probe.ok(), daemon->output());
-  }
-  void stop() {
-    daemon->signal(SIGTERM);
-    REQUIRE(daemon->wait_for_exit(10s));
-  }
+  void start() { REQUIRE_MESSAGE(daemon.start(), daemon.log()); }
+  void stop() { REQUIRE(daemon.stop(std::chrono::seconds(10))); }
   Run run(std::vector<std::string> args, std::chrono::milliseconds timeout = 30s) const {
     args.insert(args.begin(), {"--config", config});
     return ctl(args, timeout);
@@ -339,7 +327,7 @@ TEST_CASE("every command on the database of a running daemon, then with the daem
   // its directory is still its own.
   CHECK(client.policy(request("192.0.2.77", "q@foo.test", "q@bar.test")));
   CHECK(setup.files_not_owned_by_dir_owner().empty());
-  CHECK(setup.daemon->output().find("error") == std::string::npos);
+  CHECK(setup.daemon.log().find("error") == std::string::npos);
 
   // With the daemon stopped the tool owns the directory itself, and the
   // daemon starts again afterwards.
@@ -357,7 +345,8 @@ TEST_CASE("every command on the database of a running daemon, then with the daem
 }
 
 TEST_CASE("expire removes what is past its lifetime and stats counted it") {
-  const std::string dir = make_temp_dir("greylistctl-expire");
+  const TempDir scratch("greylistctl-expire");
+  const std::string& dir = scratch.path();
   {
     greylist::BdbOptions options;
     options.directory = dir;
@@ -396,7 +385,6 @@ TEST_CASE("expire removes what is past its lifetime and stats counted it") {
   CHECK(contains(after.output, "clients: 0 "));
   const Run dump = with({"dump"});
   CHECK(dump.output.rfind("192.0.2.0 e@b.test c@d.test ", 0) == 0);
-  remove_tree(dir);
 }
 
 TEST_CASE("bad arguments: a usage line on stderr and status 2; --help and --version: 0") {
@@ -480,7 +468,8 @@ TEST_CASE("check: a stopped daemon fails at once, garbage and silence fail too")
 }  // TEST_SUITE
 
 TEST_CASE("check-rules: a good file, the first error as FILE:LINE, no daemon or config needed") {
-  const std::string dir = make_temp_dir("check-rules");
+  const TempDir scratch("check-rules");
+  const std::string dir = scratch.path();
   const std::string good = dir + "/rules";
   {
     std::ofstream out(good);
@@ -509,5 +498,4 @@ TEST_CASE("check-rules: a good file, the first error as FILE:LINE, no daemon or 
   CHECK(contains(missing.output, dir + "/none: No such file or directory"));
   CHECK(ctl({"check-rules"}).status == 2);
   CHECK(ctl({"check-rules", good, "extra"}).status == 2);
-  remove_tree(dir);
 }

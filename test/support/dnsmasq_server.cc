@@ -34,9 +34,8 @@ int black_hole(int& port) {
 }  // namespace
 
 DnsmasqServer::DnsmasqServer(const DnsmasqZones& zones)
-    : port_(free_loopback_port()), dir_(make_temp_dir("dnsmasq-test")) {
+    : port_(free_loopback_port()), dir_("dnsmasq-test") {
   if (::access(kDnsmasq, X_OK) != 0) {
-    remove_tree(dir_);
     throw std::runtime_error("dnsmasq not found: apt-get install dnsmasq-base");
   }
   int hole_port = 0;
@@ -51,14 +50,13 @@ DnsmasqServer::DnsmasqServer(const DnsmasqZones& zones)
   for (const auto& zone : zones.silent_zones) {
     argv.push_back("--server=/" + zone + "/127.0.0.1#" + std::to_string(hole_port));
   }
-  process_ = std::make_unique<ChildProcess>(argv, dir_ + "/dnsmasq.log");
+  process_ = std::make_unique<ChildProcess>(argv, dir_.file("dnsmasq.log"));
   const auto deadline = std::chrono::steady_clock::now() + kStartPatience;
   while (process_->output().find("started, version") == std::string::npos) {
     if (std::chrono::steady_clock::now() > deadline || process_->wait_for_exit(std::chrono::milliseconds(20))) {
       const std::string output = process_->output();
       process_.reset();
       close(black_hole_fd_);
-      remove_tree(dir_);
       throw std::runtime_error("dnsmasq did not start: " + output);
     }
   }
@@ -68,7 +66,6 @@ DnsmasqServer::~DnsmasqServer() {
   if (process_) resume();
   process_.reset();  // SIGKILL and reap
   if (black_hole_fd_ >= 0) close(black_hole_fd_);
-  remove_tree(dir_);
 }
 
 std::string DnsmasqServer::log() const { return process_ ? process_->output() : std::string(); }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/child_process.h"
+#include "support/temp_dir.h"
 
 namespace greylist::testing {
 
@@ -46,7 +47,7 @@ class DnsmasqServer {
  private:
   int port_;
   int black_hole_fd_ = -1;
-  std::string dir_;
+  TempDir dir_;  // removed by its destructor, after process_ (declared later) is gone
   std::unique_ptr<ChildProcess> process_;
 };
 
