@@ -47,6 +47,48 @@ TEST_CASE("defaults are postgrey's") {
   CHECK(o.milter.limits.idle_timeout == std::chrono::seconds(3600));
 }
 
+TEST_CASE("client kinds: defaults, values, and --compat postgrey") {
+  auto r = parse({});
+  REQUIRE(r.ok());
+  const GreylistConfig& d = r.value().options.greylist;
+  CHECK(d.pool_by_domain);
+  CHECK_FALSE(d.pool_dynamic_names);
+  CHECK(d.auto_whitelist_domains == 2);
+  CHECK(d.client_awl_key == GreylistConfig::ClientAwlKey::kAdaptive);
+  CHECK(d.dynamic_delay == 2400);
+
+  auto set = parse({"--pool-dynamic-names", "yes", "--client-awl-key", "network",
+                    "--dynamic-delay", "0"});
+  REQUIRE(set.ok());
+  CHECK(set.value().options.greylist.pool_dynamic_names);
+  CHECK(set.value().options.greylist.client_awl_key == GreylistConfig::ClientAwlKey::kNetwork);
+  CHECK(set.value().options.greylist.dynamic_delay == 0);
+
+  auto compat = parse({"--compat", "postgrey"});
+  REQUIRE(compat.ok());
+  const GreylistConfig& c = compat.value().options.greylist;
+  CHECK_FALSE(c.pool_by_domain);
+  CHECK(c.auto_whitelist_domains == 0);
+  CHECK(c.client_awl_key == GreylistConfig::ClientAwlKey::kHost);
+  CHECK(c.dynamic_delay == 0);
+  CHECK(c.delay == 300);
+  CHECK(c.auto_whitelist_clients == 5);
+  // options given explicitly win over the preset
+  auto mixed = parse({"--compat", "postgrey", "--pool-by-domain", "yes", "--dynamic-delay", "900"});
+  REQUIRE(mixed.ok());
+  CHECK(mixed.value().options.greylist.pool_by_domain);
+  CHECK(mixed.value().options.greylist.dynamic_delay == 900);
+  CHECK(mixed.value().options.greylist.auto_whitelist_domains == 0);
+
+  CHECK(parse({"--compat", "milter-greylist"}).status().message() ==
+        "option --compat: 'milter-greylist' must be postgrey or none");
+  CHECK(parse({"--client-awl-key", "subnet"}).status().message() ==
+        "option --client-awl-key: 'subnet' must be network, host or adaptive");
+  CHECK_FALSE(parse({"--dynamic-delay", "-1"}).ok());
+  CHECK_FALSE(parse({"--dynamic-delay", "3h"}).ok());
+  CHECK_FALSE(parse({"--dynamic-delay", "7200", "--retry-window", "2h"}).ok());
+}
+
 TEST_CASE("--sync full raises the default thread count for group commit; --threads wins") {
   auto full = parse({"--sync", "full"});
   REQUIRE(full.ok());

@@ -233,6 +233,9 @@ TEST_CASE("the daemon's path and whitelist-check's give the same decision; the e
     testing::FakeClock clock;
     LastTwoLabels domains;
     GreylistConfig config;
+    // the scenarios' clients have no verified name: one delay, network AWL
+    config.dynamic_delay = 0;
+    config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
     scenario.configure(config);
     GreylistConfig network_keyed_config = config;
     network_keyed_config.pool_by_domain = false;

@@ -518,3 +518,99 @@ TEST_CASE_FIXTURE(Fixture, "pool-by-domain off keys named clients by network") {
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("greylister_client_kinds") {
+
+TEST_CASE_FIXTURE(Fixture, "dynamic-looking names are keyed by network, not pooled, unless --pool-dynamic-names") {
+  config.auto_whitelist_clients = 0;
+  config.auto_whitelist_domains = 0;
+  config.dynamic_delay = 0;
+  LastTwoLabels domains;
+  const Greylister g(config, store, clock, &domains);
+  const Request bot_a = named("73.45.12.9", "c-73-45-12-9.hsd1.isp.test");
+  const Request bot_b = named("98.1.2.3", "c-98-1-2-3.hsd1.isp.test");
+  CHECK(g.triplet_client(bot_a) == "73.45.12.0");
+  CHECK(g.triplet_client(named("98.1.2.3", "mail2.isp.test")) == "pool:isp.test");
+  CHECK(reason_text(g.decide(bot_a)) == "new");
+  clock.advance(3600);
+  // another bot of the same ISP, the same envelope, an hour later: new
+  CHECK(reason_text(g.decide(bot_b)) == "new");
+
+  config.pool_dynamic_names = true;
+  const Greylister pooled(config, store, clock, &domains);
+  CHECK(pooled.triplet_client(bot_a) == "pool:isp.test");
+  const Request pooled_a = named("73.45.12.9", "c-73-45-12-9.hsd1.isp.test", "p@foo.test");
+  const Request pooled_b = named("98.1.2.3", "c-98-1-2-3.hsd1.isp.test", "p@foo.test");
+  CHECK(reason_text(pooled.decide(pooled_a)) == "new");
+  clock.advance(3600);
+  CHECK(reason_text(pooled.decide(pooled_b)) == "pool (isp.test)");
+}
+
+TEST_CASE_FIXTURE(Fixture, "client AWL key: adaptive keys clients without a name or with a dynamic one on the address") {
+  config.auto_whitelist_clients = 1;
+  config.auto_whitelist_domains = 0;
+  config.dynamic_delay = 0;
+  LastTwoLabels domains;
+  const auto pass_once = [&](const Greylister& g, const Request& r) {
+    CHECK(g.decide(r).action == Action::kGreylist);
+    clock.advance(300);
+    CHECK(g.decide(r).action == Action::kPass);
+    clock.advance(3600);
+  };
+  const Greylister adaptive(config, store, clock, &domains);
+  CHECK(adaptive.client_key(named("192.0.2.5", "unknown")) == encode_client_key("192.0.2.5"));
+  CHECK(adaptive.client_key(named("192.0.2.5", "dsl-192-0-2-5.isp.test")) ==
+        encode_client_key("192.0.2.5"));
+  CHECK(adaptive.client_key(named("192.0.2.5", "mail.foo.test")) == encode_client_key("192.0.2.0"));
+  CHECK(adaptive.client_key(named("2001:db8::5", "unknown")) == encode_client_key("2001:db8::5"));
+
+  // a client without a name earns the whitelist for its address only
+  pass_once(adaptive, named("192.0.2.5", "unknown"));
+  CHECK(reason_text(adaptive.decide(named("192.0.2.5", "unknown", "x@foo.test"))) == "client AWL");
+  CHECK(reason_text(adaptive.decide(named("192.0.2.6", "unknown", "x@foo.test"))) == "new");
+  // a server earns it for its network
+  pass_once(adaptive, named("198.51.100.5", "mail.foo.test"));
+  CHECK(reason_text(adaptive.decide(named("198.51.100.6", "mx2.foo.test", "y@foo.test"))) ==
+        "client AWL");
+
+  config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
+  const Greylister network(config, store, clock, &domains);
+  CHECK(network.client_key(named("192.0.2.5", "unknown")) == encode_client_key("192.0.2.0"));
+  config.client_awl_key = GreylistConfig::ClientAwlKey::kHost;
+  const Greylister host(config, store, clock, &domains);
+  CHECK(host.client_key(named("198.51.100.5", "mail.foo.test")) ==
+        encode_client_key("198.51.100.5"));
+}
+
+TEST_CASE_FIXTURE(Fixture, "dynamic delay: clients without a name or with a dynamic one wait longer") {
+  config.auto_whitelist_clients = 0;
+  config.auto_whitelist_domains = 0;
+  config.dynamic_delay = 2400;
+  LastTwoLabels domains;
+  const Greylister g(config, store, clock, &domains);
+  const Request server = named("198.51.100.5", "mail.foo.test");
+  const Request nameless = named("192.0.2.5", "unknown");
+  const Request dynamic = named("73.45.12.9", "c-73-45-12-9.hsd1.isp.test");
+  CHECK(g.decide(server).seconds_left == 300);
+  CHECK(g.decide(nameless).seconds_left == 2400);
+  CHECK(g.decide(dynamic).seconds_left == 2400);
+  clock.advance(300);
+  CHECK(g.decide(server).action == Action::kPass);
+  CHECK(reason_text(g.decide(nameless)) == "early-retry (2100s missing)");
+  clock.advance(2100);
+  const Decision passed = g.decide(dynamic);
+  CHECK(passed.action == Action::kPass);
+  REQUIRE(passed.delayed_seconds);
+  CHECK(*passed.delayed_seconds == 2400);
+
+  // 0 turns it off; a --delay longer than --dynamic-delay wins
+  config.dynamic_delay = 0;
+  CHECK(Greylister(config, store, clock, &domains)
+            .decide(named("203.0.113.9", "unknown", "off@foo.test")).seconds_left == 300);
+  config.dynamic_delay = 600;
+  config.delay = 900;
+  CHECK(Greylister(config, store, clock, &domains)
+            .decide(named("203.0.113.9", "unknown", "longer@foo.test")).seconds_left == 900);
+}
+
+}  // TEST_SUITE

@@ -63,6 +63,7 @@ TEST_CASE("keys are spelled as the header documents") {
 TEST_CASE("RecordKeys apply --privacy and --pool-by-domain") {
   Request r;
   r.client_address = "192.0.2.7";
+  r.client_name = "mail.foo.test";  // a server: its client AWL key is its network
   r.sender = "A@Foo.Test";
   r.recipient = "b@bar.test";
   GreylistConfig config;

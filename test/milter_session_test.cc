@@ -121,6 +121,7 @@ TEST_CASE("the milter and the policy front end log the same lines for the same d
   GreylistConfig config;
   config.auto_whitelist_clients = 1;  // the first pass makes the client whitelisted
   config.auto_whitelist_domains = 0;
+  config.dynamic_delay = 0;  // the unnamed client passes after --delay
   MemoryStore milter_store, policy_store;
   FakeClock milter_clock, policy_clock;
   Greylister milter_greylister(config, milter_store, milter_clock);

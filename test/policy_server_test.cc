@@ -113,6 +113,14 @@ void join_or_abort(std::future<void>& finished, std::chrono::milliseconds limit)
 
 // A PolicyServer running on its own thread; stopped and joined on
 // destruction.
+// The transcripts' clients have no verified name: one delay (--delay) for
+// every client, so they test the protocol, not --dynamic-delay.
+GreylistConfig one_delay_config() {
+  GreylistConfig config;
+  config.dynamic_delay = 0;
+  return config;
+}
+
 struct RunningServer {
   MemoryStore memory;
   SlowStore slow{memory};
@@ -122,7 +130,7 @@ struct RunningServer {
   std::future<void> finished;
 
   explicit RunningServer(PolicySettings settings = test_settings())
-      : greylister(GreylistConfig{}, slow, clock) {
+      : greylister(one_delay_config(), slow, clock) {
     auto opened = PolicyServer::open(std::move(settings), greylister, clock);
     if (!opened.ok()) FAIL("open: " << opened.status().message());
     server = std::move(opened).value();

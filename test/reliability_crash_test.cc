@@ -31,7 +31,9 @@ namespace {
 
 // Every triplet is decided on its own: no auto-whitelist, no pooling.
 const std::vector<std::string> kOwnTriplets{"--auto-whitelist-clients=0",
-                                            "--auto-whitelist-domains=0", "--pool-by-domain=no"};
+                                            "--auto-whitelist-domains=0", "--pool-by-domain=no",
+                                            // unnamed clients: one delay for all
+                                            "--dynamic-delay=0"};
 
 // A triplet whose greylist reply a client received, and when.
 struct Answered {

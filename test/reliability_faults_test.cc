@@ -28,7 +28,9 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::vector<std::string> kOwnTriplets{"--auto-whitelist-clients=0",
-                                            "--auto-whitelist-domains=0", "--pool-by-domain=no"};
+                                            "--auto-whitelist-domains=0", "--pool-by-domain=no",
+                                            // unnamed clients: one delay for all
+                                            "--dynamic-delay=0"};
 const std::string kStoreWarning = "greylist store failed, answering by --on-error";
 
 std::uint64_t free_bytes(const std::string& path) {

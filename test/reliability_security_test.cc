@@ -185,7 +185,7 @@ TEST_CASE("--privacy: no address, network, sender, recipient or their plain hash
     CAPTURE(privacy);
     DaemonProcess daemon("greylist-privacy");
     daemon.milter_port = free_loopback_port();
-    daemon.base_options = {"--delay", "2", "--auto-whitelist-clients=1"};
+    daemon.base_options = {"--delay", "2", "--auto-whitelist-clients=1", "--dynamic-delay", "0"};
     if (privacy) daemon.base_options.push_back("--privacy");
     REQUIRE(daemon.start());
     exercise(daemon);

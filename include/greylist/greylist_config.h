@@ -1,4 +1,5 @@
-// GreylistConfig: the settings the core decides with. Defaults are postgrey's.
+// GreylistConfig: the settings the core decides with, at the daemon's
+// defaults. postgrey's behaviour: --compat postgrey (src/config/).
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,23 @@ struct GreylistConfig {
   // domain instead of the network, so a provider's pool retrying from
   // another network is the same triplet (--pool-by-domain).
   bool pool_by_domain = true;
+  // With pool_by_domain, also pool names that look like ISP customer ranges
+  // (ClientKind::kDynamic, client_kind.h; --pool-dynamic-names). Off: bots
+  // of one ISP share its registered domain, and a bot retrying another
+  // bot's envelope would pass.
+  bool pool_dynamic_names = false;
+  // What the client auto-whitelist is keyed on (--client-awl-key): the
+  // client network; the full address (postgrey); or adaptive: the network
+  // for clients named like servers, the full address for clients without a
+  // name or with a dynamic-looking one, so bots sharing a network with a
+  // retrying bot are not whitelisted with it.
+  enum class ClientAwlKey { kNetwork, kHost, kAdaptive };
+  ClientAwlKey client_awl_key = ClientAwlKey::kAdaptive;
+  // Seconds a new triplet of a client without a verified name or with a
+  // dynamic-looking one is deferred, when longer than `delay`
+  // (--dynamic-delay; 0: `delay` for every client). Retrying bots give up
+  // sooner than mail servers.
+  std::int64_t dynamic_delay = 2400;
   // Key on the full client address instead of its network (--lookup-by-host).
   bool lookup_by_host = false;
   int ipv4_cidr = 24;

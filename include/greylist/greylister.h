@@ -41,7 +41,8 @@ class Greylister {
 
   // Decides one recipient, in this order: static whitelist, client
   // auto-whitelist, sender-domain auto-whitelist, then the triplet's state
-  // change (change_triplet(), triplet_state.h). Never throws; a store
+  // change (change_triplet(), triplet_state.h), with --dynamic-delay as the
+  // delay of a client without a name or with a dynamic-looking one. Never throws; a store
   // failure gives Action::kError, Reason::kStoreError with the store's
   // message as detail.
   Decision decide(const Request& request) const;
@@ -76,6 +77,9 @@ class Greylister {
   void count_first_pass(const Run& run, Decision& decision) const;
 
   GreylistConfig config_;
+  // config_ with the delay of clients without a name or with a
+  // dynamic-looking one (--dynamic-delay).
+  GreylistConfig dynamic_config_;
   RecordKeys keys_;
   Store& store_;
   const Clock& clock_;

@@ -6,7 +6,8 @@
 //                <client>: the client network ("192.0.2.0", "2001:db8::"), or
 //                "pool:" <registered domain> of a verified client name
 //                (--pool-by-domain)
-//   client key   "c1:" <client network>                          (client AWL)
+//   client key   "c1:" <client network, or the full address>     (client AWL,
+//                --client-awl-key)
 //   domain key   "d1:" <len>':'<client network> <sender domain>  (domain AWL)
 //   --privacy    "t1h:" / "c1h:" / "d1h:" and the 64 lower-case hex digits of
 //                HMAC-SHA256(privacy key, the plain key above)
@@ -26,6 +27,7 @@
 #include <string>
 #include <string_view>
 
+#include "greylist/client_kind.h"
 #include "greylist/greylist_config.h"
 #include "greylist/registered_domains.h"
 #include "greylist/request.h"
@@ -77,14 +79,24 @@ class RecordKeys {
   // `domains` must outlive this; nullptr: --pool-by-domain has no effect.
   RecordKeys(GreylistConfig config, const RegisteredDomains* domains);
 
+  // What the client's verified name says (client_kind.h), its registered
+  // domain left out of the look.
+  ClientKind client_kind(const Request& request) const;
   // The client part of the triplet: pool_client(<registered domain>) for a
-  // client with a verified name under --pool-by-domain, else the network.
+  // client with a verified name under --pool-by-domain (unless the name
+  // looks dynamic and --pool-dynamic-names is off), else the network.
   std::string triplet_client(const Request& request) const;
   std::string triplet_key(const Request& request) const;
   // The triplet key of `request` with `client` as its client part.
   std::string triplet_key_for(std::string_view client, const Request& request) const;
-  // The client's key in the auto-whitelist table.
+  // The client's key in the auto-whitelist table: its network, or its full
+  // address under --client-awl-key host, and under adaptive for a client
+  // without a name or with a dynamic-looking one.
   std::string client_key(const Request& request) const;
+  // The client auto-whitelist key of `client_address`: its full address
+  // (`by_host`, when it parses) or its network; for tools that have an
+  // address but no name.
+  std::string client_key_of(std::string_view client_address, bool by_host) const;
   // The (client network, sender domain) key of the domain auto-whitelist;
   // empty for a sender without a domain (the null sender).
   std::string domain_key(const Request& request) const;

@@ -203,6 +203,44 @@ Status fill_keying(const po::variables_map& vm, DaemonOptions& out) {
   return Status::Ok();
 }
 
+// --compat postgrey: the value postgrey has for `name`, unless the option
+// was given (command line or config file).
+bool postgrey_preset(const po::variables_map& vm, const char* name) {
+  return get<std::string>(vm, "compat") == "postgrey" && vm[name].defaulted();
+}
+
+// --pool-dynamic-names, --client-awl-key, --dynamic-delay, and what
+// --compat postgrey changes; after the other greylisting options.
+Status fill_client_kinds(const po::variables_map& vm, GreylistConfig& g) {
+  const auto compat = get<std::string>(vm, "compat");
+  if (compat != "none" && compat != "postgrey") {
+    return bad("compat", "'" + compat + "' must be postgrey or none");
+  }
+  g.pool_dynamic_names = get<bool>(vm, "pool-dynamic-names");
+  const auto key = get<std::string>(vm, "client-awl-key");
+  using Key = GreylistConfig::ClientAwlKey;
+  if (key == "network") {
+    g.client_awl_key = Key::kNetwork;
+  } else if (key == "host") {
+    g.client_awl_key = Key::kHost;
+  } else if (key == "adaptive") {
+    g.client_awl_key = Key::kAdaptive;
+  } else {
+    return bad("client-awl-key", "'" + key + "' must be network, host or adaptive");
+  }
+  auto dynamic_delay = number(vm, "dynamic-delay", 0, 30 * kDay);
+  if (!dynamic_delay.ok()) return dynamic_delay.status();
+  g.dynamic_delay = dynamic_delay.value();
+  if (postgrey_preset(vm, "pool-by-domain")) g.pool_by_domain = false;
+  if (postgrey_preset(vm, "auto-whitelist-domains")) g.auto_whitelist_domains = 0;
+  if (postgrey_preset(vm, "client-awl-key")) g.client_awl_key = Key::kHost;
+  if (postgrey_preset(vm, "dynamic-delay")) g.dynamic_delay = 0;
+  if (g.retry_window <= g.dynamic_delay) {
+    return bad("dynamic-delay", "must be shorter than --retry-window, or no retry could ever pass");
+  }
+  return Status::Ok();
+}
+
 // The greylisting decisions: delays, keying, auto-whitelists.
 Status fill_greylisting(const po::variables_map& vm, DaemonOptions& out) {
   GreylistConfig& g = out.greylist;
@@ -215,7 +253,7 @@ Status fill_greylisting(const po::variables_map& vm, DaemonOptions& out) {
   if (!domain_awl.ok()) return domain_awl.status();
   g.auto_whitelist_domains = static_cast<std::uint32_t>(domain_awl.value());
   g.pool_by_domain = get<bool>(vm, "pool-by-domain");
-  return Status::Ok();
+  return fill_client_kinds(vm, g);
 }
 
 // One whitelist option: the files given replace the default and its

@@ -107,6 +107,18 @@ po::options_description describe_options() {
       ("pool-by-domain", po::value<bool>()->default_value(true),
        "key clients with a verified name on its registered domain, so a pool retrying from "
        "another network is the same triplet (yes/no)")
+      ("pool-dynamic-names", po::value<bool>()->default_value(false),
+       "with --pool-by-domain, also pool names that look like ISP customer ranges (yes/no)")
+      ("client-awl-key", po::value<std::string>()->default_value("adaptive"),
+       "what the client auto-whitelist is keyed on: network, host (the full address), or "
+       "adaptive (host for clients without a name or with a dynamic-looking one)")
+      ("dynamic-delay", po::value<std::string>()->default_value("2400"),
+       "seconds a new triplet of a client without a verified name or with a dynamic-looking one "
+       "is deferred, when longer than --delay (0: --delay for every client)")
+      ("compat", po::value<std::string>()->default_value("none"),
+       "postgrey: postgrey's keying and auto-whitelisting (--pool-by-domain no "
+       "--auto-whitelist-domains 0 --client-awl-key host --dynamic-delay 0; options given "
+       "explicitly still win); none: this daemon's defaults")
       ("whitelist-clients", po::value<std::vector<std::string>>()->composing(),
        "client whitelist file, repeatable (default /etc/greylist-milter/whitelist_clients and "
        "its .local)")

@@ -62,6 +62,11 @@ void awl_refresh(Store& store, const GreylistConfig& config, const AwlKind<Recor
   if (!refreshed.ok()) warning = std::string(kind.name) + " refresh failed: " + refreshed.message();
 }
 
+GreylistConfig with_dynamic_delay(GreylistConfig config) {
+  config.delay = std::max(config.delay, config.dynamic_delay);
+  return config;
+}
+
 }  // namespace
 
 struct Greylister::Run {
@@ -73,7 +78,11 @@ struct Greylister::Run {
 
 Greylister::Greylister(GreylistConfig config, Store& store, const Clock& clock,
                        const RegisteredDomains* domains)
-    : config_(std::move(config)), keys_(config_, domains), store_(store), clock_(clock) {}
+    : config_(std::move(config)),
+      dynamic_config_(with_dynamic_delay(config_)),
+      keys_(config_, domains),
+      store_(store),
+      clock_(clock) {}
 
 void Greylister::set_whitelist(std::shared_ptr<const Whitelist> whitelist) {
   std::atomic_store(&whitelist_, std::move(whitelist));
@@ -160,13 +169,16 @@ Decision Greylister::triplet_step(const Run& run) const {
   StoredTriplet stored;
   stored.pooled = client != network_text;
   stored.network = record_hash(network_text, config_);
+  const GreylistConfig& rules = keys_.client_kind(run.request) == ClientKind::kServer
+                                    ? config_
+                                    : dynamic_config_;
   TripletChange change;
   // Called again by the store after a lock conflict: depends only on `value`
   // and on `stored`'s look-up fields, set between the two updates.
   const auto update = [&](std::optional<std::string>& value) -> UpdateOutcome {
     stored.present = value.has_value();
     stored.record = value ? decode_triplet(*value) : std::nullopt;
-    change = change_triplet(stored, run.now, config_);
+    change = change_triplet(stored, run.now, rules);
     if (!change.write) return {};
     value = encode_triplet(*change.write);
     return {UpdateOutcome::Verdict::kWrite, triplet_expires_at(*change.write, config_)};

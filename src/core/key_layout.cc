@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "greylist/ip_address.h"
 #include "greylist/triplet.h"
 
 namespace greylist {
@@ -112,9 +113,22 @@ std::string RecordKeys::stored(KeyKind kind, std::string plain) const {
   return config_.privacy ? hashed_key(kind, plain, config_.privacy_key) : plain;
 }
 
+ClientKind RecordKeys::client_kind(const Request& request) const {
+  std::optional<std::string> domain;
+  if (domains_ != nullptr && is_verified_name(request.client_name)) {
+    domain = domains_->registered_domain(request.client_name);
+  }
+  return classify_client(request.client_name, request.client_address, domain.value_or(""));
+}
+
 std::string RecordKeys::triplet_client(const Request& request) const {
   if (config_.pool_by_domain && domains_ != nullptr && is_verified_name(request.client_name)) {
-    if (auto domain = domains_->registered_domain(request.client_name)) return pool_client(*domain);
+    auto domain = domains_->registered_domain(request.client_name);
+    if (domain && (config_.pool_dynamic_names ||
+                   classify_client(request.client_name, request.client_address, *domain) !=
+                       ClientKind::kDynamic)) {
+      return pool_client(*domain);
+    }
   }
   return client_network(request.client_address, config_);
 }
@@ -130,8 +144,18 @@ std::string RecordKeys::triplet_key_for(std::string_view client, const Request& 
 }
 
 std::string RecordKeys::client_key(const Request& request) const {
+  using Key = GreylistConfig::ClientAwlKey;
+  const bool by_host = config_.client_awl_key == Key::kHost ||
+                       (config_.client_awl_key == Key::kAdaptive &&
+                        client_kind(request) != ClientKind::kServer);
+  return client_key_of(request.client_address, by_host);
+}
+
+std::string RecordKeys::client_key_of(std::string_view client_address, bool by_host) const {
+  const auto address = by_host ? IpAddress::parse(client_address) : std::nullopt;
   return stored(KeyKind::kClient,
-                encode_client_key(client_network(request.client_address, config_)));
+                encode_client_key(address ? address->to_string()
+                                          : client_network(client_address, config_)));
 }
 
 std::string RecordKeys::domain_key(const Request& request) const {

@@ -301,9 +301,12 @@ PostgreyImport::Clients PostgreyImport::convert_clients(const PostgreyDatabase& 
       ++report.clients_expired;
       continue;
     }
-    Request request;
-    request.client_address = entry.key;
-    auto [it, inserted] = clients.try_emplace(keys_.client_key(request), record);
+    // postgrey's clients have no name here: keyed on the network, as the
+    // daemon keys clients named like servers (an unnamed one is greylisted
+    // once more), or on the address under --client-awl-key host.
+    const bool by_host = config.client_awl_key == GreylistConfig::ClientAwlKey::kHost;
+    auto [it, inserted] = clients.try_emplace(keys_.keys().client_key_of(entry.key, by_host),
+                                              record);
     if (!inserted) {
       const std::uint64_t sum = std::uint64_t{it->second.deliveries} + record.deliveries;
       it->second.deliveries = static_cast<std::uint32_t>(
