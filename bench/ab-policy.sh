@@ -86,7 +86,7 @@ for round in $(seq 1 "$ROUNDS"); do
     else
       # shellcheck disable=SC2086
       "${BINARIES[$idx]}" --policy "inet:127.0.0.1:$port" --milter none --dbdir "$db" \
-        --log stderr --delay 1 --sync "$SYNC" --whitelist-clients "$WORK/wl_clients" \
+        --log stderr --delay 1 --dynamic-delay 0 --sync "$SYNC" --whitelist-clients "$WORK/wl_clients" \
         --whitelist-recipients "$WORK/wl_rcpts" $EXTRA 2>>"$WORK/$label.log" &
     fi
     PID=$!

@@ -109,7 +109,7 @@ start_server() {
       local sync=crash-safe
       [ "$name" = gm-full ] && sync=full
       "$DAEMON" --policy "inet:127.0.0.1:$SERVER_PORT" --milter none --dbdir "$db" --log stderr \
-        --delay $DELAY --sync $sync --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS" \
+        --delay $DELAY --dynamic-delay 0 --sync $sync --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS" \
         2>>"$log" &
       ;;
     postgrey)
@@ -127,7 +127,7 @@ start_server() {
       local msync=crash-safe
       [ "$name" = gm-milter-full ] && msync=full
       "$DAEMON" --policy none --milter "inet:127.0.0.1:$SERVER_PORT" --dbdir "$db" --log stderr \
-        --delay $DELAY --sync $msync --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS" \
+        --delay $DELAY --dynamic-delay 0 --sync $msync --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS" \
         2>>"$log" &
       ;;
     noop-milter)

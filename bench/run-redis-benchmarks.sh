@@ -107,7 +107,7 @@ start_redis() {
 # redis-server for the Redis ones).
 start_server() {
   local name=$1 db=$2 threads=${3:-} log=$WORK/$1.log
-  local common=(--milter none --dbdir "$db" --log stderr --delay "$DELAY"
+  local common=(--milter none --dbdir "$db" --log stderr --delay "$DELAY" --dynamic-delay 0
                 --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS")
   SERVER_PORT=$(free_port)
   mkdir -p "$db"
