@@ -70,6 +70,8 @@ const std::vector<Command>& commands() {
       {"import-postgrey", "[--dry-run] [--delay N] DIR",
        "import postgrey's database (postgrey.db, postgrey_clients.db) from DIR",
        run_import_postgrey},
+      {"migrate-postgrey", "[--dry-run] [--force] [--postgrey-defaults FILE] [--etc DIR]...",
+       "carry postgrey's settings, whitelist_*.local and database over", run_migrate_postgrey},
       {"export", "[--output FILE] [--store bdb|redis] [--redis URL]...",
        "write every entry of the store to a portable dump (standard output by default)",
        run_export},
