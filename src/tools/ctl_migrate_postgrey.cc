@@ -143,7 +143,7 @@ Status plan_whitelists(const Paths& paths, const std::string& kind,
     std::string target = file;
     if (file == theirs) {
       target = ours;
-      plan.notes.push_back(file + ": greylist-milter's own " + ours +
+      plan.notes.push_back("--whitelist-" + kind + "=" + file + ": greylist-milter's own " + ours +
                            " takes its place (the same kind of list; add local entries to " +
                            ours + ".local)");
     } else if (file == theirs + ".local") {

@@ -131,8 +131,7 @@ void read_words(const std::vector<std::string>& words, std::map<std::string, Giv
       continue;
     }
     if (option->argument == Argument::kInteger && !is_integer(*value)) {
-      out.not_carried.push_back(word + " " + *value +
-                                ": not a number (postgrey refuses to start)");
+      out.not_carried.push_back(spelled + ": not a number (postgrey refuses to start)");
       continue;
     }
     const std::string key = canonical(*option);
