@@ -252,7 +252,8 @@ TEST_CASE("the command: dry run writes nothing, a run writes, twice changes noth
   REQUIRE(mkdir((dir + "/postgrey").c_str(), 0755) == 0);
   REQUIRE(mkdir((dir + "/etc").c_str(), 0755) == 0);
   write(dir + "/default",
-        "POSTGREY_OPTS=\"--inet=10023 --delay=60 --user=postgrey "
+        "POSTGREY_OPTS=\"--inet=10023 --unix=/var/spool/postfix/postgrey/socket --delay=60 "
+        "--user=postgrey "
         "--whitelist-recipients=" + dir + "/postgrey/whitelist_recipients\"\n"
         "POSTGREY_TEXT=\"Greylisted for %s seconds\"\n");
   write(dir + "/postgrey/whitelist_clients.local", "mx.friend.test\n10.1.2\n");
@@ -273,6 +274,10 @@ TEST_CASE("the command: dry run writes nothing, a run writes, twice changes noth
   CHECK(contains(dry.output, "whitelist " + dir + "/etc/whitelist_clients.local: would copy"));
   CHECK(contains(dry.output, "not carried over: --user=postgrey: greylist-milter runs as its own user"));
   CHECK(contains(dry.output, "not carried over: --whitelist-recipients=" + dir + "/postgrey/whitelist_recipients: greylist-milter's own"));
+  CHECK(contains(dry.output, "note: the unit lets the daemon write only in /run/greylist-milter "
+                             "and /var/lib/greylist-milter: for the socket "
+                             "/var/spool/postfix/postgrey/socket add "
+                             "ReadWritePaths=/var/spool/postfix/postgrey"));
   CHECK(access(config.c_str(), F_OK) != 0);
   CHECK(access((dir + "/etc/whitelist_clients.local").c_str(), F_OK) != 0);
 

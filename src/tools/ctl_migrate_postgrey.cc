@@ -52,7 +52,8 @@ struct Plan {
   std::vector<FileCopy> copies;
   ConfigUpdate config;
   bool config_exists = false;
-  std::vector<std::string> notes;  // printed as "not carried over: ..."
+  std::vector<std::string> notes;   // printed as "not carried over: ..."
+  std::vector<std::string> advice;  // printed as "note: ..."
 };
 
 // The whole file; NotFound when it does not exist.
@@ -190,6 +191,13 @@ Result<Plan> make_plan(CtlContext& ctx, const Paths& paths, bool force) {
   }
   plan.notes.insert(plan.notes.end(), plan.postgrey.not_carried.begin(),
                     plan.postgrey.not_carried.end());
+  for (const auto& s : plan.postgrey.settings) {
+    if (s.name != "unix" || s.value.rfind("/run/greylist-milter/", 0) == 0) continue;
+    const std::string dir = s.value.substr(0, s.value.rfind('/'));
+    plan.advice.push_back("the unit lets the daemon write only in /run/greylist-milter and "
+                          "/var/lib/greylist-milter: for the socket " + s.value +
+                          " add ReadWritePaths=" + dir + " (systemctl edit greylist-milter)");
+  }
   return plan;
 }
 
@@ -222,6 +230,7 @@ std::size_t print_plan(CtlContext& ctx, const Paths& paths, const Plan& plan, bo
     }
   }
   for (const auto& note : plan.notes) ctx.out << "not carried over: " << note << "\n";
+  for (const auto& note : plan.advice) ctx.out << "note: " << note << "\n";
   return force ? 0 : conflicts;
 }
 
