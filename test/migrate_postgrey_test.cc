@@ -328,4 +328,29 @@ TEST_CASE("the command: dry run writes nothing, a run writes, twice changes noth
             .status == 1);
   remove_tree(dir);
 }
+TEST_CASE("the command: what the site added to postgrey's main lists goes to our .local files") {
+  const std::string dir = make_temp_dir("migrate-postgrey-lists");
+  for (const char* sub : {"/postgrey", "/share", "/etc"}) REQUIRE(mkdir((dir + sub).c_str(), 0755) == 0);
+  write(dir + "/default", "POSTGREY_OPTS=\"--inet=10023\"\n");
+  write(dir + "/share/whitelist_clients", "# shipped\nmail.one.example\n/^mx\\d+\\.two\\./\n10.20.30\n");
+  write(dir + "/postgrey/whitelist_clients",
+        "# shipped\nmail.one.example\n10.20.30   # kept\nadded.example\n192.0.2.0/28\n");
+  write(dir + "/postgrey/whitelist_clients.local", "mx.friend.test");  // no final newline
+  write(dir + "/share/whitelist_recipients", "postmaster@\n");
+  write(dir + "/postgrey/whitelist_recipients", "postmaster@\n");  // unchanged: nothing to carry
+  const Run run = ctl({"--dbdir", dir + "/db", "migrate-postgrey", "--postgrey-defaults",
+                       dir + "/default", "--postgrey-etc", dir + "/postgrey", "--postgrey-share",
+                       dir + "/share", "--postgrey-dbdir", dir + "/none", "--etc", dir + "/etc"});
+  CHECK_MESSAGE(run.status == 0, run.output);
+  CHECK(read(dir + "/etc/whitelist_clients.local") ==
+        "mx.friend.test\n# Entries added to " + dir +
+            "/postgrey/whitelist_clients (not in postgrey's shipped list),\n"
+            "# carried over by greylistctl migrate-postgrey.\nadded.example\n192.0.2.0/28\n");
+  CHECK(contains(run.output, "copied " + dir + "/postgrey/whitelist_clients.local and the additions to " +
+                                 dir + "/postgrey/whitelist_clients"));
+  CHECK(contains(run.output, "not carried over: 1 entries removed from " + dir +
+                                 "/postgrey/whitelist_clients"));
+  CHECK(access((dir + "/etc/whitelist_recipients.local").c_str(), F_OK) != 0);
+  remove_tree(dir);
+}
 }  // TEST_SUITE

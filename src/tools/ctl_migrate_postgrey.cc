@@ -9,12 +9,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <functional>
 #include <iostream>
+#include <set>
+#include <string_view>
 
 #include "tools/config_update.h"
 #include "tools/ctl_command.h"
@@ -33,6 +37,7 @@ constexpr std::size_t kMaxWhitelistBytes = 16 * 1024 * 1024;
 struct Paths {
   std::string defaults;        // /etc/default/postgrey
   std::string postgrey_etc;    // /etc/postgrey
+  std::string postgrey_share;  // /usr/share/postgrey: the package's pristine lists
   std::optional<std::string> postgrey_dbdir;  // else POSTGREY_OPTS --dbdir
   std::string etc;             // /etc/greylist-milter
   std::string config;          // ETC/greylist-milter.conf, or greylistctl --config
@@ -115,11 +120,10 @@ Result<PostgreyConfiguration> read_postgrey_configuration(CtlContext& ctx, const
   return out;
 }
 
-// A postgrey whitelist carried over: `postgrey_path` to `ours`.
-Status plan_copy(const std::string& postgrey_path, const std::string& ours, Plan& plan) {
-  auto content = read_whole(postgrey_path, kMaxWhitelistBytes);
-  if (!content.ok()) return content.status();
-  FileCopy copy{postgrey_path, ours, content.value()};
+// A whitelist file to write: `content` (from `from`) to `ours`.
+Status plan_copy(const std::string& from, const std::string& content, const std::string& ours,
+                 Plan& plan) {
+  FileCopy copy{from, ours, content};
   auto existing = read_whole(ours, kMaxWhitelistBytes);
   copy.exists = existing.ok() || existing.status().code() != Status::Code::kNotFound;
   copy.same = existing.ok() && existing.value() == copy.content;
@@ -127,32 +131,100 @@ Status plan_copy(const std::string& postgrey_path, const std::string& ours, Plan
   return Status::Ok();
 }
 
-// kind: "clients" or "recipients". With no --whitelist-KIND, postgrey read
-// its pair: ours has the same pair, so only the .local file is copied.
-// Given files: postgrey's main list becomes ours, its .local is copied,
-// any other file is read from where it is.
+// The entries of a whitelist: comments and blanks gone, as postgrey reads them.
+std::vector<std::string> entries_of(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    line = line.substr(0, line.find('#'));
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.front()))) line.remove_prefix(1);
+    while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.remove_suffix(1);
+    if (!line.empty()) out.emplace_back(line);
+  }
+  return out;
+}
+
+// What the site added to postgrey's main list (a conffile) compared with
+// the package's pristine copy, as lines for our .local file ("" when
+// nothing, or when either copy is missing). Entries removed from it are
+// named in plan.notes: our own list may still hold them.
+Result<std::string> main_list_additions(const std::string& main, const std::string& pristine,
+                                        Plan& plan) {
+  auto edited = read_whole(main, kMaxWhitelistBytes);
+  auto shipped = read_whole(pristine, kMaxWhitelistBytes);
+  if (!edited.ok() || !shipped.ok()) return std::string();
+  const auto mine = entries_of(edited.value());
+  const auto theirs = entries_of(shipped.value());
+  const std::set<std::string> mine_set(mine.begin(), mine.end());
+  const std::set<std::string> shipped_set(theirs.begin(), theirs.end());
+  std::string added;
+  for (const auto& entry : mine) {
+    if (shipped_set.count(entry) == 0) added += entry + "\n";
+  }
+  std::size_t removed = 0;
+  for (const auto& entry : theirs) removed += mine_set.count(entry) == 0 ? 1 : 0;
+  if (removed > 0) {
+    plan.notes.push_back(std::to_string(removed) + " entries removed from " + main +
+                         " (compared with " + pristine + "): greylist-milter's own list may "
+                         "still hold them");
+  }
+  if (added.empty()) return std::string();
+  return "# Entries added to " + main + " (not in postgrey's shipped list),\n"
+         "# carried over by greylistctl migrate-postgrey.\n" + added;
+}
+
+// kind: "clients" or "recipients". postgrey read its main list and .local
+// file when no --whitelist-KIND was given, else the given files. Ours has
+// the same pair: the .local file is copied, with what the site added to
+// postgrey's main list; given files map the same way (any other file is
+// read where it is).
 Status plan_whitelists(const Paths& paths, const std::string& kind,
                        const std::vector<std::string>& given, Plan& plan) {
   const std::string base = "whitelist_" + kind;
   const std::string theirs = paths.postgrey_etc + "/" + base;
   const std::string ours = paths.etc + "/" + base;
-  if (given.empty()) {
-    if (access((theirs + ".local").c_str(), F_OK) != 0) return Status::Ok();
-    return plan_copy(theirs + ".local", ours + ".local", plan);
+  const auto named = [&](const std::string& file) {
+    return std::find(given.begin(), given.end(), file) != given.end();
+  };
+  const bool reads_main = given.empty() || named(theirs);
+  const bool reads_local = given.empty() ? access((theirs + ".local").c_str(), F_OK) == 0
+                                         : named(theirs + ".local");
+  std::string local, from;
+  if (reads_local) {
+    auto content = read_whole(theirs + ".local", kMaxWhitelistBytes);
+    if (!content.ok()) return content.status();
+    local = content.value();
+    from = theirs + ".local";
   }
+  if (reads_main) {
+    auto added = main_list_additions(theirs, paths.postgrey_share + "/" + base, plan);
+    if (!added.ok()) return added.status();
+    if (!added.value().empty()) {
+      local += (local.empty() || local.back() == '\n' ? "" : "\n") + added.value();
+      from += (from.empty() ? "" : " and ") + std::string("the additions to ") + theirs;
+    }
+  }
+  const bool copy_local = !from.empty();
+  if (copy_local) {
+    if (const Status s = plan_copy(from, local, ours + ".local", plan); !s.ok()) return s;
+  }
+  const std::string option = "--whitelist-" + kind + "=";
   for (const std::string& file : given) {
     std::string target = file;
     if (file == theirs) {
       target = ours;
-      plan.notes.push_back("--whitelist-" + kind + "=" + file + ": greylist-milter's own " + ours +
-                           " takes its place (the same kind of list; add local entries to " +
-                           ours + ".local)");
+      plan.notes.push_back(option + file + ": greylist-milter's own " + ours +
+                           " takes its place (site additions go to " + ours + ".local)");
     } else if (file == theirs + ".local") {
-      if (const Status s = plan_copy(file, ours + ".local", plan); !s.ok()) return s;
       target = ours + ".local";
     }
-    plan.postgrey.settings.push_back(
-        MigratedSetting{"whitelist-" + kind, target, "--whitelist-" + kind + "=" + file});
+    plan.postgrey.settings.push_back(MigratedSetting{"whitelist-" + kind, target, option + file});
+    if (file == theirs && copy_local && !named(theirs + ".local")) {
+      plan.postgrey.settings.push_back(
+          MigratedSetting{"whitelist-" + kind, ours + ".local", "additions to " + file});
+    }
   }
   return Status::Ok();
 }
@@ -355,6 +427,9 @@ int run_migrate_postgrey(CtlContext& ctx, const std::vector<std::string>& args) 
        "postgrey's POSTGREY_OPTS and POSTGREY_TEXT")
       ("postgrey-etc", po::value<std::string>()->default_value("/etc/postgrey"),
        "postgrey's whitelist directory (whitelist_*.local are copied)")
+      ("postgrey-share", po::value<std::string>()->default_value("/usr/share/postgrey"),
+       "the package's pristine whitelists: what the site added to its main lists is carried "
+       "over into our .local files")
       ("postgrey-dbdir", po::value<std::string>(),
        "postgrey's database (default: --dbdir of POSTGREY_OPTS, else /var/lib/postgrey)")
       ("etc", po::value<std::string>()->default_value("/etc/greylist-milter"),
@@ -366,6 +441,7 @@ int run_migrate_postgrey(CtlContext& ctx, const std::vector<std::string>& args) 
   Paths paths;
   paths.defaults = vm["postgrey-defaults"].as<std::string>();
   paths.postgrey_etc = vm["postgrey-etc"].as<std::string>();
+  paths.postgrey_share = vm["postgrey-share"].as<std::string>();
   if (vm.count("postgrey-dbdir") != 0) paths.postgrey_dbdir = vm["postgrey-dbdir"].as<std::string>();
   paths.etc = vm["etc"].as<std::string>();
   paths.config = ctx.common.config.value_or(paths.etc + "/greylist-milter.conf");
