@@ -448,19 +448,24 @@ int run_migrate_postgrey(CtlContext& ctx, const std::vector<std::string>& args) 
   const bool dry_run = vm["dry-run"].as<bool>();
   const bool force = vm["force"].as<bool>();
 
+  // Everything is read and checked first: any failure up to the writes
+  // leaves every file as it was.
   auto plan = make_plan(ctx, paths, force);
   if (!plan.ok()) return fail(ctx, plan.status().message());
+  auto settings = would_be_settings(ctx, plan.value());
+  if (!settings.ok()) return fail(ctx, settings.status().message() + "; wrote nothing");
   const std::string dbdir = paths.postgrey_dbdir.value_or(plan.value().postgrey.dbdir);
+  auto database = read_database(ctx, dbdir, plan.value().postgrey);
+  if (!database.ok() && !dry_run) return fail(ctx, database.status().message() + "; wrote nothing");
+  if (!database.ok()) {
+    ctx.out << "postgrey database " << dbdir << ": " << database.status().message() << "\n";
+  }
   if (print_plan(ctx, paths, plan.value(), dry_run, force) != 0) {
     return fail(ctx, std::string(dry_run ? "would write" : "wrote") +
                          " nothing: settings or files above say something else (--force "
                          "replaces them)");
   }
-  auto database = read_database(ctx, dbdir, plan.value().postgrey);
-  if (!database.ok() && !dry_run) return fail(ctx, database.status().message() + ": wrote nothing");
-  if (!database.ok()) ctx.out << "postgrey database " << dbdir << ": " << database.status().message() << "\n";
-
-  auto settings = dry_run ? would_be_settings(ctx, plan.value()) : write_files(ctx, paths, plan.value());
+  if (!dry_run) settings = write_files(ctx, paths, plan.value());
   if (!settings.ok()) return fail(ctx, settings.status().message());
   if (!database.ok() || !database.value()) return kExitOk;
   struct stat st {};

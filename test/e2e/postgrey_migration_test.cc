@@ -205,6 +205,15 @@ TEST_CASE("switching from postgrey: its state and settings carry over, nothing k
     CHECK(send(policy, kAwlClient, "a@three.example", "m3").code == 250);
     CHECK(send(policy, kAwlClient, "a@five.example", "m5").code == 250);  // AWL
     CHECK(send(policy, kLocalClient, "l@six.example", "m6").code == 250);
+    // While postgrey runs its database is not consistent: nothing is written.
+    std::string busy;
+    run_program({GREYLISTCTL_BINARY, "--dbdir", root + "/db", "migrate-postgrey",
+                 "--postgrey-defaults", root + "/default-postgrey", "--postgrey-etc",
+                 root + "/postgrey-etc", "--etc", root + "/etc"},
+                busy, 60s);
+    CHECK_MESSAGE(contains(busy, "postgrey is running"), busy);
+    CHECK(contains(busy, "wrote nothing"));
+    CHECK_FALSE(std::filesystem::exists(root + "/etc/greylist-milter.conf"));
     postgrey.stop();
     CHECK_MESSAGE(contains(postgrey.log(), std::string("whitelisted: unknown[") + kAwlClient + "]"), postgrey.log());
   }
