@@ -1,4 +1,4 @@
-#include "daemon/daemon_options.h"
+#include "config/daemon_options.h"
 
 #include <doctest/doctest.h>
 
@@ -106,6 +106,27 @@ TEST_CASE("bad values are refused with a message naming the option") {
       {{"--milter-idle-timeout", "soon"}, "--milter-idle-timeout"},
       {{"--lookup-by-host", "--lookup-by-subnet"}, "--lookup-by-host"},
       {{"--no-such-option"}, "no-such-option"},
+  };
+  for (const auto& [args, needle] : cases) {
+    CAPTURE(needle);
+    auto r = parse(args);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message().find(needle) != std::string::npos);
+  }
+}
+
+TEST_CASE("with several bad values, the one checked first is reported, in the groups' order") {
+  // The order fill() had before it became one function per group: logging,
+  // process, database, store, --on-error, connections, greylisting, texts,
+  // sockets, policy, milter.
+  const std::vector<std::pair<std::vector<const char*>, const char*>> cases = {
+      {{"--delay", "x", "--log", "file"}, "--log"},
+      {{"--threads", "0", "--on-error", "maybe"}, "--on-error"},
+      {{"--policy-idle-timeout", "0", "--store", "mysql"}, "--store"},
+      {{"--max-age", "0", "--milter-idle-timeout", "0"}, "--milter-idle-timeout"},
+      {{"--x-greylist-header", "no colon", "--ipv4cidr", "40"}, "--ipv4cidr"},
+      {{"--greylist-action", "", "--socketmode", "999"}, "--socketmode"},
+      {{"--milter-reply-code", "550", "--policy", "tcp:x"}, "--policy"},
   };
   for (const auto& [args, needle] : cases) {
     CAPTURE(needle);

@@ -18,15 +18,15 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
+#include "config/daemon_options.h"
+#include "config/privacy_key.h"
 #include "daemon/background.h"
 #include "daemon/control_signals.h"
-#include "daemon/daemon_options.h"
 #include "daemon/expiry_thread.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_server.h"
-#include "daemon/privacy_key.h"
-#include "daemon/privileges.h"
 #include "daemon/service_manager.h"
 #include "greylist/greylister.h"
 #include "greylist/registered_domains.h"
@@ -36,6 +36,7 @@
 #include "store/bdb_store.h"
 #include "store/redis_store.h"
 #include "util/log.h"
+#include "util/privileges.h"
 
 namespace greylist {
 namespace {
@@ -246,44 +247,50 @@ int serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
   }
 }
 
-int run(DaemonOptions options) {
-  configure_logging(options.log);
-  const auto fail = [](const std::string& message) {
-    log(Severity::kCritical, message);
-    report_failed(message);
-    return kExitStartup;
-  };
+// What start-up sets up for the process before it opens anything else.
+struct Process {
+  std::optional<ServiceUser> user;  // set when started as root: drop to it
+  std::optional<ControlSignals> signals;
+  std::optional<PidFile> pidfile;
+};
 
-  std::optional<ServiceUser> user;
+// Finds the service user (as root), settles paths and the descriptor
+// limit, detaches with --daemonize, blocks the control signals and writes
+// the pid file.
+Status prepare_process(DaemonOptions& options, Process& process) {
   if (running_as_root()) {
     auto found = find_service_user(options.user, options.group);
-    if (!found.ok()) return fail(found.status().message());
-    user = found.value();
+    if (!found.ok()) return found.status();
+    process.user = found.value();
   }
   make_paths_absolute(options);
   raise_descriptor_limit(options);
   if (options.daemonize) {
     if (const Status detached = detach(options.log.target == LogSettings::Target::kStderr);
         !detached.ok()) {
-      return fail("cannot run in the background: " + detached.message());
+      return Status::IoError("cannot run in the background: " + detached.message());
     }
   }
   // Before any thread exists, so every thread inherits the blocked mask.
   auto signals = ControlSignals::block();
-  if (!signals.ok()) return fail(signals.status().message());
-
-  std::optional<PidFile> pidfile;
+  if (!signals.ok()) return signals.status();
+  process.signals.emplace(std::move(signals).value());
   if (!options.pidfile.empty()) {
     auto created = PidFile::create(options.pidfile);
-    if (!created.ok()) return fail(created.status().message());
-    pidfile.emplace(std::move(created).value());
+    if (!created.ok()) return created.status();
+    process.pidfile.emplace(std::move(created).value());
   }
+  return Status::Ok();
+}
 
-  Resources resources;
-  if (const Status lists = open_lists(options, resources); !lists.ok()) return fail(lists.message());
+// The lists, --dbdir (prepared for the service user) and, from inside it,
+// the database and the privacy key.
+Status open_resources(const DaemonOptions& options, const std::optional<ServiceUser>& user,
+                      Resources& resources) {
+  if (const Status lists = open_lists(options, resources); !lists.ok()) return lists;
   const Status directory = user ? prepare_directory_for(*user, options.dbdir)
                                 : ensure_directory(options.dbdir);
-  if (!directory.ok()) return fail("database directory: " + directory.message());
+  if (!directory.ok()) return Status::IoError("database directory: " + directory.message());
   // Entered and opened as --user: root needs no capability to reach the
   // user's 0700 directory (the unit grants no CAP_DAC_OVERRIDE).
   const auto enter_and_open = [&]() -> Status {
@@ -293,102 +300,157 @@ int run(DaemonOptions options) {
     }
     return open_database(options, resources);
   };
-  const Status opened = user ? as_effective_user(*user, enter_and_open) : enter_and_open();
-  if (!opened.ok()) return fail(opened.message());
+  return user ? as_effective_user(*user, enter_and_open) : enter_and_open();
+}
 
-  GreylistConfig config = options.greylist;
-  config.privacy_key = resources.privacy_key;
+// The core, built on the opened resources, and its metrics.
+struct Core {
+  Core(const DaemonOptions& options, const Resources& resources)
+      : greylister(with_privacy_key(options.greylist, resources.privacy_key), *resources.store,
+                   clock, resources.domains.get()),
+        metrics(".") {  // the daemon lives in --dbdir from here on
+    greylister.set_whitelist(resources.whitelist);
+    greylister.set_observer(&metrics);
+  }
+
+  static GreylistConfig with_privacy_key(GreylistConfig config, const std::string& key) {
+    config.privacy_key = key;
+    return config;
+  }
+
   SystemClock clock;
-  Greylister greylister(config, *resources.store, clock, resources.domains.get());
-  greylister.set_whitelist(resources.whitelist);
-  Metrics metrics(".");  // the daemon lives in --dbdir from here on
-  greylister.set_observer(&metrics);
+  Greylister greylister;
+  Metrics metrics;
+};
 
+// The front ends that are on, bound to their sockets (not serving yet).
+struct FrontEnds {
   std::unique_ptr<PolicyServer> policy;
-  if (!options.policy.sockets.empty()) {
-    auto server = PolicyServer::open(options.policy, greylister, clock);
-    if (!server.ok()) return fail("policy front end: " + server.status().message());
-    policy = std::move(server).value();
-  }
   std::unique_ptr<MilterServer> milter;
+};
+
+Status open_front_ends(const DaemonOptions& options, Core& core, FrontEnds& out) {
+  if (!options.policy.sockets.empty()) {
+    auto server = PolicyServer::open(options.policy, core.greylister, core.clock);
+    if (!server.ok()) return Status::IoError("policy front end: " + server.status().message());
+    out.policy = std::move(server).value();
+  }
   if (options.milter.socket.kind != SocketSpec::Kind::kNone) {
-    auto server = MilterServer::open(options.milter, greylister, clock);
-    if (!server.ok()) return fail("milter front end: " + server.status().message());
-    milter = std::move(server).value();
+    auto server = MilterServer::open(options.milter, core.greylister, core.clock);
+    if (!server.ok()) return Status::IoError("milter front end: " + server.status().message());
+    out.milter = std::move(server).value();
   }
+  return Status::Ok();
+}
 
-  if (user) {
-    for (const auto& spec : options.policy.sockets) {
-      if (spec.kind != SocketSpec::Kind::kUnix) continue;
-      if (const Status given = give_socket_to_group(*user, spec.path); !given.ok()) {
-        return fail(given.message());
-      }
-    }
-    if (options.milter.socket.kind == SocketSpec::Kind::kUnix) {
-      if (const Status given = give_socket_to_group(*user, options.milter.socket.path); !given.ok()) {
-        return fail(given.message());
-      }
-    }
-    if (const Status dropped = drop_privileges(*user); !dropped.ok()) {
-      return fail("cannot drop privileges to " + user->name + ": " + dropped.message());
-    }
+// Gives the unix sockets to the service group, then drops root for good.
+Status drop_to_service_user(const DaemonOptions& options, const ServiceUser& user) {
+  std::vector<std::string> unix_sockets;
+  for (const auto& spec : options.policy.sockets) {
+    if (spec.kind == SocketSpec::Kind::kUnix) unix_sockets.push_back(spec.path);
   }
-
-  // After the drop: the endpoint serves input of its own (HTTP).
-  std::unique_ptr<MetricsServer> metrics_server;
-  if (options.metrics.kind != SocketSpec::Kind::kNone) {
-    auto started = MetricsServer::start(options.metrics, metrics);
-    if (!started.ok()) return fail(started.status().message());
-    metrics_server = std::move(started).value();
+  if (options.milter.socket.kind == SocketSpec::Kind::kUnix) {
+    unix_sockets.push_back(options.milter.socket.path);
   }
+  for (const auto& path : unix_sockets) {
+    if (const Status given = give_socket_to_group(user, path); !given.ok()) return given;
+  }
+  if (const Status dropped = drop_privileges(user); !dropped.ok()) {
+    return Status::IoError("cannot drop privileges to " + user.name + ": " + dropped.message());
+  }
+  return Status::Ok();
+}
 
+void log_starting(const DaemonOptions& options, const FrontEnds& front_ends, Store& store) {
   std::string listening;
   for (const auto& spec : options.policy.sockets) listening += " policy=" + spec.to_string();
-  if (milter) listening += " milter=" + options.milter.socket.to_string();
+  if (front_ends.milter) listening += " milter=" + options.milter.socket.to_string();
   log_info(std::string("greylist-milter ") + GREYLIST_VERSION + " starting:" + listening +
            " dbdir=" + options.dbdir +
            (options.store == DaemonOptions::StoreKind::kRedis
-                ? " store=redis (" + static_cast<RedisStore&>(*resources.store).description() + ")"
+                ? " store=redis (" + static_cast<RedisStore&>(store).description() + ")"
                 : std::string(" store=bdb")) +
-           " delay=" + std::to_string(config.delay) + "s uid=" +
+           " delay=" + std::to_string(options.greylist.delay) + "s uid=" +
            std::to_string(getuid()));
+}
 
+// Serves until a control signal stops the daemon, then stops the front
+// ends and the expiry thread; the exit status.
+int serve(const DaemonOptions& options, ControlSignals& signals, FrontEnds& front_ends, Core& core,
+          Store& store) {
   // The expiry thread inherits the block; the front ends' threads are
   // started after listen(), each blocked from its start: from here on
   // every control signal reaches the main loop, none libmilter's thread.
-  ExpiryThread expiry(config, *resources.store, clock);
-  signals.value().listen();
+  ExpiryThread expiry(core.greylister.config(), store, core.clock);
+  signals.listen();
   // A front end that stops on its own (a listener error) brings the whole
   // daemon down cleanly rather than leaving half of it.
   const auto wake_main = [] { kill(getpid(), SIGTERM); };
   std::thread policy_thread;
-  if (policy) {
+  if (front_ends.policy) {
     policy_thread = ControlSignals::start_thread([&] {
-      policy->run();
+      front_ends.policy->run();
       wake_main();
     });
   }
   std::thread milter_thread;
-  if (milter) {
+  if (front_ends.milter) {
     milter_thread = ControlSignals::start_thread([&] {
-      milter->run();
+      front_ends.milter->run();
       wake_main();
     });
   }
   log_info("ready");
   notify_ready("serving");
   report_started();
-  const int status =
-      serve_until_stopped(options, signals.value(), greylister, *resources.store, metrics);
+  const int status = serve_until_stopped(options, signals, core.greylister, store, core.metrics);
 
   notify_stopping();
-  if (policy) policy->stop();
-  if (milter) milter->stop();
+  if (front_ends.policy) front_ends.policy->stop();
+  if (front_ends.milter) front_ends.milter->stop();
   if (policy_thread.joinable()) policy_thread.join();
   if (milter_thread.joinable()) milter_thread.join();
   expiry.stop();
   log_info("greylist-milter stopped");
   return status;
+}
+
+int fail(const std::string& message) {
+  log(Severity::kCritical, message);
+  report_failed(message);
+  return kExitStartup;
+}
+
+int run(DaemonOptions options) {
+  configure_logging(options.log);
+  Process process;
+  if (const Status prepared = prepare_process(options, process); !prepared.ok()) {
+    return fail(prepared.message());
+  }
+  Resources resources;
+  if (const Status opened = open_resources(options, process.user, resources); !opened.ok()) {
+    return fail(opened.message());
+  }
+
+  Core core(options, resources);
+  FrontEnds front_ends;
+  if (const Status opened = open_front_ends(options, core, front_ends); !opened.ok()) {
+    return fail(opened.message());
+  }
+  if (process.user) {
+    if (const Status dropped = drop_to_service_user(options, *process.user); !dropped.ok()) {
+      return fail(dropped.message());
+    }
+  }
+  // After the drop: the endpoint serves input of its own (HTTP).
+  std::unique_ptr<MetricsServer> metrics_server;
+  if (options.metrics.kind != SocketSpec::Kind::kNone) {
+    auto started = MetricsServer::start(options.metrics, core.metrics);
+    if (!started.ok()) return fail(started.status().message());
+    metrics_server = std::move(started).value();
+  }
+  log_starting(options, front_ends, *resources.store);
+  return serve(options, *process.signals, front_ends, core, *resources.store);
 }
 
 }  // namespace

@@ -59,6 +59,49 @@ std::string peer_text(const tcp::socket& socket) {
   return ec ? std::string("unknown") : endpoint_text(endpoint);
 }
 
+// The addresses to listen on for a host name (each once), or the literal
+// address itself; `by_name` tells which.
+Result<std::vector<tcp::endpoint>> listen_endpoints(asio::io_context& io, const SocketSpec& spec,
+                                                    bool& by_name) {
+  std::vector<tcp::endpoint> endpoints;
+  error_code ec;
+  const auto literal = asio::ip::make_address(spec.host, ec);
+  by_name = static_cast<bool>(ec);
+  if (!by_name) {
+    endpoints.emplace_back(literal, spec.port);
+    return endpoints;
+  }
+  tcp::resolver resolver(io);
+  const auto results = resolver.resolve(spec.host, std::to_string(spec.port),
+                                        tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  const std::string name = spec.to_string();
+  if (ec) return Status::IoError("cannot resolve " + name + ": " + ec.message());
+  for (const auto& entry : results) {
+    if (std::find(endpoints.begin(), endpoints.end(), entry.endpoint()) == endpoints.end()) {
+      endpoints.push_back(entry.endpoint());
+    }
+  }
+  if (endpoints.empty()) return Status::IoError("cannot resolve " + name + ": no address");
+  return endpoints;
+}
+
+// Opens, binds and listens; on failure `ec` is set and the step that failed
+// is returned ("open", "bind"...), for the message.
+const char* listen_on(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, error_code& ec) {
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) return "open";
+  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return "set SO_REUSEADDR on";
+  if (endpoint.address().is_v6()) {
+    acceptor.set_option(asio::ip::v6_only(true), ec);
+    if (ec) return "set IPV6_V6ONLY";
+  }
+  acceptor.bind(endpoint, ec);
+  if (ec) return "bind";
+  acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  return "listen";
+}
+
 class ConnectionBase {
  public:
   virtual ~ConnectionBase() = default;
@@ -346,47 +389,16 @@ Status PolicyServerImpl::bind_all() {
 
 Status PolicyServerImpl::bind_inet(const SocketSpec& spec) {
   const std::string name = spec.to_string();
-  std::vector<tcp::endpoint> endpoints;
-  error_code ec;
-  const auto literal = asio::ip::make_address(spec.host, ec);
-  const bool by_name = static_cast<bool>(ec);
-  if (!by_name) {
-    endpoints.emplace_back(literal, spec.port);
-  } else {
-    tcp::resolver resolver(*io_);
-    const auto results = resolver.resolve(spec.host, std::to_string(spec.port),
-                                          tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-    if (ec) return Status::IoError("cannot resolve " + name + ": " + ec.message());
-    for (const auto& entry : results) {
-      if (std::find(endpoints.begin(), endpoints.end(), entry.endpoint()) == endpoints.end()) {
-        endpoints.push_back(entry.endpoint());
-      }
-    }
-    if (endpoints.empty()) return Status::IoError("cannot resolve " + name + ": no address");
-  }
+  bool by_name = false;
+  auto endpoints = listen_endpoints(*io_, spec, by_name);
+  if (!endpoints.ok()) return endpoints.status();
 
   std::string skipped;
   std::size_t bound_here = 0;
-  for (const auto& endpoint : endpoints) {
+  for (const auto& endpoint : endpoints.value()) {
     auto acceptor = std::make_unique<tcp::acceptor>(*server_strand_);
-    const char* step = "open";
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec) {
-      step = "set SO_REUSEADDR on";
-      acceptor->set_option(asio::socket_base::reuse_address(true), ec);
-      if (!ec && endpoint.address().is_v6()) {
-        step = "set IPV6_V6ONLY";
-        acceptor->set_option(asio::ip::v6_only(true), ec);
-      }
-      if (!ec) {
-        step = "bind";
-        acceptor->bind(endpoint, ec);
-      }
-      if (!ec) {
-        step = "listen";
-        acceptor->listen(asio::socket_base::max_listen_connections, ec);
-      }
-    }
+    error_code ec;
+    const char* step = listen_on(*acceptor, endpoint, ec);
     if (ec) {
       const std::string reason = "cannot " + std::string(step) + " " + name + " (" +
                                  endpoint_text(endpoint) + "): " + ec.message();

@@ -1,6 +1,5 @@
 #include "tools/ctl_command.h"
 
-#include <grp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,10 +7,9 @@
 #include <cstring>
 #include <iostream>
 
-#include "daemon/privacy_key.h"
-#include "daemon/privileges.h"
 #include "store/bdb_store.h"
 #include "store/redis_store.h"
+#include "util/privileges.h"
 
 namespace po = boost::program_options;
 
@@ -24,18 +22,6 @@ constexpr const char* kDefaultConfigFile = "/etc/greylist-milter/greylist-milter
 constexpr std::size_t kToolCacheBytes = 8 * 1024 * 1024;
 
 std::string os_error(const std::string& what) { return what + ": " + std::strerror(errno); }
-
-// Started as root: becomes the owner of `dir` for good, so the log and
-// region files Berkeley DB creates belong to the daemon's user, who must be
-// able to open them next.
-Status become_owner_of(const std::string& dir, const struct stat& st) {
-  if (geteuid() != 0 || st.st_uid == 0) return Status::Ok();
-  if (setgroups(0, nullptr) != 0 || setgid(st.st_gid) != 0 || setuid(st.st_uid) != 0) {
-    return Status::IoError(os_error("cannot become the owner of " + dir + " (uid " +
-                                    std::to_string(st.st_uid) + ")"));
-  }
-  return Status::Ok();
-}
 
 Status create_directory(const DaemonOptions& settings) {
   const std::string& dir = settings.dbdir;
@@ -176,17 +162,6 @@ Result<DaemonOptions> load_settings(const CommonOptions& common) {
   return std::move(parsed).value().options;
 }
 
-Result<std::string> read_privacy_key(const DaemonOptions& settings) {
-  if (!settings.greylist.privacy) return std::string();
-  const std::string path = settings.privacy_key_file.empty() ? settings.dbdir + "/privacy.key"
-                                                             : settings.privacy_key_file;
-  // Never create one: a new key would not match anything stored.
-  if (access(path.c_str(), F_OK) != 0) {
-    return Status::IoError(os_error("privacy key " + path + " (--privacy is on)"));
-  }
-  return load_or_create_privacy_key(path);
-}
-
 Result<OpenedStore> open_store(const DaemonOptions& settings, bool create) {
   OpenedStore out;
   if (settings.store == DaemonOptions::StoreKind::kRedis) {
@@ -210,6 +185,7 @@ Result<OpenedStore> open_store(const DaemonOptions& settings, bool create) {
   if (!S_ISDIR(st.st_mode)) {
     return Status::InvalidArgument("database directory " + dir + " is not a directory");
   }
+  // Started as root: what Berkeley DB creates must stay the daemon's user's.
   if (const Status became = become_owner_of(dir, st); !became.ok()) return became;
 
   BdbOptions options;

@@ -1,5 +1,5 @@
 // greylistctl's commands and what they share: the command table, argument
-// parsing, the daemon's settings, the store, scans.
+// parsing, the daemon's settings (src/config/), the store, scans.
 //
 // Every command is a function taking the context and its arguments (what
 // follows the command name) and returning the process exit status:
@@ -18,7 +18,8 @@
 
 #include <boost/program_options.hpp>
 
-#include "daemon/daemon_options.h"
+#include "config/daemon_options.h"
+#include "config/privacy_key.h"  // read_privacy_key, for the commands
 #include "greylist/status.h"
 #include "greylist/store.h"
 
@@ -99,10 +100,6 @@ void take_store_overrides(const boost::program_options::variables_map& vm, Commo
 // /etc/greylist-milter/greylist-milter.conf when it exists), --dbdir and
 // the store overrides. Errors name the file and the option.
 Result<DaemonOptions> load_settings(const CommonOptions& common);
-
-// The --privacy key, read (never created) from --privacy-key-file or
-// DBDIR/privacy.key; empty when --privacy is off.
-Result<std::string> read_privacy_key(const DaemonOptions& settings);
 
 // The store the daemon uses (--store): the Berkeley DB environment in
 // --dbdir, joined when the daemon runs (BdbOptions::Sharing::kJoinIfBusy),

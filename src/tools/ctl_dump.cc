@@ -9,6 +9,37 @@
 namespace po = boost::program_options;
 
 namespace greylist {
+namespace {
+
+// One line of the dump: text fields, or a JSON object with --json.
+void print_triplet(std::ostream& out, const StoredKey& key, const TripletRecord& record,
+                   bool json) {
+  if (json) {
+    out << "{";
+    if (key.hashed) {
+      out << "\"hash\":" << json_string(key.hash);
+    } else {
+      out << "\"client\":" << json_string(key.client) << ",\"sender\":" << json_string(key.sender)
+          << ",\"recipient\":" << json_string(key.recipient);
+    }
+    out << ",\"first_seen\":" << json_string(iso8601(record.first_seen))
+        << ",\"last_seen\":" << json_string(iso8601(record.last_seen))
+        << ",\"first_seen_epoch\":" << record.first_seen
+        << ",\"last_seen_epoch\":" << record.last_seen
+        << ",\"passed\":" << (record.passed ? "true" : "false") << "}\n";
+  } else {
+    if (key.hashed) {
+      out << "hash:" << key.hash;
+    } else {
+      out << text_field(key.client) << " " << text_field(key.sender) << " "
+          << text_field(key.recipient);
+    }
+    out << " " << iso8601(record.first_seen) << " " << iso8601(record.last_seen) << " "
+        << (record.passed ? "passed" : "waiting") << "\n";
+  }
+}
+
+}  // namespace
 
 int run_dump(CtlContext& ctx, const std::vector<std::string>& args) {
   po::options_description options("dump options");
@@ -34,30 +65,7 @@ int run_dump(CtlContext& ctx, const std::vector<std::string>& args) {
       ++undecodable;
       return true;
     }
-    if (json) {
-      ctx.out << "{";
-      if (key->hashed) {
-        ctx.out << "\"hash\":" << json_string(key->hash);
-      } else {
-        ctx.out << "\"client\":" << json_string(key->client)
-                << ",\"sender\":" << json_string(key->sender)
-                << ",\"recipient\":" << json_string(key->recipient);
-      }
-      ctx.out << ",\"first_seen\":" << json_string(iso8601(record->first_seen))
-              << ",\"last_seen\":" << json_string(iso8601(record->last_seen))
-              << ",\"first_seen_epoch\":" << record->first_seen
-              << ",\"last_seen_epoch\":" << record->last_seen
-              << ",\"passed\":" << (record->passed ? "true" : "false") << "}\n";
-    } else {
-      if (key->hashed) {
-        ctx.out << "hash:" << key->hash;
-      } else {
-        ctx.out << text_field(key->client) << " " << text_field(key->sender) << " "
-                << text_field(key->recipient);
-      }
-      ctx.out << " " << iso8601(record->first_seen) << " " << iso8601(record->last_seen) << " "
-              << (record->passed ? "passed" : "waiting") << "\n";
-    }
+    print_triplet(ctx.out, *key, *record, json);
     return true;
   });
   ctx.out.flush();

@@ -47,6 +47,32 @@ bool open_output(const std::string& path, std::ofstream& file, std::string& erro
   return true;
 }
 
+// Writes every entry of the store that has not expired at `now`, one dump
+// line each, and counts what it writes and leaves out. Stops at a scan
+// error (returned) or when `out` fails (the caller checks it).
+Status write_entries(CtlContext& ctx, Store& store, const GreylistConfig& config, EpochSeconds now,
+                     std::ostream& out, ExportCounts& counts) {
+  Status scanned = Status::Ok();
+  for (const Table table : {Table::kTriplets, Table::kClients}) {
+    scanned = for_each_entry(ctx, store, table, [&](const StoreEntry& entry) {
+      const auto expires = entry_expires_at(table, entry.key, entry.value, config);
+      const auto line = expires ? dump_entry_line(table, entry.key, entry.value, *expires)
+                                : std::nullopt;
+      if (!line) {
+        ++counts.undecodable;
+      } else if (*expires <= now) {
+        ++counts.expired;
+      } else {
+        out << *line << "\n";
+        ++(table == Table::kTriplets ? counts.triplets : counts.clients);
+      }
+      return static_cast<bool>(out);
+    });
+    if (!scanned.ok() || !out) break;
+  }
+  return scanned;
+}
+
 }  // namespace
 
 int run_export(CtlContext& ctx, const std::vector<std::string>& args) {
@@ -83,24 +109,7 @@ int run_export(CtlContext& ctx, const std::vector<std::string>& args) {
   const EpochSeconds now = SystemClock().now();
   out << dump_header(std::string("store=") + store.name() + " exported=" + iso8601(now)) << "\n";
   ExportCounts counts;
-  Status scanned = Status::Ok();
-  for (const Table table : {Table::kTriplets, Table::kClients}) {
-    scanned = for_each_entry(ctx, store, table, [&](const StoreEntry& entry) {
-      const auto expires = entry_expires_at(table, entry.key, entry.value, config);
-      const auto line = expires ? dump_entry_line(table, entry.key, entry.value, *expires)
-                                : std::nullopt;
-      if (!line) {
-        ++counts.undecodable;
-      } else if (*expires <= now) {
-        ++counts.expired;
-      } else {
-        out << *line << "\n";
-        ++(table == Table::kTriplets ? counts.triplets : counts.clients);
-      }
-      return static_cast<bool>(out);
-    });
-    if (!scanned.ok() || !out) break;
-  }
+  const Status scanned = write_entries(ctx, store, config, now, out, counts);
   const std::uint64_t entries = counts.triplets + counts.clients;
   if (scanned.ok() && out) {
     out << dump_end(entries) << "\n";

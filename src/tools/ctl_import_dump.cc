@@ -113,6 +113,59 @@ Status import_entry(Store& store, const DumpEntry& entry, const GreylistConfig& 
   return Status::Ok();
 }
 
+// The first pass: every line of the dump checked, nothing written. Prints
+// what is wrong (and returns its status) or warns about keys the daemon
+// would never look up.
+Result<DumpReadReport> check_dump(CtlContext& ctx, std::istream& in, const std::string& name,
+                                  const GreylistConfig& config) {
+  std::uint64_t hashed = 0;
+  auto checked = read_dump(in, [&](const DumpEntry& entry) {
+    hashed += entry.hashed ? 1 : 0;
+    return ctx.interrupted.load() ? Status::Unavailable("interrupted") : Status::Ok();
+  });
+  if (!checked.ok()) {
+    ctx.err << "greylistctl: import: " << name << ": " << checked.status().message() << "\n";
+    return checked.status();
+  }
+  if (checked.value().problem_count > 0) {
+    print_problems(ctx, name, checked.value());
+    ctx.err << "greylistctl: import: " << name << " is not a valid dump: nothing was imported\n";
+    return Status::InvalidArgument(name + " is not a valid dump");
+  }
+  const std::uint64_t entries = checked.value().triplets + checked.value().clients;
+  // Keys are imported as they are: the daemon looks up hashed keys only
+  // with --privacy (and that key file), plain ones only without.
+  if (config.privacy && hashed < entries) {
+    ctx.err << "greylistctl: import: warning: " << entries - hashed
+            << " entries have plain keys but --privacy is on here: the daemon never looks them "
+               "up\n";
+  } else if (!config.privacy && hashed > 0) {
+    ctx.err << "greylistctl: import: warning: " << hashed
+            << " entries have --privacy keys but --privacy is off here: the daemon never looks "
+               "them up\n";
+  }
+  return checked;
+}
+
+// The second pass: every entry of the dump (checked) merged into the store,
+// or only counted with --dry-run.
+Status import_entries(CtlContext& ctx, std::istream& in, const std::string& name, Store& store,
+                      const GreylistConfig& config, bool dry_run, ImportCounts& counts) {
+  in.clear();
+  in.seekg(0);
+  const EpochSeconds now = SystemClock().now();
+  auto imported = read_dump(in, [&](const DumpEntry& entry) {
+    if (ctx.interrupted.load()) return Status::Unavailable("interrupted");
+    return import_entry(store, entry, config, now, dry_run, counts);
+  });
+  if (!imported.ok()) return imported.status();
+  if (imported.value().problem_count > 0) {
+    print_problems(ctx, name, imported.value());
+    return Status::IoError("the dump changed while it was imported");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int run_import(CtlContext& ctx, const std::vector<std::string>& args) {
@@ -144,32 +197,9 @@ int run_import(CtlContext& ctx, const std::vector<std::string>& args) {
     return kExitFailure;
   }
   std::istream& in = *dump.value();
-  std::uint64_t hashed = 0;
-  auto checked = read_dump(in, [&](const DumpEntry& entry) {
-    hashed += entry.hashed ? 1 : 0;
-    return ctx.interrupted.load() ? Status::Unavailable("interrupted") : Status::Ok();
-  });
-  if (!checked.ok()) {
-    ctx.err << "greylistctl: import: " << name << ": " << checked.status().message() << "\n";
-    return kExitFailure;
-  }
-  if (checked.value().problem_count > 0) {
-    print_problems(ctx, name, checked.value());
-    ctx.err << "greylistctl: import: " << name << " is not a valid dump: nothing was imported\n";
-    return kExitFailure;
-  }
+  auto checked = check_dump(ctx, in, name, config);
+  if (!checked.ok()) return kExitFailure;
   const std::uint64_t entries = checked.value().triplets + checked.value().clients;
-  // Keys are imported as they are: the daemon looks up hashed keys only
-  // with --privacy (and that key file), plain ones only without.
-  if (config.privacy && hashed < entries) {
-    ctx.err << "greylistctl: import: warning: " << entries - hashed
-            << " entries have plain keys but --privacy is on here: the daemon never looks them "
-               "up\n";
-  } else if (!config.privacy && hashed > 0) {
-    ctx.err << "greylistctl: import: warning: " << hashed
-            << " entries have --privacy keys but --privacy is off here: the daemon never looks "
-               "them up\n";
-  }
 
   auto opened = open_store(settings.value(), !dry_run);
   if (!opened.ok()) {
@@ -177,24 +207,14 @@ int run_import(CtlContext& ctx, const std::vector<std::string>& args) {
     return kExitFailure;
   }
   Store& store = *opened.value().store;
-  in.clear();
-  in.seekg(0);
-  const EpochSeconds now = SystemClock().now();
   ImportCounts counts;
-  auto imported = read_dump(in, [&](const DumpEntry& entry) {
-    if (ctx.interrupted.load()) return Status::Unavailable("interrupted");
-    return import_entry(store, entry, config, now, dry_run, counts);
-  });
-  if (imported.ok() && imported.value().problem_count > 0) {
-    print_problems(ctx, name, imported.value());
-    imported = Status::IoError("the dump changed while it was imported");
-  }
+  const Status imported = import_entries(ctx, in, name, store, config, dry_run, counts);
   const std::string done = std::to_string(counts.written) + " new, merged " +
                            std::to_string(counts.merged) + " into existing entries, " +
                            std::to_string(counts.unchanged) + " unchanged, left out " +
                            std::to_string(counts.expired) + " expired";
   if (!imported.ok()) {
-    ctx.err << "greylistctl: import: " << name << ": " << imported.status().message()
+    ctx.err << "greylistctl: import: " << name << ": " << imported.message()
             << " (so far: wrote " << done << "; importing again completes it)\n";
     return kExitFailure;
   }

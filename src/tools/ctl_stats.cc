@@ -49,6 +49,61 @@ DiskUsage disk_usage(const std::string& dir) {
   return usage;
 }
 
+// Counts the triplets: passed, waiting, expired.
+Status count_triplets(CtlContext& ctx, Store& store, const GreylistConfig& config,
+                      EpochSeconds now, Counts& n) {
+  return for_each_entry(ctx, store, Table::kTriplets, [&](const StoreEntry& entry) {
+    const auto record = decode_triplet(entry.value);
+    if (!record) {
+      ++n.undecodable;
+      return true;
+    }
+    ++n.triplets;
+    ++(record->passed ? n.passed : n.waiting);
+    if (triplet_expires_at(*record, config) <= now) ++n.expired;
+    return true;
+  });
+}
+
+// Counts one entry of the clients table; false when it cannot be decoded.
+bool count_client_entry(const StoreEntry& entry, const GreylistConfig& config, EpochSeconds now,
+                        Counts& n) {
+  const auto key = StoredKey::parse(entry.key);
+  if (key && key->kind == StoredKey::Kind::kClient) {
+    const auto record = decode_client(entry.value);
+    if (!record) return false;
+    ++n.clients;
+    if (config.auto_whitelist_clients > 0 && record->deliveries >= config.auto_whitelist_clients) {
+      ++n.whitelisted_clients;
+    }
+    if (client_expires_at(*record, config) <= now) ++n.expired;
+    return true;
+  }
+  if (key && key->kind == StoredKey::Kind::kDomain) {
+    const auto record = decode_domain(entry.value);
+    if (!record) return false;
+    ++n.domains;
+    if (config.auto_whitelist_domains > 0 &&
+        record->sender_hashes.size() >= config.auto_whitelist_domains) {
+      ++n.whitelisted_domains;
+    }
+    if (domain_expires_at(*record, config) <= now) ++n.expired;
+    return true;
+  }
+  return false;
+}
+
+void print_counts(std::ostream& out, const Counts& n, const GreylistConfig& config) {
+  out << "triplets: " << n.triplets << " (passed " << n.passed << ", waiting " << n.waiting
+      << ")\n"
+      << "clients: " << n.clients << " (auto-whitelisted " << n.whitelisted_clients
+      << ", threshold " << config.auto_whitelist_clients << ")\n"
+      << "sender domains: " << n.domains << " (auto-whitelisted " << n.whitelisted_domains
+      << ", threshold " << config.auto_whitelist_domains << ")\n"
+      << "expired, not yet removed: " << n.expired << "\n"
+      << "undecodable entries: " << n.undecodable << "\n";
+}
+
 }  // namespace
 
 int run_stats(CtlContext& ctx, const std::vector<std::string>& args) {
@@ -66,42 +121,10 @@ int run_stats(CtlContext& ctx, const std::vector<std::string>& args) {
   Store& store = *opened.value().store;
   const EpochSeconds now = SystemClock().now();
   Counts n;
-  Status status = for_each_entry(ctx, store, Table::kTriplets, [&](const StoreEntry& entry) {
-    const auto record = decode_triplet(entry.value);
-    if (!record) {
-      ++n.undecodable;
-      return true;
-    }
-    ++n.triplets;
-    ++(record->passed ? n.passed : n.waiting);
-    if (triplet_expires_at(*record, config) <= now) ++n.expired;
-    return true;
-  });
+  Status status = count_triplets(ctx, store, config, now, n);
   if (status.ok()) {
     status = for_each_entry(ctx, store, Table::kClients, [&](const StoreEntry& entry) {
-      const auto key = StoredKey::parse(entry.key);
-      if (key && key->kind == StoredKey::Kind::kClient) {
-        if (const auto record = decode_client(entry.value)) {
-          ++n.clients;
-          if (config.auto_whitelist_clients > 0 &&
-              record->deliveries >= config.auto_whitelist_clients) {
-            ++n.whitelisted_clients;
-          }
-          if (client_expires_at(*record, config) <= now) ++n.expired;
-          return true;
-        }
-      } else if (key && key->kind == StoredKey::Kind::kDomain) {
-        if (const auto record = decode_domain(entry.value)) {
-          ++n.domains;
-          if (config.auto_whitelist_domains > 0 &&
-              record->sender_hashes.size() >= config.auto_whitelist_domains) {
-            ++n.whitelisted_domains;
-          }
-          if (domain_expires_at(*record, config) <= now) ++n.expired;
-          return true;
-        }
-      }
-      ++n.undecodable;
+      if (!count_client_entry(entry, config, now, n)) ++n.undecodable;
       return true;
     });
   }
@@ -109,14 +132,7 @@ int run_stats(CtlContext& ctx, const std::vector<std::string>& args) {
     ctx.err << "greylistctl: stats: " << status.message() << "\n";
     return kExitFailure;
   }
-  ctx.out << "triplets: " << n.triplets << " (passed " << n.passed << ", waiting " << n.waiting
-          << ")\n"
-          << "clients: " << n.clients << " (auto-whitelisted " << n.whitelisted_clients
-          << ", threshold " << config.auto_whitelist_clients << ")\n"
-          << "sender domains: " << n.domains << " (auto-whitelisted " << n.whitelisted_domains
-          << ", threshold " << config.auto_whitelist_domains << ")\n"
-          << "expired, not yet removed: " << n.expired << "\n"
-          << "undecodable entries: " << n.undecodable << "\n";
+  print_counts(ctx.out, n, config);
   if (opened.value().bdb != nullptr) {
     const DiskUsage usage = disk_usage(settings.value().dbdir);
     ctx.out << "database size: " << usage.total << " bytes (tables " << usage.tables << ", log "

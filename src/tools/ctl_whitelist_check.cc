@@ -29,9 +29,7 @@ const char* action_word(Decision::Action action) {
   return "error";
 }
 
-}  // namespace
-
-int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
+po::options_description check_options() {
   po::options_description options("whitelist-check options");
   options.add_options()
       ("client-address", po::value<std::string>()->required(), "CLIENT_ADDR")
@@ -39,12 +37,11 @@ int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
        "CLIENT_NAME as Postfix gives it (unknown: no verified name)")
       ("sender", po::value<std::string>()->required(), "SENDER (\"\" for the null sender)")
       ("recipient", po::value<std::string>()->required(), "RECIPIENT");
-  po::positional_options_description positional;
-  positional.add("client-address", 1).add("client-name", 1).add("sender", 1).add("recipient", 1);
-  po::variables_map vm;
-  if (auto done = parse_arguments(ctx, "whitelist-check", options, positional, args, vm)) {
-    return *done;
-  }
+  return options;
+}
+
+// The request the command line describes; a usage problem as InvalidArgument.
+Result<Request> read_request(const po::variables_map& vm) {
   Request request;
   request.client_address = vm["client-address"].as<std::string>();
   request.client_name = vm["client-name"].as<std::string>();
@@ -52,10 +49,36 @@ int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
   request.sender = vm["sender"].as<std::string>();
   request.recipient = vm["recipient"].as<std::string>();
   if (!IpAddress::parse(request.client_address)) {
-    return usage_error(ctx, "whitelist-check",
-                       "'" + request.client_address + "' is not an IPv4 or IPv6 address");
+    return Status::InvalidArgument("'" + request.client_address +
+                                   "' is not an IPv4 or IPv6 address");
   }
-  if (request.recipient.empty()) return usage_error(ctx, "whitelist-check", "empty recipient");
+  if (request.recipient.empty()) return Status::InvalidArgument("empty recipient");
+  return request;
+}
+
+// The Public Suffix List for --pool-by-domain (null when it is off or
+// cannot be read: a warning, as in the daemon).
+std::unique_ptr<RegisteredDomains> pool_domains(CtlContext& ctx, const GreylistConfig& config) {
+  if (!config.pool_by_domain) return nullptr;
+  auto psl = open_public_suffix_list();
+  if (psl.ok()) return std::move(psl).value();
+  ctx.err << "greylistctl: whitelist-check: warning: " << psl.status().message()
+          << "; --pool-by-domain is off\n";
+  return nullptr;
+}
+
+}  // namespace
+
+int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
+  po::positional_options_description positional;
+  positional.add("client-address", 1).add("client-name", 1).add("sender", 1).add("recipient", 1);
+  po::variables_map vm;
+  if (auto done = parse_arguments(ctx, "whitelist-check", check_options(), positional, args, vm)) {
+    return *done;
+  }
+  auto read = read_request(vm);
+  if (!read.ok()) return usage_error(ctx, "whitelist-check", read.status().message());
+  const Request& request = read.value();
 
   auto settings = load_settings(ctx.common);
   if (!settings.ok()) return usage_error(ctx, "whitelist-check", settings.status().message());
@@ -71,16 +94,7 @@ int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
   for (const auto& warning : loaded.value().warnings) {
     ctx.err << "greylistctl: whitelist-check: warning: " << warning << "\n";
   }
-  std::unique_ptr<RegisteredDomains> domains;
-  if (daemon.greylist.pool_by_domain) {
-    auto psl = open_public_suffix_list();
-    if (psl.ok()) {
-      domains = std::move(psl).value();
-    } else {
-      ctx.err << "greylistctl: whitelist-check: warning: " << psl.status().message()
-              << "; --pool-by-domain is off\n";
-    }
-  }
+  const std::unique_ptr<RegisteredDomains> domains = pool_domains(ctx, daemon.greylist);
   GreylistConfig config = daemon.greylist;
   auto key = read_privacy_key(daemon);
   if (!key.ok()) {

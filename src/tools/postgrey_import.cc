@@ -105,6 +105,29 @@ std::string db_failure(const std::string& what, int error) {
   return message;
 }
 
+// Refuses a `dir` that is not a postgrey database, or one postgrey runs on.
+Status check_postgrey_directory(const std::string& dir) {
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) {
+    return Status::InvalidArgument("postgrey database directory " + dir + " is not a directory");
+  }
+  if (!fs::exists(fs::path(dir) / kTripletFile, error)) {
+    return Status::InvalidArgument(dir + "/" + kTripletFile + " does not exist");
+  }
+  // postgrey holds an exclusive flock on postgrey.lock while it runs; its
+  // files are not consistent on disk then.
+  const std::string lock_path = dir + "/" + kLockFile;
+  if (const int lock = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW); lock >= 0) {
+    const bool busy = ::flock(lock, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    ::close(lock);
+    if (busy) {
+      return Status::Unavailable("postgrey is running on " + dir + " (" + lock_path +
+                                 " is locked): stop it first");
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::optional<PostgreyTripletKey> parse_postgrey_triplet_key(std::string_view key) {
@@ -141,24 +164,8 @@ std::optional<PostgreyClient> parse_postgrey_client_value(std::string_view value
 
 Result<PostgreyDatabase> read_postgrey_database(const std::string& dir) {
   PostgreyDatabase out;
+  if (const Status usable = check_postgrey_directory(dir); !usable.ok()) return usable;
   std::error_code error;
-  if (!fs::is_directory(dir, error)) {
-    return Status::InvalidArgument("postgrey database directory " + dir + " is not a directory");
-  }
-  if (!fs::exists(fs::path(dir) / kTripletFile, error)) {
-    return Status::InvalidArgument(dir + "/" + kTripletFile + " does not exist");
-  }
-  // postgrey holds an exclusive flock on postgrey.lock while it runs; its
-  // files are not consistent on disk then.
-  const std::string lock_path = dir + "/" + kLockFile;
-  if (const int lock = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW); lock >= 0) {
-    const bool busy = ::flock(lock, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    ::close(lock);
-    if (busy) {
-      return Status::Unavailable("postgrey is running on " + dir + " (" + lock_path +
-                                 " is locked): stop it first");
-    }
-  }
 
   // A private copy: recovery writes, and postgrey's files stay untouched.
   TempDir copy;
@@ -222,11 +229,19 @@ PostgreyImport::PostgreyImport(const Greylister& keys, Store& store, std::int64_
 
 Result<ImportReport> PostgreyImport::run(const PostgreyDatabase& database, bool dry_run,
                                          const std::atomic<bool>& interrupted) const {
-  const GreylistConfig& config = keys_.config();
   ImportReport report;
-
   // Converted first, so keys that fall together are combined before any write.
-  std::map<std::string, TripletRecord> triplets;
+  const Triplets triplets = convert_triplets(database, report);
+  const Clients clients = convert_clients(database, report);
+  if (Status s = write_triplets(triplets, dry_run, interrupted, report); !s.ok()) return s;
+  if (Status s = write_clients(clients, dry_run, interrupted, report); !s.ok()) return s;
+  return report;
+}
+
+PostgreyImport::Triplets PostgreyImport::convert_triplets(const PostgreyDatabase& database,
+                                                          ImportReport& report) const {
+  const GreylistConfig& config = keys_.config();
+  Triplets triplets;
   for (const StoreEntry& entry : database.triplets) {
     ++report.triplets_read;
     const auto key = parse_postgrey_triplet_key(entry.key);
@@ -267,8 +282,13 @@ Result<ImportReport> PostgreyImport::run(const PostgreyDatabase& database, bool 
       it->second.passed = it->second.passed || record.passed;
     }
   }
+  return triplets;
+}
 
-  std::map<std::string, ClientRecord> clients;
+PostgreyImport::Clients PostgreyImport::convert_clients(const PostgreyDatabase& database,
+                                                        ImportReport& report) const {
+  const GreylistConfig& config = keys_.config();
+  Clients clients;
   for (const StoreEntry& entry : database.clients) {
     ++report.clients_read;
     const auto address = IpAddress::parse(entry.key);
@@ -301,7 +321,13 @@ Result<ImportReport> PostgreyImport::run(const PostgreyDatabase& database, bool 
       it->second.last_seen = std::max(it->second.last_seen, record.last_seen);
     }
   }
+  return clients;
+}
 
+Status PostgreyImport::write_triplets(const Triplets& triplets, bool dry_run,
+                                      const std::atomic<bool>& interrupted,
+                                      ImportReport& report) const {
+  const GreylistConfig& config = keys_.config();
   for (const auto& [key, imported] : triplets) {
     if (interrupted.load()) return Status::Unavailable("interrupted");
     bool merged = false;
@@ -330,6 +356,13 @@ Result<ImportReport> PostgreyImport::run(const PostgreyDatabase& database, bool 
       if (passed) ++report.triplets_passed;
     }
   }
+  return Status::Ok();
+}
+
+Status PostgreyImport::write_clients(const Clients& clients, bool dry_run,
+                                     const std::atomic<bool>& interrupted,
+                                     ImportReport& report) const {
+  const GreylistConfig& config = keys_.config();
   for (const auto& [key, imported] : clients) {
     if (interrupted.load()) return Status::Unavailable("interrupted");
     bool merged = false;
@@ -349,7 +382,7 @@ Result<ImportReport> PostgreyImport::run(const PostgreyDatabase& database, bool 
     if (!written.ok()) return written;
     ++(merged ? report.clients_merged : report.client_networks);
   }
-  return report;
+  return Status::Ok();
 }
 
 }  // namespace greylist

@@ -31,6 +31,7 @@
 
 #include "greylist/clock.h"
 #include "greylist/greylister.h"
+#include "greylist/record_codec.h"
 #include "greylist/status.h"
 #include "greylist/store.h"
 
@@ -117,6 +118,19 @@ class PostgreyImport {
                            const std::atomic<bool>& interrupted) const;
 
  private:
+  using Triplets = std::map<std::string, TripletRecord>;  // our key => record
+  using Clients = std::map<std::string, ClientRecord>;
+
+  // postgrey's entries as ours, combined per key of ours; what is left out
+  // is counted in `report`.
+  Triplets convert_triplets(const PostgreyDatabase& database, ImportReport& report) const;
+  Clients convert_clients(const PostgreyDatabase& database, ImportReport& report) const;
+  // Each merged into the store (counted only, dry_run).
+  Status write_triplets(const Triplets& triplets, bool dry_run,
+                        const std::atomic<bool>& interrupted, ImportReport& report) const;
+  Status write_clients(const Clients& clients, bool dry_run, const std::atomic<bool>& interrupted,
+                       ImportReport& report) const;
+
   const Greylister& keys_;
   Store& store_;
   std::int64_t postgrey_delay_;

@@ -176,15 +176,53 @@ Result<DumpEntry> parse_dump_entry(std::string_view line) {
   return entry;
 }
 
+namespace {
+
+// What is wrong with the first line, "greylist-milter-dump VERSION[ info]",
+// if anything.
+std::optional<std::string> header_problem(std::string_view line,
+                                          const std::string& expected_header) {
+  if (!line.starts_with(std::string(kDumpMagic) + " ")) {
+    return "not a greylist-milter dump (it starts with '" + expected_header + "')";
+  }
+  std::string_view version = line.substr(kDumpMagic.size() + 1);
+  version = version.substr(0, version.find(' '));
+  const auto number = whole_number(version);
+  if (!number || *number != static_cast<std::uint64_t>(kDumpVersion)) {
+    return "dump format version '" + dump_encode(version.substr(0, 20)) +
+           "': this greylistctl reads version " + std::to_string(kDumpVersion);
+  }
+  return std::nullopt;
+}
+
+// What is wrong with an "end N" line after `entry_lines` entries, if anything.
+std::optional<std::string> end_problem(std::string_view line, std::uint64_t entry_lines) {
+  const auto count = line.starts_with("end ") ? whole_number(line.substr(4)) : std::nullopt;
+  if (!count) return "'end' must be followed by the number of entries";
+  if (*count != entry_lines) {
+    return "'end' says " + std::to_string(*count) + " entries, the dump holds " +
+           std::to_string(entry_lines);
+  }
+  return std::nullopt;
+}
+
+// Counts a problem; keeps its text while fewer than `max_problems` are kept.
+void add_problem(DumpReadReport& report, std::size_t max_problems, std::uint64_t line_number,
+                 const std::string& reason) {
+  ++report.problem_count;
+  if (report.problems.size() < max_problems) {
+    report.problems.push_back("line " + std::to_string(line_number) + ": " + reason);
+  }
+}
+
+}  // namespace
+
 Result<DumpReadReport> read_dump(std::istream& in,
                                  const std::function<Status(const DumpEntry&)>& on_entry,
                                  std::size_t max_problems) {
   DumpReadReport report;
-  auto problem = [&](std::uint64_t line_number, const std::string& reason) {
-    ++report.problem_count;
-    if (report.problems.size() < max_problems) {
-      report.problems.push_back("line " + std::to_string(line_number) + ": " + reason);
-    }
+  const auto problem = [&](std::uint64_t line_number, const std::string& reason) {
+    add_problem(report, max_problems, line_number, reason);
   };
   const std::string expected_header = dump_header("");
   std::vector<char> buffer(kMaxDumpLineBytes + 1);
@@ -215,29 +253,14 @@ Result<DumpReadReport> read_dump(std::istream& in,
       return report;
     }
     if (line_number == 1) {
-      // "greylist-milter-dump VERSION[ info]"
-      if (!line.starts_with(std::string(kDumpMagic) + " ")) {
-        problem(1, "not a greylist-milter dump (it starts with '" + expected_header + "')");
-        return report;
-      }
-      std::string_view version = line.substr(kDumpMagic.size() + 1);
-      version = version.substr(0, version.find(' '));
-      const auto number = whole_number(version);
-      if (!number || *number != static_cast<std::uint64_t>(kDumpVersion)) {
-        problem(1, "dump format version '" + dump_encode(version.substr(0, 20)) +
-                       "': this greylistctl reads version " + std::to_string(kDumpVersion));
+      if (auto wrong = header_problem(line, expected_header)) {
+        problem(1, *wrong);
         return report;
       }
       continue;
     }
     if (line.starts_with("end")) {
-      const auto count = line.starts_with("end ") ? whole_number(line.substr(4)) : std::nullopt;
-      if (!count) {
-        problem(line_number, "'end' must be followed by the number of entries");
-      } else if (*count != entry_lines) {
-        problem(line_number, "'end' says " + std::to_string(*count) + " entries, the dump holds " +
-                                 std::to_string(entry_lines));
-      }
+      if (auto wrong = end_problem(line, entry_lines)) problem(line_number, *wrong);
       ended = true;
       continue;
     }

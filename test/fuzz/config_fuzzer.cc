@@ -14,7 +14,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "daemon/daemon_options.h"
+#include "config/daemon_options.h"
 #include "fuzz_check.h"
 
 namespace {

@@ -1,4 +1,4 @@
-#include "daemon/privacy_key.h"
+#include "config/privacy_key.h"
 
 #include <fcntl.h>
 #include <sys/random.h>
@@ -45,6 +45,17 @@ Result<std::string> load_or_create_privacy_key(const std::string& path) {
   }
   key.resize(static_cast<std::size_t>(n));
   return key;
+}
+
+Result<std::string> read_privacy_key(const DaemonOptions& settings) {
+  if (!settings.greylist.privacy) return std::string();
+  const std::string path = settings.privacy_key_file.empty() ? settings.dbdir + "/privacy.key"
+                                                             : settings.privacy_key_file;
+  // Never create one: a new key would not match anything stored.
+  if (access(path.c_str(), F_OK) != 0) {
+    return Status::IoError("privacy key " + path + " (--privacy is on): " + std::strerror(errno));
+  }
+  return load_or_create_privacy_key(path);
 }
 
 }  // namespace greylist

@@ -1,4 +1,4 @@
-#include "daemon/privileges.h"
+#include "util/privileges.h"
 
 #include <dirent.h>
 #include <grp.h>
@@ -101,6 +101,15 @@ Status as_effective_user(const ServiceUser& user, const std::function<Status()>&
 Status give_socket_to_group(const ServiceUser& user, const std::string& path) {
   if (chown(path.c_str(), static_cast<uid_t>(-1), user.gid) != 0) {
     return os_error("cannot give socket " + path + " to group " + std::to_string(user.gid));
+  }
+  return Status::Ok();
+}
+
+Status become_owner_of(const std::string& path, const struct stat& st) {
+  if (geteuid() != 0 || st.st_uid == 0) return Status::Ok();
+  if (setgroups(0, nullptr) != 0 || setgid(st.st_gid) != 0 || setuid(st.st_uid) != 0) {
+    return os_error("cannot become the owner of " + path + " (uid " + std::to_string(st.st_uid) +
+                    ")");
   }
   return Status::Ok();
 }

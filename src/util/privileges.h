@@ -1,4 +1,5 @@
-// Privileges: running as the service user.
+// Privileges: running as the service user (the daemon, and greylistctl
+// when it creates or opens --dbdir as root).
 //
 // The daemon starts as root only to bind its sockets (a unix socket in a
 // root-owned directory, or a port below 1024) and to prepare its database
@@ -6,6 +7,7 @@
 // input. Started as another user, it keeps that user (nothing to drop).
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <functional>
@@ -41,6 +43,12 @@ Status as_effective_user(const ServiceUser& user, const std::function<Status()>&
 
 // Gives `path` (a unix socket we created) to the service group.
 Status give_socket_to_group(const ServiceUser& user, const std::string& path);
+
+// Started as root (euid 0): becomes the owner of `path`, whose stat() is
+// `st`, for good (groups, gid, uid), so that files created next belong to
+// that owner. Nothing to do when not root or when `path` is root's.
+// Errors name the path and the uid.
+Status become_owner_of(const std::string& path, const struct stat& st);
 
 // Drops root for good: supplementary groups, gid, uid; then verifies that
 // root cannot be regained. After an ok return the process is `user`.

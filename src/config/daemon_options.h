@@ -1,9 +1,11 @@
 // DaemonOptions: everything greylist-milter can be told, from the command
 // line and the configuration file (Boost.Program_options).
 //
-// Each setting has one name, one default and one description, in
-// daemon_options.cc; the man page and conf/greylist-milter.conf say the same.
-// Names and meanings follow postgrey where they overlap.
+// The module of src/config/, shared by the daemon and greylistctl (which
+// reads the daemon's config file): each setting has one name, one default
+// and one description, in option_table.cc; option_groups.cc checks and
+// converts them group by group. The man page and conf/greylist-milter.conf
+// say the same. Names and meanings follow postgrey where they overlap.
 #pragma once
 
 #include <string>

@@ -1,0 +1,85 @@
+#include "config/daemon_options.h"
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include "config/option_groups.h"
+#include "config/option_table.h"
+
+namespace po = boost::program_options;
+
+namespace greylist {
+namespace {
+
+// Boost 1.74's error_with_option_name::what() replaces each placeholder
+// ("%canonical_option%", "%value%", ...) in a loop that never ends when the
+// text it inserts contains that placeholder: a config line
+// "x%canonical_option%y = 1" hung the daemon at start-up (found by
+// fuzzing). The inserted names and values lose their '%' first.
+std::string error_message(const po::error& e) {
+  const auto* named = dynamic_cast<const po::error_with_option_name*>(&e);
+  if (named == nullptr) return e.what();
+  struct Substitutions : po::error_with_option_name {
+    static std::map<std::string, std::string>& of(po::error_with_option_name& error) {
+      return error.*(&Substitutions::m_substitutions);
+    }
+  };
+  po::error_with_option_name copy = *named;
+  for (auto& [placeholder, text] : Substitutions::of(copy)) {
+    std::replace(text.begin(), text.end(), '%', '?');
+  }
+  return copy.what();
+}
+
+}  // namespace
+
+Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]) {
+  ParsedOptions parsed;
+  const po::options_description description = config::describe_options();
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, description), vm);
+    if (vm.count("help") != 0) {
+      std::cout << "Usage: greylist-milter [options]\n"
+                << "Greylisting for Postfix through a milter and a policy-delegation socket.\n"
+                << description << "\nSee greylist-milter(8).\n";
+      parsed.outcome = ParsedOptions::Outcome::kPrintedHelp;
+      return parsed;
+    }
+    if (vm.count("version") != 0) {
+      std::cout << "greylist-milter " << GREYLIST_VERSION << "\n";
+      parsed.outcome = ParsedOptions::Outcome::kPrintedVersion;
+      return parsed;
+    }
+    if (vm.count("config") != 0) {
+      const auto path = vm["config"].as<std::string>();
+      std::ifstream file(path);
+      if (!file) return Status::InvalidArgument("cannot read config file " + path);
+      // Values stored first win, so the command line (stored above) beats the file.
+      po::store(po::parse_config_file(file, description), vm);
+      parsed.options.config_file = path;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::string message = error_message(e);
+    if (!parsed.options.config_file.empty() || vm.count("config") != 0) {
+      message += " (command line or " + vm["config"].as<std::string>() + ")";
+    }
+    return Status::InvalidArgument(message);
+  }
+  const Status status = config::fill_daemon_options(vm, parsed.options);
+  if (!status.ok()) return status;
+  return parsed;
+}
+
+std::vector<std::string> daemon_option_names() {
+  const po::options_description description = config::describe_options();
+  std::vector<std::string> names;
+  for (const auto& option : description.options()) names.push_back(option->long_name());
+  return names;
+}
+
+}  // namespace greylist
