@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "daemon/daemon_options.h"
+#include "config/daemon_options.h"
 #include "tools/ctl_command.h"
 #include "tools/postgrey_import.h"
 
