@@ -3,13 +3,16 @@
 // exactly while writing nothing.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "greylist/greylister.h"
 #include "greylist/record_codec.h"
+#include "greylist/registered_domains.h"
 #include "store/memory_store.h"
 #include "support/fake_clock.h"
+#include "support/last_two_labels.h"
 #include "tools/ctl_output.h"
 #include "tools/decision_explainer.h"
 #include "tools/stored_key.h"
@@ -49,7 +52,7 @@ class ListWhitelist final : public Whitelist {
  public:
   std::optional<WhitelistMatch> match(const Request& request) const override {
     if (request.recipient == "postmaster@bar.test") {
-      return WhitelistMatch{"recipient whitelist", "whitelist_recipients:1 postmaster@"};
+      return WhitelistMatch{WhitelistMatch::List::kRecipients, "whitelist_recipients:1 postmaster@"};
     }
     return std::nullopt;
   }
@@ -128,64 +131,168 @@ TEST_CASE("text fields never contain whitespace; times are ISO 8601 UTC") {
   CHECK(iso8601(1795590188) == "2026-11-25T07:03:08Z");
 }
 
-TEST_CASE("DecisionExplainer predicts decide() at every stage, and writes nothing") {
+// The decision paths: the daemon's (Greylister::decide) and greylistctl
+// whitelist-check's (DecisionExplainer) run over the same stored state must
+// give the same decision, and the explainer must write nothing.
+struct PathScenario {
+  const char* name;
+  void (*configure)(GreylistConfig&);
+  // Brings the store to the state to decide in; `before` keys by network
+  // (--pool-by-domain off), `g` is the Greylister under test.
+  void (*prepare)(const Greylister& g, const Greylister& before, testing::FakeClock& clock);
+  Request request;
+  Decision::Action action;
+  const char* reason;
+};
+
+using testing::LastTwoLabels;
+
+const Request kA = make_request("192.0.2.7", "a@foo.test", "r@bar.test");
+const Request kPoolA =
+    make_request("40.107.1.1", "a@foo.test", "r@bar.test", "mail-a.protection.outlook.com");
+const Request kPoolB =
+    make_request("52.100.9.9", "a@foo.test", "r@bar.test", "mail-b.protection.outlook.com");
+
+void no_config(GreylistConfig&) {}
+void no_awl(GreylistConfig& c) {
+  c.auto_whitelist_clients = 0;
+  c.auto_whitelist_domains = 0;
+}
+void nothing(const Greylister&, const Greylister&, testing::FakeClock&) {}
+void seen(const Greylister& g, const Greylister&, testing::FakeClock& clock) {
+  g.decide(kA);
+  clock.advance(100);
+}
+void delayed(const Greylister& g, const Greylister&, testing::FakeClock& clock) {
+  g.decide(kA);
+  clock.advance(301);
+}
+void passed(const Greylister& g, const Greylister&, testing::FakeClock& clock) {
+  delayed(g, g, clock);
+  g.decide(kA);
+  clock.advance(10);
+}
+void window_over(const Greylister& g, const Greylister&, testing::FakeClock& clock) {
+  g.decide(kA);
+  clock.advance(g.config().retry_window + 10);
+}
+void max_age_over(const Greylister& g, const Greylister&, testing::FakeClock& clock) {
+  delayed(g, g, clock);
+  g.decide(kA);
+  clock.advance(g.config().max_age + 10);  // not swept yet
+}
+void pool_seen(const Greylister& g, const Greylister&, testing::FakeClock& clock) {
+  g.decide(kPoolA);
+  clock.advance(400);
+}
+void network_keyed(const Greylister&, const Greylister& before, testing::FakeClock& clock) {
+  before.decide(kPoolA);
+  clock.advance(400);
+}
+void client_counted(const Greylister& g, const Greylister&, testing::FakeClock& clock) {
+  delayed(g, g, clock);
+  g.decide(kA);  // counts the client: threshold 1 reached
+}
+void client_awl_1(GreylistConfig& c) { c.auto_whitelist_clients = 1; }
+void domain_counted(const Greylister& g, const Greylister&, testing::FakeClock& clock) {
+  for (const char* sender : {"a@foo.test", "b@foo.test"}) {
+    const Request r = make_request("192.0.2.7", sender, "r@bar.test");
+    g.decide(r);
+    clock.advance(301);
+    g.decide(r);
+  }
+}
+void domain_awl_only(GreylistConfig& c) { c.auto_whitelist_clients = 0; }
+
+const PathScenario kPathScenarios[] = {
+    {"new", no_config, nothing, kA, Decision::Action::kGreylist, "new"},
+    {"early retry", no_config, seen, kA, Decision::Action::kGreylist, "early-retry (200s missing)"},
+    {"retry after the delay", no_config, delayed, kA, Decision::Action::kPass, "triplet found"},
+    {"passed", no_config, passed, kA, Decision::Action::kPass, "triplet found"},
+    {"retry window expired", no_config, window_over, kA, Decision::Action::kGreylist, "new"},
+    {"max age", no_config, max_age_over, kA, Decision::Action::kPass, "triplet found"},
+    {"pool retry from another network", no_awl, pool_seen, kPoolB, Decision::Action::kPass,
+     "pool (outlook.com)"},
+    {"network-keyed entry under pool keying", no_awl, network_keyed, kPoolA,
+     Decision::Action::kPass, "triplet found"},
+    {"client AWL", client_awl_1, client_counted,
+     make_request("192.0.2.8", "z@other.test", "z@bar.test"), Decision::Action::kWhitelisted,
+     "client AWL"},
+    {"domain AWL", domain_awl_only, domain_counted,
+     make_request("192.0.2.9", "c@foo.test", "s@bar.test"), Decision::Action::kWhitelisted,
+     "domain AWL"},
+    {"static whitelist", no_config, nothing,
+     make_request("192.0.2.8", "x@y.test", "postmaster@bar.test"),
+     Decision::Action::kWhitelisted, "recipient whitelist (whitelist_recipients:1 postmaster@)"},
+};
+
+TEST_CASE("the daemon's path and whitelist-check's give the same decision; the explainer writes nothing") {
+  for (const PathScenario& scenario : kPathScenarios) {
+    CAPTURE(scenario.name);
+    MemoryStore store;
+    testing::FakeClock clock;
+    LastTwoLabels domains;
+    GreylistConfig config;
+    scenario.configure(config);
+    GreylistConfig network_keyed_config = config;
+    network_keyed_config.pool_by_domain = false;
+    Greylister greylister(config, store, clock, &domains);
+    const Greylister before(network_keyed_config, store, clock, &domains);
+    greylister.set_whitelist(std::make_shared<ListWhitelist>());
+    scenario.prepare(greylister, before, clock);
+
+    const auto stored = everything(store);
+    const DecisionExplainer explainer(greylister, store);
+    auto explained = explainer.explain(scenario.request, clock.now());
+    REQUIRE(explained.ok());
+    CHECK(same(stored, everything(store)));
+    CHECK_FALSE(explained.value().checks.empty());
+
+    const Decision decided = greylister.decide(scenario.request);
+    const Decision& predicted = explained.value().decision;
+    CHECK(decided.action == scenario.action);
+    CHECK(reason_text(decided) == scenario.reason);
+    CHECK(predicted.action == decided.action);
+    CHECK(predicted.reason == decided.reason);
+    CHECK(reason_text(predicted) == reason_text(decided));
+    CHECK(predicted.seconds_left == decided.seconds_left);
+    CHECK(predicted.delayed_seconds == decided.delayed_seconds);
+  }
+}
+
+TEST_CASE("the explainer narrates the pool fallback and a restarted retry window") {
   MemoryStore store;
   testing::FakeClock clock;
+  LastTwoLabels domains;
   GreylistConfig config;
-  config.delay = 300;
-  config.auto_whitelist_clients = 2;
-  config.auto_whitelist_domains = 2;
-  Greylister greylister(config, store, clock);
-  auto whitelist = std::make_shared<ListWhitelist>();
-  greylister.set_whitelist(whitelist);
-  const DecisionExplainer explainer(greylister, store, whitelist.get());
-
-  // Explains, checks that nothing changed, then lets decide() act and
-  // compares.
-  const auto step = [&](const Request& request, const char* expected_reason) {
-    const auto before = everything(store);
-    auto explained = explainer.explain(request, clock.now());
-    REQUIRE(explained.ok());
-    CHECK(same(before, everything(store)));
-    const Decision decided = greylister.decide(request);
-    CHECK(explained.value().action == decided.action);
-    CHECK(explained.value().reason == decided.reason);
-    CHECK(explained.value().reason == expected_reason);
-    if (decided.action == Decision::Action::kGreylist) {
-      CHECK(explained.value().seconds_left == decided.seconds_left);
+  no_awl(config);
+  GreylistConfig off = config;
+  off.pool_by_domain = false;
+  const Greylister greylister(config, store, clock, &domains);
+  network_keyed(greylister, Greylister(off, store, clock, &domains), clock);
+  const DecisionExplainer explainer(greylister, store);
+  auto pooled = explainer.explain(kPoolA, clock.now());
+  REQUIRE(pooled.ok());
+  const auto& checks = pooled.value().checks;
+  CHECK(std::find(checks.begin(), checks.end(),
+                  "triplet (pool:outlook.com, a@foo.test, r@bar.test): not seen yet") !=
+        checks.end());
+  bool copied = false;
+  for (const auto& line : checks) {
+    if (line.starts_with("triplet keyed by the network 40.107.1.0: first seen") &&
+        line.ends_with(": copied under the pool key")) {
+      copied = true;
     }
-    if (decided.delayed_seconds) CHECK(explained.value().delayed_seconds == *decided.delayed_seconds);
-  };
+  }
+  CHECK(copied);
 
-  const Request a = make_request("192.0.2.7", "a@foo.test", "r@bar.test");
-  step(a, "new");
-  clock.advance(100);
-  step(a, "early-retry (200s missing)");
-  clock.advance(250);
-  step(a, "triplet found");  // first pass, with the header's delay
-  clock.advance(10);
-  step(a, "triplet found");  // passed
-  step(make_request("192.0.2.8", "x@y.test", "postmaster@bar.test"),
-       "recipient whitelist (whitelist_recipients:1 postmaster@)");
-
-  // A second sender of foo.test passing from the network makes the domain
-  // whitelisted (2 senders); a second counted pass the client too.
-  const Request b = make_request("192.0.2.9", "b@foo.test", "r@bar.test");
-  step(b, "new");
-  clock.advance(3700);
-  step(b, "triplet found");
-  step(make_request("192.0.2.10", "c@foo.test", "other@bar.test"), "client AWL");
-  step(make_request("198.51.100.1", "c@other.test", "r@bar.test"), "new");
-
-  // A retry after the retry window starts over.
-  const Request late = make_request("203.0.113.1", "l@late.test", "r@bar.test");
-  step(late, "new");
-  clock.advance(config.retry_window + 10);
-  auto explained = explainer.explain(late, clock.now());
-  REQUIRE(explained.ok());
-  CHECK(explained.value().action == Decision::Action::kGreylist);
-  CHECK(explained.value().reason == "new (retry window expired)");
-  CHECK(greylister.decide(late).reason == "new");
+  window_over(greylister, greylister, clock);
+  auto late = explainer.explain(kA, clock.now());
+  REQUIRE(late.ok());
+  CHECK(reason_text(late.value().decision) == "new");
+  CHECK(std::find(late.value().checks.begin(), late.value().checks.end(),
+                  "retry window: 172800 s passed since it was first seen: it starts over") !=
+        late.value().checks.end());
 }
 
 }  // TEST_SUITE

@@ -9,6 +9,7 @@
 #include "store/memory_store.h"
 #include "support/failing_store.h"
 #include "support/fake_clock.h"
+#include "support/last_two_labels.h"
 
 using namespace greylist;
 using greylist::testing::FailingStore;
@@ -35,15 +36,7 @@ struct Fixture {
 };
 
 // Registered domain = the last two labels; enough for tests.
-class LastTwoLabels final : public RegisteredDomains {
- public:
-  std::optional<std::string> registered_domain(std::string_view host) const override {
-    const auto last = host.rfind('.');
-    if (last == std::string_view::npos || last == 0) return std::nullopt;
-    const auto previous = host.rfind('.', last - 1);
-    return std::string(previous == std::string_view::npos ? host : host.substr(previous + 1));
-  }
-};
+using testing::LastTwoLabels;
 
 Request named(std::string client, std::string name, std::string sender = "a@foo.test",
               std::string recipient = "b@bar.test") {
@@ -56,7 +49,7 @@ class StaticWhitelist final : public Whitelist {
  public:
   std::optional<WhitelistMatch> match(const Request& r) const override {
     if (r.recipient == "postmaster@bar.test") {
-      return WhitelistMatch{"recipient whitelist", "whitelist_recipients:1 postmaster@"};
+      return WhitelistMatch{WhitelistMatch::List::kRecipients, "whitelist_recipients:1 postmaster@"};
     }
     return std::nullopt;
   }
@@ -70,19 +63,19 @@ TEST_CASE_FIXTURE(Fixture, "new triplet is greylisted, early retry too, retry af
   const Greylister g = make();
   const Decision first = g.decide(request());
   CHECK(first.action == Action::kGreylist);
-  CHECK(first.reason == "new");
+  CHECK(reason_text(first) == "new");
   CHECK(first.seconds_left == 300);
 
   clock.advance(100);
   const Decision early = g.decide(request());
   CHECK(early.action == Action::kGreylist);
-  CHECK(early.reason == "early-retry (200s missing)");
+  CHECK(reason_text(early) == "early-retry (200s missing)");
   CHECK(early.seconds_left == 200);
 
   clock.advance(200);  // exactly the delay: postgrey passes when diff <= 0
   const Decision pass = g.decide(request());
   CHECK(pass.action == Action::kPass);
-  CHECK(pass.reason == "triplet found");
+  CHECK(reason_text(pass) == "triplet found");
   REQUIRE(pass.delayed_seconds);
   CHECK(*pass.delayed_seconds == 300);
 
@@ -98,13 +91,13 @@ TEST_CASE_FIXTURE(Fixture, "a retry one second before the delay is still early")
   clock.advance(299);
   const Decision d = g.decide(request());
   CHECK(d.action == Action::kGreylist);
-  CHECK(d.reason == "early-retry (1s missing)");
+  CHECK(reason_text(d) == "early-retry (1s missing)");
 }
 
 TEST_CASE_FIXTURE(Fixture, "a retry in the same second is still reason new") {
   const Greylister g = make();
   g.decide(request());
-  CHECK(g.decide(request()).reason == "new");
+  CHECK(reason_text(g.decide(request())) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "a retry after the retry window starts over as new") {
@@ -113,7 +106,7 @@ TEST_CASE_FIXTURE(Fixture, "a retry after the retry window starts over as new") 
   clock.advance(config.retry_window + 1);
   const Decision d = g.decide(request());
   CHECK(d.action == Action::kGreylist);
-  CHECK(d.reason == "new");
+  CHECK(reason_text(d) == "new");
   CHECK(d.seconds_left == 300);
   clock.advance(300);
   CHECK(g.decide(request()).action == Action::kPass);
@@ -151,9 +144,9 @@ TEST_CASE_FIXTURE(Fixture, "the triplet: same /24 shares, other sender or recipi
   g.decide(request("203.0.113.7"));
   clock.advance(300);
   CHECK(g.decide(request("203.0.113.200")).action == Action::kPass);  // same /24
-  CHECK(g.decide(request("203.0.114.7")).reason == "new");
-  CHECK(g.decide(request("203.0.113.7", "other@foo.test")).reason == "new");
-  CHECK(g.decide(request("203.0.113.7", "a@foo.test", "c@bar.test")).reason == "new");
+  CHECK(reason_text(g.decide(request("203.0.114.7"))) == "new");
+  CHECK(reason_text(g.decide(request("203.0.113.7", "other@foo.test"))) == "new");
+  CHECK(reason_text(g.decide(request("203.0.113.7", "a@foo.test", "c@bar.test"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "normalized sender and case: VERP bounces and +ext share one triplet") {
@@ -168,10 +161,10 @@ TEST_CASE_FIXTURE(Fixture, "normalized sender and case: VERP bounces and +ext sh
 
 TEST_CASE_FIXTURE(Fixture, "null sender is a triplet of its own") {
   const Greylister g = make();
-  CHECK(g.decide(request("203.0.113.7", "")).reason == "new");
+  CHECK(reason_text(g.decide(request("203.0.113.7", ""))) == "new");
   clock.advance(300);
   CHECK(g.decide(request("203.0.113.7", "")).action == Action::kPass);
-  CHECK(g.decide(request("203.0.113.7", "x@foo.test")).reason == "new");
+  CHECK(reason_text(g.decide(request("203.0.113.7", "x@foo.test"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "lookup by host keys on the full address") {
@@ -179,7 +172,7 @@ TEST_CASE_FIXTURE(Fixture, "lookup by host keys on the full address") {
   const Greylister g = make();
   g.decide(request("203.0.113.7"));
   clock.advance(300);
-  CHECK(g.decide(request("203.0.113.8")).reason == "new");
+  CHECK(reason_text(g.decide(request("203.0.113.8"))) == "new");
   CHECK(g.decide(request("203.0.113.7")).action == Action::kPass);
 }
 
@@ -188,7 +181,7 @@ TEST_CASE_FIXTURE(Fixture, "IPv6 clients share their /64") {
   g.decide(request("2001:db8:1:2::1"));
   clock.advance(300);
   CHECK(g.decide(request("2001:db8:1:2:ffff::9")).action == Action::kPass);
-  CHECK(g.decide(request("2001:db8:1:3::1")).reason == "new");
+  CHECK(reason_text(g.decide(request("2001:db8:1:3::1"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "first-seen in the future is corrected to now") {
@@ -197,7 +190,7 @@ TEST_CASE_FIXTURE(Fixture, "first-seen in the future is corrected to now") {
   REQUIRE(store.put(Table::kTriplets, key, encode_triplet({clock.now() + 5000, clock.now() + 5000, false}), 0).ok());
   const Decision d = g.decide(request());
   CHECK(d.action == Action::kGreylist);
-  CHECK(d.reason == "new");
+  CHECK(reason_text(d) == "new");
   auto stored = decode_triplet(*store.get(Table::kTriplets, key).value());
   REQUIRE(stored);
   CHECK(stored->first_seen == clock.now());
@@ -207,7 +200,7 @@ TEST_CASE_FIXTURE(Fixture, "an undecodable entry is greylisted afresh and repair
   const Greylister g = make();
   const std::string key = g.triplet_key(request());
   REQUIRE(store.put(Table::kTriplets, key, "garbage", 0).ok());
-  CHECK(g.decide(request()).reason == "new");
+  CHECK(reason_text(g.decide(request())) == "new");
   CHECK(decode_triplet(*store.get(Table::kTriplets, key).value()));
 }
 
@@ -221,7 +214,7 @@ TEST_CASE_FIXTURE(Fixture, "an entry with an absurd time is damaged: greylisted 
     REQUIRE(store.put(Table::kClients, g.client_key(request()), encode_client({100, bad}), 0).ok());
     const Decision d = g.decide(request());
     CHECK(d.action == Action::kGreylist);
-    CHECK(d.reason == "new");
+    CHECK(reason_text(d) == "new");
     auto stored = decode_triplet(*store.get(Table::kTriplets, key).value());
     REQUIRE(stored);
     CHECK(stored->first_seen == clock.now());
@@ -267,7 +260,7 @@ TEST_CASE_FIXTURE(Fixture, "auto-whitelisting: after N first passes (one per hou
   CHECK(newly == 1);
   const Decision d = g.decide(request("198.51.100.77", "new@foo.test", "new@bar.test"));
   CHECK(d.action == Action::kWhitelisted);
-  CHECK(d.reason == "client AWL");
+  CHECK(reason_text(d) == "client AWL");
   // Another network is not whitelisted.
   CHECK(g.decide(request("198.51.101.9", "new@foo.test", "new@bar.test")).action ==
         Action::kGreylist);
@@ -300,10 +293,10 @@ TEST_CASE_FIXTURE(Fixture, "static whitelist comes first and names its rule; the
   g.set_whitelist(std::make_shared<StaticWhitelist>());
   const Decision d = g.decide(request("203.0.113.7", "a@foo.test", "postmaster@bar.test"));
   CHECK(d.action == Action::kWhitelisted);
-  CHECK(d.reason == "recipient whitelist (whitelist_recipients:1 postmaster@)");
+  CHECK(reason_text(d) == "recipient whitelist (whitelist_recipients:1 postmaster@)");
   CHECK(store.count(Table::kTriplets).value() == 0);
   g.set_whitelist(nullptr);
-  CHECK(g.decide(request("203.0.113.7", "a@foo.test", "postmaster@bar.test")).reason == "new");
+  CHECK(reason_text(g.decide(request("203.0.113.7", "a@foo.test", "postmaster@bar.test"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "privacy: keys are keyed hashes, decisions unchanged") {
@@ -327,14 +320,14 @@ TEST_CASE_FIXTURE(Fixture, "store failures give kError with the reason, never a 
   failing.fail_reads = true;
   Decision d = g.decide(request());
   CHECK(d.action == Action::kError);
-  CHECK(d.reason.find("injected read failure") != std::string::npos);
+  CHECK(reason_text(d).find("injected read failure") != std::string::npos);
   failing.fail_reads = false;
   failing.fail_writes = true;
   d = g.decide(request());
   CHECK(d.action == Action::kError);
-  CHECK(d.reason.find("injected write failure") != std::string::npos);
+  CHECK(reason_text(d).find("injected write failure") != std::string::npos);
   failing.fail_writes = false;
-  CHECK(g.decide(request()).reason == "new");  // recovers by itself
+  CHECK(reason_text(g.decide(request())) == "new");  // recovers by itself
 }
 
 TEST_CASE_FIXTURE(Fixture, "a failing AWL counter write does not change a pass, but is reported") {
@@ -373,7 +366,7 @@ TEST_CASE_FIXTURE(Fixture, "concurrent first attempts of one triplet record one 
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 50; ++i) {
-        if (g.decide(request()).reason == "new") ++news;
+        if (reason_text(g.decide(request())) == "new") ++news;
       }
     });
   }
@@ -390,19 +383,19 @@ TEST_CASE_FIXTURE(Fixture, "domain AWL: after N distinct senders of a domain pas
   for (const char* rcpt : {"r1@bar.test", "r2@bar.test"}) {
     g.decide(request("198.51.100.9", "alice@shop.test", rcpt));
     clock.advance(300);
-    CHECK(g.decide(request("198.51.100.9", "alice@shop.test", rcpt)).reason == "triplet found");
+    CHECK(reason_text(g.decide(request("198.51.100.9", "alice@shop.test", rcpt))) == "triplet found");
   }
-  CHECK(g.decide(request("198.51.100.9", "carol@shop.test", "r3@bar.test")).reason == "new");
+  CHECK(reason_text(g.decide(request("198.51.100.9", "carol@shop.test", "r3@bar.test"))) == "new");
   g.decide(request("198.51.100.9", "bob@shop.test", "r1@bar.test"));
   clock.advance(300);
   CHECK(g.decide(request("198.51.100.9", "bob@shop.test", "r1@bar.test")).action == Action::kPass);
   // Two distinct senders: the domain is whitelisted from that network...
   const Decision d = g.decide(request("198.51.100.77", "dave@SHOP.test", "new@bar.test"));
   CHECK(d.action == Action::kWhitelisted);
-  CHECK(d.reason == "domain AWL");
+  CHECK(reason_text(d) == "domain AWL");
   // ...but not from another network, and not another domain.
-  CHECK(g.decide(request("198.51.101.9", "dave@shop.test", "new@bar.test")).reason == "new");
-  CHECK(g.decide(request("198.51.100.9", "dave@other.test", "new@bar.test")).reason == "new");
+  CHECK(reason_text(g.decide(request("198.51.101.9", "dave@shop.test", "new@bar.test"))) == "new");
+  CHECK(reason_text(g.decide(request("198.51.100.9", "dave@other.test", "new@bar.test"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "domain AWL ignores the null sender") {
@@ -415,7 +408,7 @@ TEST_CASE_FIXTURE(Fixture, "domain AWL ignores the null sender") {
     clock.advance(300);
     g.decide(request("198.51.100.9", "", rcpt));
   }
-  CHECK(g.decide(request("198.51.100.9", "", "z@bar.test")).reason == "new");
+  CHECK(reason_text(g.decide(request("198.51.100.9", "", "z@bar.test"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "pool: a retry from another network of the same registered domain is the same triplet") {
@@ -425,20 +418,20 @@ TEST_CASE_FIXTURE(Fixture, "pool: a retry from another network of the same regis
   const Greylister g(config, store, clock, &domains);
   CHECK(g.triplet_client(named("40.107.1.1", "mail-a.protection.outlook.com")) == "pool:outlook.com");
   CHECK(g.triplet_client(named("40.107.1.1", "unknown")) == "40.107.1.0");
-  CHECK(g.decide(named("40.107.1.1", "mail-a.protection.outlook.com")).reason == "new");
+  CHECK(reason_text(g.decide(named("40.107.1.1", "mail-a.protection.outlook.com"))) == "new");
   clock.advance(300);
   const Decision retry = g.decide(named("52.100.9.9", "mail-b.protection.outlook.com"));
   CHECK(retry.action == Action::kPass);
-  CHECK(retry.reason == "pool (outlook.com)");
+  CHECK(reason_text(retry) == "pool (outlook.com)");
   REQUIRE(retry.delayed_seconds);
   CHECK(*retry.delayed_seconds == 300);
   // A retry from the same network is an ordinary pass.
-  CHECK(g.decide(named("40.107.1.1", "mail-a.protection.outlook.com", "z@foo.test")).reason == "new");
+  CHECK(reason_text(g.decide(named("40.107.1.1", "mail-a.protection.outlook.com", "z@foo.test"))) == "new");
   clock.advance(300);
-  CHECK(g.decide(named("40.107.1.1", "mail-a.protection.outlook.com", "z@foo.test")).reason ==
+  CHECK(reason_text(g.decide(named("40.107.1.1", "mail-a.protection.outlook.com", "z@foo.test"))) ==
         "triplet found");
   // An unverified client under the same addresses is keyed by network.
-  CHECK(g.decide(named("52.100.9.9", "unknown")).reason == "new");
+  CHECK(reason_text(g.decide(named("52.100.9.9", "unknown"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "pool: a triplet keyed by network before pool-by-domain was on still counts") {
@@ -456,12 +449,12 @@ TEST_CASE_FIXTURE(Fixture, "pool: a triplet keyed by network before pool-by-doma
   // which keys by network too).
   config.pool_by_domain = false;
   const Greylister before(config, store, clock, &domains);
-  CHECK(before.decide(passed).reason == "new");
-  CHECK(before.decide(waiting).reason == "new");
+  CHECK(reason_text(before.decide(passed)) == "new");
+  CHECK(reason_text(before.decide(waiting)) == "new");
   clock.advance(300);
   CHECK(before.decide(passed).action == Action::kPass);
   clock.advance(-100);
-  CHECK(before.decide(early).reason == "new");
+  CHECK(reason_text(before.decide(early)) == "new");
   clock.advance(100);  // start + 300
 
   config.pool_by_domain = true;
@@ -472,7 +465,7 @@ TEST_CASE_FIXTURE(Fixture, "pool: a triplet keyed by network before pool-by-doma
   // Its delay has passed under the network key: it passes, as that triplet.
   const Decision retry = g.decide(waiting);
   CHECK(retry.action == Action::kPass);
-  CHECK(retry.reason == "triplet found");
+  CHECK(reason_text(retry) == "triplet found");
   REQUIRE(retry.delayed_seconds);
   CHECK(*retry.delayed_seconds == 300);
   // Copied under the pool key (first seen kept); the network entry stays.
@@ -486,14 +479,14 @@ TEST_CASE_FIXTURE(Fixture, "pool: a triplet keyed by network before pool-by-doma
 
   // A triplet that passed before the switch passes at once.
   CHECK(g.decide(passed).action == Action::kPass);
-  CHECK(g.decide(passed).reason == "triplet found");
+  CHECK(reason_text(g.decide(passed)) == "triplet found");
   // One still within its delay is an early retry, not new.
   const Decision too_soon = g.decide(early);
   CHECK(too_soon.action == Action::kGreylist);
-  CHECK(too_soon.reason == "early-retry (200s missing)");
+  CHECK(reason_text(too_soon) == "early-retry (200s missing)");
   // Unknown under both keys: new, written under the pool key only.
   const Request fresh = named("40.107.1.1", name, "d@foo.test");
-  CHECK(g.decide(fresh).reason == "new");
+  CHECK(reason_text(g.decide(fresh)) == "new");
   CHECK(store.get(Table::kTriplets, g.triplet_key(fresh)).value());
   CHECK(!store.get(Table::kTriplets, before.triplet_key(fresh)).value());
 }
@@ -508,7 +501,7 @@ TEST_CASE_FIXTURE(Fixture, "pool: the network-keyed fallback also works with pri
   const Request r = named("40.107.1.1", "mail-a.protection.outlook.com");
   config.pool_by_domain = false;
   const Greylister before(config, store, clock, &domains);
-  CHECK(before.decide(r).reason == "new");
+  CHECK(reason_text(before.decide(r)) == "new");
   clock.advance(300);
   config.pool_by_domain = true;
   const Greylister g(config, store, clock, &domains);

@@ -28,16 +28,20 @@ TEST_SUITE("metrics") {
 TEST_CASE("reason labels drop the details") {
   Decision d;
   d.action = Decision::Action::kGreylist;
-  d.reason = "early-retry (12s missing)";
+  d.reason = Decision::Reason::kEarlyRetry;
+  d.seconds_left = 12;
   CHECK(Metrics::reason_label(d) == "early-retry");
   d.action = Decision::Action::kWhitelisted;
-  d.reason = "client whitelist (whitelist_clients:3 .outlook.com)";
+  d.reason = Decision::Reason::kClientWhitelist;
+  d.detail = "whitelist_clients:3 .outlook.com";
   CHECK(Metrics::reason_label(d) == "client whitelist");
   d.action = Decision::Action::kPass;
-  d.reason = "pool (outlook.com)";
+  d.reason = Decision::Reason::kPool;
+  d.detail = "outlook.com";
   CHECK(Metrics::reason_label(d) == "pool");
   d.action = Decision::Action::kError;
-  d.reason = "database directory . is gone";
+  d.reason = Decision::Reason::kStoreError;
+  d.detail = "database directory . is gone";
   CHECK(Metrics::reason_label(d) == "error");
 }
 

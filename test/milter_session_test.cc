@@ -3,9 +3,18 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "greylist/greylister.h"
+#include "greylist/log_line.h"
+#include "policy/policy_responder.h"
 #include "store/memory_store.h"
 #include "support/failing_store.h"
 #include "support/fake_clock.h"
@@ -20,7 +29,7 @@ class PostmasterWhitelist final : public Whitelist {
  public:
   std::optional<WhitelistMatch> match(const Request& request) const override {
     if (request.recipient.rfind("postmaster@", 0) == 0) {
-      return WhitelistMatch{"recipient whitelist", "test"};
+      return WhitelistMatch{WhitelistMatch::List::kRecipients, "test"};
     }
     return std::nullopt;
   }
@@ -70,7 +79,85 @@ struct Fixture {
   std::unique_ptr<MilterContext> context;
 };
 
+// Where log() writes (stderr) redirected to a file while it lives; the
+// messages without the "ident[pid]: " prefix.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    char path[] = "/tmp/milter-session-log-XXXXXX";
+    const int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    path_ = path;
+    std::fflush(stderr);
+    saved_ = dup(STDERR_FILENO);
+    REQUIRE(dup2(fd, STDERR_FILENO) == STDERR_FILENO);
+    close(fd);
+  }
+  ~StderrCapture() {
+    std::fflush(stderr);
+    dup2(saved_, STDERR_FILENO);
+    close(saved_);
+    std::remove(path_.c_str());
+  }
+  std::vector<std::string> messages() const {
+    std::fflush(stderr);
+    std::ifstream in(path_);
+    std::vector<std::string> out;
+    for (std::string line; std::getline(in, line);) {
+      const auto colon = line.find(": ");
+      out.push_back(colon == std::string::npos ? line : line.substr(colon + 2));
+    }
+    return out;
+  }
+
+ private:
+  std::string path_;
+  int saved_ = -1;
+};
+
 TEST_SUITE("milter") {
+
+TEST_CASE("the milter and the policy front end log the same lines for the same decisions") {
+  GreylistConfig config;
+  config.auto_whitelist_clients = 1;  // the first pass makes the client whitelisted
+  config.auto_whitelist_domains = 0;
+  MemoryStore milter_store, policy_store;
+  FakeClock milter_clock, policy_clock;
+  Greylister milter_greylister(config, milter_store, milter_clock);
+  Greylister policy_greylister(config, policy_store, policy_clock);
+  auto context = make_milter_context(MilterSettings{}, milter_greylister, milter_clock);
+  REQUIRE(context.ok());
+  PolicySettings policy_settings;
+  PolicyResponder responder(policy_settings, policy_greylister, policy_clock);
+  PolicyRequest policy_request;
+  policy_request.attributes = {{"request", "smtpd_access_policy"}, {"protocol_state", "RCPT"},
+                               {"client_address", "192.0.2.7"},
+                               {"client_name", "unknown"},
+                               {"sender", "a@example.test"}, {"recipient", "b@example.org"}};
+
+  std::vector<std::string> policy_lines;
+  std::vector<std::string> milter_lines;
+  {
+    StderrCapture capture;
+    MilterSession session(context.value());
+    session.connect("[192.0.2.7]", ip("192.0.2.7"));  // no verified name
+    for (const EpochSeconds step : {0, 301, 10}) {  // new, first pass (whitelisted), AWL
+      milter_clock.advance(step);
+      policy_clock.advance(step);
+      session.mail_from("<a@example.test>", "");
+      session.rcpt_to("<b@example.org>");
+      session.abort();
+      for (const auto& record : responder.respond(policy_request).log) {
+        policy_lines.push_back(record.message);
+      }
+    }
+    milter_lines = capture.messages();
+  }
+  CHECK(policy_lines.size() == 4);
+  CHECK(policy_lines == milter_lines);
+  CHECK(std::find(policy_lines.begin(), policy_lines.end(),
+                  "whitelisted: 192.0.2.7") != policy_lines.end());
+}
 
 TEST_CASE("a new triplet is deferred with 450 4.2.0 and the greylist text") {
   Fixture f;

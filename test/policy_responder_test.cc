@@ -342,7 +342,7 @@ TEST_CASE("store failure: DUNNO with on_error=accept, DEFER_IF_PERMIT 4.3.0 with
     CHECK(answer.reply == kDunno);
     bool store_warning = false;
     for (const auto& record : answer.log) {
-      if (record.kind == PolicyLogRecord::Kind::kStore && record.severity == Severity::kWarning &&
+      if (record.kind == PolicyLogRecord::Kind::kStore && record.severity == Severity::kError &&
           record.message.find("injected") != std::string::npos) {
         store_warning = true;
       }

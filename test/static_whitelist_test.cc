@@ -47,7 +47,7 @@ TEST_CASE("matches name, then address, then recipient, naming file, line and rul
 
   auto m = w.match(request("a.b.outlook.com", "198.51.100.1", "x@y.test"));
   REQUIRE(m);
-  CHECK(m->reason == "client whitelist");
+  CHECK(m->list == WhitelistMatch::List::kClients);
   CHECK(m->rule == "whitelist_clients:3 .outlook.com");
 
   m = w.match(request("unknown", "203.0.113.9", "x@y.test"));
@@ -60,7 +60,7 @@ TEST_CASE("matches name, then address, then recipient, naming file, line and rul
 
   m = w.match(request("unknown", "198.51.100.1", "Abuse@y.test"));
   REQUIRE(m);
-  CHECK(m->reason == "recipient whitelist");
+  CHECK(m->list == WhitelistMatch::List::kRecipients);
   CHECK(m->rule == "whitelist_recipients:2 abuse@");
 
   CHECK_FALSE(w.match(request("unknown", "198.51.100.1", "x@y.test")));

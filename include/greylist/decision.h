@@ -1,9 +1,14 @@
-// Decision: what the core answers for one Request.
+// Decision: what the core answers for one Request, with a typed reason.
+//
+// Front ends and metrics switch on Decision::Reason; reason_text() gives
+// postgrey's wording for the log line and nothing ever parses it back.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+
+#include "greylist/whitelist.h"
 
 namespace greylist {
 
@@ -11,14 +16,32 @@ struct Decision {
   enum class Action {
     kPass,         // triplet known and past its delay
     kGreylist,     // temporarily reject (new triplet, early retry, expired retry window)
-    kWhitelisted,  // a static whitelist or the client auto-whitelist matched
+    kWhitelisted,  // a static whitelist, an auto-whitelist or a front-end exemption
     kError,        // the store failed; the front end applies --on-error
   };
 
+  // Why; the text of each is reason_text()'s (detail in parentheses when set).
+  enum class Reason {
+    kNew,                 // "new": first seen, or seen again after the retry window
+    kEarlyRetry,          // "early-retry (<seconds_left>s missing)"
+    kTripletFound,        // "triplet found": passed, or a first pass
+    kPool,                // "pool (<domain>)": first pass from another network of the pool
+    kClientWhitelist,     // "client whitelist (<file:line rule>)"
+    kRecipientWhitelist,  // "recipient whitelist (<file:line rule>)"
+    kClientAwl,           // "client AWL"
+    kDomainAwl,           // "domain AWL"
+    kSmtpAuth,            // "SMTP AUTH" (milter: the sender authenticated)
+    kSkipNetwork,         // "skip networks (<network>)" (milter --skip-networks)
+    kNoClientAddress,     // "no client address" (milter: local submission)
+    kStoreError,          // "<error message>", or "store error" without one
+  };
+
   Action action = Action::kError;
-  // postgrey's reason text: "new", "early-retry (12s missing)", "triplet found",
-  // "client whitelist", "recipient whitelist", "client AWL", or the store error.
-  std::string reason;
+  Reason reason = Reason::kStoreError;
+  // The reason's detail: the whitelist rule ("whitelist_clients:3
+  // .example.com", may be empty), the pool's registered domain, the skip
+  // network, or the error message. Empty for the other reasons.
+  std::string detail;
   // kGreylist: seconds until a retry would pass (>= 1).
   std::int64_t seconds_left = 0;
   // kPass: set only on the first pass after the triplet was delayed, with the
@@ -29,9 +52,19 @@ struct Decision {
   // A problem that did not change the answer (e.g. the auto-whitelist
   // counter could not be written); front ends log it as a warning.
   std::string warning;
-
-  bool defers() const { return action == Action::kGreylist; }
 };
+
+// A decision with only its action, reason and detail set.
+Decision make_decision(Decision::Action action, Decision::Reason reason, std::string detail = {});
+
+// The decision of a static whitelist match: kWhitelisted, the list's
+// reason, the rule as detail.
+Decision whitelist_decision(const WhitelistMatch& match);
+
+// postgrey's reason text: "new", "early-retry (12s missing)", "triplet
+// found", "pool (example.com)", "client whitelist (whitelist_clients:3
+// .example.com)", "client AWL", ..., or the store's error message.
+std::string reason_text(const Decision& decision);
 
 // "pass", "greylist", "pass" (whitelisted) or "error": postgrey's action word.
 const char* action_log_word(Decision::Action action);

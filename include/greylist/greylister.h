@@ -1,8 +1,10 @@
 // Greylister: the greylisting decision, shared by every front end.
 //
-// Pure logic over a Store, a Clock and an optional Whitelist: no sockets, no
-// threads of its own. Thread-safe: decide() may run on many threads at once;
-// each triplet's read-modify-write is atomic in the store.
+// Logic over a Store, a Clock and an optional Whitelist: no sockets, no
+// threads of its own. The triplet rule itself is change_triplet()
+// (triplet_state.h); the keys are key_layout.h's. Thread-safe: decide() may
+// run on many threads at once; each triplet's read-modify-write is atomic in
+// the store.
 #pragma once
 
 #include <atomic>
@@ -12,7 +14,9 @@
 #include "greylist/clock.h"
 #include "greylist/decision.h"
 #include "greylist/decision_observer.h"
+#include "greylist/decision_trace.h"
 #include "greylist/greylist_config.h"
+#include "greylist/key_layout.h"
 #include "greylist/registered_domains.h"
 #include "greylist/request.h"
 #include "greylist/store.h"
@@ -35,34 +39,46 @@ class Greylister {
   // thread-safe: set it before decide() is called.
   void set_observer(DecisionObserver* observer) { observer_ = observer; }
 
-  // Decides one recipient. Never throws; a store failure gives
-  // Action::kError with the store's message as reason.
+  // Decides one recipient, in this order: static whitelist, client
+  // auto-whitelist, sender-domain auto-whitelist, then the triplet's state
+  // change (change_triplet(), triplet_state.h). Never throws; a store
+  // failure gives Action::kError, Reason::kStoreError with the store's
+  // message as detail.
   Decision decide(const Request& request) const;
 
-  // The triplet's key in the store (exposed for tools and tests).
-  std::string triplet_key(const Request& request) const;
-  // The client's key in the auto-whitelist table.
-  std::string client_key(const Request& request) const;
-  // The (client network, sender domain) key of the domain auto-whitelist;
-  // empty for a sender without a domain (the null sender).
-  std::string domain_key(const Request& request) const;
-  // The client part of the triplet: "pool:<registered domain>" for a client
-  // with a verified name under --pool-by-domain, else the client network.
-  std::string triplet_client(const Request& request) const;
+  // The same steps as decide(), at `now`, against `view` instead of the
+  // Greylister's store, each step reported to `trace`; the observer is not
+  // told. With a DryRunStore (dry_run_store.h) as view nothing is written:
+  // greylistctl whitelist-check. Never throws.
+  Decision decide_traced(const Request& request, EpochSeconds now, Store& view,
+                         DecisionTrace& trace) const;
+
+  // The request's keys in the store (key_layout.h), for tools and tests.
+  const RecordKeys& keys() const { return keys_; }
+  std::string triplet_key(const Request& request) const { return keys_.triplet_key(request); }
+  std::string client_key(const Request& request) const { return keys_.client_key(request); }
+  std::string domain_key(const Request& request) const { return keys_.domain_key(request); }
+  std::string triplet_client(const Request& request) const {
+    return keys_.triplet_client(request);
+  }
 
   const GreylistConfig& config() const { return config_; }
 
  private:
-  Decision decide_or_throw(const Request& request, EpochSeconds now) const;
-  // The triplet key of `request` with `client` as its client part.
-  std::string triplet_key_for(const std::string& client, const Request& request) const;
+  struct Run;  // one decision: request, time, store, trace
+  Decision run(const Run& run) const;
+  Decision run_or_throw(const Run& run) const;
+  std::optional<Decision> whitelist_step(const Run& run) const;
+  std::optional<Decision> client_awl_step(const Run& run, std::string& warning) const;
+  std::optional<Decision> domain_awl_step(const Run& run, std::string& warning) const;
+  Decision triplet_step(const Run& run) const;
   // First pass of a triplet: count it towards both auto-whitelists.
-  void count_first_pass(const Request& request, EpochSeconds now, Decision& decision) const;
+  void count_first_pass(const Run& run, Decision& decision) const;
 
   GreylistConfig config_;
+  RecordKeys keys_;
   Store& store_;
   const Clock& clock_;
-  const RegisteredDomains* domains_;
   DecisionObserver* observer_ = nullptr;
   std::shared_ptr<const Whitelist> whitelist_;  // accessed with atomic_load/store
 };

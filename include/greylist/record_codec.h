@@ -1,15 +1,8 @@
-// RecordCodec: the bytes every Store holds, and when an entry expires.
+// RecordCodec: the values every Store holds, and when an entry expires.
 //
-// Keys are versioned and length-prefixed, so no character of an address
-// (a '/' or '@' is legal in a local part) can make two triplets collide:
-//   triplet key: "t1:" <len> ':' <client> <len> ':' <sender> <len> ':' <recipient>
-//                where <client> is the client network, or "pool:" and the
-//                registered domain of a verified client name (--pool-by-domain)
-//   client key:  "c1:" <client-net>             (client auto-whitelist)
-//   domain key:  "d1:" <len> ':' <client-net> <sender-domain>   (domain AWL)
-//   privacy:     "t1h:" / "c1h:" / "d1h:" followed by 64 hex digits of HMAC-SHA256.
-// Client and domain entries share the clients table; the key prefix tells
-// them apart. Values are little-endian binary with a leading version byte.
+// The keys are spelled by key_layout.h (included here for the key
+// encoders). Values are little-endian binary with a leading version byte
+// (key_layout.h names the versions).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +13,7 @@
 
 #include "greylist/clock.h"
 #include "greylist/greylist_config.h"
+#include "greylist/key_layout.h"
 #include "greylist/store.h"
 
 namespace greylist {
@@ -46,13 +40,6 @@ struct DomainRecord {
   EpochSeconds last_seen = 0;
   std::vector<std::uint64_t> sender_hashes;  // distinct, at most kMaxSenders
 };
-
-std::string encode_triplet_key(std::string_view client_net, std::string_view sender,
-                               std::string_view recipient);
-std::string encode_client_key(std::string_view client_net);
-std::string encode_domain_key(std::string_view client_net, std::string_view sender_domain);
-// The <client> part of a triplet key for a pool.
-std::string pool_client(std::string_view registered_domain);
 
 // A stable 64-bit hash (FNV-1a) of `text`, never 0; for record contents only.
 std::uint64_t stable_hash(std::string_view text);

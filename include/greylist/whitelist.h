@@ -10,8 +10,10 @@
 namespace greylist {
 
 struct WhitelistMatch {
-  // "client whitelist" or "recipient whitelist" (postgrey's reason words).
-  std::string reason;
+  // Which list matched: the decision's reason is "client whitelist" or
+  // "recipient whitelist" (Decision::Reason::kClientWhitelist / ...).
+  enum class List { kClients, kRecipients };
+  List list = List::kClients;
   // Where the rule came from, e.g. "whitelist_clients:42 .outlook.com";
   // empty when not known.
   std::string rule;

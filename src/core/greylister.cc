@@ -1,61 +1,28 @@
 #include "greylist/greylister.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <chrono>
 #include <exception>
 
 #include "greylist/record_codec.h"
 #include "greylist/triplet.h"
+#include "greylist/triplet_state.h"
 
 namespace greylist {
 namespace {
 
-std::string hex(const unsigned char* bytes, unsigned length) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(length * 2);
-  for (unsigned i = 0; i < length; ++i) {
-    out += kDigits[bytes[i] >> 4];
-    out += kDigits[bytes[i] & 0x0f];
-  }
-  return out;
-}
-
-// --privacy: the store sees HMAC-SHA256(key, plain key) instead of addresses.
-std::string keyed_hash(std::string_view prefix, std::string_view key, std::string_view secret) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned length = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest, &length);
-  return std::string(prefix) + hex(digest, length);
-}
+using Action = Decision::Action;
+using Reason = Decision::Reason;
 
 Decision error_decision(const Status& status) {
-  Decision d;
-  d.action = Decision::Action::kError;
-  d.reason = status.message().empty() ? "store error" : status.message();
-  return d;
+  return make_decision(Action::kError, Reason::kStoreError, status.message());
 }
-
-bool is_verified_name(std::string_view name) { return !name.empty() && name != "unknown"; }
-
-// What the triplet update found; recomputed on every call of the update
-// function, since a store may call it again after a lock conflict.
-struct TripletOutcome {
-  enum class Kind { kNew, kEarlyRetry, kFirstPass, kPassed } kind = Kind::kNew;
-  EpochSeconds first_seen = 0;
-  std::int64_t seconds_left = 0;
-  std::uint64_t first_network = 0;
-};
 
 // One kind of auto-whitelist entry (client, or sender domain), so both
 // share the look-up and the hourly refresh.
 template <typename Record>
 struct AwlKind {
-  const char* reason;
+  const char* name;
   std::optional<Record> (*decode)(std::string_view);
   std::string (*encode)(const Record&);
   EpochSeconds (*expires_at)(const Record&, const GreylistConfig&);
@@ -69,235 +36,187 @@ const AwlKind<DomainRecord> kDomainAwl{
     "domain AWL", decode_domain, encode_domain, domain_expires_at,
     [](const DomainRecord& r) { return static_cast<std::uint32_t>(r.sender_hashes.size()); }};
 
-// Whether the entry under `key` has reached `threshold`. A whitelisted
-// entry's last-seen time is refreshed at most once an hour, so it does not
-// expire while in use yet repeat traffic stays read-only.
 template <typename Record>
-Result<bool> awl_reached(Store& store, const GreylistConfig& config, const AwlKind<Record>& kind,
-                         const std::string& key, std::uint32_t threshold, EpochSeconds now,
-                         std::string& warning) {
+Result<std::optional<Record>> awl_lookup(Store& store, const AwlKind<Record>& kind,
+                                         const std::string& key) {
   auto found = store.get(Table::kClients, key);
   if (!found.ok()) return found.status();
-  const auto record = found.value() ? kind.decode(*found.value()) : std::nullopt;
-  if (!record || kind.progress(*record) < threshold) return false;
-  if (now >= record->last_seen + kLastSeenRefreshSeconds || record->last_seen > now) {
-    const Status refreshed = store.update(
-        Table::kClients, key, [&](std::optional<std::string>& value) -> UpdateOutcome {
-          auto current = value ? kind.decode(*value) : std::nullopt;
-          if (!current) return {};
-          current->last_seen = now;
-          value = kind.encode(*current);
-          return {UpdateOutcome::Verdict::kWrite, kind.expires_at(*current, config)};
-        });
-    if (!refreshed.ok()) warning = std::string(kind.reason) + " refresh failed: " + refreshed.message();
-  }
-  return true;
+  return found.value() ? kind.decode(*found.value()) : std::nullopt;
+}
+
+// A whitelisted entry's last-seen time is refreshed at most once an hour,
+// so it does not expire while in use yet repeat traffic stays read-only.
+template <typename Record>
+void awl_refresh(Store& store, const GreylistConfig& config, const AwlKind<Record>& kind,
+                 const std::string& key, const Record& record, EpochSeconds now,
+                 std::string& warning) {
+  if (now < record.last_seen + kLastSeenRefreshSeconds && record.last_seen <= now) return;
+  const Status refreshed = store.update(
+      Table::kClients, key, [&](std::optional<std::string>& value) -> UpdateOutcome {
+        auto current = value ? kind.decode(*value) : std::nullopt;
+        if (!current) return {};
+        current->last_seen = now;
+        value = kind.encode(*current);
+        return {UpdateOutcome::Verdict::kWrite, kind.expires_at(*current, config)};
+      });
+  if (!refreshed.ok()) warning = std::string(kind.name) + " refresh failed: " + refreshed.message();
 }
 
 }  // namespace
 
+struct Greylister::Run {
+  const Request& request;
+  EpochSeconds now;
+  Store& store;
+  DecisionTrace* trace;
+};
+
 Greylister::Greylister(GreylistConfig config, Store& store, const Clock& clock,
                        const RegisteredDomains* domains)
-    : config_(std::move(config)), store_(store), clock_(clock), domains_(domains) {}
+    : config_(std::move(config)), keys_(config_, domains), store_(store), clock_(clock) {}
 
 void Greylister::set_whitelist(std::shared_ptr<const Whitelist> whitelist) {
   std::atomic_store(&whitelist_, std::move(whitelist));
 }
 
-std::string Greylister::triplet_client(const Request& request) const {
-  if (config_.pool_by_domain && domains_ != nullptr && is_verified_name(request.client_name)) {
-    if (auto domain = domains_->registered_domain(request.client_name)) return pool_client(*domain);
-  }
-  return client_network(request.client_address, config_);
-}
-
-std::string Greylister::triplet_key(const Request& request) const {
-  return triplet_key_for(triplet_client(request), request);
-}
-
-std::string Greylister::triplet_key_for(const std::string& client, const Request& request) const {
-  std::string key = encode_triplet_key(client, normalize_sender(request.sender),
-                                       normalize_recipient(request.recipient));
-  return config_.privacy ? keyed_hash("t1h:", key, config_.privacy_key) : key;
-}
-
-std::string Greylister::client_key(const Request& request) const {
-  std::string key = encode_client_key(client_network(request.client_address, config_));
-  return config_.privacy ? keyed_hash("c1h:", key, config_.privacy_key) : key;
-}
-
-std::string Greylister::domain_key(const Request& request) const {
-  const std::string sender = normalize_sender(request.sender);
-  const auto at = sender.rfind('@');
-  if (at == std::string::npos || at + 1 == sender.size()) return {};
-  std::string key = encode_domain_key(client_network(request.client_address, config_),
-                                      std::string_view(sender).substr(at + 1));
-  return config_.privacy ? keyed_hash("d1h:", key, config_.privacy_key) : key;
-}
-
 Decision Greylister::decide(const Request& request) const {
   const auto started = std::chrono::steady_clock::now();
-  Decision decision;
-  try {
-    decision = decide_or_throw(request, clock_.now());
-  } catch (const std::exception& e) {
-    decision = error_decision(Status::IoError(std::string("internal error: ") + e.what()));
-  } catch (...) {
-    decision = error_decision(Status::IoError("internal error"));
-  }
+  const Decision decision = run(Run{request, clock_.now(), store_, nullptr});
   if (observer_ != nullptr) {
     observer_->on_decision(request, decision, std::chrono::steady_clock::now() - started);
   }
   return decision;
 }
 
-Decision Greylister::decide_or_throw(const Request& request, EpochSeconds now) const {
-  Decision decision;
+Decision Greylister::decide_traced(const Request& request, EpochSeconds now, Store& view,
+                                   DecisionTrace& trace) const {
+  return run(Run{request, now, view, &trace});
+}
 
-  if (const auto whitelist = std::atomic_load(&whitelist_)) {
-    if (auto match = whitelist->match(request)) {
-      decision.action = Decision::Action::kWhitelisted;
-      decision.reason = match->rule.empty() ? match->reason
-                                            : match->reason + " (" + match->rule + ")";
-      return decision;
-    }
+Decision Greylister::run(const Run& run) const {
+  try {
+    return run_or_throw(run);
+  } catch (const std::exception& e) {
+    return error_decision(Status::IoError(std::string("internal error: ") + e.what()));
+  } catch (...) {
+    return error_decision(Status::IoError("internal error"));
   }
+}
 
-  if (config_.auto_whitelist_clients > 0) {
-    auto reached = awl_reached(store_, config_, kClientAwl, client_key(request),
-                               config_.auto_whitelist_clients, now, decision.warning);
-    if (!reached.ok()) return error_decision(reached.status());
-    if (reached.value()) {
-      decision.action = Decision::Action::kWhitelisted;
-      decision.reason = kClientAwl.reason;
-      return decision;
-    }
-  }
-  if (config_.auto_whitelist_domains > 0) {
-    if (const std::string key = domain_key(request); !key.empty()) {
-      auto reached = awl_reached(store_, config_, kDomainAwl, key, config_.auto_whitelist_domains,
-                                 now, decision.warning);
-      if (!reached.ok()) return error_decision(reached.status());
-      if (reached.value()) {
-        decision.action = Decision::Action::kWhitelisted;
-        decision.reason = kDomainAwl.reason;
-        return decision;
-      }
-    }
-  }
-
-  const std::string client = triplet_client(request);
-  const std::string network_text = client_network(request.client_address, config_);
-  const std::uint64_t network = record_hash(network_text, config_);
-  const std::string key = triplet_key_for(client, request);
-  // Under --pool-by-domain the triplet may still be keyed by the client's
-  // network: written before the option was on, or imported from postgrey.
-  // So a pool key that is absent is first reported as a miss (nothing
-  // written), the network-keyed entry looked up, and the update run again
-  // with it as the entry to start from: it is copied under the pool key.
-  // Only this miss path pays the extra look-ups.
-  const bool pooled = client != network_text;
-  bool fallback_looked_up = !pooled;
-  bool pool_key_missing = false;
-  std::optional<TripletRecord> inherited;
-  TripletOutcome outcome;
-  const auto triplet_update = [&](std::optional<std::string>& value) -> UpdateOutcome {
-    outcome = TripletOutcome{};
-    pool_key_missing = false;
-    if (!value && !fallback_looked_up) {
-      pool_key_missing = true;
-      return {};
-    }
-    // An entry we cannot decode (damaged, or from a newer version) is
-    // treated as absent: greylisting once more is the safe answer.
-    auto record = value ? decode_triplet(*value) : std::nullopt;
-    bool write = false;
-    if (!value && inherited) {
-      record = inherited;
-      write = true;
-    }
-    if (!record) {
-      record = TripletRecord{now, now, false, network};
-      write = true;
-    } else {
-      if (record->first_seen > now) {  // clock went back, or a bad import
-        record->first_seen = now;
-        write = true;
-      }
-      if (!record->passed && now - record->first_seen > config_.retry_window) {
-        record = TripletRecord{now, now, false, network};
-        write = true;
-      }
-    }
-    outcome.first_seen = record->first_seen;
-    outcome.first_network = record->first_network;
-    const std::int64_t left = config_.delay - (now - record->first_seen);
-    if (left > 0) {
-      outcome.kind = now == record->first_seen ? TripletOutcome::Kind::kNew
-                                               : TripletOutcome::Kind::kEarlyRetry;
-      outcome.seconds_left = left;
-    } else if (!record->passed) {
-      outcome.kind = TripletOutcome::Kind::kFirstPass;
-      record->passed = true;
-      record->last_seen = now;
-      write = true;
-    } else {
-      outcome.kind = TripletOutcome::Kind::kPassed;
-      if (now - record->last_seen >= kLastSeenRefreshSeconds || record->last_seen > now) {
-        record->last_seen = now;
-        write = true;
-      }
-    }
-    if (!write) return {};
-    value = encode_triplet(*record);
-    return {UpdateOutcome::Verdict::kWrite, triplet_expires_at(*record, config_)};
-  };
-  Status updated = store_.update(Table::kTriplets, key, triplet_update);
-  if (updated.ok() && pool_key_missing) {
-    auto found = store_.get(Table::kTriplets, triplet_key_for(network_text, request));
-    if (!found.ok()) return error_decision(found.status());
-    if (found.value()) inherited = decode_triplet(*found.value());
-    fallback_looked_up = true;
-    updated = store_.update(Table::kTriplets, key, triplet_update);
-  }
-  if (!updated.ok()) return error_decision(updated);
-
-  switch (outcome.kind) {
-    case TripletOutcome::Kind::kNew:
-    case TripletOutcome::Kind::kEarlyRetry:
-      decision.action = Decision::Action::kGreylist;
-      decision.seconds_left = outcome.seconds_left;
-      decision.reason = outcome.kind == TripletOutcome::Kind::kNew
-                            ? "new"
-                            : "early-retry (" + std::to_string(outcome.seconds_left) + "s missing)";
-      return decision;
-    case TripletOutcome::Kind::kPassed:
-      decision.action = Decision::Action::kPass;
-      decision.reason = "triplet found";
-      return decision;
-    case TripletOutcome::Kind::kFirstPass:
-      break;
-  }
-
-  decision.action = Decision::Action::kPass;
-  // A retry that passed from another network of the same provider's pool.
-  const bool via_pool = client.starts_with("pool:") && outcome.first_network != 0 &&
-                        outcome.first_network != network;
-  decision.reason = via_pool ? "pool (" + client.substr(5) + ")" : "triplet found";
-  decision.delayed_seconds = now - outcome.first_seen;
-  count_first_pass(request, now, decision);
+Decision Greylister::run_or_throw(const Run& run) const {
+  if (auto decided = whitelist_step(run)) return *decided;
+  std::string warning;
+  auto decided = client_awl_step(run, warning);
+  if (!decided) decided = domain_awl_step(run, warning);
+  Decision decision = decided ? std::move(*decided) : triplet_step(run);
+  if (decision.warning.empty()) decision.warning = std::move(warning);
   return decision;
 }
 
-void Greylister::count_first_pass(const Request& request, EpochSeconds now,
-                                  Decision& decision) const {
+std::optional<Decision> Greylister::whitelist_step(const Run& run) const {
+  const auto whitelist = std::atomic_load(&whitelist_);
+  const auto match = whitelist ? whitelist->match(run.request) : std::nullopt;
+  if (run.trace != nullptr) run.trace->static_whitelist(whitelist != nullptr, match);
+  if (!match) return std::nullopt;
+  return whitelist_decision(*match);
+}
+
+std::optional<Decision> Greylister::client_awl_step(const Run& run, std::string& warning) const {
+  const std::uint32_t threshold = config_.auto_whitelist_clients;
+  if (threshold == 0) {
+    if (run.trace != nullptr) run.trace->client_awl(0, std::nullopt);
+    return std::nullopt;
+  }
+  const std::string key = keys_.client_key(run.request);
+  auto found = awl_lookup(run.store, kClientAwl, key);
+  if (!found.ok()) return error_decision(found.status());
+  const auto& record = found.value();
+  if (run.trace != nullptr) run.trace->client_awl(threshold, record);
+  if (!record || kClientAwl.progress(*record) < threshold) return std::nullopt;
+  awl_refresh(run.store, config_, kClientAwl, key, *record, run.now, warning);
+  return make_decision(Action::kWhitelisted, Reason::kClientAwl);
+}
+
+std::optional<Decision> Greylister::domain_awl_step(const Run& run, std::string& warning) const {
+  const std::uint32_t threshold = config_.auto_whitelist_domains;
+  const std::string key = threshold > 0 ? keys_.domain_key(run.request) : std::string();
+  if (key.empty()) {
+    if (run.trace != nullptr) run.trace->domain_awl(threshold, threshold == 0, std::nullopt);
+    return std::nullopt;
+  }
+  auto found = awl_lookup(run.store, kDomainAwl, key);
+  if (!found.ok()) return error_decision(found.status());
+  const auto& record = found.value();
+  if (run.trace != nullptr) run.trace->domain_awl(threshold, true, record);
+  if (!record || kDomainAwl.progress(*record) < threshold) return std::nullopt;
+  awl_refresh(run.store, config_, kDomainAwl, key, *record, run.now, warning);
+  return make_decision(Action::kWhitelisted, Reason::kDomainAwl);
+}
+
+Decision Greylister::triplet_step(const Run& run) const {
+  const std::string client = keys_.triplet_client(run.request);
+  const std::string network_text = client_network(run.request.client_address, config_);
+  const std::string key = keys_.triplet_key_for(client, run.request);
+  StoredTriplet stored;
+  stored.pooled = client != network_text;
+  stored.network = record_hash(network_text, config_);
+  TripletChange change;
+  // Called again by the store after a lock conflict: depends only on `value`
+  // and on `stored`'s look-up fields, set between the two updates.
+  const auto update = [&](std::optional<std::string>& value) -> UpdateOutcome {
+    stored.present = value.has_value();
+    stored.record = value ? decode_triplet(*value) : std::nullopt;
+    change = change_triplet(stored, run.now, config_);
+    if (!change.write) return {};
+    value = encode_triplet(*change.write);
+    return {UpdateOutcome::Verdict::kWrite, triplet_expires_at(*change.write, config_)};
+  };
+  Status updated = run.store.update(Table::kTriplets, key, update);
+  if (updated.ok() && change.outcome == TripletChange::Outcome::kLookUpNetworkEntry) {
+    // Only this miss path pays the extra look-up.
+    auto found = run.store.get(Table::kTriplets, keys_.triplet_key_for(network_text, run.request));
+    if (!found.ok()) return error_decision(found.status());
+    if (found.value()) stored.network_entry = decode_triplet(*found.value());
+    stored.network_entry_looked_up = true;
+    updated = run.store.update(Table::kTriplets, key, update);
+  }
+  if (!updated.ok()) return error_decision(updated);
+  if (run.trace != nullptr) run.trace->triplet(client, stored, change);
+
+  Decision decision;
+  switch (change.outcome) {
+    case TripletChange::Outcome::kLookUpNetworkEntry:  // not after the look-up
+    case TripletChange::Outcome::kNew:
+    case TripletChange::Outcome::kEarlyRetry:
+      decision = make_decision(Action::kGreylist, change.outcome == TripletChange::Outcome::kEarlyRetry
+                                                      ? Reason::kEarlyRetry
+                                                      : Reason::kNew);
+      decision.seconds_left = change.seconds_left;
+      return decision;
+    case TripletChange::Outcome::kPassed:
+      return make_decision(Action::kPass, Reason::kTripletFound);
+    case TripletChange::Outcome::kFirstPass:
+      break;
+  }
+  // A retry that passed from another network of the same provider's pool.
+  decision = change.via_other_network
+                 ? make_decision(Action::kPass, Reason::kPool,
+                                 std::string(pool_domain(client).value_or(client)))
+                 : make_decision(Action::kPass, Reason::kTripletFound);
+  decision.delayed_seconds = run.now - change.first_seen;
+  count_first_pass(run, decision);
+  return decision;
+}
+
+void Greylister::count_first_pass(const Run& run, Decision& decision) const {
+  const EpochSeconds now = run.now;
   const std::uint32_t client_threshold = config_.auto_whitelist_clients;
   if (client_threshold > 0) {
     // postgrey counts a client's first successful retry of each triplet, at
     // most once an hour, towards auto-whitelisting.
     bool reached = false;
-    const Status counted = store_.update(
-        Table::kClients, client_key(request),
+    const Status counted = run.store.update(
+        Table::kClients, keys_.client_key(run.request),
         [&](std::optional<std::string>& value) -> UpdateOutcome {
           reached = false;
           auto record = value ? decode_client(*value) : std::nullopt;
@@ -320,10 +239,10 @@ void Greylister::count_first_pass(const Request& request, EpochSeconds now,
   }
 
   const std::uint32_t domain_threshold = config_.auto_whitelist_domains;
-  const std::string key = domain_threshold > 0 ? domain_key(request) : std::string();
+  const std::string key = domain_threshold > 0 ? keys_.domain_key(run.request) : std::string();
   if (key.empty()) return;
-  const std::uint64_t sender = record_hash(normalize_sender(request.sender), config_);
-  const Status counted = store_.update(
+  const std::uint64_t sender = record_hash(normalize_sender(run.request.sender), config_);
+  const Status counted = run.store.update(
       Table::kClients, key, [&](std::optional<std::string>& value) -> UpdateOutcome {
         auto record = value ? decode_domain(*value) : std::nullopt;
         if (!record) record = DomainRecord{};

@@ -44,9 +44,9 @@ std::string decision_log_line(const Request& request, const Decision& decision) 
   }
   line += "action=";
   line += action_log_word(decision.action);
-  if (!decision.reason.empty()) {
+  if (const std::string reason = reason_text(decision); !reason.empty()) {
     line += ", reason=";
-    line += printable(decision.reason);
+    line += printable(reason);
   }
   if (decision.delayed_seconds) {
     line += ", delay=" + std::to_string(*decision.delayed_seconds);
@@ -56,6 +56,29 @@ std::string decision_log_line(const Request& request, const Decision& decision) 
   append_attribute(line, "sender", request.sender);
   append_attribute(line, "recipient", request.recipient);
   return line;
+}
+
+std::string whitelisted_log_line(const Request& request) {
+  const bool named = !request.client_name.empty() && request.client_name != "unknown";
+  return "whitelisted: " + (named ? printable(request.client_name) + "[" +
+                                        printable(request.client_address) + "]"
+                                  : printable(request.client_address));
+}
+
+std::vector<DecisionLogEntry> decision_log_entries(const Request& request,
+                                                   const Decision& decision) {
+  using Kind = DecisionLogEntry::Kind;
+  std::vector<DecisionLogEntry> entries;
+  entries.push_back({Kind::kDecision, decision_log_line(request, decision)});
+  if (!decision.warning.empty()) entries.push_back({Kind::kWarning, printable(decision.warning)});
+  if (decision.client_newly_whitelisted) {
+    entries.push_back({Kind::kDecision, whitelisted_log_line(request)});
+  }
+  if (decision.action == Decision::Action::kError) {
+    entries.push_back({Kind::kStoreFailure, "greylist store failed, answering by --on-error: " +
+                                                printable(reason_text(decision))});
+  }
+  return entries;
 }
 
 }  // namespace greylist

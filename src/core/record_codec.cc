@@ -1,15 +1,10 @@
 #include "greylist/record_codec.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 
 namespace greylist {
 namespace {
 
-constexpr char kRecordVersion = 1;
-constexpr char kTripletVersion2 = 2;  // adds first_network
 constexpr std::size_t kTripletSizeV1 = 1 + 8 + 8 + 1;
 constexpr std::size_t kTripletSizeV2 = kTripletSizeV1 + 8;
 constexpr std::size_t kClientSize = 1 + 4 + 8;
@@ -32,37 +27,7 @@ std::uint64_t read_le(std::string_view in, std::size_t offset, int bytes) {
   return value;
 }
 
-void append_field(std::string& out, std::string_view field) {
-  out += std::to_string(field.size());
-  out += ':';
-  out += field;
-}
-
 }  // namespace
-
-std::string encode_triplet_key(std::string_view client_net, std::string_view sender,
-                               std::string_view recipient) {
-  std::string key = "t1:";
-  append_field(key, client_net);
-  append_field(key, sender);
-  append_field(key, recipient);
-  return key;
-}
-
-std::string encode_client_key(std::string_view client_net) {
-  return "c1:" + std::string(client_net);
-}
-
-std::string encode_domain_key(std::string_view client_net, std::string_view sender_domain) {
-  std::string key = "d1:";
-  append_field(key, client_net);
-  key += sender_domain;
-  return key;
-}
-
-std::string pool_client(std::string_view registered_domain) {
-  return "pool:" + std::string(registered_domain);
-}
 
 std::uint64_t stable_hash(std::string_view text) {
   std::uint64_t hash = 14695981039346656037ull;
@@ -75,19 +40,14 @@ std::uint64_t stable_hash(std::string_view text) {
 
 std::uint64_t record_hash(std::string_view text, const GreylistConfig& config) {
   if (!config.privacy) return stable_hash(text);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned length = 0;
-  HMAC(EVP_sha256(), config.privacy_key.data(), static_cast<int>(config.privacy_key.size()),
-       reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest, &length);
-  std::uint64_t hash = 0;
-  for (unsigned i = 0; i < 8 && i < length; ++i) hash = hash << 8 | digest[i];
+  const std::uint64_t hash = keyed_hash64(text, config.privacy_key);
   return hash == 0 ? 1 : hash;
 }
 
 std::string encode_triplet(const TripletRecord& record) {
   std::string out;
   out.reserve(kTripletSizeV2);
-  out += kTripletVersion2;
+  out += kTripletRecordVersion2;
   append_le(out, static_cast<std::uint64_t>(record.first_seen), 8);
   append_le(out, static_cast<std::uint64_t>(record.last_seen), 8);
   out += static_cast<char>(record.passed ? 1 : 0);
@@ -99,7 +59,7 @@ std::string encode_domain(const DomainRecord& record) {
   const std::size_t count = std::min(record.sender_hashes.size(), DomainRecord::kMaxSenders);
   std::string out;
   out.reserve(kDomainHeaderSize + 8 * count);
-  out += kRecordVersion;
+  out += kRecordVersion1;
   append_le(out, static_cast<std::uint64_t>(record.last_seen), 8);
   out += static_cast<char>(count);
   for (std::size_t i = 0; i < count; ++i) append_le(out, record.sender_hashes[i], 8);
@@ -109,15 +69,15 @@ std::string encode_domain(const DomainRecord& record) {
 std::string encode_client(const ClientRecord& record) {
   std::string out;
   out.reserve(kClientSize);
-  out += kRecordVersion;
+  out += kRecordVersion1;
   append_le(out, record.deliveries, 4);
   append_le(out, static_cast<std::uint64_t>(record.last_seen), 8);
   return out;
 }
 
 std::optional<TripletRecord> decode_triplet(std::string_view bytes) {
-  const bool v1 = bytes.size() == kTripletSizeV1 && bytes[0] == kRecordVersion;
-  const bool v2 = bytes.size() == kTripletSizeV2 && bytes[0] == kTripletVersion2;
+  const bool v1 = bytes.size() == kTripletSizeV1 && bytes[0] == kRecordVersion1;
+  const bool v2 = bytes.size() == kTripletSizeV2 && bytes[0] == kTripletRecordVersion2;
   if (!v1 && !v2) return std::nullopt;
   const auto flags = static_cast<unsigned char>(bytes[17]);
   if (flags > 1) return std::nullopt;
@@ -131,7 +91,7 @@ std::optional<TripletRecord> decode_triplet(std::string_view bytes) {
 }
 
 std::optional<DomainRecord> decode_domain(std::string_view bytes) {
-  if (bytes.size() < kDomainHeaderSize || bytes[0] != kRecordVersion) return std::nullopt;
+  if (bytes.size() < kDomainHeaderSize || bytes[0] != kRecordVersion1) return std::nullopt;
   const auto count = static_cast<unsigned char>(bytes[9]);
   if (count > DomainRecord::kMaxSenders || bytes.size() != kDomainHeaderSize + 8u * count) {
     return std::nullopt;
@@ -146,7 +106,7 @@ std::optional<DomainRecord> decode_domain(std::string_view bytes) {
 }
 
 std::optional<ClientRecord> decode_client(std::string_view bytes) {
-  if (bytes.size() != kClientSize || bytes[0] != kRecordVersion) return std::nullopt;
+  if (bytes.size() != kClientSize || bytes[0] != kRecordVersion1) return std::nullopt;
   ClientRecord record;
   record.deliveries = static_cast<std::uint32_t>(read_le(bytes, 1, 4));
   record.last_seen = static_cast<EpochSeconds>(read_le(bytes, 5, 8));
@@ -174,7 +134,7 @@ std::optional<EpochSeconds> entry_expires_at(Table table, std::string_view key,
     if (!record) return std::nullopt;
     return triplet_expires_at(*record, config);
   }
-  if (key.substr(0, 2) == "d1") {
+  if (key_kind(key) == KeyKind::kDomain) {
     const auto record = decode_domain(value);
     if (!record) return std::nullopt;
     return domain_expires_at(*record, config);

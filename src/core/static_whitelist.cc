@@ -194,18 +194,18 @@ Result<StaticWhitelist::Loaded> StaticWhitelist::load(
 
 std::optional<WhitelistMatch> StaticWhitelist::match(const Request& request) const {
   if (const std::string* source = rules_->match_name(request.client_name)) {
-    return WhitelistMatch{"client whitelist", *source};
+    return WhitelistMatch{WhitelistMatch::List::kClients, *source};
   }
   if (!rules_->network_sources.empty()) {
     if (const auto address = IpAddress::parse(request.client_address)) {
       if (const std::string* source = rules_->match_address(*address)) {
-        return WhitelistMatch{"client whitelist", *source};
+        return WhitelistMatch{WhitelistMatch::List::kClients, *source};
       }
     }
   }
   for (const auto& [rule, source] : rules_->recipient_rules) {
     if (whitelist::matches_recipient(rule, request.recipient)) {
-      return WhitelistMatch{"recipient whitelist", source};
+      return WhitelistMatch{WhitelistMatch::List::kRecipients, source};
     }
   }
   return std::nullopt;

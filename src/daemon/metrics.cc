@@ -8,7 +8,8 @@ namespace {
 
 constexpr const char* kFrontEndNames[] = {"policy", "milter", "other"};
 
-// Reason label, and the action it belongs to.
+// Reason label, and the action it belongs to; "error" counts every
+// Action::kError, "other" the reasons that never come from the core.
 struct ReasonInfo {
   const char* reason;
   const char* action;
@@ -19,20 +20,33 @@ constexpr ReasonInfo kReasonInfo[] = {
     {"client whitelist", "whitelisted"}, {"recipient whitelist", "whitelisted"},
     {"client AWL", "whitelisted"}, {"domain AWL", "whitelisted"},
     {"error", "error"},            {"other", "pass"}};
+constexpr std::size_t kErrorIndex = 8;
+constexpr std::size_t kOtherIndex = 9;
+
+std::size_t reason_index(const Decision& decision) {
+  if (decision.action == Decision::Action::kError) return kErrorIndex;
+  switch (decision.reason) {
+    case Decision::Reason::kNew: return 0;
+    case Decision::Reason::kEarlyRetry: return 1;
+    case Decision::Reason::kTripletFound: return 2;
+    case Decision::Reason::kPool: return 3;
+    case Decision::Reason::kClientWhitelist: return 4;
+    case Decision::Reason::kRecipientWhitelist: return 5;
+    case Decision::Reason::kClientAwl: return 6;
+    case Decision::Reason::kDomainAwl: return 7;
+    case Decision::Reason::kStoreError: return kErrorIndex;
+    case Decision::Reason::kSmtpAuth:
+    case Decision::Reason::kSkipNetwork:
+    case Decision::Reason::kNoClientAddress: break;
+  }
+  return kOtherIndex;
+}
 
 std::size_t front_end_index(const char* front_end) {
   const std::string_view name = front_end != nullptr ? front_end : "";
   if (name == "policy") return 0;
   if (name == "milter") return 1;
   return 2;
-}
-
-std::size_t reason_index(const Decision& decision) {
-  const std::string label = Metrics::reason_label(decision);
-  for (std::size_t i = 0; i < std::size(kReasonInfo); ++i) {
-    if (label == kReasonInfo[i].reason) return i;
-  }
-  return std::size(kReasonInfo) - 1;
 }
 
 std::uint64_t directory_bytes(const std::string& dir) {
@@ -54,11 +68,7 @@ Metrics::Metrics(std::string dbdir)
     : dbdir_(std::move(dbdir)), started_(std::chrono::system_clock::now()) {}
 
 std::string Metrics::reason_label(const Decision& decision) {
-  if (decision.action == Decision::Action::kError) return "error";
-  const std::string& reason = decision.reason;
-  if (reason.starts_with("early-retry")) return "early-retry";
-  const auto paren = reason.find(" (");
-  return paren == std::string::npos ? reason : reason.substr(0, paren);
+  return kReasonInfo[reason_index(decision)].reason;
 }
 
 void Metrics::on_decision(const Request& request, const Decision& decision,

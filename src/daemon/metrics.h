@@ -27,9 +27,9 @@ class Metrics final : public DecisionObserver {
   // The Prometheus text exposition format (version 0.0.4).
   std::string render() const;
 
-  // The reason label of a decision: its reason without the details in
-  // parentheses and the early-retry count ("early-retry", "pool",
-  // "client whitelist"...), so the label set stays small.
+  // The reason label of a decision, from its reason kind without the
+  // details ("early-retry", "pool", "client whitelist"..., "error" for any
+  // Action::kError), so the label set stays small.
   static std::string reason_label(const Decision& decision);
 
  private:

@@ -11,19 +11,46 @@
 namespace greylist {
 namespace {
 
-// Log reasons (postgrey style: "action=pass, reason=...").
-constexpr std::string_view kReasonAuthenticated = "SMTP AUTH";
-constexpr std::string_view kReasonNoAddress = "no client address";
-
 // Postfix's "on --on-error tempfail" answer.
 constexpr std::string_view kErrorCode = "451";
 constexpr std::string_view kErrorEnhancedCode = "4.3.0";
 constexpr std::string_view kErrorText = "Greylisting temporarily unavailable, please try again later";
 
 // One store failure per RCPT would otherwise flood the log.
-RateLimitedLog& error_log() {
-  static RateLimitedLog log(std::chrono::seconds(10));
+RateLimitedLog& store_log() {
+  static RateLimitedLog log(kStoreFailureLogInterval);
   return log;
+}
+
+// What both front ends log for a decision (log_line.h), written here.
+void log_decision(const Request& request, const Decision& decision) {
+  for (const auto& entry : decision_log_entries(request, decision)) {
+    switch (entry.kind) {
+      case DecisionLogEntry::Kind::kDecision: log_info(entry.message); break;
+      case DecisionLogEntry::Kind::kWarning: store_log().log(Severity::kWarning, entry.message); break;
+      case DecisionLogEntry::Kind::kStoreFailure:
+        store_log().log(Severity::kError, entry.message);
+        break;
+    }
+  }
+}
+
+std::string_view not_delayed_why(const Decision& decision) {
+  switch (decision.reason) {
+    case Decision::Reason::kRecipientWhitelist: return kNotDelayedRecipientWhitelist;
+    case Decision::Reason::kSmtpAuth: return kNotDelayedAuthenticated;
+    case Decision::Reason::kSkipNetwork: return kNotDelayedSkipNetwork;
+    case Decision::Reason::kNoClientAddress: return kNotDelayedLocal;
+    case Decision::Reason::kStoreError: return kNotDelayedError;
+    case Decision::Reason::kNew:
+    case Decision::Reason::kEarlyRetry:
+    case Decision::Reason::kTripletFound:
+    case Decision::Reason::kPool: return kNotDelayedPassedBefore;
+    case Decision::Reason::kClientWhitelist:
+    case Decision::Reason::kClientAwl:
+    case Decision::Reason::kDomainAwl: break;
+  }
+  return kNotDelayedClientWhitelist;
 }
 
 std::string cut(std::string_view text) {
@@ -119,26 +146,26 @@ MilterSession::MilterSession(const MilterContext& context) : context_(context) {
 void MilterSession::connect(std::string_view hostname, std::optional<IpAddress> address) {
   request_ = Request{};
   request_.front_end = "milter";
-  skip_reason_.clear();
-  skip_header_why_.clear();
+  skip_.reset();
   reset_message();
   // Postfix passes "[192.0.2.1]" (sendmail style) when the client has no
   // verified name; postgrey and the policy path call that "unknown".
   if (!hostname.empty() && hostname.front() != '[') request_.client_name = cut(hostname);
   if (!address) {
-    skip_reason_ = std::string(kReasonNoAddress);
-    skip_header_why_ = std::string(kNotDelayedLocal);
+    skip_ = make_decision(Decision::Action::kWhitelisted, Decision::Reason::kNoClientAddress);
     return;
   }
   request_.client_address = address->to_string();
   for (const auto& network : context_.skip_networks) {
     if (network.contains(*address)) {
-      skip_reason_ = "skip networks (" + network.to_string() + ")";
-      skip_header_why_ = std::string(kNotDelayedSkipNetwork);
+      skip_ = make_decision(Decision::Action::kWhitelisted, Decision::Reason::kSkipNetwork,
+                            network.to_string());
       break;
     }
   }
 }
+
+std::string MilterSession::skip_reason() const { return skip_ ? reason_text(*skip_) : std::string(); }
 
 void MilterSession::helo(std::string_view helo_name) { request_.helo_name = cut(helo_name); }
 
@@ -154,25 +181,19 @@ void MilterSession::set_queue_id(std::string_view queue_id) {
 
 RcptReply MilterSession::rcpt_to(std::string_view recipient) {
   request_.recipient = envelope_address(recipient);
-  if (authenticated_ || !skip_reason_.empty()) {
-    Decision skipped;
-    skipped.action = Decision::Action::kWhitelisted;
-    skipped.reason = authenticated_ ? std::string(kReasonAuthenticated) : skip_reason_;
-    log_info(decision_log_line(request_, skipped));
-    note_accepted(authenticated_ ? kNotDelayedAuthenticated : std::string_view(skip_header_why_),
-                  std::nullopt);
+  if (authenticated_ || skip_) {
+    const Decision skipped =
+        authenticated_ ? make_decision(Decision::Action::kWhitelisted, Decision::Reason::kSmtpAuth)
+                       : *skip_;
+    log_decision(request_, skipped);
+    note_accepted(not_delayed_why(skipped), std::nullopt);
     return {};
   }
 
   const Decision decision = context_.greylister->decide(request_);
-  if (!decision.warning.empty()) log_warning(printable(decision.warning));
-  if (decision.client_newly_whitelisted) {
-    log_info("whitelisted: " + printable(request_.client_name) + "[" +
-             printable(request_.client_address) + "]");
-  }
+  log_decision(request_, decision);
   switch (decision.action) {
     case Decision::Action::kGreylist: {
-      log_info(decision_log_line(request_, decision));
       RcptReply reply;
       reply.tempfail = true;
       reply.code = context_.settings.reply_code;
@@ -182,21 +203,16 @@ RcptReply MilterSession::rcpt_to(std::string_view recipient) {
       return reply;
     }
     case Decision::Action::kPass:
-      log_info(decision_log_line(request_, decision));
-      note_accepted(kNotDelayedPassedBefore, decision.delayed_seconds);
+      note_accepted(not_delayed_why(decision), decision.delayed_seconds);
       return {};
     case Decision::Action::kWhitelisted:
-      log_info(decision_log_line(request_, decision));
-      note_accepted(decision.reason.rfind("recipient whitelist", 0) == 0 ? kNotDelayedRecipientWhitelist
-                                                             : kNotDelayedClientWhitelist,
-                    std::nullopt);
+      note_accepted(not_delayed_why(decision), std::nullopt);
       return {};
     case Decision::Action::kError:
       break;
   }
-  error_log().log(Severity::kError, decision_log_line(request_, decision));
   RcptReply reply = rcpt_reply_on_error(context_.settings.common.on_error);
-  if (!reply.tempfail) note_accepted(kNotDelayedError, std::nullopt);
+  if (!reply.tempfail) note_accepted(not_delayed_why(decision), std::nullopt);
   return reply;
 }
 

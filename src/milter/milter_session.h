@@ -122,8 +122,9 @@ class MilterSession {
   // For logs and tests.
   const std::string& client_address() const { return request_.client_address; }
   const std::string& client_name() const { return request_.client_name; }
-  // Why this connection is not greylisted ("" when it is).
-  const std::string& skip_reason() const { return skip_reason_; }
+  // Why this connection is not greylisted ("" when it is): the reason text
+  // of its log lines.
+  std::string skip_reason() const;
 
  private:
   void reset_message();
@@ -131,8 +132,9 @@ class MilterSession {
 
   const MilterContext& context_;
   Request request_;               // client, HELO, sender, queue id; recipient per call
-  std::string skip_reason_;       // connection-level exemption (log reason)
-  std::string skip_header_why_;   // its header-always text
+  // Connection-level exemption (skip networks, no client address): the
+  // decision logged for each of its recipients.
+  std::optional<Decision> skip_;
   // Per message.
   bool authenticated_ = false;
   std::optional<std::int64_t> max_delay_;  // longest delay among accepted recipients

@@ -27,6 +27,19 @@ PolicyLogRecord peer_warning(std::string message) {
   return {PolicyLogRecord::Kind::kPeer, Severity::kWarning, std::move(message)};
 }
 
+// The server rate-limits kStore records (warnings and store failures).
+PolicyLogRecord log_record(DecisionLogEntry entry) {
+  switch (entry.kind) {
+    case DecisionLogEntry::Kind::kDecision:
+      return {PolicyLogRecord::Kind::kDecision, Severity::kInfo, std::move(entry.message)};
+    case DecisionLogEntry::Kind::kWarning:
+      return {PolicyLogRecord::Kind::kStore, Severity::kWarning, std::move(entry.message)};
+    case DecisionLogEntry::Kind::kStoreFailure:
+      break;
+  }
+  return {PolicyLogRecord::Kind::kStore, Severity::kError, std::move(entry.message)};
+}
+
 std::string value_or_empty(const PolicyRequest& request, std::string_view name) {
   const std::string* value = request.find(name);
   return value != nullptr ? *value : std::string();
@@ -61,41 +74,39 @@ PolicyAnswer PolicyResponder::respond(const PolicyRequest& request) noexcept {
   }
 }
 
-PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
-  PolicyAnswer answer;
+// Why `request` is answered DUNNO without a decision (nullopt: it is
+// decided), with the warning to log ("" for none).
+std::optional<std::string> PolicyResponder::not_decided(const PolicyRequest& request) {
   if (request.malformed()) {
     std::string message = "malformed policy request: " + request.problem;
     if (request.problem_count > 1) {
       message += " (and " + std::to_string(request.problem_count - 1) + " more problems)";
     }
-    answer.log.push_back(peer_warning(std::move(message)));
-    answer.reply = reply("DUNNO");
-    return answer;
+    return message;
   }
-
   const std::string* type = request.find("request");
   if (type == nullptr || *type != "smtpd_access_policy") {
-    answer.log.push_back(peer_warning("unrecognized request type: '" +
-                                      (type != nullptr ? printable(*type, 64) : "") + "'"));
-    answer.reply = reply("DUNNO");
-    return answer;
+    return "unrecognized request type: '" + (type != nullptr ? printable(*type, 64) : "") + "'";
   }
-
   // postgrey greylists at whatever stage it is called from; at DATA or
   // END-OF-MESSAGE "recipient" is empty or the last one, and a decision
   // there would record nonsense triplets.
   if (const std::string* state = request.find("protocol_state");
       state != nullptr && *state != "RCPT") {
+    return std::string();
+  }
+  for (const std::string_view name : kRequiredAttributes) {
+    if (request.find(name) == nullptr) return "attribute missing: " + std::string(name);
+  }
+  return std::nullopt;
+}
+
+PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
+  PolicyAnswer answer;
+  if (auto warning = not_decided(request)) {
+    if (!warning->empty()) answer.log.push_back(peer_warning(std::move(*warning)));
     answer.reply = reply("DUNNO");
     return answer;
-  }
-
-  for (const std::string_view name : kRequiredAttributes) {
-    if (request.find(name) == nullptr) {
-      answer.log.push_back(peer_warning("attribute missing: " + std::string(name)));
-      answer.reply = reply("DUNNO");
-      return answer;
-    }
   }
 
   Request core;
@@ -109,21 +120,15 @@ PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
   core.front_end = "policy";
 
   const Decision decision = greylister_.decide(core);
-  answer.log.push_back(
-      {PolicyLogRecord::Kind::kDecision, Severity::kInfo, decision_log_line(core, decision)});
-  if (!decision.warning.empty()) {
-    answer.log.push_back(
-        {PolicyLogRecord::Kind::kStore, Severity::kWarning, printable(decision.warning)});
+  for (auto& entry : decision_log_entries(core, decision)) {
+    answer.log.push_back(log_record(std::move(entry)));
   }
-  if (decision.client_newly_whitelisted) {
-    const bool named = core.client_name != "unknown";
-    answer.log.push_back(
-        {PolicyLogRecord::Kind::kDecision, Severity::kInfo,
-         "whitelisted: " + (named ? printable(core.client_name) + "[" +
-                                        printable(core.client_address) + "]"
-                                  : printable(core.client_address))});
-  }
+  answer.reply = reply(action_for(request, core, decision));
+  return answer;
+}
 
+std::string PolicyResponder::action_for(const PolicyRequest& request, const Request& core,
+                                        const Decision& decision) {
   switch (decision.action) {
     case Decision::Action::kGreylist: {
       std::string text = format_greylist_text(settings_.common.greylist_text,
@@ -134,31 +139,23 @@ PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
           (text.empty() || text.front() < '0' || text.front() > '9')) {
         text = "4.2.0 " + text;
       }
-      answer.reply = reply(settings_.greylist_action + " " + text);
-      return answer;
+      return settings_.greylist_action + " " + text;
     }
     case Decision::Action::kPass: {
       if (!decision.delayed_seconds) break;
       const std::string instance = value_or_empty(request, "instance");
       if (!instance.empty() && instance == last_prepended_instance_) break;
       last_prepended_instance_ = instance;
-      answer.reply = reply("PREPEND " + format_greylist_header(settings_.common.header_template,
-                                                               *decision.delayed_seconds,
-                                                               settings_.common.hostname,
-                                                               clock_.now()));
-      return answer;
+      return "PREPEND " + format_greylist_header(settings_.common.header_template,
+                                                 *decision.delayed_seconds,
+                                                 settings_.common.hostname, clock_.now());
     }
     case Decision::Action::kWhitelisted:
       break;
     case Decision::Action::kError:
-      answer.log.push_back({PolicyLogRecord::Kind::kStore, Severity::kWarning,
-                            "greylist store failed, answering by --on-error: " +
-                                printable(decision.reason)});
-      answer.reply = reply(on_error_action());
-      return answer;
+      return on_error_action();
   }
-  answer.reply = reply("DUNNO");
-  return answer;
+  return "DUNNO";
 }
 
 }  // namespace greylist

@@ -28,6 +28,7 @@
 // throws.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,10 @@ class PolicyResponder {
 
  private:
   PolicyAnswer respond_or_throw(const PolicyRequest& request);
+  static std::optional<std::string> not_decided(const PolicyRequest& request);
+  // The reply's action for a decided request (remembers a PREPEND's instance).
+  std::string action_for(const PolicyRequest& request, const Request& core,
+                         const Decision& decision);
   std::string on_error_action() const;
 
   const PolicySettings& settings_;

@@ -235,7 +235,7 @@ class PolicyServerImpl final : public PolicyServer {
   // Lines about bad peers and a failing store are rate-limited; decision
   // lines never are.
   RateLimitedLog peer_log_{std::chrono::seconds(1)};
-  RateLimitedLog store_log_{std::chrono::seconds(10)};
+  RateLimitedLog store_log_{kStoreFailureLogInterval};
   RateLimitedLog accept_log_{std::chrono::seconds(10)};
   RateLimitedLog idle_log_{std::chrono::seconds(1)};
 

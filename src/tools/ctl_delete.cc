@@ -37,8 +37,10 @@ po::options_description delete_options() {
       ("client-name", po::value<std::string>()->default_value("unknown"),
        "with --triplet: the client's verified name (matters with --pool-by-domain)")
       ("key", po::value<std::vector<std::string>>()->composing(),
-       "a stored key, as 'greylistctl dump --json' or the database shows it (t1:..., c1:..., "
-       "d1:..., t1h:...)")
+       ("a stored key, as 'greylistctl dump --json' or the database shows it (" +
+        std::string(kTripletKeyPrefix) + "..., " + std::string(kClientKeyPrefix) + "..., " +
+        std::string(kDomainKeyPrefix) + "..., " + std::string(kHashedTripletKeyPrefix) + "...)")
+           .c_str())
       ("dry-run", po::bool_switch(), "print what would be deleted, delete nothing");
   return options;
 }

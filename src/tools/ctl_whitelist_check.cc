@@ -109,19 +109,21 @@ int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
     return kExitFailure;
   }
   SystemClock clock;
-  // Used for its keys only: decide() is never called.
-  const Greylister greylister(config, *opened.value().store, clock, domains.get());
-  const DecisionExplainer explainer(greylister, *opened.value().store,
-                                    loaded.value().whitelist.get());
+  // Its decision steps run against a DryRunStore: decide() is never called.
+  Greylister greylister(config, *opened.value().store, clock, domains.get());
+  greylister.set_whitelist(loaded.value().whitelist);
+  const DecisionExplainer explainer(greylister, *opened.value().store);
   auto explained = explainer.explain(request, clock.now());
   if (!explained.ok()) {
     ctx.err << "greylistctl: whitelist-check: " << explained.status().message() << "\n";
     return kExitFailure;
   }
   const Explanation& e = explained.value();
-  ctx.out << "decision: " << action_word(e.action) << "\n";
-  ctx.out << "reason: " << e.reason << "\n";
-  if (e.action == Decision::Action::kGreylist) ctx.out << "seconds left: " << e.seconds_left << "\n";
+  ctx.out << "decision: " << action_word(e.decision.action) << "\n";
+  ctx.out << "reason: " << reason_text(e.decision) << "\n";
+  if (e.decision.action == Decision::Action::kGreylist) {
+    ctx.out << "seconds left: " << e.decision.seconds_left << "\n";
+  }
   for (const auto& check : e.checks) ctx.out << check << "\n";
   ctx.out.flush();
   return ctx.out ? kExitOk : kExitFailure;

@@ -1,5 +1,6 @@
 #include "tools/decision_explainer.h"
 
+#include "greylist/dry_run_store.h"
 #include "greylist/record_codec.h"
 #include "greylist/triplet.h"
 #include "tools/ctl_output.h"
@@ -7,120 +8,109 @@
 namespace greylist {
 namespace {
 
-std::string seconds(std::int64_t n) { return std::to_string(n) + " s"; }
+std::string entry_times(const TripletRecord& record) {
+  return "first seen " + iso8601(record.first_seen) + ", last seen " + iso8601(record.last_seen) +
+         ", " + (record.passed ? "passed" : "waiting");
+}
+
+// Turns each step the Greylister reports into a line of narration.
+class Narrator final : public DecisionTrace {
+ public:
+  Narrator(const Request& request, const GreylistConfig& config, EpochSeconds now)
+      : request_(request), config_(config), now_(now),
+        network_(client_network(request.client_address, config)) {}
+
+  std::vector<std::string> checks;
+
+  void static_whitelist(bool loaded, const std::optional<WhitelistMatch>& match) override {
+    if (!loaded) {
+      checks.push_back("static whitelist: none loaded");
+    } else if (match) {
+      checks.push_back("static whitelist: " + reason_text(whitelist_decision(*match)));
+    } else {
+      checks.push_back("static whitelist: no match");
+    }
+  }
+
+  void client_awl(std::uint32_t threshold, const std::optional<ClientRecord>& record) override {
+    if (threshold == 0) {
+      checks.push_back("client AWL: off");
+    } else if (!record) {
+      checks.push_back("client AWL: " + network_ + ": no successful retry counted");
+    } else {
+      checks.push_back("client AWL: " + network_ + ": " + std::to_string(record->deliveries) +
+                       " of " + std::to_string(threshold) + " successful retries, last " +
+                       iso8601(record->last_seen));
+    }
+  }
+
+  void domain_awl(std::uint32_t threshold, bool has_domain,
+                  const std::optional<DomainRecord>& record) override {
+    if (threshold == 0) {
+      checks.push_back("domain AWL: off");
+      return;
+    }
+    if (!has_domain) {
+      checks.push_back("domain AWL: the sender has no domain");
+      return;
+    }
+    const std::string domain(address_domain(normalize_sender(request_.sender)));
+    const auto senders = record ? record->sender_hashes.size() : 0;
+    checks.push_back("domain AWL: " + domain + " from " + network_ + ": " +
+                     std::to_string(senders) + " of " + std::to_string(threshold) +
+                     " senders passed" +
+                     (record ? ", last " + iso8601(record->last_seen) : std::string()));
+  }
+
+  void triplet(std::string_view client, const StoredTriplet& stored,
+               const TripletChange& change) override {
+    const std::string triplet = "triplet (" + std::string(client) + ", " +
+                                normalize_sender(request_.sender) + ", " +
+                                normalize_recipient(request_.recipient) + ")";
+    if (stored.record) {
+      checks.push_back(triplet + ": " + entry_times(*stored.record));
+    } else {
+      checks.push_back(triplet + ": " +
+                       (stored.present ? "undecodable, treated as new" : "not seen yet"));
+    }
+    if (stored.network_entry_looked_up) {
+      checks.push_back("triplet keyed by the network " + network_ + ": " +
+                       (stored.network_entry ? entry_times(*stored.network_entry) +
+                                                   ": copied under the pool key"
+                                             : std::string("not seen either")));
+    }
+    if (change.restarted) {
+      checks.push_back("retry window: " + std::to_string(config_.retry_window) +
+                       " s passed since it was first seen: it starts over");
+    }
+    if (change.outcome == TripletChange::Outcome::kFirstPass) {
+      checks.push_back("first pass after the delay: the header would say " +
+                       std::to_string(now_ - change.first_seen) + " seconds");
+    }
+  }
+
+
+ private:
+  const Request& request_;
+  const GreylistConfig& config_;
+  const EpochSeconds now_;
+  const std::string network_;
+};
 
 }  // namespace
 
-DecisionExplainer::DecisionExplainer(const Greylister& greylister, Store& store,
-                                     const Whitelist* whitelist)
-    : greylister_(greylister), store_(store), whitelist_(whitelist) {}
+DecisionExplainer::DecisionExplainer(const Greylister& greylister, Store& store)
+    : greylister_(greylister), store_(store) {}
 
 Result<Explanation> DecisionExplainer::explain(const Request& request, EpochSeconds now) const {
-  const GreylistConfig& config = greylister_.config();
+  DryRunStore view(store_);
+  Narrator narrator(request, greylister_.config(), now);
   Explanation out;
-
-  if (whitelist_ == nullptr) {
-    out.checks.push_back("static whitelist: none loaded");
-  } else if (auto match = whitelist_->match(request)) {
-    out.action = Decision::Action::kWhitelisted;
-    out.reason = match->rule.empty() ? match->reason : match->reason + " (" + match->rule + ")";
-    out.checks.push_back("static whitelist: " + out.reason);
-    return out;
-  } else {
-    out.checks.push_back("static whitelist: no match");
+  out.decision = greylister_.decide_traced(request, now, view, narrator);
+  if (out.decision.action == Decision::Action::kError) {
+    return Status::IoError(reason_text(out.decision));
   }
-
-  if (config.auto_whitelist_clients == 0) {
-    out.checks.push_back("client AWL: off");
-  } else {
-    auto found = store_.get(Table::kClients, greylister_.client_key(request));
-    if (!found.ok()) return found.status();
-    const auto record = found.value() ? decode_client(*found.value()) : std::nullopt;
-    if (!record) {
-      out.checks.push_back("client AWL: " + client_network(request.client_address, config) +
-                           ": no successful retry counted");
-    } else {
-      out.checks.push_back("client AWL: " + client_network(request.client_address, config) + ": " +
-                           std::to_string(record->deliveries) + " of " +
-                           std::to_string(config.auto_whitelist_clients) +
-                           " successful retries, last " + iso8601(record->last_seen));
-      if (record->deliveries >= config.auto_whitelist_clients) {
-        out.action = Decision::Action::kWhitelisted;
-        out.reason = "client AWL";
-        return out;
-      }
-    }
-  }
-
-  if (config.auto_whitelist_domains == 0) {
-    out.checks.push_back("domain AWL: off");
-  } else if (const std::string key = greylister_.domain_key(request); key.empty()) {
-    out.checks.push_back("domain AWL: the sender has no domain");
-  } else {
-    auto found = store_.get(Table::kClients, key);
-    if (!found.ok()) return found.status();
-    const auto record = found.value() ? decode_domain(*found.value()) : std::nullopt;
-    const std::string domain(address_domain(normalize_sender(request.sender)));
-    const auto senders = record ? record->sender_hashes.size() : 0;
-    out.checks.push_back("domain AWL: " + domain + " from " +
-                         client_network(request.client_address, config) + ": " +
-                         std::to_string(senders) + " of " +
-                         std::to_string(config.auto_whitelist_domains) + " senders passed" +
-                         (record ? ", last " + iso8601(record->last_seen) : std::string()));
-    if (record && senders >= config.auto_whitelist_domains) {
-      out.action = Decision::Action::kWhitelisted;
-      out.reason = "domain AWL";
-      return out;
-    }
-  }
-
-  const std::string client = greylister_.triplet_client(request);
-  auto found = store_.get(Table::kTriplets, greylister_.triplet_key(request));
-  if (!found.ok()) return found.status();
-  const auto stored = found.value() ? decode_triplet(*found.value()) : std::nullopt;
-  const std::string triplet = "triplet (" + client + ", " + normalize_sender(request.sender) +
-                              ", " + normalize_recipient(request.recipient) + ")";
-  // The same steps as decide(), on a copy.
-  TripletRecord record{now, now, false, 0};
-  bool restarted = false;
-  if (!stored) {
-    out.checks.push_back(triplet + ": " +
-                         (found.value() ? "undecodable, treated as new" : "not seen yet"));
-  } else {
-    record = *stored;
-    out.checks.push_back(triplet + ": first seen " + iso8601(record.first_seen) + ", last seen " +
-                         iso8601(record.last_seen) + ", " + (record.passed ? "passed" : "waiting"));
-    if (record.first_seen > now) record.first_seen = now;
-    if (!record.passed && now - record.first_seen > config.retry_window) {
-      out.checks.push_back("retry window: " + seconds(config.retry_window) +
-                           " passed since it was first seen: it starts over");
-      record = TripletRecord{now, now, false, 0};
-      restarted = true;
-    }
-  }
-  const std::int64_t left = config.delay - (now - record.first_seen);
-  if (left > 0) {
-    out.action = Decision::Action::kGreylist;
-    out.seconds_left = left;
-    if (now == record.first_seen) {
-      out.reason = restarted ? "new (retry window expired)" : "new";
-    } else {
-      out.reason = "early-retry (" + std::to_string(left) + "s missing)";
-    }
-    return out;
-  }
-  out.action = Decision::Action::kPass;
-  if (record.passed) {
-    out.reason = "triplet found";
-    return out;
-  }
-  const std::uint64_t network = record_hash(client_network(request.client_address, config), config);
-  const bool via_pool = client.starts_with("pool:") && record.first_network != 0 &&
-                        record.first_network != network;
-  out.reason = via_pool ? "pool (" + client.substr(5) + ")" : "triplet found";
-  out.delayed_seconds = now - record.first_seen;
-  out.checks.push_back("first pass after the delay: the header would say " +
-                       std::to_string(out.delayed_seconds) + " seconds");
+  out.checks = std::move(narrator.checks);
   return out;
 }
 

@@ -1,16 +1,12 @@
 // DecisionExplainer: what Greylister::decide() would answer for a request
-// now, and why, computed from the stored records without writing anything
-// (decide() records the triplet and counts auto-whitelists; this never
-// does). For greylistctl whitelist-check.
+// now, and why, for greylistctl whitelist-check.
 //
-// It follows decide()'s order: static whitelist, client auto-whitelist,
-// sender-domain auto-whitelist, then the triplet. Keys come from the
-// Greylister itself (triplet_key() and friends), so --privacy,
-// --lookup-by-host and --pool-by-domain are applied exactly as the daemon
-// applies them. Thread-safe if the store is.
+// It runs the Greylister's own decision steps (Greylister::decide_traced)
+// against a DryRunStore, so every rule, key and the pool fallback are the
+// daemon's and nothing is written; it only adds the narration, one line per
+// check the steps made. Thread-safe if the store is.
 #pragma once
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,35 +16,29 @@
 #include "greylist/request.h"
 #include "greylist/status.h"
 #include "greylist/store.h"
-#include "greylist/whitelist.h"
 
 namespace greylist {
 
 struct Explanation {
-  Decision::Action action = Decision::Action::kError;
-  // The reason decide() would log: "client whitelist (whitelist_clients:3
-  // .example.com)", "client AWL", "domain AWL", "new", "early-retry (12s
-  // missing)", "retry window expired", "triplet found", "pool (example.com)".
-  std::string reason;
-  std::int64_t seconds_left = 0;  // greylist: until a retry would pass
-  // kPass on the first pass after the delay: the delay the header would show.
-  std::int64_t delayed_seconds = 0;
+  // The decision decide() would make (its warning and AWL flag computed as
+  // if written). Its reason_text() is the reason the daemon would log.
+  Decision decision;
   // One "name: finding" line per check made, in the daemon's order.
   std::vector<std::string> checks;
 };
 
 class DecisionExplainer {
  public:
-  // All three must outlive the explainer; whitelist may be null (none).
-  DecisionExplainer(const Greylister& greylister, Store& store, const Whitelist* whitelist);
+  // Both must outlive the explainer. The Greylister's static whitelist
+  // (set_whitelist) is the one consulted.
+  DecisionExplainer(const Greylister& greylister, Store& store);
 
-  // Reads only. A store error is returned as it is.
+  // Reads only. A store error is returned as a Status with its message.
   Result<Explanation> explain(const Request& request, EpochSeconds now) const;
 
  private:
   const Greylister& greylister_;
   Store& store_;
-  const Whitelist* whitelist_;
 };
 
 }  // namespace greylist

@@ -7,7 +7,7 @@
 //   end <number of entries>                             last line
 // <table> is "triplets" or "clients"; <key> and <value> are the stored bytes
 // (record_codec.h), every byte outside '!'..'~' and '%' itself written as
-// %XX (so keys stay readable, e.g. "c1:192.0.2.0"); <expires> is when the
+// %XX (so keys stay readable: addresses and prefixes as they are); <expires> is when the
 // exporting store would forget the entry, in epoch seconds (informational:
 // an import recomputes it under its own settings). The "end" line makes a
 // truncated file detectable.

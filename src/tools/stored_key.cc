@@ -32,44 +32,40 @@ bool is_hex(std::string_view text) {
 }  // namespace
 
 std::optional<StoredKey> StoredKey::parse(std::string_view key) {
+  const auto kind = key_kind(key);
+  if (!kind) return std::nullopt;
   StoredKey out;
-  const auto hashed = [&](Kind kind, std::string_view digits) -> std::optional<StoredKey> {
+  out.kind = *kind;
+  if (key.starts_with(hashed_key_prefix(*kind))) {
+    const std::string_view digits = key.substr(hashed_key_prefix(*kind).size());
     if (!is_hex(digits)) return std::nullopt;
-    out.kind = kind;
     out.hashed = true;
     out.hash = std::string(digits);
     return out;
-  };
-  if (key.starts_with("t1h:")) return hashed(Kind::kTriplet, key.substr(4));
-  if (key.starts_with("c1h:")) return hashed(Kind::kClient, key.substr(4));
-  if (key.starts_with("d1h:")) return hashed(Kind::kDomain, key.substr(4));
-
-  if (key.starts_with("t1:")) {
-    std::string_view rest = key.substr(3);
-    auto client = take_field(rest);
-    auto sender = client ? take_field(rest) : std::nullopt;
-    auto recipient = sender ? take_field(rest) : std::nullopt;
-    if (!recipient || !rest.empty()) return std::nullopt;
-    out.kind = Kind::kTriplet;
-    out.client = std::move(*client);
-    out.sender = std::move(*sender);
-    out.recipient = std::move(*recipient);
-    return out;
   }
-  if (key.starts_with("c1:")) {
-    if (key.size() == 3) return std::nullopt;
-    out.kind = Kind::kClient;
-    out.client = std::string(key.substr(3));
-    return out;
-  }
-  if (key.starts_with("d1:")) {
-    std::string_view rest = key.substr(3);
-    auto client = take_field(rest);
-    if (!client || rest.empty()) return std::nullopt;
-    out.kind = Kind::kDomain;
-    out.client = std::move(*client);
-    out.domain = std::string(rest);
-    return out;
+  std::string_view rest = key.substr(key_prefix(*kind).size());
+  switch (*kind) {
+    case KeyKind::kTriplet: {
+      auto client = take_field(rest);
+      auto sender = client ? take_field(rest) : std::nullopt;
+      auto recipient = sender ? take_field(rest) : std::nullopt;
+      if (!recipient || !rest.empty()) return std::nullopt;
+      out.client = std::move(*client);
+      out.sender = std::move(*sender);
+      out.recipient = std::move(*recipient);
+      return out;
+    }
+    case KeyKind::kClient:
+      if (rest.empty()) return std::nullopt;
+      out.client = std::string(rest);
+      return out;
+    case KeyKind::kDomain: {
+      auto client = take_field(rest);
+      if (!client || rest.empty()) return std::nullopt;
+      out.client = std::move(*client);
+      out.domain = std::string(rest);
+      return out;
+    }
   }
   return std::nullopt;
 }

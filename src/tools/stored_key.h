@@ -1,4 +1,4 @@
-// StoredKey: the store's keys read back (record_codec.h writes them), for
+// StoredKey: the store's keys read back (key_layout.h spells them), for
 // the admin tool's listings. Untrusted bytes in (a damaged or foreign
 // database), value types out; never throws.
 #pragma once
@@ -7,19 +7,18 @@
 #include <string>
 #include <string_view>
 
+#include "greylist/key_layout.h"
+
 namespace greylist {
 
 struct StoredKey {
-  enum class Kind {
-    kTriplet,  // "t1:" <len>':'<client> <len>':'<sender> <len>':'<recipient>
-    kClient,   // "c1:" <client network>
-    kDomain,   // "d1:" <len>':'<client network> <sender domain>
-  };
+  // kTriplet, kClient or kDomain, as key_layout.h lays them out.
+  using Kind = KeyKind;
   Kind kind = Kind::kTriplet;
-  // --privacy keys ("t1h:", "c1h:", "d1h:"): only the hash is known.
+  // --privacy keys (hashed_key_prefix()): only the hash is known.
   bool hashed = false;
   std::string hash;       // hashed: the hex digits after the prefix
-  std::string client;     // triplet: network or "pool:<domain>"; client, domain: network
+  std::string client;     // triplet: network or pool_client(); client, domain: network
   std::string sender;     // triplet
   std::string recipient;  // triplet
   std::string domain;     // domain: the sender domain

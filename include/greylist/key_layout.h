@@ -1,0 +1,99 @@
+// KeyLayout: how every store key is spelled, the one place that knows.
+//
+// Keys are versioned and length-prefixed, so no character of an address
+// (a '/' or '@' is legal in a local part) can make two triplets collide:
+//   triplet key  "t1:" <len>':'<client> <len>':'<sender> <len>':'<recipient>
+//                <client>: the client network ("192.0.2.0", "2001:db8::"), or
+//                "pool:" <registered domain> of a verified client name
+//                (--pool-by-domain)
+//   client key   "c1:" <client network>                          (client AWL)
+//   domain key   "d1:" <len>':'<client network> <sender domain>  (domain AWL)
+//   --privacy    "t1h:" / "c1h:" / "d1h:" and the 64 lower-case hex digits of
+//                HMAC-SHA256(privacy key, the plain key above)
+// <len> is the field's length in bytes, in decimal. The "1" is the key
+// version. Triplets live in the triplets table; client and domain entries
+// share the clients table, told apart by the prefix.
+//
+// Values (record_codec.h) start with a version byte: kRecordVersion1 for
+// every record; a triplet written since first_network was added has
+// kTripletRecordVersion2. Changing any of this changes the on-disk format.
+//
+// Pure functions over untrusted strings; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "greylist/greylist_config.h"
+#include "greylist/registered_domains.h"
+#include "greylist/request.h"
+
+namespace greylist {
+
+inline constexpr std::string_view kTripletKeyPrefix = "t1:";
+inline constexpr std::string_view kClientKeyPrefix = "c1:";
+inline constexpr std::string_view kDomainKeyPrefix = "d1:";
+inline constexpr std::string_view kHashedTripletKeyPrefix = "t1h:";
+inline constexpr std::string_view kHashedClientKeyPrefix = "c1h:";
+inline constexpr std::string_view kHashedDomainKeyPrefix = "d1h:";
+// The <client> part of a triplet key of a pool starts with this marker.
+inline constexpr std::string_view kPoolMarker = "pool:";
+
+// First byte of every stored value.
+inline constexpr char kRecordVersion1 = 1;
+inline constexpr char kTripletRecordVersion2 = 2;  // a triplet with first_network
+
+enum class KeyKind { kTriplet = 0, kClient = 1, kDomain = 2 };
+
+// The kind of a stored key, plain or hashed, from its prefix alone; nullopt
+// when it has none of the prefixes above.
+std::optional<KeyKind> key_kind(std::string_view key);
+// The prefix of a plain / a hashed (--privacy) key of `kind`.
+std::string_view key_prefix(KeyKind kind);
+std::string_view hashed_key_prefix(KeyKind kind);
+
+std::string encode_triplet_key(std::string_view client_net, std::string_view sender,
+                               std::string_view recipient);
+std::string encode_client_key(std::string_view client_net);
+std::string encode_domain_key(std::string_view client_net, std::string_view sender_domain);
+
+// The <client> part of a triplet key for a pool, and back: the registered
+// domain of a pool client, nullopt when `client` is a network.
+std::string pool_client(std::string_view registered_domain);
+std::optional<std::string_view> pool_domain(std::string_view client);
+
+// --privacy: the hashed key stored instead of `plain_key` of `kind`.
+std::string hashed_key(KeyKind kind, std::string_view plain_key, std::string_view secret);
+// The first 8 bytes of HMAC-SHA256(secret, text), big-endian (record
+// contents under --privacy; see record_hash()).
+std::uint64_t keyed_hash64(std::string_view text, std::string_view secret);
+
+// The keys of one request, as the daemon computes them: --privacy,
+// --lookup-by-host, the subnet masks and --pool-by-domain applied.
+class RecordKeys {
+ public:
+  // `domains` must outlive this; nullptr: --pool-by-domain has no effect.
+  RecordKeys(GreylistConfig config, const RegisteredDomains* domains);
+
+  // The client part of the triplet: pool_client(<registered domain>) for a
+  // client with a verified name under --pool-by-domain, else the network.
+  std::string triplet_client(const Request& request) const;
+  std::string triplet_key(const Request& request) const;
+  // The triplet key of `request` with `client` as its client part.
+  std::string triplet_key_for(std::string_view client, const Request& request) const;
+  // The client's key in the auto-whitelist table.
+  std::string client_key(const Request& request) const;
+  // The (client network, sender domain) key of the domain auto-whitelist;
+  // empty for a sender without a domain (the null sender).
+  std::string domain_key(const Request& request) const;
+
+ private:
+  std::string stored(KeyKind kind, std::string plain) const;
+
+  GreylistConfig config_;
+  const RegisteredDomains* domains_;
+};
+
+}  // namespace greylist
