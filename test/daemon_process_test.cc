@@ -72,6 +72,32 @@ struct Daemon {
   }
 };
 
+// The descriptor of `pid` that listens on 127.0.0.1:`port` (-1: none).
+int listening_fd(pid_t pid, int port) {
+  std::ifstream tcp("/proc/" + std::to_string(pid) + "/net/tcp");
+  std::string line, inode;
+  char wanted[16];
+  std::snprintf(wanted, sizeof wanted, ":%04X", port);
+  while (std::getline(tcp, line) && inode.empty()) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, skip;
+    fields >> slot >> local >> remote >> state;
+    if (state != "0A" || local.size() < 5 || local.substr(local.size() - 5) != wanted) continue;
+    for (int i = 0; i < 5; ++i) fields >> skip;  // tx/rx, timer, retransmits, uid, timeout
+    fields >> inode;
+  }
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  for (int fd = 0; fd < 4096 && !inode.empty(); ++fd) {
+    char target[64] = {};
+    const std::string link = dir + "/" + std::to_string(fd);
+    if (readlink(link.c_str(), target, sizeof target - 1) > 0 &&
+        std::string(target) == "socket:[" + inode + "]") {
+      return fd;
+    }
+  }
+  return -1;
+}
+
 bool is_greylist(const std::optional<std::string>& reply) {
   return reply && reply->rfind("action=DEFER_IF_PERMIT Greylisted, see ", 0) == 0;
 }
@@ -128,6 +154,34 @@ TEST_CASE("a port in use is fatal, naming the socket") {
   CHECK(WEXITSTATUS(status) == 1);
   CHECK(out.find(std::to_string(first.port)) != std::string::npos);
   remove_tree(dir);
+}
+
+TEST_CASE("a front end that stops by itself: the daemon exits non-zero, naming it") {
+  // libmilter's loop ends when its listening socket fails: closed here from
+  // inside the daemon with gdb. Before issue 15 the daemon woke itself with
+  // a SIGTERM that libmilter's signal thread could take, and went on
+  // without a milter, or exited 0, which Restart=on-failure left dead.
+  if (access("/usr/bin/gdb", X_OK) != 0 || geteuid() != 0) {
+    MESSAGE("gdb (or root) missing: skipped");
+    return;
+  }
+  Daemon daemon;
+  const int milter_port = free_loopback_port();
+  daemon.milter = "inet:127.0.0.1:" + std::to_string(milter_port);
+  daemon.start(300);
+  REQUIRE(daemon.log_shows("ready"));
+  const int fd = listening_fd(daemon.process->pid(), milter_port);
+  REQUIRE(fd >= 0);
+  std::string out;
+  run_program({"/usr/bin/gdb", "-p", std::to_string(daemon.process->pid()), "-batch", "-ex",
+               "call (int)close(" + std::to_string(fd) + ")"},
+              out, 60s);
+  const auto status = daemon.process->wait_for_exit(20s);
+  REQUIRE_MESSAGE(status, daemon.process->output());
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 3);
+  CHECK(daemon.log_shows("error: the milter front end stopped without being asked to"));
+  CHECK(daemon.log_shows("greylist-milter stopped"));
 }
 
 TEST_CASE("greylist, SIGKILL, restart: every answered triplet survives with its first-seen time") {

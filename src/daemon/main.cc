@@ -25,6 +25,7 @@
 #include "daemon/background.h"
 #include "daemon/control_signals.h"
 #include "daemon/expiry_thread.h"
+#include "daemon/front_end_threads.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_server.h"
 #include "daemon/service_manager.h"
@@ -43,6 +44,8 @@ namespace {
 
 constexpr int kExitConfig = 2;
 constexpr int kExitStartup = 1;
+// A front end stopped without being asked to (FrontEndThreads).
+constexpr int kExitFrontEndStopped = 3;
 
 Status ensure_directory(const std::string& path) {
   struct stat st {};
@@ -221,9 +224,10 @@ Status open_lists(const DaemonOptions& options, Resources& out) {
   return Status::Ok();
 }
 
-// Waits for control signals; with the systemd watchdog on, wakes up to
-// prove the daemon is alive (the store still answers) between them.
-int serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
+// Waits for control signals (and ControlSignals::wake()) until one stops
+// the daemon; with the systemd watchdog on, wakes up to prove the daemon
+// is alive (the store still answers) between them.
+void serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
                         Greylister& greylister, Store& store, Metrics& metrics) {
   const auto watchdog = watchdog_interval();
   for (;;) {
@@ -242,8 +246,9 @@ int serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
       reload_whitelists(options, greylister, metrics);
       continue;
     }
+    if (*signal_number == ControlSignals::kWoken) return;  // a front end stopped
     log_info(std::string("received ") + strsignal(*signal_number) + ", shutting down");
-    return 0;
+    return;
   }
 }
 
@@ -383,36 +388,27 @@ int serve(const DaemonOptions& options, ControlSignals& signals, FrontEnds& fron
   // every control signal reaches the main loop, none libmilter's thread.
   ExpiryThread expiry(core.greylister.config(), store, core.clock);
   signals.listen();
-  // A front end that stops on its own (a listener error) brings the whole
-  // daemon down cleanly rather than leaving half of it.
-  const auto wake_main = [] { kill(getpid(), SIGTERM); };
-  std::thread policy_thread;
-  if (front_ends.policy) {
-    policy_thread = ControlSignals::start_thread([&] {
-      front_ends.policy->run();
-      wake_main();
-    });
-  }
-  std::thread milter_thread;
-  if (front_ends.milter) {
-    milter_thread = ControlSignals::start_thread([&] {
-      front_ends.milter->run();
-      wake_main();
-    });
-  }
+  // A front end that stops on its own (a listener error, libmilter's loop
+  // returning) stops the whole daemon with a failure status, for the
+  // service manager to restart it, rather than leaving half of it.
+  FrontEndThreads threads;
+  if (front_ends.policy) threads.start("policy", [&] { front_ends.policy->run(); });
+  if (front_ends.milter) threads.start("milter", [&] { front_ends.milter->run(); });
   log_info("ready");
   notify_ready("serving");
   report_started();
-  const int status = serve_until_stopped(options, signals, core.greylister, store, core.metrics);
+  serve_until_stopped(options, signals, core.greylister, store, core.metrics);
 
+  threads.request_stop();
   notify_stopping();
   if (front_ends.policy) front_ends.policy->stop();
   if (front_ends.milter) front_ends.milter->stop();
-  if (policy_thread.joinable()) policy_thread.join();
-  if (milter_thread.joinable()) milter_thread.join();
+  threads.join_all();
+  const auto unasked = threads.stopped_unasked();
+  if (unasked) report_failed("the " + *unasked + " front end stopped without being asked to");
   expiry.stop();
   log_info("greylist-milter stopped");
-  return status;
+  return unasked ? kExitFrontEndStopped : 0;
 }
 
 int fail(const std::string& message) {
