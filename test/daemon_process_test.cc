@@ -1,6 +1,7 @@
 // The built greylist-milter executable as an admin runs it: options, start,
 // the policy protocol over TCP, SIGKILL and restart on the same database,
 // SIGTERM. GREYLIST_MILTER_BINARY is the path meson gives.
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -153,6 +154,53 @@ TEST_CASE("a port in use is fatal, naming the socket") {
                                   "--dbdir", dir, "--log", "stderr"}, out, 10s);
   CHECK(WEXITSTATUS(status) == 1);
   CHECK(out.find(std::to_string(first.port)) != std::string::npos);
+  remove_tree(dir);
+}
+
+TEST_CASE("the milter port in use: a clear message at start, OpenDKIM named for 8891") {
+  // Something listening on `port` (this test, or whoever has it already).
+  const auto occupy = [](int port) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(fd, 4) != 0) {
+      close(fd);
+      return -1;  // taken already: by someone listening, or in TIME_WAIT only
+    }
+    return fd;
+  };
+  const std::string dir = make_temp_dir("greylist-milter-port");
+  const int other_port = free_loopback_port();
+  const int other = occupy(other_port);
+  REQUIRE(other >= 0);
+  const int dkim = occupy(8891);
+  for (const std::string milter : {"inet:127.0.0.1:" + std::to_string(other_port), std::string()}) {
+    CAPTURE(milter);
+    std::vector<std::string> argv{GREYLIST_MILTER_BINARY, "--policy",
+                                  "inet:127.0.0.1:" + std::to_string(free_loopback_port()),
+                                  "--dbdir", dir + "/db", "--log", "stderr"};
+    if (!milter.empty()) argv.insert(argv.end(), {"--milter", milter});
+    std::string out;
+    const int status = run_program(argv, out, 20s);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 1);
+    if (milter.empty()) {
+      if (dkim < 0 && out.find("is in use") == std::string::npos) {
+        MESSAGE("port 8891 is held but not listened on: the default's message not checked");
+        continue;
+      }
+      CHECK_MESSAGE(out.find("cannot listen on inet:127.0.0.1:8891: port 8891 is in use \u2014 by "
+                             "OpenDKIM? set --milter (another port, a unix socket, or none)") !=
+                        std::string::npos, out);
+    } else {
+      CHECK_MESSAGE(out.find("cannot listen on " + milter + ": port " + std::to_string(other_port) +
+                             " is in use; set --milter") != std::string::npos, out);
+    }
+  }
+  close(other);
+  if (dkim >= 0) close(dkim);
   remove_tree(dir);
 }
 
