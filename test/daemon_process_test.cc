@@ -2,6 +2,8 @@
 // the policy protocol over TCP, SIGKILL and restart on the same database,
 // SIGTERM. GREYLIST_MILTER_BINARY is the path meson gives.
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -202,6 +204,38 @@ TEST_CASE("the milter port in use: a clear message at start, OpenDKIM named for 
   close(other);
   if (dkim >= 0) close(dkim);
   remove_tree(dir);
+}
+
+TEST_CASE("started while a tool holds the database: waits for it (logged once), then serves") {
+  // Issue 15: a daemon started while greylistctl worked on the stopped
+  // daemon's database (a long dump or import) failed at once "in use". The
+  // tool is played by its lock: greylistctl, owning the directory, holds
+  // DBDIR/greylist-milter.lock exclusively until it exits.
+  Daemon daemon;
+  REQUIRE(mkdir((daemon.dir + "/db").c_str(), 0700) == 0);
+  const int lock = open((daemon.dir + "/db/greylist-milter.lock").c_str(),
+                        O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(lock >= 0);
+  REQUIRE(flock(lock, LOCK_EX | LOCK_NB) == 0);
+  if (geteuid() == 0) {  // as the tool leaves it: the service user's
+    const passwd* user = getpwnam("greylist-milter");
+    REQUIRE(user != nullptr);
+    REQUIRE(chown((daemon.dir + "/db").c_str(), user->pw_uid, user->pw_gid) == 0);
+    REQUIRE(fchown(lock, user->pw_uid, user->pw_gid) == 0);
+  }
+  daemon.start(300);
+  CHECK_MESSAGE(daemon.log_shows("is in use by another process, a tool such as greylistctl (lock file " +
+                         daemon.dir + "/db/greylist-milter.lock): waiting up to 100 s"), daemon.process->output());
+  std::this_thread::sleep_for(1500ms);
+  CHECK_FALSE(daemon.process->wait_for_exit(0ms));
+  CHECK(daemon.process->output().find("ready") == std::string::npos);
+  close(lock);  // the tool is done
+  REQUIRE(daemon.log_shows("ready", 10s));
+  LineClient client(daemon.port, 5s);
+  REQUIRE(client.ok());
+  CHECK(is_greylist(client.policy(triplet_request("wait@foo.test", "b@bar.test"))));
+  const std::string log = daemon.process->output();
+  CHECK(log.find("waiting up to") == log.rfind("waiting up to"));  // once
 }
 
 TEST_CASE("a front end that stops by itself: the daemon exits non-zero, naming it") {

@@ -46,6 +46,8 @@ constexpr int kExitConfig = 2;
 constexpr int kExitStartup = 1;
 // A front end stopped without being asked to (FrontEndThreads).
 constexpr int kExitFrontEndStopped = 3;
+// How long the start waits for a tool that holds the database directory.
+constexpr std::chrono::seconds kOwnerWait{100};
 
 Status ensure_directory(const std::string& path) {
   struct stat st {};
@@ -172,6 +174,16 @@ Status open_database(const DaemonOptions& options, Resources& out) {
   BdbOptions bdb_options;
   bdb_options.directory = ".";
   bdb_options.sync = options.sync_full ? BdbOptions::Sync::kFull : BdbOptions::Sync::kCrashSafe;
+  // greylistctl on a stopped daemon's database (a long dump or import) owns
+  // the directory meanwhile: wait for it, within systemd's start timeout
+  // (TimeoutStartSec=120s); after that the unit's restart waits again.
+  bdb_options.owner_wait = kOwnerWait;
+  bdb_options.on_owner_wait = [&dir = options.dbdir] {
+    log_warning("database directory " + dir + " is in use by another process, a tool such as "
+                "greylistctl (lock file " + dir + "/greylist-milter.lock): waiting up to " +
+                std::to_string(kOwnerWait.count()) + " s for it to finish");
+    notify_status("waiting for greylistctl to leave the database directory");
+  };
   auto store = BdbStore::open(bdb_options);
   if (!store.ok() && store.status().code() == Status::Code::kCorruption) {
     const std::string& dir = options.dbdir;
