@@ -16,7 +16,7 @@
 #include "support/child_process.h"
 #include "tools/config_update.h"
 #include "tools/postgrey_options.h"
-#include "tools/shell_words.h"
+#include "config/shell_words.h"
 
 using namespace greylist;
 using namespace greylist::testing;

@@ -1,5 +1,7 @@
 #include "tools/ctl_command.h"
 
+#include "config/service_defaults.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +91,8 @@ std::optional<int> parse_arguments(CtlContext& ctx, const char* command_name,
   options.add_options()
       ("dbdir", po::value<std::string>(), "database directory (default: the daemon's)")
       ("config", po::value<std::string>(), "the daemon's configuration file")
+      ("defaults", po::value<std::string>(),
+       "the unit's defaults file with GREYLIST_MILTER_OPTS (default /etc/default/greylist-milter)")
       ("help,h", "print this help");
   try {
     po::store(po::command_line_parser(args)
@@ -113,6 +117,7 @@ std::optional<int> parse_arguments(CtlContext& ctx, const char* command_name,
   }
   if (vm.count("dbdir") != 0) ctx.common.dbdir = vm["dbdir"].as<std::string>();
   if (vm.count("config") != 0) ctx.common.config = vm["config"].as<std::string>();
+  if (vm.count("defaults") != 0) ctx.common.defaults = vm["defaults"].as<std::string>();
   return std::nullopt;
 }
 
@@ -144,20 +149,21 @@ void take_store_overrides(const po::variables_map& vm, CommonOptions& common) {
 }
 
 Result<DaemonOptions> load_settings(const CommonOptions& common) {
-  std::vector<std::string> args{"greylistctl"};
-  if (common.config) {
-    args.insert(args.end(), {"--config", *common.config});
-  } else if (access(kDefaultConfigFile, R_OK) == 0) {
-    args.insert(args.end(), {"--config", kDefaultConfigFile});
-  }
+  std::vector<std::string> ours;
   if (common.dbdir) {
     if (common.dbdir->empty()) return Status::InvalidArgument("option --dbdir: must not be empty");
-    args.insert(args.end(), {"--dbdir", *common.dbdir});
+    ours.insert(ours.end(), {"--dbdir", *common.dbdir});
   }
-  args.insert(args.end(), common.store_overrides.begin(), common.store_overrides.end());
-  std::vector<const char*> argv;
-  for (const auto& arg : args) argv.push_back(arg.c_str());
-  auto parsed = parse_daemon_options(static_cast<int>(argv.size()), argv.data());
+  ours.insert(ours.end(), common.store_overrides.begin(), common.store_overrides.end());
+  auto service = read_service_options(common.defaults.value_or(kServiceDefaultsFile));
+  if (!service.ok()) return service.status();
+  std::vector<std::string> config;
+  if (common.config) {
+    config = {"--config", *common.config};
+  } else if (access(kDefaultConfigFile, R_OK) == 0) {
+    config = {"--config", kDefaultConfigFile};
+  }
+  auto parsed = parse_daemon_option_layers({ours, service.value(), config});
   if (!parsed.ok()) return parsed.status();
   return std::move(parsed).value().options;
 }

@@ -24,7 +24,7 @@
 #include "tools/ctl_command.h"
 #include "tools/ctl_import_postgrey.h"
 #include "tools/postgrey_options.h"
-#include "tools/shell_words.h"
+#include "config/shell_words.h"
 
 namespace po = boost::program_options;
 

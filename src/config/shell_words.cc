@@ -1,4 +1,4 @@
-#include "tools/shell_words.h"
+#include "config/shell_words.h"
 
 #include <cctype>
 
