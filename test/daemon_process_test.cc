@@ -238,6 +238,67 @@ TEST_CASE("started while a tool holds the database: waits for it (logged once), 
   CHECK(log.find("waiting up to") == log.rfind("waiting up to"));  // once
 }
 
+TEST_CASE("postgrey's options: Debian's POSTGREY_OPTS, a line with every option, -n refused") {
+  // Issue 15: -q, --syslogfacility, --facility, --exim, --listen-queue-size,
+  // -n and --man were refused as unknown, so a postgrey command line did
+  // not start the daemon.
+  const std::string dir = make_temp_dir("greylist-postgrey-options");
+  std::ofstream(dir + "/empty") << "";
+  const auto ours = [&](std::vector<std::string> postgrey) {
+    postgrey.insert(postgrey.begin(), GREYLIST_MILTER_BINARY);
+    postgrey.insert(postgrey.end(), {"--milter", "none", "--log", "stderr", "--whitelist-clients",
+                                     dir + "/empty", "--whitelist-recipients", dir + "/empty"});
+    return postgrey;
+  };
+  {
+    // Debian's /etc/default/postgrey line, its port moved to a free one.
+    const int port = free_loopback_port();
+    ChildProcess debian(ours({"--inet=" + std::to_string(port), "--dbdir=" + dir + "/debian"}),
+                        dir + "/debian.log");
+    LineClient client(port, 10s);
+    REQUIRE_MESSAGE(client.ok(), debian.output());
+    CHECK(is_greylist(client.policy(triplet_request("deb@foo.test", "b@bar.test"))));
+  }
+  const int port = free_loopback_port();
+  ChildProcess every(
+      ours({"-v", "-q", "--unix=" + dir + "/postgrey.sock", "-i", "127.0.0.1:" + std::to_string(port),
+            "--socketmode=0660", "--user=greylist-milter", "--group=greylist-milter",
+            "--dbdir=" + dir + "/every", "--pidfile=" + dir + "/every.pid", "--delay=60",
+            "--max-age=20", "--lookup-by-subnet", "--ipv4cidr=24", "--ipv6cidr=64",
+            "--auto-whitelist-clients", "--syslogfacility=local3", "--retry-window=6h",
+            "--greylist-action=451", "--greylist-text=Wait %s seconds", "--privacy",
+            "--hostname=mx.test", "--exim", "--listen-queue-size=5000",
+            "--x-greylist-header=X-Greylist: delayed %t seconds"}),
+      dir + "/every.log");
+  LineClient client(port, 10s);
+  REQUIRE_MESSAGE(client.ok(), every.output());
+  CHECK(client.policy(triplet_request("all@foo.test", "b@bar.test")).value_or("") ==
+        "action=451 Wait 60 seconds\n\n");
+  // --exim: the connection ends after the reply.
+  CHECK_FALSE(client.policy(triplet_request("all2@foo.test", "b@bar.test")));
+  // -q: no decision lines (the start-up lines remain).
+  std::this_thread::sleep_for(200ms);
+  CHECK(every.output().find("action=greylist") == std::string::npos);
+  CHECK(every.output().find("ready") != std::string::npos);
+  every.signal(SIGTERM);
+  CHECK(every.wait_for_exit(5s));
+
+  std::string out;
+  int status = run_program(ours({"--inet=10023", "-n"}), out, 10s);
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK(out.find("don't know how to \"no-action\"") != std::string::npos);
+  status = run_program(ours({"--inet=10023", "--facility=local1", "--syslog-facility=mail"}), out, 10s);
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK(out.find("give one of --syslog-facility, --syslogfacility, --facility") != std::string::npos);
+  setenv("MANPAGER", "cat", 1);
+  status = run_program({GREYLIST_MILTER_BINARY, "--man"}, out, 30s);
+  unsetenv("MANPAGER");
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(out.find("greylist-milter") != std::string::npos);
+  remove_tree(dir);
+}
+
 TEST_CASE("a front end that stops by itself: the daemon exits non-zero, naming it") {
   // libmilter's loop ends when its listening socket fails: closed here from
   // inside the daemon with gdb. Before issue 15 the daemon woke itself with

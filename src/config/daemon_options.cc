@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -86,6 +87,14 @@ Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]) {
   if (vm.count("version") != 0) {
     std::cout << "greylist-milter " << GREYLIST_VERSION << "\n";
     parsed.outcome = ParsedOptions::Outcome::kPrintedVersion;
+    return parsed;
+  }
+  if (vm.count("man") != 0) {
+    // postgrey's --man prints its manual: ours is greylist-milter(8).
+    std::cout.flush();
+    const int status = std::system("man 8 greylist-milter");
+    if (status != 0) std::cout << "See greylist-milter(8) (the man page is not installed here).\n";
+    parsed.outcome = ParsedOptions::Outcome::kPrintedHelp;
     return parsed;
   }
   return finish(description, vm, std::move(parsed));

@@ -452,6 +452,7 @@ Status register_and_listen(const SocketSpec& spec, const MilterSettings& setting
     return Status::InvalidArgument("libmilter refused the socket " + spec.to_string());
   }
   smfi_settimeout(static_cast<int>(settings.timeout.count()));
+  if (settings.listen_backlog > 0) smfi_setbacklog(settings.listen_backlog);
   errno = 0;
   if (smfi_opensocket(true) != MI_SUCCESS) {
     const int error = errno;

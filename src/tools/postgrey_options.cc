@@ -26,8 +26,7 @@ constexpr PostgreyOption kOptions[] = {
     {"version", Argument::kNone, nullptr, "postgrey prints its version and exits: it never ran so"},
     {"noaction|no-action|n", Argument::kNone, nullptr, "postgrey refuses to start with it"},
     {"verbose|v", Argument::kNone, "verbose", nullptr},
-    {"quiet|q", Argument::kNone, nullptr,
-     "greylist-milter has no quieter log level: its decision lines stay"},
+    {"quiet|q", Argument::kNone, "quiet", nullptr},
     {"daemonize|d", Argument::kNone, nullptr,
      "not needed: systemd runs greylist-milter in the foreground"},
     {"unix|u", Argument::kRequired, "unix", nullptr},
@@ -53,10 +52,8 @@ constexpr PostgreyOption kOptions[] = {
     {"greylist-text", Argument::kRequired, "greylist-text", nullptr},
     {"privacy", Argument::kNone, "privacy", nullptr},
     {"hostname", Argument::kRequired, "hostname", nullptr},
-    {"exim", Argument::kNone, nullptr,
-     "greylist-milter keeps a policy connection open for further requests"},
-    {"listen-queue-size", Argument::kInteger, nullptr,
-     "greylist-milter uses the system's listen queue size"},
+    {"exim", Argument::kNone, "exim", nullptr},
+    {"listen-queue-size", Argument::kInteger, "listen-queue-size", nullptr},
     {"x-greylist-header", Argument::kRequired, "x-greylist-header", nullptr},
 };
 
@@ -164,7 +161,10 @@ std::optional<std::string> effective_value(const std::string& key, const Given& 
   if (key == "ipv4cidr") return zero_means("/24");
   if (key == "ipv6cidr") return zero_means("/64");
   if (key == "auto-whitelist-clients" && v.empty()) return std::string("5");
-  if (key == "verbose" || key == "lookup-by-host" || key == "privacy") return std::string("true");
+  if (key == "verbose" || key == "quiet" || key == "lookup-by-host" || key == "privacy" ||
+      key == "exim") {
+    return std::string("true");
+  }
   return v;
 }
 
