@@ -101,6 +101,8 @@ int listening_fd(pid_t pid, int port) {
   return -1;
 }
 
+void fs_remove(const std::string& path) { std::remove(path.c_str()); }
+
 bool is_greylist(const std::optional<std::string>& reply) {
   return reply && reply->rfind("action=DEFER_IF_PERMIT Greylisted, see ", 0) == 0;
 }
@@ -380,7 +382,7 @@ TEST_CASE("SIGTERM with an idle client connected: clean exit within 2 s") {
   CHECK(daemon.process->output().find("greylist-milter stopped") != std::string::npos);
 }
 
-TEST_CASE("whitelists: used at start, reloaded on SIGHUP, a broken reload keeps the old lists") {
+TEST_CASE("whitelists: used at start, reloaded on SIGHUP, an unreadable file keeps the old lists") {
   Daemon daemon;
   daemon.write("clients", "# none yet\n");
   daemon.write("recipients", "vip@bar.test\n");
@@ -396,13 +398,18 @@ TEST_CASE("whitelists: used at start, reloaded on SIGHUP, a broken reload keeps 
   REQUIRE(daemon.log_shows("whitelists reloaded: 0 client rules, 2 recipient rules"));
   CHECK(client.policy(triplet_request("b@foo.test", "other@bar.test")) == "action=DUNNO\n\n");
 
-  daemon.write("clients", "mail.foo.test\nthis is not a rule\n");
+  // A line postgrey would skip: skipped with a warning, the rest used.
+  daemon.write("clients", "this is not a rule\nmail.foo.test\n");
   daemon.process->signal(SIGHUP);
-  REQUIRE(daemon.log_shows("clients:2: doesn't look like a hostname"));
-  CHECK(daemon.log_shows("keeping the old lists"));
-  // The old lists are still in force: the recipient rule holds, the new client rule does not.
-  CHECK(client.policy(triplet_request("c@foo.test", "other@bar.test")) == "action=DUNNO\n\n");
-  CHECK(is_greylist(client.policy(triplet_request("c@foo.test", "third@bar.test"))));
+  REQUIRE(daemon.log_shows("clients:1: doesn't look like a hostname: skipped"));
+  REQUIRE(daemon.log_shows("whitelists reloaded: 1 client rules, 2 recipient rules"));
+  CHECK(client.policy(triplet_request("c@foo.test", "third@bar.test")) == "action=DUNNO\n\n");
+  // A file that cannot be read at all: the old lists stay in force.
+  fs_remove(daemon.dir + "/clients");
+  REQUIRE(mkdir((daemon.dir + "/clients").c_str(), 0755) == 0);
+  daemon.process->signal(SIGHUP);
+  REQUIRE(daemon.log_shows("keeping the old lists"));
+  CHECK(client.policy(triplet_request("d@foo.test", "fourth@bar.test")) == "action=DUNNO\n\n");
   // The connection survived every reload.
   CHECK(client.ok());
 }
@@ -531,15 +538,18 @@ TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made") 
   CHECK(is_greylist(client.policy(triplet_request("m2@foo.test", "b@bar.test"))));
 }
 
-TEST_CASE("a broken whitelist at start is fatal, naming file and line") {
+TEST_CASE("a whitelist line postgrey would skip, at start: skipped with a warning naming file and line") {
+  // Issue 15: it was fatal; postgrey skips it with a warning.
   Daemon daemon;
-  daemon.write("clients", "good.example\n\n/(unclosed/\n");
+  daemon.write("clients", "/(unclosed/\n\nmail.foo.test\n");
   daemon.write("recipients", "");
   daemon.start(300);
-  const auto status = daemon.process->wait_for_exit(10s);
-  REQUIRE(status);
-  CHECK(WEXITSTATUS(*status) == 1);
-  CHECK(daemon.process->output().find(daemon.dir + "/clients:3: bad regex") != std::string::npos);
+  LineClient client(daemon.port);
+  REQUIRE_MESSAGE(client.ok(), daemon.process->output());
+  CHECK(daemon.log_shows("warning: " + daemon.dir + "/clients:1: bad regex"));
+  // The rest of the file is used.
+  CHECK(client.policy(triplet_request("a@foo.test", "b@bar.test")) == "action=DUNNO\n\n");
+  CHECK(daemon.log_shows("reason=client whitelist (clients:3 mail.foo.test)"));
 }
 
 namespace {

@@ -546,4 +546,21 @@ TEST_CASE("settings only in GREYLIST_MILTER_OPTS of the defaults file: expire, d
   CHECK(contains(elsewhere.output, dir + "/other"));
   remove_tree(dir);
 }
+TEST_CASE("check-whitelists reports every line the daemon skips, status 1; clean lists: 0") {
+  const std::string dir = make_temp_dir("greylistctl-check-whitelists");
+  std::ofstream(dir + "/clients") << "good.example\nbad host name\n/(unclosed/\n";
+  std::ofstream(dir + "/recipients") << "postmaster@\n";
+  std::ofstream(dir + "/conf") << "whitelist-clients = " << dir << "/clients\n"
+                               << "whitelist-recipients = " << dir << "/recipients\n";
+  const Run bad = ctl({"--config", dir + "/conf", "--defaults", dir + "/none", "check-whitelists"});
+  CHECK(bad.status == 1);
+  CHECK(contains(bad.output, dir + "/clients:2: doesn't look like a hostname: skipped\n"));
+  CHECK(contains(bad.output, dir + "/clients:3: bad regex"));
+  CHECK(contains(bad.output, "1 client rules, 1 recipient rules, 2 lines skipped\n"));
+  std::ofstream(dir + "/clients") << "good.example\n";
+  const Run good = ctl({"--config", dir + "/conf", "--defaults", dir + "/none", "check-whitelists"});
+  CHECK(good.status == 0);
+  CHECK(contains(good.output, "1 client rules, 1 recipient rules, 0 lines skipped\n"));
+  remove_tree(dir);
+}
 }  // TEST_SUITE

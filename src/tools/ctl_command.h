@@ -70,6 +70,7 @@ int run_stats(CtlContext& ctx, const std::vector<std::string>& args);
 int run_check(CtlContext& ctx, const std::vector<std::string>& args);
 int run_import_postgrey(CtlContext& ctx, const std::vector<std::string>& args);
 int run_migrate_postgrey(CtlContext& ctx, const std::vector<std::string>& args);
+int run_check_whitelists(CtlContext& ctx, const std::vector<std::string>& args);
 int run_export(CtlContext& ctx, const std::vector<std::string>& args);
 int run_import(CtlContext& ctx, const std::vector<std::string>& args);
 
