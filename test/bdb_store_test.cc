@@ -2,6 +2,7 @@
 // directory lock, open errors, recovery after kill -9, checkpoints and log
 // removal. The contract itself is in store_contract_test.cc.
 #include "store/bdb_store.h"
+#include "support/temp_dir.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -34,27 +35,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::string_literals;
 using Verdict = UpdateOutcome::Verdict;
-
-// A directory under $TMPDIR (or /tmp), removed with its content.
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "bdb-store-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(templ.data()) != nullptr);
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ignored);
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 BdbOptions options_for(const std::string& dir) {
   BdbOptions options;
@@ -237,7 +217,7 @@ std::string open_error_as(const std::string& dir, uid_t uid) {
 TEST_SUITE("bdb_store") {
 
 TEST_CASE("data survives close and reopen; every file is created 0600") {
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
   const std::string big(20000, '\xab');
   {
     auto store = must_open(options_for(dir.path()));
@@ -273,7 +253,7 @@ TEST_CASE("data survives close and reopen; every file is created 0600") {
 }
 
 TEST_CASE("Sync::kFull stores and reopens like kCrashSafe") {
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
   BdbOptions options = options_for(dir.path());
   options.sync = BdbOptions::Sync::kFull;
   {
@@ -288,7 +268,7 @@ TEST_CASE("Sync::kFull stores and reopens like kCrashSafe") {
 }
 
 TEST_CASE("a second open of a directory in use fails and leaves the first intact") {
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
   BdbOptions options = options_for(dir.path());
   options.checkpoint_interval = std::chrono::seconds(0);  // no thread: the test forks
   auto first = must_open(options);
@@ -316,7 +296,7 @@ TEST_CASE("a second open of a directory in use fails and leaves the first intact
 }
 
 TEST_CASE("open fails with the directory named when it cannot be used") {
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
 
   SUBCASE("nonexistent directory") {
     const std::string missing = dir.path() + "/missing";
@@ -366,7 +346,7 @@ TEST_CASE("open fails with the directory named when it cannot be used") {
 }
 
 TEST_CASE("kill -9 while writing loses no committed update; recovery leaves valid files") {
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
   std::mt19937 random(std::random_device{}());
   constexpr int kRounds = 3;
   std::map<int, int> reported_per_round;
@@ -425,7 +405,7 @@ TEST_CASE("db5.3_verify accepts the files of a cleanly closed store") {
     MESSAGE("db5.3_verify is not installed: skipped");
     return;
   }
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
   {
     auto store = must_open(options_for(dir.path()));
     for (int i = 0; i < 2000; ++i) {
@@ -446,7 +426,7 @@ TEST_CASE("db5.3_verify accepts the files of a cleanly closed store") {
 }
 
 TEST_CASE("an update function that throws: an error, no change, no lock left behind") {
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
   auto store = must_open(options_for(dir.path()));
   REQUIRE(store->put(Table::kTriplets, "k", "before", 0).ok());
   const Status st = store->update(Table::kTriplets, "k", [](std::optional<std::string>& v) {
@@ -473,7 +453,7 @@ TEST_CASE("lock conflicts between concurrent inserts are retried, never reported
   // Many threads inserting long keys split B-tree pages concurrently, which
   // makes Berkeley DB's deadlock detector abort some transactions; the store
   // retries them (calling the update function again) and none may fail.
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
   auto store = must_open(options_for(dir.path()));
   constexpr int kThreads = 16;
   constexpr int kKeysPerThread = 500;
@@ -502,7 +482,7 @@ TEST_CASE("lock conflicts between concurrent inserts are retried, never reported
 }
 
 TEST_CASE("checkpoints remove the log files no longer needed") {
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
   BdbOptions options = options_for(dir.path());
   options.checkpoint_interval = std::chrono::seconds(0);  // only explicit checkpoints
   auto store = must_open(options);
@@ -525,7 +505,7 @@ TEST_CASE("checkpoints remove the log files no longer needed") {
 }
 
 TEST_CASE("the background thread checkpoints every interval") {
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
   BdbOptions options = options_for(dir.path());
   options.checkpoint_interval = std::chrono::seconds(1);
   auto store = must_open(options);
@@ -543,7 +523,7 @@ TEST_CASE("the background thread checkpoints every interval") {
 }
 
 TEST_CASE("destruction stops a long checkpoint interval at once") {
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
   BdbOptions options = options_for(dir.path());
   options.checkpoint_interval = std::chrono::hours(1);
   auto store = must_open(options);
@@ -559,7 +539,7 @@ TEST_CASE("updates racing to create the same keys: every one counted, none lost"
   // Every thread counts every key up once, starting from absent: the first
   // writers of a key race to insert it (an insert that finds the key
   // written since its look must read it and count on top of it).
-  TempDir dir;
+  testing::TempDir dir{"bdb-store-test"};
   auto store = must_open(options_for(dir.path()));
   constexpr int kThreads = 8;
   constexpr int kKeys = 200;

@@ -26,7 +26,9 @@
 #include <thread>
 
 #include "support/child_process.h"
+#include "support/daemon_process.h"
 #include "support/line_client.h"
+#include "support/temp_dir.h"
 
 using namespace greylist::testing;
 using namespace std::chrono_literals;
@@ -39,41 +41,6 @@ std::string triplet_request(const std::string& sender, const std::string& recipi
          "\nclient_name=mail.foo.test\nsender=" + sender + "\nrecipient=" + recipient +
          "\ninstance=" + sender + recipient + "\n";
 }
-
-struct Daemon {
-  std::string dir = make_temp_dir("greylist-process");
-  int port = free_loopback_port();
-  std::string milter = "none";
-  std::unique_ptr<ChildProcess> process;
-
-  ~Daemon() {
-    process.reset();
-    remove_tree(dir);
-  }
-  void start(int delay, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{GREYLIST_MILTER_BINARY, "--policy",
-                                  "inet:127.0.0.1:" + std::to_string(port), "--milter", milter,
-                                  "--dbdir", dir + "/db", "--log", "stderr", "--hostname",
-                                  "test.host", "--delay", std::to_string(delay),
-                                  "--whitelist-clients", dir + "/clients",
-                                  "--whitelist-recipients", dir + "/recipients"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    process = std::make_unique<ChildProcess>(argv, dir + "/daemon.log");
-  }
-  void write(const std::string& name, const std::string& content) const {
-    std::ofstream(dir + "/" + name + ".new") << content;
-    std::rename((dir + "/" + name + ".new").c_str(), (dir + "/" + name).c_str());
-  }
-  // Waits (bounded) until the log holds `text`.
-  bool log_shows(const std::string& text, std::chrono::milliseconds timeout = 5s) const {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (process->output().find(text) == std::string::npos) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(20ms);
-    }
-    return true;
-  }
-};
 
 // The descriptor of `pid` that listens on 127.0.0.1:`port` (-1: none).
 int listening_fd(pid_t pid, int port) {
@@ -134,7 +101,8 @@ TEST_CASE("--version and --help exit 0; a bad option exits 2 with one line namin
 }
 
 TEST_CASE("a database directory that cannot be used is fatal, naming it") {
-  const std::string dir = make_temp_dir("greylist-baddb");
+  const TempDir scratch("greylist-baddb");
+  const std::string& dir = scratch.path();
   { std::ofstream(dir + "/not-a-dir") << "x"; }
   std::string out;
   const int status = run_program({GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" +
@@ -143,22 +111,21 @@ TEST_CASE("a database directory that cannot be used is fatal, naming it") {
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 1);
   CHECK(out.find(dir + "/not-a-dir") != std::string::npos);
-  remove_tree(dir);
 }
 
 TEST_CASE("a port in use is fatal, naming the socket") {
-  Daemon first;
-  first.start(300);
-  LineClient probe(first.port);
+  DaemonProcess first("greylist-process");
+  REQUIRE_MESSAGE(first.start({"--delay", "300"}), first.log());
+  LineClient probe(first.policy_port);
   REQUIRE(probe.ok());
   std::string out;
-  const std::string dir = make_temp_dir("greylist-port");
+  const TempDir scratch("greylist-port");
+  const std::string& dir = scratch.path();
   const int status = run_program({GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" +
-                                  std::to_string(first.port), "--milter", "none",
+                                  std::to_string(first.policy_port), "--milter", "none",
                                   "--dbdir", dir, "--log", "stderr"}, out, 10s);
   CHECK(WEXITSTATUS(status) == 1);
-  CHECK(out.find(std::to_string(first.port)) != std::string::npos);
-  remove_tree(dir);
+  CHECK(out.find(std::to_string(first.policy_port)) != std::string::npos);
 }
 
 TEST_CASE("the milter port in use: a clear message at start, OpenDKIM named for 8891") {
@@ -175,12 +142,13 @@ TEST_CASE("the milter port in use: a clear message at start, OpenDKIM named for 
     }
     return fd;
   };
-  const std::string dir = make_temp_dir("greylist-milter-port");
+  const TempDir temp("greylist-milter-port");
+  const std::string& dir = temp.path();
   const int other_port = free_loopback_port();
   const int other = occupy(other_port);
   REQUIRE(other >= 0);
   const int dkim = occupy(8891);
-  for (const std::string milter : {"inet:127.0.0.1:" + std::to_string(other_port), std::string()}) {
+  for (const std::string& milter : {"inet:127.0.0.1:" + std::to_string(other_port), std::string()}) {
     CAPTURE(milter);
     std::vector<std::string> argv{GREYLIST_MILTER_BINARY, "--policy",
                                   "inet:127.0.0.1:" + std::to_string(free_loopback_port()),
@@ -205,7 +173,6 @@ TEST_CASE("the milter port in use: a clear message at start, OpenDKIM named for 
   }
   close(other);
   if (dkim >= 0) close(dkim);
-  remove_tree(dir);
 }
 
 TEST_CASE("started while a tool holds the database: waits for it (logged once), then serves") {
@@ -213,30 +180,30 @@ TEST_CASE("started while a tool holds the database: waits for it (logged once), 
   // daemon's database (a long dump or import) failed at once "in use". The
   // tool is played by its lock: greylistctl, owning the directory, holds
   // DBDIR/greylist-milter.lock exclusively until it exits.
-  Daemon daemon;
-  REQUIRE(mkdir((daemon.dir + "/db").c_str(), 0700) == 0);
-  const int lock = open((daemon.dir + "/db/greylist-milter.lock").c_str(),
+  DaemonProcess daemon("greylist-process");
+  REQUIRE(mkdir(daemon.dbdir.c_str(), 0700) == 0);
+  const int lock = open((daemon.dbdir + "/greylist-milter.lock").c_str(),
                         O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   REQUIRE(lock >= 0);
   REQUIRE(flock(lock, LOCK_EX | LOCK_NB) == 0);
   if (geteuid() == 0) {  // as the tool leaves it: the service user's
     const passwd* user = getpwnam("greylist-milter");
     REQUIRE(user != nullptr);
-    REQUIRE(chown((daemon.dir + "/db").c_str(), user->pw_uid, user->pw_gid) == 0);
+    REQUIRE(chown((daemon.dbdir).c_str(), user->pw_uid, user->pw_gid) == 0);
     REQUIRE(fchown(lock, user->pw_uid, user->pw_gid) == 0);
   }
-  daemon.start(300);
+  daemon.spawn({"--delay", "300"});
   CHECK_MESSAGE(daemon.log_shows("is in use by another process, a tool such as greylistctl (lock file " +
-                         daemon.dir + "/db/greylist-milter.lock): waiting up to 100 s"), daemon.process->output());
+                         daemon.dbdir + "/greylist-milter.lock): waiting up to 100 s"), daemon.log());
   std::this_thread::sleep_for(1500ms);
-  CHECK_FALSE(daemon.process->wait_for_exit(0ms));
-  CHECK(daemon.process->output().find("ready") == std::string::npos);
+  CHECK_FALSE(daemon.wait_for_exit(0ms));
+  CHECK(daemon.log().find("ready") == std::string::npos);
   close(lock);  // the tool is done
   REQUIRE(daemon.log_shows("ready", 10s));
-  LineClient client(daemon.port, 5s);
+  LineClient client(daemon.policy_port, 5s);
   REQUIRE(client.ok());
   CHECK(is_greylist(client.policy(triplet_request("wait@foo.test", "b@bar.test"))));
-  const std::string log = daemon.process->output();
+  const std::string log = daemon.log();
   CHECK(log.find("waiting up to") == log.rfind("waiting up to"));  // once
 }
 
@@ -244,7 +211,8 @@ TEST_CASE("postgrey's options: Debian's POSTGREY_OPTS, a line with every option,
   // Issue 15: -q, --syslogfacility, --facility, --exim, --listen-queue-size,
   // -n and --man were refused as unknown, so a postgrey command line did
   // not start the daemon.
-  const std::string dir = make_temp_dir("greylist-postgrey-options");
+  const TempDir temp("greylist-postgrey-options");
+  const std::string& dir = temp.path();
   std::ofstream(dir + "/empty") << "";
   const auto ours = [&](std::vector<std::string> postgrey) {
     postgrey.insert(postgrey.begin(), GREYLIST_MILTER_BINARY);
@@ -298,7 +266,6 @@ TEST_CASE("postgrey's options: Debian's POSTGREY_OPTS, a line with every option,
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   CHECK(out.find("greylist-milter") != std::string::npos);
-  remove_tree(dir);
 }
 
 TEST_CASE("a front end that stops by itself: the daemon exits non-zero, naming it") {
@@ -310,19 +277,19 @@ TEST_CASE("a front end that stops by itself: the daemon exits non-zero, naming i
     MESSAGE("gdb (or root) missing: skipped");
     return;
   }
-  Daemon daemon;
+  DaemonProcess daemon("greylist-process");
   const int milter_port = free_loopback_port();
-  daemon.milter = "inet:127.0.0.1:" + std::to_string(milter_port);
-  daemon.start(300);
+  daemon.milter_port = milter_port;
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300"}), daemon.log());
   REQUIRE(daemon.log_shows("ready"));
-  const int fd = listening_fd(daemon.process->pid(), milter_port);
+  const int fd = listening_fd(daemon.pid(), milter_port);
   REQUIRE(fd >= 0);
   std::string out;
-  run_program({"/usr/bin/gdb", "-p", std::to_string(daemon.process->pid()), "-batch", "-ex",
+  run_program({"/usr/bin/gdb", "-p", std::to_string(daemon.pid()), "-batch", "-ex",
                "call (int)close(" + std::to_string(fd) + ")"},
               out, 60s);
-  const auto status = daemon.process->wait_for_exit(20s);
-  REQUIRE_MESSAGE(status, daemon.process->output());
+  const auto status = daemon.wait_for_exit(20s);
+  REQUIRE_MESSAGE(status, daemon.log());
   CHECK(WIFEXITED(*status));
   CHECK(WEXITSTATUS(*status) == 3);
   CHECK(daemon.log_shows("error: the milter front end stopped without being asked to"));
@@ -330,26 +297,26 @@ TEST_CASE("a front end that stops by itself: the daemon exits non-zero, naming i
 }
 
 TEST_CASE("greylist, SIGKILL, restart: every answered triplet survives with its first-seen time") {
-  Daemon daemon;
+  DaemonProcess daemon("greylist-process");
   // Sender-domain auto-whitelisting off: each of the senders below must be
   // decided by its own triplet.
-  const std::vector<std::string> no_domain_awl{"--auto-whitelist-domains", "0"};
-  daemon.start(3, no_domain_awl);
+  const std::vector<std::string> no_domain_awl{"--delay", "3", "--auto-whitelist-domains", "0"};
+  REQUIRE_MESSAGE(daemon.start(no_domain_awl), daemon.log());
   constexpr int kTriplets = 100;
   {
-    LineClient client(daemon.port);
+    LineClient client(daemon.policy_port);
     REQUIRE(client.ok());
     for (int i = 0; i < kTriplets; ++i) {
       const auto reply = client.policy(triplet_request("s" + std::to_string(i) + "@foo.test", "r@bar.test"));
       REQUIRE(is_greylist(reply));
     }
     // Killed right after the last answer, with no chance to flush or close.
-    daemon.process->signal(SIGKILL);
-    REQUIRE(daemon.process->wait_for_exit(5s));
+    daemon.signal(SIGKILL);
+    REQUIRE(daemon.wait_for_exit(5s));
   }
   const auto first_seen = std::chrono::steady_clock::now();
-  daemon.start(3, no_domain_awl);
-  LineClient client(daemon.port, 10s);
+  REQUIRE_MESSAGE(daemon.start(no_domain_awl), daemon.log());
+  LineClient client(daemon.policy_port, 10s);
   REQUIRE(client.ok());
   std::this_thread::sleep_until(first_seen + 3500ms);  // past the delay, counted from before the kill
   int passed = 0;
@@ -361,53 +328,53 @@ TEST_CASE("greylist, SIGKILL, restart: every answered triplet survives with its 
   // And the header text is the documented one.
   const auto again = client.policy(triplet_request("late@foo.test", "r@bar.test"));
   CHECK(is_greylist(again));
-  CHECK(daemon.process->output().find("action=greylist, reason=new, client_name=mail.foo.test, "
+  CHECK(daemon.log().find("action=greylist, reason=new, client_name=mail.foo.test, "
                                       "client_address=203.0.113.7, sender=late@foo.test, "
                                       "recipient=r@bar.test") != std::string::npos);
 }
 
 TEST_CASE("SIGTERM with an idle client connected: clean exit within 2 s") {
-  Daemon daemon;
-  daemon.start(300);
-  LineClient client(daemon.port);
+  DaemonProcess daemon("greylist-process");
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300"}), daemon.log());
+  LineClient client(daemon.policy_port);
   REQUIRE(client.ok());
   REQUIRE(is_greylist(client.policy(triplet_request("a@foo.test", "b@bar.test"))));
   const auto start = std::chrono::steady_clock::now();
-  daemon.process->signal(SIGTERM);
-  const auto status = daemon.process->wait_for_exit(2s);
+  daemon.signal(SIGTERM);
+  const auto status = daemon.wait_for_exit(2s);
   REQUIRE(status);
   CHECK(std::chrono::steady_clock::now() - start < 2s);
   CHECK(WIFEXITED(*status));
   CHECK(WEXITSTATUS(*status) == 0);
-  CHECK(daemon.process->output().find("greylist-milter stopped") != std::string::npos);
+  CHECK(daemon.log().find("greylist-milter stopped") != std::string::npos);
 }
 
 TEST_CASE("whitelists: used at start, reloaded on SIGHUP, an unreadable file keeps the old lists") {
-  Daemon daemon;
+  DaemonProcess daemon("greylist-process");
   daemon.write("clients", "# none yet\n");
   daemon.write("recipients", "vip@bar.test\n");
-  daemon.start(300);
-  LineClient client(daemon.port);
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300"}), daemon.log());
+  LineClient client(daemon.policy_port);
   REQUIRE(client.ok());
   CHECK(client.policy(triplet_request("a@foo.test", "vip@bar.test")) == "action=DUNNO\n\n");
   CHECK(daemon.log_shows("reason=recipient whitelist (recipients:1 vip@bar.test)"));
   CHECK(is_greylist(client.policy(triplet_request("a@foo.test", "other@bar.test"))));
 
   daemon.write("recipients", "vip@bar.test\nother@bar.test\n");
-  daemon.process->signal(SIGHUP);
+  daemon.signal(SIGHUP);
   REQUIRE(daemon.log_shows("whitelists reloaded: 0 client rules, 2 recipient rules"));
   CHECK(client.policy(triplet_request("b@foo.test", "other@bar.test")) == "action=DUNNO\n\n");
 
   // A line postgrey would skip: skipped with a warning, the rest used.
   daemon.write("clients", "this is not a rule\nmail.foo.test\n");
-  daemon.process->signal(SIGHUP);
+  daemon.signal(SIGHUP);
   REQUIRE(daemon.log_shows("clients:1: doesn't look like a hostname: skipped"));
   REQUIRE(daemon.log_shows("whitelists reloaded: 1 client rules, 2 recipient rules"));
   CHECK(client.policy(triplet_request("c@foo.test", "third@bar.test")) == "action=DUNNO\n\n");
   // A file that cannot be read at all: the old lists stay in force.
   fs_remove(daemon.dir + "/clients");
   REQUIRE(mkdir((daemon.dir + "/clients").c_str(), 0755) == 0);
-  daemon.process->signal(SIGHUP);
+  daemon.signal(SIGHUP);
   REQUIRE(daemon.log_shows("keeping the old lists"));
   CHECK(client.policy(triplet_request("d@foo.test", "fourth@bar.test")) == "action=DUNNO\n\n");
   // The connection survived every reload.
@@ -415,18 +382,18 @@ TEST_CASE("whitelists: used at start, reloaded on SIGHUP, an unreadable file kee
 }
 
 TEST_CASE("SIGHUP reloads under concurrent load: every request answered, every answer right") {
-  Daemon daemon;
+  DaemonProcess daemon("greylist-process");
   daemon.write("clients", "");
   daemon.write("recipients", "vip@bar.test\n");
-  daemon.start(300);
-  { LineClient probe(daemon.port); REQUIRE(probe.ok()); }
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300"}), daemon.log());
+  { LineClient probe(daemon.policy_port); REQUIRE(probe.ok()); }
   std::atomic<bool> stop{false};
   std::atomic<int> answered{0};
   std::atomic<int> wrong{0};
   std::vector<std::thread> clients;
   for (int c = 0; c < 4; ++c) {
     clients.emplace_back([&, c] {
-      LineClient client(daemon.port);
+      LineClient client(daemon.policy_port);
       for (int i = 0; i < 20000 && !stop; ++i) {  // bounded in count, and by the reload loop
         const bool vip = i % 2 == 0;
         const auto reply = client.policy(triplet_request(
@@ -440,7 +407,7 @@ TEST_CASE("SIGHUP reloads under concurrent load: every request answered, every a
   }
   for (int round = 0; round < 20; ++round) {
     daemon.write("recipients", "vip@bar.test\n# round " + std::to_string(round) + "\n");
-    daemon.process->signal(SIGHUP);
+    daemon.signal(SIGHUP);
     std::this_thread::sleep_for(25ms);
   }
   stop = true;
@@ -453,65 +420,65 @@ TEST_CASE("SIGHUP reloads under concurrent load: every request answered, every a
 TEST_CASE("with the milter on, a burst of SIGHUPs reloads and never stops the daemon") {
   // libmilter waits for SIGHUP in a thread of its own and stops the milter
   // when it gets one: the main thread must be the one that receives them.
-  Daemon daemon;
+  DaemonProcess daemon("greylist-process");
   daemon.write("clients", "");
   daemon.write("recipients", "");
-  daemon.milter = "inet:127.0.0.1:" + std::to_string(free_loopback_port());
-  daemon.start(300);
-  LineClient client(daemon.port);
+  daemon.milter_port = free_loopback_port();
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300"}), daemon.log());
+  LineClient client(daemon.policy_port);
   REQUIRE(client.ok());
   REQUIRE(daemon.log_shows(": ready\n"));
   daemon.write("recipients", "vip@bar.test\n");
   for (int i = 0; i < 30; ++i) {
-    daemon.process->signal(SIGHUP);
+    daemon.signal(SIGHUP);
     std::this_thread::sleep_for(2ms);
   }
   // The reloads happened (the new rule is in force) and the daemon lives on.
   REQUIRE(daemon.log_shows("whitelists reloaded: 0 client rules, 1 recipient rules"));
   std::this_thread::sleep_for(200ms);
-  CHECK_FALSE(daemon.process->wait_for_exit(0ms));
+  CHECK_FALSE(daemon.wait_for_exit(0ms));
   CHECK(client.policy(triplet_request("hup@foo.test", "vip@bar.test")) == "action=DUNNO\n\n");
   CHECK(is_greylist(client.policy(triplet_request("hup@foo.test", "b@bar.test"))));
-  CHECK(daemon.process->output().find("shutting down") == std::string::npos);
+  CHECK(daemon.log().find("shutting down") == std::string::npos);
 }
 
 TEST_CASE("with the milter on, SIGHUPs from the first log line on never stop the daemon") {
   // Before the "ready" line the threads are being started: a signal then
   // must still reach the main thread, not libmilter's signal thread.
   for (int round = 0; round < 5; ++round) {
-    Daemon daemon;
+    DaemonProcess daemon("greylist-process");
     daemon.write("clients", "");
     daemon.write("recipients", "");
-    daemon.milter = "inet:127.0.0.1:" + std::to_string(free_loopback_port());
-    daemon.start(300);
+    daemon.milter_port = free_loopback_port();
+    daemon.spawn({"--delay", "300"});  // not waiting: signals from the first log line on
     REQUIRE(daemon.log_shows(" starting: "));
     // Bounded: at most 4,000 signals, 50 µs apart, well past "ready".
     int after_ready = 0;
     for (int i = 0; i < 4000 && after_ready < 500; ++i) {
-      daemon.process->signal(SIGHUP);
+      daemon.signal(SIGHUP);
       std::this_thread::sleep_for(50us);
-      if (after_ready > 0 || daemon.process->output().find(": ready\n") != std::string::npos) {
+      if (after_ready > 0 || daemon.log().find(": ready\n") != std::string::npos) {
         ++after_ready;
       }
     }
     REQUIRE(daemon.log_shows(": ready\n"));
     std::this_thread::sleep_for(100ms);
-    CHECK_FALSE(daemon.process->wait_for_exit(0ms));
-    const std::string log = daemon.process->output();
+    CHECK_FALSE(daemon.wait_for_exit(0ms));
+    const std::string log = daemon.log();
     CHECK(log.find("stopped on its own") == std::string::npos);
     CHECK(log.find("shutting down") == std::string::npos);
-    LineClient client(daemon.port);
+    LineClient client(daemon.policy_port);
     CHECK(is_greylist(client.policy(triplet_request("early-hup@foo.test", "b@bar.test"))));
   }
 }
 
 TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made") {
-  Daemon daemon;
+  DaemonProcess daemon("greylist-process");
   daemon.write("clients", "");
   daemon.write("recipients", "vip@bar.test\n");
   const int metrics_port = free_loopback_port();
-  daemon.start(300, {"--metrics", "inet:127.0.0.1:" + std::to_string(metrics_port)});
-  LineClient client(daemon.port);
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300", "--metrics", "inet:127.0.0.1:" + std::to_string(metrics_port)}), daemon.log());
+  LineClient client(daemon.policy_port);
   REQUIRE(client.ok());
   REQUIRE(is_greylist(client.policy(triplet_request("m@foo.test", "b@bar.test"))));
   REQUIRE(client.policy(triplet_request("m@foo.test", "vip@bar.test")) == "action=DUNNO\n\n");
@@ -540,12 +507,12 @@ TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made") 
 
 TEST_CASE("a whitelist line postgrey would skip, at start: skipped with a warning naming file and line") {
   // Issue 15: it was fatal; postgrey skips it with a warning.
-  Daemon daemon;
+  DaemonProcess daemon("greylist-process");
   daemon.write("clients", "/(unclosed/\n\nmail.foo.test\n");
   daemon.write("recipients", "");
-  daemon.start(300);
-  LineClient client(daemon.port);
-  REQUIRE_MESSAGE(client.ok(), daemon.process->output());
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300"}), daemon.log());
+  LineClient client(daemon.policy_port);
+  REQUIRE(client.ok());
   CHECK(daemon.log_shows("warning: " + daemon.dir + "/clients:1: bad regex"));
   // The rest of the file is used.
   CHECK(client.policy(triplet_request("a@foo.test", "b@bar.test")) == "action=DUNNO\n\n");
@@ -576,12 +543,12 @@ TEST_CASE("started as root: runs as the service user, which owns the database it
   }
   const passwd* service = getpwnam("greylist-milter");
   REQUIRE_MESSAGE(service != nullptr, "the test command creates the greylist-milter user");
-  Daemon daemon;
-  daemon.start(300);
-  LineClient client(daemon.port);
+  DaemonProcess daemon("greylist-process");
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300"}), daemon.log());
+  LineClient client(daemon.policy_port);
   REQUIRE(client.ok());
   REQUIRE(is_greylist(client.policy(triplet_request("a@foo.test", "b@bar.test"))));
-  CHECK(uid_of(daemon.process->pid()) == std::to_string(service->pw_uid));
+  CHECK(uid_of(daemon.pid()) == std::to_string(service->pw_uid));
   struct stat st {};
   REQUIRE(stat((daemon.dir + "/db/triplets.db").c_str(), &st) == 0);
   CHECK(st.st_uid == service->pw_uid);
@@ -594,7 +561,8 @@ TEST_CASE("started as root: refuses to run as root, an unknown user, or a databa
     MESSAGE("not root: privilege dropping not exercised");
     return;
   }
-  const std::string dir = make_temp_dir("greylist-user");
+  const TempDir scratch("greylist-user");
+  const std::string& dir = scratch.path();
   const std::string port = std::to_string(free_loopback_port());
   const std::vector<std::string> base{GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" + port,
                                       "--milter", "none", "--log", "stderr"};
@@ -633,7 +601,6 @@ TEST_CASE("started as root: refuses to run as root, an unknown user, or a databa
   args.insert(args.end(), {"--dbdir", dir + "/c"});
   CHECK(WEXITSTATUS(run_program(args, out, 10s)) == 1);
   CHECK(out.find("chown -R greylist-milter: " + dir + "/c") != std::string::npos);
-  remove_tree(dir);
 }
 
 TEST_CASE("started as root: unix sockets get --socketmode and the service group") {
@@ -643,10 +610,10 @@ TEST_CASE("started as root: unix sockets get --socketmode and the service group"
   }
   const passwd* service = getpwnam("greylist-milter");
   REQUIRE(service != nullptr);
-  Daemon daemon;
+  DaemonProcess daemon("greylist-process");
   const std::string policy_path = daemon.dir + "/policy.sock";
   daemon.milter = "unix:" + daemon.dir + "/milter.sock";
-  daemon.start(300, {"--policy", "unix:" + policy_path, "--socketmode", "0660"});
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300", "--policy", "unix:" + policy_path, "--socketmode", "0660"}), daemon.log());
   LineClient client(policy_path);
   REQUIRE(client.ok());
   CHECK(is_greylist(client.policy(triplet_request("u@foo.test", "b@bar.test"))));
@@ -662,7 +629,7 @@ TEST_CASE("started as root: unix sockets get --socketmode and the service group"
 
 TEST_CASE("systemd: READY=1 once serving, watchdog keep-alives, STOPPING=1 on SIGTERM") {
   // A datagram socket playing systemd's notification socket.
-  Daemon daemon;
+  DaemonProcess daemon("greylist-process");
   const std::string notify_path = daemon.dir + "/notify.sock";
   const int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   REQUIRE(notify >= 0);
@@ -673,7 +640,7 @@ TEST_CASE("systemd: READY=1 once serving, watchdog keep-alives, STOPPING=1 on SI
   chmod(notify_path.c_str(), 0666);  // the daemon writes to it after dropping to its user
   setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
   setenv("WATCHDOG_USEC", "200000", 1);
-  daemon.start(300);
+  daemon.spawn({"--delay", "300"});  // READY=1 is what this waits for
   unsetenv("NOTIFY_SOCKET");
   unsetenv("WATCHDOG_USEC");
   std::string received;
@@ -692,11 +659,11 @@ TEST_CASE("systemd: READY=1 once serving, watchdog keep-alives, STOPPING=1 on SI
   CHECK(received.find("READY=1") != std::string::npos);
   CHECK(watchdogs >= 3);
   // READY only once the policy socket answers.
-  LineClient client(daemon.port, 0ms);
+  LineClient client(daemon.policy_port, 0ms);
   REQUIRE(client.ok());
   CHECK(is_greylist(client.policy(triplet_request("sd@foo.test", "b@bar.test"))));
-  daemon.process->signal(SIGTERM);
-  REQUIRE(daemon.process->wait_for_exit(5s));
+  daemon.signal(SIGTERM);
+  REQUIRE(daemon.wait_for_exit(5s));
   bool stopping = false;
   for (int i = 0; i < 50 && !stopping; ++i) {
     char buffer[512];
@@ -712,7 +679,8 @@ TEST_CASE("systemd: READY=1 once serving, watchdog keep-alives, STOPPING=1 on SI
 }
 
 TEST_CASE("--daemonize with --pidfile: returns once serving, pid file locked, stale file taken over") {
-  const std::string dir = make_temp_dir("greylist-daemonize");
+  const TempDir scratch("greylist-daemonize");
+  const std::string& dir = scratch.path();
   const std::string pidfile = dir + "/greylist-milter.pid";
   { std::ofstream(pidfile) << "999999\n"; }  // left behind by a killed daemon
   const int port = free_loopback_port();
@@ -743,11 +711,11 @@ TEST_CASE("--daemonize with --pidfile: returns once serving, pid file locked, st
   kill(pid, SIGTERM);
   for (int i = 0; i < 200 && kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(10ms);
   CHECK(kill(pid, 0) != 0);
-  remove_tree(dir);
 }
 
 TEST_CASE("--daemonize: a start-up error is reported by the command, with exit status 1") {
-  const std::string dir = make_temp_dir("greylist-daemonize-fail");
+  const TempDir scratch("greylist-daemonize-fail");
+  const std::string& dir = scratch.path();
   { std::ofstream(dir + "/file") << "x"; }
   std::string out;
   const int status = run_program({GREYLIST_MILTER_BINARY, "--daemonize", "--policy",
@@ -757,7 +725,6 @@ TEST_CASE("--daemonize: a start-up error is reported by the command, with exit s
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 1);
   CHECK(out.find(dir + "/file") != std::string::npos);
-  remove_tree(dir);
 }
 
 }  // TEST_SUITE

@@ -28,7 +28,9 @@
 #include "greylist/record_codec.h"
 #include "store/bdb_store.h"
 #include "support/child_process.h"
+#include "support/daemon_process.h"
 #include "support/line_client.h"
+#include "support/temp_dir.h"
 
 using namespace greylist::testing;
 using namespace std::chrono_literals;
@@ -85,46 +87,32 @@ bool is_prepend(const std::optional<std::string>& reply) {
 // A daemon and greylistctl sharing one configuration file, as an admin
 // has them: --config names the database, the delay and the whitelists.
 struct Setup {
-  std::string dir = make_temp_dir("greylistctl-commands");
-  std::string db = dir + "/db";
+  DaemonProcess daemon{"greylistctl-commands"};
+  std::string dir = daemon.dir;
+  std::string db = daemon.dbdir;
   std::string config = dir + "/greylist-milter.conf";
-  int port = free_loopback_port();
+  int port = daemon.policy_port;
   int milter_port = free_loopback_port();
-  std::unique_ptr<ChildProcess> daemon;
 
   Setup() {
-    write("whitelist_clients", "white.test\n10.1.2.3\n");
-    write("whitelist_recipients", "postmaster@\n");
-    write("greylist-milter.conf",
-          "dbdir = " + db + "\n"
-          "delay = 1\n"
-          "auto-whitelist-clients = 1\n"
-          "pool-by-domain = no\n"
-          "whitelist-clients = " + dir + "/whitelist_clients\n"
-          "whitelist-recipients = " + dir + "/whitelist_recipients\n"
-          "policy = inet:127.0.0.1:" + std::to_string(port) + "\n"
-          "milter = inet:127.0.0.1:" + std::to_string(milter_port) + "\n"
-          "log = stderr\n"
-          "hostname = test.host\n");
+    daemon.config = config;
+    daemon.milter_port = milter_port;
+    daemon.write("whitelist_clients", "white.test\n10.1.2.3\n");
+    daemon.write("whitelist_recipients", "postmaster@\n");
+    daemon.write("greylist-milter.conf",
+                 "dbdir = " + db + "\n"
+                 "delay = 1\n"
+                 "auto-whitelist-clients = 1\n"
+                 "pool-by-domain = no\n"
+                 "whitelist-clients = " + dir + "/whitelist_clients\n"
+                 "whitelist-recipients = " + dir + "/whitelist_recipients\n"
+                 "policy = inet:127.0.0.1:" + std::to_string(port) + "\n"
+                 "milter = inet:127.0.0.1:" + std::to_string(milter_port) + "\n"
+                 "log = stderr\n"
+                 "hostname = test.host\n");
   }
-  ~Setup() {
-    daemon.reset();
-    remove_tree(dir);
-  }
-  void write(const std::string& name, const std::string& content) const {
-    std::ofstream(dir + "/" + name) << content;
-  }
-  void start() {
-    daemon = std::make_unique<ChildProcess>(
-        std::vector<std::string>{GREYLIST_MILTER_BINARY, "--config", config},
-        dir + "/daemon.log");
-    LineClient probe(port, 10s);
-    REQUIRE_MESSAGE(probe.ok(), daemon->output());
-  }
-  void stop() {
-    daemon->signal(SIGTERM);
-    REQUIRE(daemon->wait_for_exit(10s));
-  }
+  void start() { REQUIRE_MESSAGE(daemon.start(), daemon.log()); }
+  void stop() { REQUIRE(daemon.stop(std::chrono::seconds(10))); }
   Run run(std::vector<std::string> args, std::chrono::milliseconds timeout = 30s) const {
     args.insert(args.begin(), {"--config", config});
     return ctl(args, timeout);
@@ -336,7 +324,7 @@ TEST_CASE("every command on the database of a running daemon, then with the daem
   // its directory is still its own.
   CHECK(client.policy(request("192.0.2.77", "q@foo.test", "q@bar.test")));
   CHECK(setup.files_not_owned_by_dir_owner().empty());
-  CHECK(setup.daemon->output().find("error") == std::string::npos);
+  CHECK(setup.daemon.log().find("error") == std::string::npos);
 
   // With the daemon stopped the tool owns the directory itself, and the
   // daemon starts again afterwards.
@@ -354,7 +342,8 @@ TEST_CASE("every command on the database of a running daemon, then with the daem
 }
 
 TEST_CASE("expire removes what is past its lifetime and stats counted it") {
-  const std::string dir = make_temp_dir("greylistctl-expire");
+  const TempDir scratch("greylistctl-expire");
+  const std::string& dir = scratch.path();
   {
     greylist::BdbOptions options;
     options.directory = dir;
@@ -393,7 +382,6 @@ TEST_CASE("expire removes what is past its lifetime and stats counted it") {
   CHECK(contains(after.output, "clients: 0 "));
   const Run dump = with({"dump"});
   CHECK(dump.output.rfind("192.0.2.0 e@b.test c@d.test ", 0) == 0);
-  remove_tree(dir);
 }
 
 TEST_CASE("bad arguments: a usage line on stderr and status 2; --help and --version: 0") {
@@ -476,6 +464,39 @@ TEST_CASE("check: a stopped daemon fails at once, garbage and silence fail too")
 
 }  // TEST_SUITE
 
+TEST_CASE("check-rules: a good file, the first error as FILE:LINE, no daemon or config needed") {
+  const TempDir scratch("check-rules");
+  const std::string dir = scratch.path();
+  const std::string good = dir + "/rules";
+  {
+    std::ofstream out(good);
+    out << "list \"local\" addr { 192.0.2.0/24 }\n"
+           "dnsrbl \"dnswl\" list.dnswl.example 127.0.10.0/24\n"
+           "racl whitelist list \"local\"\n"
+           "racl whitelist dnsrbl \"dnswl\"\n"
+           "racl greytrap rcpt trap@example.net\n"
+           "racl greylist default delay 10m\n";
+  }
+  const Run ok = ctl({"--config", "/nonexistent/greylist.conf", "check-rules", good});
+  CHECK(ok.status == 0);
+  CHECK(ok.output == good + ": ok: 4 rules, 1 lists, 1 DNS lists, greytraps\n");
+
+  const std::string bad = dir + "/bad";
+  {
+    std::ofstream out(bad);
+    out << "racl whitelist addr 10.0.0.0/8\n\nracl blacklist rcptcount >= 25\n";
+  }
+  const Run failed = ctl({"check-rules", bad});
+  CHECK(failed.status == 1);
+  CHECK(contains(failed.output, "greylistctl: check-rules: " + bad + ":3: 'rcptcount' is not supported"));
+
+  const Run missing = ctl({"check-rules", dir + "/none"});
+  CHECK(missing.status == 1);
+  CHECK(contains(missing.output, dir + "/none: No such file or directory"));
+  CHECK(ctl({"check-rules"}).status == 2);
+  CHECK(ctl({"check-rules", good, "extra"}).status == 2);
+}
+
 TEST_SUITE("greylistctl_settings") {
 TEST_CASE("settings only in GREYLIST_MILTER_OPTS of the defaults file: expire, delete --triplet and "
           "whitelist-check use them") {
@@ -484,7 +505,8 @@ TEST_CASE("settings only in GREYLIST_MILTER_OPTS of the defaults file: expire, d
   // `expire` deleted what the daemon still honoured, and with --ipv4cidr or
   // --privacy there `delete --triplet` and `whitelist-check` computed other keys.
   constexpr const char* kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-  const std::string dir = make_temp_dir("greylistctl-defaults");
+  const TempDir scratch_dir("greylistctl-defaults");
+  const std::string dir = scratch_dir.path();
   const std::string defaults = dir + "/greylist-milter.default";
   std::ofstream(defaults) << "# as /etc/default/greylist-milter\n"
                           << "GREYLIST_MILTER_OPTS=\"--max-age 10 --dbdir '" << dir
@@ -544,10 +566,10 @@ TEST_CASE("settings only in GREYLIST_MILTER_OPTS of the defaults file: expire, d
   // Its own --dbdir still wins over the defaults file's.
   const Run elsewhere = with(defaults, {"--dbdir", dir + "/other", "stats"});
   CHECK(contains(elsewhere.output, dir + "/other"));
-  remove_tree(dir);
 }
 TEST_CASE("check-whitelists reports every line the daemon skips, status 1; clean lists: 0") {
-  const std::string dir = make_temp_dir("greylistctl-check-whitelists");
+  const TempDir scratch_dir("greylistctl-check-whitelists");
+  const std::string dir = scratch_dir.path();
   std::ofstream(dir + "/clients") << "good.example\nbad host name\n/(unclosed/\n";
   std::ofstream(dir + "/recipients") << "postmaster@\n";
   std::ofstream(dir + "/conf") << "whitelist-clients = " << dir << "/clients\n"
@@ -561,6 +583,5 @@ TEST_CASE("check-whitelists reports every line the daemon skips, status 1; clean
   const Run good = ctl({"--config", dir + "/conf", "--defaults", dir + "/none", "check-whitelists"});
   CHECK(good.status == 0);
   CHECK(contains(good.output, "1 client rules, 1 recipient rules, 0 lines skipped\n"));
-  remove_tree(dir);
 }
 }  // TEST_SUITE

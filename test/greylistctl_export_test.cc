@@ -18,7 +18,9 @@
 #include "greylist/record_codec.h"
 #include "store/bdb_store.h"
 #include "support/child_process.h"
+#include "support/file_text.h"
 #include "support/redis_server.h"
+#include "support/temp_dir.h"
 
 using namespace greylist::testing;
 using namespace std::chrono_literals;
@@ -48,13 +50,6 @@ Run shell(const std::string& command) { return run({"/bin/sh", "-c", command}); 
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 void write_file(const std::string& path, const std::string& text) {
@@ -131,8 +126,8 @@ Entries live_site_entries() {
 }
 
 struct Dirs {
-  std::string root = make_temp_dir("greylistctl-export");
-  ~Dirs() { remove_tree(root); }
+  TempDir scratch{"greylistctl-export"};
+  std::string root = scratch.path();
 };
 
 }  // namespace

@@ -24,16 +24,12 @@
 
 #include "store/bdb_store.h"
 #include "support/child_process.h"
+#include "support/temp_dir.h"
 
 namespace greylist {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct TempDir {
-  std::string path = testing::make_temp_dir("greylistctl-join");
-  ~TempDir() { testing::remove_tree(path); }
-};
 
 BdbOptions options_for(const std::string& dir, BdbOptions::Sharing sharing) {
   BdbOptions options;
@@ -57,9 +53,9 @@ void write_byte(int fd, char c) { REQUIRE(::write(fd, &c, 1) == 1); }
 // A forked process playing the daemon: it owns the store in `dir` until
 // told to quit, and answers questions about what it sees. Every wait is
 // bounded; the destructor kills it if it is still there.
-class DaemonProcess {
+class ForkedStoreOwner {
  public:
-  explicit DaemonProcess(const std::string& dir) {
+  explicit ForkedStoreOwner(const std::string& dir) {
     int down[2];
     int up[2];
     REQUIRE(::pipe(down) == 0);
@@ -76,7 +72,7 @@ class DaemonProcess {
     to_child_ = down[1];
     from_child_ = up[0];
   }
-  ~DaemonProcess() {
+  ~ForkedStoreOwner() {
     if (pid_ > 0 && !reaped_) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
@@ -84,8 +80,8 @@ class DaemonProcess {
     ::close(to_child_);
     ::close(from_child_);
   }
-  DaemonProcess(const DaemonProcess&) = delete;
-  DaemonProcess& operator=(const DaemonProcess&) = delete;
+  ForkedStoreOwner(const ForkedStoreOwner&) = delete;
+  ForkedStoreOwner& operator=(const ForkedStoreOwner&) = delete;
 
   // 'R' once it has opened the store and written its entries.
   char started() { return read_byte(from_child_, 20s); }
@@ -159,11 +155,11 @@ bool contains(const std::string& haystack, const std::string& needle) {
 TEST_SUITE("greylistctl_join") {
 
 TEST_CASE("a tool joins a running daemon's store: reads its entries, its writes and deletes are seen") {
-  TempDir dir;
-  DaemonProcess daemon(dir.path);
+  const testing::TempDir dir("greylistctl-join");
+  ForkedStoreOwner daemon(dir.path());
   REQUIRE(daemon.started() == 'R');
 
-  auto joined = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kJoinIfBusy));
+  auto joined = BdbStore::open(options_for(dir.path(), BdbOptions::Sharing::kJoinIfBusy));
   REQUIRE_MESSAGE(joined.ok(), joined.status().message());
   BdbStore& tool = *joined.value();
   CHECK(tool.joined());
@@ -192,7 +188,7 @@ TEST_CASE("a tool joins a running daemon's store: reads its entries, its writes 
   joined.value().reset();
 
   // Everything is in the files: a new owner (with recovery) finds it.
-  auto owner = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  auto owner = BdbStore::open(options_for(dir.path(), BdbOptions::Sharing::kExclusive));
   REQUIRE_MESSAGE(owner.ok(), owner.status().message());
   CHECK_FALSE(owner.value()->joined());
   CHECK(must_get(*owner.value(), Table::kTriplets, "t:keep") == "kept");
@@ -205,8 +201,8 @@ TEST_CASE("a tool killed while it holds a write lock: the daemon neither hangs n
   // greylistctl SIGKILLed (or OOM-killed) in the middle of a transaction
   // leaves its locks in the shared environment; the daemon must not wait
   // for them for ever.
-  TempDir dir;
-  auto opened = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  const testing::TempDir dir("greylistctl-join");
+  auto opened = BdbStore::open(options_for(dir.path(), BdbOptions::Sharing::kExclusive));
   REQUIRE_MESSAGE(opened.ok(), opened.status().message());
   BdbStore& daemon = *opened.value();
   REQUIRE(daemon.put(Table::kTriplets, "t:keep", "kept", 0).ok());
@@ -222,7 +218,7 @@ TEST_CASE("a tool killed while it holds a write lock: the daemon neither hangs n
     // "t:keep", as greylistctl delete or import would.
     ::close(up[0]);
     DbEnv env(DB_CXX_NO_EXCEPTIONS);
-    if (env.open(dir.path.c_str(), DB_JOINENV | DB_THREAD, 0) != 0) ::_exit(10);
+    if (env.open(dir.path().c_str(), DB_JOINENV | DB_THREAD, 0) != 0) ::_exit(10);
     Db db(&env, DB_CXX_NO_EXCEPTIONS);
     if (db.open(nullptr, "triplets.db", nullptr, DB_BTREE, DB_AUTO_COMMIT | DB_THREAD, 0) != 0) {
       ::_exit(12);
@@ -281,21 +277,21 @@ TEST_CASE("a tool killed while it holds a write lock: the daemon neither hangs n
 }
 
 TEST_CASE("a second daemon is still refused at once, with or without a tool attached") {
-  TempDir dir;
-  DaemonProcess daemon(dir.path);
+  const testing::TempDir dir("greylistctl-join");
+  ForkedStoreOwner daemon(dir.path());
   REQUIRE(daemon.started() == 'R');
-  const std::string in_use = "database directory " + dir.path +
-                             " is in use by another process (lock file " + dir.path +
+  const std::string in_use = "database directory " + dir.path() +
+                             " is in use by another process (lock file " + dir.path() +
                              "/greylist-milter.lock)";
 
-  auto second = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  auto second = BdbStore::open(options_for(dir.path(), BdbOptions::Sharing::kExclusive));
   REQUIRE_FALSE(second.ok());
   CHECK(second.status().code() == Status::Code::kUnavailable);
   CHECK(second.status().message() == in_use);
 
-  auto tool = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kJoinIfBusy));
+  auto tool = BdbStore::open(options_for(dir.path(), BdbOptions::Sharing::kJoinIfBusy));
   REQUIRE_MESSAGE(tool.ok(), tool.status().message());
-  auto options = options_for(dir.path, BdbOptions::Sharing::kExclusive);
+  auto options = options_for(dir.path(), BdbOptions::Sharing::kExclusive);
   options.gate_timeout = 300ms;
   const auto started = std::chrono::steady_clock::now();
   auto third = BdbStore::open(options);
@@ -306,16 +302,16 @@ TEST_CASE("a second daemon is still refused at once, with or without a tool atta
 }
 
 TEST_CASE("a daemon starting while a tool is still attached waits for it, bounded, then recovers") {
-  TempDir dir;
-  DaemonProcess daemon(dir.path);
+  const testing::TempDir dir("greylistctl-join");
+  ForkedStoreOwner daemon(dir.path());
   REQUIRE(daemon.started() == 'R');
-  auto tool = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kJoinIfBusy));
+  auto tool = BdbStore::open(options_for(dir.path(), BdbOptions::Sharing::kJoinIfBusy));
   REQUIRE_MESSAGE(tool.ok(), tool.status().message());
   CHECK(daemon.quit() == 0);
 
   // Recovery would pull the regions from under the attached tool: refused
   // after the wait, naming the reason.
-  auto options = options_for(dir.path, BdbOptions::Sharing::kExclusive);
+  auto options = options_for(dir.path(), BdbOptions::Sharing::kExclusive);
   options.gate_timeout = 300ms;
   auto blocked = BdbStore::open(options);
   REQUIRE_FALSE(blocked.ok());
@@ -336,35 +332,35 @@ TEST_CASE("a daemon starting while a tool is still attached waits for it, bounde
 }
 
 TEST_CASE("with nobody in the directory a tool owns it (with recovery) and keeps the daemon out") {
-  TempDir dir;
-  auto tool = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kJoinIfBusy));
+  const testing::TempDir dir("greylistctl-join");
+  auto tool = BdbStore::open(options_for(dir.path(), BdbOptions::Sharing::kJoinIfBusy));
   REQUIRE_MESSAGE(tool.ok(), tool.status().message());
   CHECK_FALSE(tool.value()->joined());
   REQUIRE(tool.value()->put(Table::kTriplets, "t:a", "1", 0).ok());
 
-  auto daemon = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  auto daemon = BdbStore::open(options_for(dir.path(), BdbOptions::Sharing::kExclusive));
   REQUIRE_FALSE(daemon.ok());
   CHECK(contains(daemon.status().message(), "is in use by another process"));
 
   // A second tool joins the first.
-  auto second = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kJoinIfBusy));
+  auto second = BdbStore::open(options_for(dir.path(), BdbOptions::Sharing::kJoinIfBusy));
   REQUIRE_MESSAGE(second.ok(), second.status().message());
   CHECK(second.value()->joined());
   CHECK(must_get(*second.value(), Table::kTriplets, "t:a") == "1");
   second.value().reset();
   tool.value().reset();
 
-  auto owner = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  auto owner = BdbStore::open(options_for(dir.path(), BdbOptions::Sharing::kExclusive));
   REQUIRE_MESSAGE(owner.ok(), owner.status().message());
   CHECK(must_get(*owner.value(), Table::kTriplets, "t:a") == "1");
 }
 
 TEST_CASE("the owner's region files are fully allocated, never sparse") {
-  TempDir dir;
-  auto owner = BdbStore::open(options_for(dir.path, BdbOptions::Sharing::kExclusive));
+  const testing::TempDir dir("greylistctl-join");
+  auto owner = BdbStore::open(options_for(dir.path(), BdbOptions::Sharing::kExclusive));
   REQUIRE_MESSAGE(owner.ok(), owner.status().message());
   int regions = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(dir.path)) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     if (entry.path().filename().string().rfind("__db.", 0) != 0) continue;
     ++regions;
     struct stat st {};
@@ -376,8 +372,8 @@ TEST_CASE("the owner's region files are fully allocated, never sparse") {
 }
 
 TEST_CASE("an owner on a file system too small for region files stays private; a tool is told") {
-  TempDir dir;
-  const std::string small = dir.path + "/small";
+  const testing::TempDir dir("greylistctl-join");
+  const std::string small = dir.path() + "/small";
   REQUIRE(::mkdir(small.c_str(), 0700) == 0);
   if (::mount("tmpfs", small.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=0700") != 0) {
     MESSAGE("cannot mount a tmpfs here (not root, or no CAP_SYS_ADMIN): skipped");
@@ -388,7 +384,7 @@ TEST_CASE("an owner on a file system too small for region files stays private; a
     ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
   } unmount{small};
   {
-    DaemonProcess daemon(small);
+    ForkedStoreOwner daemon(small);
     REQUIRE(daemon.started() == 'R');
     int regions = 0;
     for (const auto& entry : std::filesystem::directory_iterator(small)) {
@@ -410,9 +406,9 @@ TEST_CASE("an owner on a file system too small for region files stays private; a
 }
 
 TEST_CASE("joining a directory nobody owns that a tool may not use fails cleanly") {
-  TempDir dir;
+  const testing::TempDir dir("greylistctl-join");
   auto missing = BdbStore::open(
-      options_for(dir.path + "/does-not-exist", BdbOptions::Sharing::kJoinIfBusy));
+      options_for(dir.path() + "/does-not-exist", BdbOptions::Sharing::kJoinIfBusy));
   REQUIRE_FALSE(missing.ok());
   CHECK(contains(missing.status().message(), "does not exist"));
 }

@@ -45,7 +45,9 @@ Request named(std::string client, std::string name, std::string sender = "a@foo.
   return r;
 }
 
-class StaticWhitelist final : public Whitelist {
+// A whitelist that matches one recipient, postmaster@bar.test, as the recipient
+// whitelist file would.
+class PostmasterRecipientWhitelist final : public Whitelist {
  public:
   std::optional<WhitelistMatch> match(const Request& r) const override {
     if (r.recipient == "postmaster@bar.test") {
@@ -290,7 +292,7 @@ TEST_CASE_FIXTURE(Fixture, "both auto-whitelists off with 0: no client table wri
 
 TEST_CASE_FIXTURE(Fixture, "static whitelist comes first and names its rule; the store is not touched") {
   Greylister g = make();
-  g.set_whitelist(std::make_shared<StaticWhitelist>());
+  g.set_whitelist(std::make_shared<PostmasterRecipientWhitelist>());
   const Decision d = g.decide(request("203.0.113.7", "a@foo.test", "postmaster@bar.test"));
   CHECK(d.action == Action::kWhitelisted);
   CHECK(reason_text(d) == "recipient whitelist (whitelist_recipients:1 postmaster@)");

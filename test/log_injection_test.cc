@@ -12,14 +12,14 @@
 #include <vector>
 
 #include "hostile_milter.h"
-#include "support/child_process.h"
+#include "support/daemon_process.h"
 #include "support/line_client.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using namespace std::string_literals;
-using greylist::testing::ChildProcess;
+using greylist::testing::DaemonProcess;
 using greylist::testing::LineClient;
 
 // Every byte of `log` is printable ASCII or the '\n' ending a line; returns
@@ -54,35 +54,6 @@ const std::string kHostile[] = {
     std::string("del\x7f\x01\x02tab\tend"),
 };
 
-struct Daemon {
-  std::string dir = greylist::testing::make_temp_dir("greylist-log-injection");
-  int port = greylist::testing::free_loopback_port();
-  std::unique_ptr<ChildProcess> process;
-
-  Daemon() {
-    process = std::make_unique<ChildProcess>(
-        std::vector<std::string>{GREYLIST_MILTER_BINARY, "--policy",
-                                 "inet:127.0.0.1:" + std::to_string(port), "--milter", "none",
-                                 "--dbdir", dir + "/db", "--log", "stderr", "--hostname",
-                                 "test.host", "--whitelist-clients", dir + "/clients",
-                                 "--whitelist-recipients", dir + "/recipients"},
-        dir + "/daemon.log");
-  }
-  ~Daemon() {
-    process.reset();
-    greylist::testing::remove_tree(dir);
-  }
-  // Waits (bounded) until the log holds `count` lines with `text`.
-  bool log_shows(const std::string& text, std::size_t count = 1) const {
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (count_lines_with(process->output(), text) < count) {
-      if (std::chrono::steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(20ms);
-    }
-    return true;
-  }
-};
-
 std::string policy_request(const std::string& client_name, const std::string& helo,
                            const std::string& sender, const std::string& recipient,
                            const std::string& address) {
@@ -96,8 +67,9 @@ std::string policy_request(const std::string& client_name, const std::string& he
 TEST_SUITE("log_injection_policy") {
 
 TEST_CASE("policy: control and 8-bit bytes in every field are escaped; one line per decision") {
-  Daemon daemon;
-  LineClient client(daemon.port, 10s);
+  DaemonProcess daemon("greylist-log-injection");
+  REQUIRE_MESSAGE(daemon.start(), daemon.log());
+  LineClient client(daemon.policy_port, 10s);
   REQUIRE(client.ok());
   int n = 0;
   for (const std::string& hostile : kHostile) {
@@ -116,8 +88,8 @@ TEST_CASE("policy: control and 8-bit bytes in every field are escaped; one line 
     if (hostile.find('\n') == std::string::npos) {
       CHECK(reply->rfind("action=DEFER_IF_PERMIT Greylisted", 0) == 0);
       REQUIRE(daemon.log_shows("sender=sender-" + marker));
-      CHECK(count_lines_with(daemon.process->output(), "sender=sender-" + marker) == 1);
-      CHECK(count_lines_with(daemon.process->output(), "action=greylist, reason=new, client_name=name-" +
+      CHECK(daemon.lines_with("sender=sender-" + marker) == 1);
+      CHECK(daemon.lines_with("action=greylist, reason=new, client_name=name-" +
                                                            marker) == 1);
     } else {
       CHECK(*reply == "action=DUNNO\n\n");
@@ -138,7 +110,7 @@ TEST_CASE("policy: control and 8-bit bytes in every field are escaped; one line 
   CHECK(*odd == "action=DUNNO\n\n");
   REQUIRE(daemon.log_shows("unrecognized request type"));
 
-  const std::string log = daemon.process->output();
+  const std::string log = daemon.log();
   CHECK_MESSAGE(first_unprintable_line(log).empty(), "raw control byte in: " << first_unprintable_line(log));
   CHECK(log.find("\\x0d") != std::string::npos);  // CR shown escaped
   CHECK(log.find("\\x1b") != std::string::npos);  // ESC

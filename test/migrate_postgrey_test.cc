@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/child_process.h"
+#include "support/temp_dir.h"
 #include "tools/config_update.h"
 #include "tools/postgrey_options.h"
 #include "config/shell_words.h"
@@ -250,7 +251,8 @@ TEST_CASE("the config file: appended to, the same twice, conflicts, --force, unw
 }
 
 TEST_CASE("the command: dry run writes nothing, a run writes, twice changes nothing, conflicts") {
-  const std::string dir = make_temp_dir("migrate-postgrey");
+  const greylist::testing::TempDir scratch_dir("migrate-postgrey");
+  const std::string dir = scratch_dir.path();
   REQUIRE(mkdir((dir + "/postgrey").c_str(), 0755) == 0);
   REQUIRE(mkdir((dir + "/etc").c_str(), 0755) == 0);
   write(dir + "/default",
@@ -328,10 +330,10 @@ TEST_CASE("the command: dry run writes nothing, a run writes, twice changes noth
   CHECK(read(config) == before);
   CHECK(ctl({"migrate-postgrey", "--postgrey-defaults", dir + "/missing", "--etc", dir + "/etc"})
             .status == 1);
-  remove_tree(dir);
 }
 TEST_CASE("the command: what the site added to postgrey's main lists goes to our .local files") {
-  const std::string dir = make_temp_dir("migrate-postgrey-lists");
+  const greylist::testing::TempDir scratch_dir("migrate-postgrey-lists");
+  const std::string dir = scratch_dir.path();
   for (const char* sub : {"/postgrey", "/share", "/etc"}) REQUIRE(mkdir((dir + sub).c_str(), 0755) == 0);
   write(dir + "/default", "POSTGREY_OPTS=\"--inet=10023\"\n");
   write(dir + "/share/whitelist_clients", "# shipped\nmail.one.example\n/^mx\\d+\\.two\\./\n10.20.30\n");
@@ -353,6 +355,5 @@ TEST_CASE("the command: what the site added to postgrey's main lists goes to our
   CHECK(contains(run.output, "not carried over: 1 entries removed from " + dir +
                                  "/postgrey/whitelist_clients"));
   CHECK(access((dir + "/etc/whitelist_recipients.local").c_str(), F_OK) != 0);
-  remove_tree(dir);
 }
 }  // TEST_SUITE

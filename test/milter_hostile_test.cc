@@ -27,6 +27,7 @@
 #include "store/memory_store.h"
 #include "support/child_process.h"
 #include "support/fake_clock.h"
+#include "support/temp_dir.h"
 
 namespace greylist::hostile {
 namespace {
@@ -48,7 +49,7 @@ constexpr std::size_t kLibmilterMaxData = 65535;
 // so tests can read what was logged.
 class LogCapture {
  public:
-  LogCapture() : path_(testing::make_temp_dir("milter-hostile") + "/stderr.log") {
+  LogCapture() : dir_("milter-hostile"), path_(dir_.file("stderr.log")) {
     const int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     REQUIRE(fd >= 0);
     std::fflush(stderr);
@@ -64,6 +65,7 @@ class LogCapture {
   }
 
  private:
+  testing::TempDir dir_;
   std::string path_;
 };
 

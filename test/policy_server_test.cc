@@ -28,7 +28,9 @@
 #include "store/memory_store.h"
 #include "support/child_process.h"
 #include "support/fake_clock.h"
+#include "support/file_text.h"
 #include "support/line_client.h"
+#include "support/temp_dir.h"
 
 using namespace greylist;
 using greylist::testing::FakeClock;
@@ -238,12 +240,7 @@ std::size_t count_replies(const std::string& text) {
 
 // --- golden transcripts -------------------------------------------------------
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using greylist::testing::read_file;
 
 struct Segment {
   std::string bytes;          // sent as they are
@@ -552,7 +549,8 @@ TEST_CASE("a host name is resolved at open: localhost") {
 }
 
 TEST_CASE("a unix socket gets socket_mode, goes with the server; a stale one is replaced, anything else refused") {
-  const std::string dir = greylist::testing::make_temp_dir("policy-unix");
+  const greylist::testing::TempDir scratch("policy-unix");
+  const std::string& dir = scratch.path();
   const std::string path = dir + "/policy.sock";
   SocketSpec spec;
   spec.kind = SocketSpec::Kind::kUnix;
@@ -600,7 +598,6 @@ TEST_CASE("a unix socket gets socket_mode, goes with the server; a stale one is 
   CHECK(refused.status().message().find("unix:" + path) != std::string::npos);
   CHECK(refused.status().message().find("not a socket") != std::string::npos);
   CHECK(read_file(path) == "not a socket");
-  greylist::testing::remove_tree(dir);
 }
 
 TEST_CASE("open errors name the socket and the reason") {

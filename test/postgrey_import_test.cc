@@ -26,8 +26,10 @@
 #include "greylist/record_codec.h"
 #include "store/memory_store.h"
 #include "support/child_process.h"
+#include "support/daemon_process.h"
 #include "support/fake_clock.h"
 #include "support/line_client.h"
+#include "support/temp_dir.h"
 #include "tools/postgrey_import.h"
 
 using namespace greylist;
@@ -342,7 +344,8 @@ TEST_CASE("a database written by the real postgrey, imported; our daemon then le
     return;
   }
   stop_system_postgrey();
-  const std::string dir = make_temp_dir("postgrey-import");
+  const greylist::testing::TempDir scratch("postgrey-import");
+  const std::string& dir = scratch.path();
   const std::string ours = dir + "/ours";
   const std::vector<std::string> base{"--config", "/dev/null", "--dbdir", ours};
   const auto with = [&](std::vector<std::string> args) {
@@ -409,14 +412,11 @@ TEST_CASE("a database written by the real postgrey, imported; our daemon then le
   // postgrey pass at once without a header (they were delayed under
   // postgrey), the waiting ones make their first pass now, with the header.
   {
-    const int port = free_loopback_port();
-    std::ofstream(dir + "/none") << "";
-    ChildProcess daemon({GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" + std::to_string(port),
-                         "--milter", "none", "--dbdir", ours, "--log", "stderr", "--delay", "2",
-                         "--whitelist-clients", dir + "/none", "--whitelist-recipients", dir + "/none"},
-                        dir + "/daemon.log");
-    LineClient client(port, 10s);
-    REQUIRE_MESSAGE(client.ok(), daemon.output());
+    DaemonProcess daemon("greylist-import");
+    daemon.dbdir = ours;
+    REQUIRE_MESSAGE(daemon.start({"--delay", "2"}), daemon.log());
+    LineClient client(daemon.policy_port, 10s);
+    REQUIRE_MESSAGE(client.ok(), daemon.log());
     CHECK(client.policy(request("203.0.113.7", "unknown", "a@foo.test", "b@bar.test")).value_or("") ==
           "action=DUNNO\n\n");
     CHECK(client.policy(request("2a00:1:2:3:4::1", "unknown", "bounce-77-1@list.test", "v6@x.test"))
@@ -436,13 +436,11 @@ TEST_CASE("a database written by the real postgrey, imported; our daemon then le
   // Imported while our daemon runs on its database (greylistctl joins it):
   // the daemon knows the triplet at once (an early retry, not a new one).
   {
-    const int port = free_loopback_port();
-    ChildProcess daemon({GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" + std::to_string(port),
-                         "--milter", "none", "--dbdir", dir + "/host/ours", "--log", "stderr",
-                         "--whitelist-clients", dir + "/none", "--whitelist-recipients", dir + "/none"},
-                        dir + "/host/daemon.log");
-    LineClient client(port, 10s);
-    REQUIRE_MESSAGE(client.ok(), daemon.output());
+    DaemonProcess daemon("greylist-import");
+    daemon.dbdir = dir + "/host/ours";
+    REQUIRE_MESSAGE(daemon.start(), daemon.log());
+    LineClient client(daemon.policy_port, 10s);
+    REQUIRE_MESSAGE(client.ok(), daemon.log());
     const Run hosts = ctl({"--config", "/dev/null", "--dbdir", dir + "/host/ours", "import-postgrey",
                            "--delay", "1", dir + "/host/postgrey"});
     CHECK_MESSAGE(hosts.status == 0, hosts.output);
@@ -454,12 +452,12 @@ TEST_CASE("a database written by the real postgrey, imported; our daemon then le
     std::this_thread::sleep_for(1100ms);
     CHECK(is_greylist(client.policy(request("203.0.113.9", "unknown", "h@foo.test", "r@bar.test"))));
     const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!contains(daemon.output(), "client_address=203.0.113.9") &&
+    while (!contains(daemon.log(), "client_address=203.0.113.9") &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(20ms);
     }
-    CHECK_MESSAGE(contains(daemon.output(), "action=greylist, reason=early-retry ("), daemon.output());
-    CHECK_FALSE(contains(daemon.output(), "reason=new"));
+    CHECK_MESSAGE(contains(daemon.log(), "action=greylist, reason=early-retry ("), daemon.log());
+    CHECK_FALSE(contains(daemon.log(), "reason=new"));
   }
 
   // postgrey's own directory was only read.
@@ -467,7 +465,6 @@ TEST_CASE("a database written by the real postgrey, imported; our daemon then le
   CHECK(::stat((dir + "/postgrey/postgrey.db").c_str(), &st) == 0);
   const passwd* user = ::getpwnam("postgrey");
   if (user != nullptr && ::geteuid() == 0) CHECK(st.st_uid == user->pw_uid);
-  remove_tree(dir);
 }
 
 }  // TEST_SUITE

@@ -16,8 +16,10 @@
 
 #include "greylist/record_codec.h"
 #include "support/child_process.h"
+#include "support/daemon_process.h"
 #include "support/line_client.h"
 #include "support/redis_server.h"
+#include "support/temp_dir.h"
 
 using namespace greylist::testing;
 using namespace std::chrono_literals;
@@ -46,46 +48,17 @@ bool is_tempfail(const std::optional<std::string>& reply) {
                                "unavailable", 0) == 0;
 }
 
-// One MX host: a daemon on its own policy port and directory, sharing Redis.
-struct MxDaemon {
-  std::string dir = make_temp_dir("greylist-mx");
-  int port = free_loopback_port();
-  std::unique_ptr<ChildProcess> process;
-
-  MxDaemon(const RedisServer& redis, int delay, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{
-        GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" + std::to_string(port),
-        "--milter", "none", "--dbdir", dir + "/db", "--log", "stderr", "--hostname", "mx.test",
-        "--delay", std::to_string(delay), "--store", "redis", "--redis", redis.url(),
-        "--redis-prefix", kPrefix, "--redis-timeout", "300", "--pool-by-domain", "no",
-        "--auto-whitelist-domains", "0", "--whitelist-clients", dir + "/none",
-        "--whitelist-recipients", dir + "/none"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    process = std::make_unique<ChildProcess>(argv, dir + "/daemon.log");
+// One MX host: a daemon on its own policy port and directory, sharing Redis;
+// started and serving.
+struct MxDaemon : DaemonProcess {
+  MxDaemon(const RedisServer& redis, int delay, const std::vector<std::string>& extra = {})
+      : DaemonProcess("greylist-mx") {
+    hostname = "mx.test";
+    base_options = {"--delay", std::to_string(delay), "--store", "redis", "--redis", redis.url(),
+                    "--redis-prefix", kPrefix, "--redis-timeout", "300", "--pool-by-domain", "no",
+                    "--auto-whitelist-domains", "0"};
+    REQUIRE_MESSAGE(start(extra), log());
   }
-  ~MxDaemon() {
-    process.reset();
-    remove_tree(dir);
-  }
-  std::string log() const { return process->output(); }
-  // How many log lines contain `text`.
-  int log_count(const std::string& text) const {
-    const std::string all = log();
-    int n = 0;
-    for (auto at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++n;
-    return n;
-  }
-  // Waits (at most 5 s) until `text` is in the log `n` times; the count then.
-  int wait_log_count(const std::string& text, int n) const {
-    const auto deadline = SteadyClock::now() + 5s;
-    int count = log_count(text);
-    while (count < n && SteadyClock::now() < deadline) {
-      std::this_thread::sleep_for(20ms);
-      count = log_count(text);
-    }
-    return count;
-  }
-  bool running() { return !process->wait_for_exit(0ms); }
 };
 
 TEST_SUITE("redis_daemons") {
@@ -94,8 +67,8 @@ TEST_CASE("greylisted through daemon A, passed through daemon B after the delay 
   RedisServer redis;
   MxDaemon a(redis, 3);
   MxDaemon b(redis, 3);
-  LineClient to_a(a.port, 10s);
-  LineClient to_b(b.port, 10s);
+  LineClient to_a(a.policy_port, 10s);
+  LineClient to_b(b.policy_port, 10s);
   REQUIRE(to_a.ok());
   REQUIRE(to_b.ok());
   const std::string request = triplet_request("alice@sender.test", "bob@rcpt.test");
@@ -106,14 +79,14 @@ TEST_CASE("greylisted through daemon A, passed through daemon B after the delay 
   // triplet already: an early retry, not a new one.
   std::this_thread::sleep_until(first + 1100ms);
   REQUIRE(is_greylist(to_b.policy(request)));
-  CHECK(a.wait_log_count("action=greylist, reason=new,", 1) == 1);
-  CHECK(b.wait_log_count("action=greylist, reason=early-retry", 1) == 1);
-  CHECK(b.log_count("reason=new") == 0);
+  CHECK(a.wait_lines_with("action=greylist, reason=new,", 1) == 1);
+  CHECK(b.wait_lines_with("action=greylist, reason=early-retry", 1) == 1);
+  CHECK(b.lines_with("reason=new") == 0);
 
   std::this_thread::sleep_until(first + 3100ms);
   const auto passed = to_b.policy(request);
   CHECK(is_prepend(passed));
-  CHECK(b.wait_log_count("action=pass, reason=triplet found, delay=", 1) == 1);
+  CHECK(b.wait_lines_with("action=pass, reason=triplet found, delay=", 1) == 1);
   // And A sees it passed (no second header).
   CHECK(is_dunno(to_a.policy(request)));
 }
@@ -123,8 +96,8 @@ TEST_CASE("a client auto-whitelisted through daemon A is whitelisted on daemon B
   const std::vector<std::string> awl_after_one{"--auto-whitelist-clients", "1"};
   MxDaemon a(redis, 1, awl_after_one);
   MxDaemon b(redis, 1, awl_after_one);
-  LineClient to_a(a.port, 10s);
-  LineClient to_b(b.port, 10s);
+  LineClient to_a(a.policy_port, 10s);
+  LineClient to_b(b.policy_port, 10s);
   REQUIRE(to_a.ok());
   REQUIRE(to_b.ok());
   const std::string client = "192.0.2.55";
@@ -135,15 +108,15 @@ TEST_CASE("a client auto-whitelisted through daemon A is whitelisted on daemon B
   // A triplet nobody has seen, from the same client, through B.
   const auto other = to_b.policy(triplet_request("two@sender.test", "r2@rcpt.test", client));
   CHECK(is_dunno(other));
-  CHECK(b.wait_log_count("action=pass, reason=client AWL", 1) == 1);
+  CHECK(b.wait_lines_with("action=pass, reason=client AWL", 1) == 1);
 }
 
 TEST_CASE("the same new triplet sent to both daemons at the same instant is recorded once") {
   RedisServer redis;
   MxDaemon a(redis, 300);
   MxDaemon b(redis, 300);
-  LineClient to_a(a.port, 10s);
-  LineClient to_b(b.port, 10s);
+  LineClient to_a(a.policy_port, 10s);
+  LineClient to_b(b.policy_port, 10s);
   REQUIRE(to_a.ok());
   REQUIRE(to_b.ok());
   RedisClient raw(redis.port());
@@ -196,8 +169,8 @@ TEST_CASE("redis killed under load: answers by --on-error, no crash; restarted: 
   RedisServer redis;
   MxDaemon accept(redis, 300);
   MxDaemon tempfail(redis, 300, {"--on-error", "tempfail"});
-  LineClient to_accept(accept.port, 10s);
-  LineClient to_tempfail(tempfail.port, 10s);
+  LineClient to_accept(accept.policy_port, 10s);
+  LineClient to_tempfail(tempfail.policy_port, 10s);
   REQUIRE(to_accept.ok());
   REQUIRE(to_tempfail.ok());
   REQUIRE(is_greylist(to_accept.policy(triplet_request("before@sender.test", "x@rcpt.test"))));
@@ -229,8 +202,8 @@ TEST_CASE("redis killed under load: answers by --on-error, no crash; restarted: 
   };
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) {
-    threads.emplace_back(load, accept.port, t);
-    threads.emplace_back(load, tempfail.port, 10 + t);
+    threads.emplace_back(load, accept.policy_port, t);
+    threads.emplace_back(load, tempfail.policy_port, 10 + t);
   }
 
   std::this_thread::sleep_for(300ms);
@@ -264,19 +237,19 @@ TEST_CASE("redis killed under load: answers by --on-error, no crash; restarted: 
   CHECK(accept.running());
   CHECK(tempfail.running());
   // The outage is logged, rate-limited: not one line per failed request.
-  CHECK(accept.wait_log_count("unavailable", 1) >= 1);
-  CHECK(accept.log_count("error: redis (") <= 3);
-  CHECK(accept.wait_log_count("connected again", 1) >= 1);
+  CHECK(accept.wait_lines_with("unavailable", 1) >= 1);
+  CHECK(accept.lines_with("error: redis (") <= 3);
+  CHECK(accept.wait_lines_with("connected again", 1) >= 1);
 }
 
 TEST_CASE("a daemon started while its Redis is down serves by --on-error, then greylists") {
   RedisServer redis;
   redis.kill();
   MxDaemon daemon(redis, 300);
-  LineClient client(daemon.port, 10s);
+  LineClient client(daemon.policy_port, 10s);
   REQUIRE(client.ok());
   CHECK(is_dunno(client.policy(triplet_request("early@sender.test", "x@rcpt.test"))));
-  CHECK(daemon.wait_log_count("serving anyway", 1) == 1);
+  CHECK(daemon.wait_lines_with("serving anyway", 1) == 1);
   redis.restart();
   bool greylisting = false;
   const auto deadline = SteadyClock::now() + 8s;
@@ -290,7 +263,8 @@ TEST_CASE("a daemon started while its Redis is down serves by --on-error, then g
 
 TEST_CASE("a refused Redis login stops the daemon at start, naming the problem") {
   RedisServer redis({"--requirepass", "right"});
-  const std::string dir = make_temp_dir("greylist-mx-auth");
+  const TempDir scratch("greylist-mx-auth");
+  const std::string& dir = scratch.path();
   std::string out;
   const int status = run_program(
       {GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" + std::to_string(free_loopback_port()),
@@ -301,7 +275,6 @@ TEST_CASE("a refused Redis login stops the daemon at start, naming the problem")
   CHECK(WEXITSTATUS(status) == 1);
   CHECK(out.find("WRONGPASS") != std::string::npos);
   CHECK(out.find(":wrong@") == std::string::npos);
-  remove_tree(dir);
 }
 
 TEST_CASE("Sentinel: the replica promoted while load runs; every request answered in time") {
@@ -309,9 +282,9 @@ TEST_CASE("Sentinel: the replica promoted while load runs; every request answere
   // --redis gives only the database here: the sentinels name the master.
   MxDaemon daemon(*set.primary, 2,
                   {"--redis-sentinel", set.sentinel_list(), "--redis-master", "mymaster"});
-  LineClient client(daemon.port, 10s);
+  LineClient client(daemon.policy_port, 10s);
   REQUIRE(client.ok());
-  CHECK(daemon.wait_log_count("store=redis (master mymaster via sentinels 127.0.0.1:", 1) == 1);
+  CHECK(daemon.wait_lines_with("store=redis (master mymaster via sentinels 127.0.0.1:", 1) == 1);
   const std::string known = triplet_request("kept@sender.test", "bob@rcpt.test");
   const auto first = SteadyClock::now();
   REQUIRE(is_greylist(client.policy(known)));
@@ -329,7 +302,7 @@ TEST_CASE("Sentinel: the replica promoted while load runs; every request answere
   std::vector<std::thread> threads;
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&, t] {
-      LineClient load(daemon.port, 10s);
+      LineClient load(daemon.policy_port, 10s);
       for (int i = 0; !stop && i < 100000; ++i) {
         const auto start = SteadyClock::now();
         const auto reply = load.policy(triplet_request(

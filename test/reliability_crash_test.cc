@@ -44,7 +44,7 @@ struct Answered {
 // Load on both front ends that can be paused; records what was answered.
 class Load {
  public:
-  Load(const Daemon& daemon, int policy_threads, int milter_threads) : daemon_(daemon) {
+  Load(const DaemonProcess& daemon, int policy_threads, int milter_threads) : daemon_(daemon) {
     for (int w = 0; w < policy_threads; ++w) threads_.emplace_back([this, w] { policy_worker(w); });
     for (int w = 0; w < milter_threads; ++w) threads_.emplace_back([this, w] { milter_worker(w); });
   }
@@ -178,7 +178,7 @@ class Load {
     return milter;
   }
 
-  const Daemon& daemon_;
+  const DaemonProcess& daemon_;
   std::vector<std::thread> threads_;
   std::atomic<bool> paused_{true};
   std::atomic<bool> stop_{false};
@@ -296,7 +296,7 @@ void overwrite(const std::string& path, std::uintmax_t offset, std::size_t bytes
 }
 
 // Fills the daemon's database with `count` greylisted triplets.
-void insert_triplets(const Daemon& daemon, int count, const std::string& tag) {
+void insert_triplets(const DaemonProcess& daemon, int count, const std::string& tag) {
   LineClient client(daemon.policy_port);
   REQUIRE(client.ok());
   for (int i = 0; i < count; ++i) {
@@ -313,7 +313,7 @@ TEST_CASE("kill -9 under policy and milter load: the files verify after every re
           "greylisted triplet survives with its first-seen time") {
   const long rounds = env_number("GREYLIST_SOAK_KILL_ROUNDS", 12);
   const long long_round_every = env_number("GREYLIST_SOAK_LONG_ROUND_EVERY", 0);
-  Daemon daemon("greylist-crash");
+  DaemonProcess daemon("greylist-crash");
   daemon.milter_port = free_loopback_port();
   constexpr int kDelay = 2;
   daemon.base_options = kOwnTriplets;
@@ -409,7 +409,7 @@ TEST_CASE("a damaged environment at start: exit 1 with instructions, or --on-cor
   };
   for (const Damage& damage : damages) {
     CAPTURE(damage.name);
-    Daemon daemon("greylist-corrupt");
+    DaemonProcess daemon("greylist-corrupt");
     daemon.base_options = kOwnTriplets;
     REQUIRE(daemon.start());
     insert_triplets(daemon, damage.triplets, "before");
@@ -456,7 +456,7 @@ TEST_CASE("a damaged environment at start: exit 1 with instructions, or --on-cor
 
 TEST_CASE("churn: checkpoints and log removal keep the directory bounded") {
   const long triplets = env_number("GREYLIST_SOAK_CHURN_TRIPLETS", 60000);
-  Daemon daemon("greylist-churn");
+  DaemonProcess daemon("greylist-churn");
   daemon.base_options = kOwnTriplets;
   REQUIRE(daemon.start());
   constexpr int kThreads = 4;

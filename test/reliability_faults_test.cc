@@ -146,7 +146,7 @@ TEST_CASE("disk full: answered by --on-error, one warning per 10 s, service back
                               {"160 MB tmpfs filled while running (region files)", "160m", false}};
   for (const Variant& variant : variants) {
     CAPTURE(variant.name);
-    Daemon daemon("greylist-diskfull");
+    DaemonProcess daemon("greylist-diskfull");
     daemon.base_options = kOwnTriplets;
     daemon.base_options.insert(daemon.base_options.end(), {"--delay", "1"});
     if (variant.tempfail) daemon.base_options.insert(daemon.base_options.end(), {"--on-error", "tempfail"});
@@ -205,7 +205,7 @@ TEST_CASE("disk full past two watchdog intervals: WATCHDOG=1 keeps coming, servi
     MESSAGE("not root: no tmpfs can be mounted; watchdog disk-full test skipped");
     return;
   }
-  Daemon daemon("greylist-watchdog-full");
+  DaemonProcess daemon("greylist-watchdog-full");
   daemon.base_options = kOwnTriplets;
   daemon.base_options.insert(daemon.base_options.end(), {"--delay", "1"});
   TmpfsMount mount(daemon.dbdir, "2m");
@@ -277,7 +277,7 @@ TEST_CASE("database directory made read-only while running: --on-error, then ser
     MESSAGE("not root: the daemon keeps root's rights, chmod would not bind it; skipped");
     return;
   }
-  Daemon daemon("greylist-readonly");
+  DaemonProcess daemon("greylist-readonly");
   daemon.base_options = kOwnTriplets;
   daemon.base_options.insert(daemon.base_options.end(), {"--delay", "1"});
   REQUIRE(daemon.start());
@@ -311,7 +311,7 @@ TEST_CASE("restart: the new daemon answers on the same sockets long before Postf
   // Postfix's defaults: smtpd_policy_service_timeout 100 s (a policy request
   // waits that long before it is deferred), milter_connect_timeout 30 s.
   const long prefill = env_number("GREYLIST_SOAK_RESTART_TRIPLETS", 20000);
-  Daemon daemon("greylist-restart");
+  DaemonProcess daemon("greylist-restart");
   daemon.milter_port = free_loopback_port();
   daemon.base_options = kOwnTriplets;
   REQUIRE(daemon.start());

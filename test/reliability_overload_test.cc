@@ -196,7 +196,7 @@ TEST_CASE("2,000 concurrent policy connections: all served, the daemon raises it
   constexpr int kConnections = 2000;
   REQUIRE_MESSAGE(raise_fd_limit(kConnections + 500) >= kConnections + 200,
                   "this test needs RLIMIT_NOFILE above " << kConnections + 200);
-  Daemon daemon("greylist-conns");
+  DaemonProcess daemon("greylist-conns");
   {
     // The daemon starts with the usual soft limit of 1024 (systemd's
     // default): it must raise it for --policy-max-connections itself.
@@ -251,7 +251,7 @@ TEST_CASE("2,000 concurrent policy connections: all served, the daemon raises it
 
 TEST_CASE("beyond --policy-max-connections, new connections are closed at once and logged") {
   constexpr int kLimit = 50;
-  Daemon daemon("greylist-limit");
+  DaemonProcess daemon("greylist-limit");
   REQUIRE(daemon.start({"--policy-max-connections", std::to_string(kLimit)}));
   // The readiness probe's connection may still be counted for a moment.
   std::this_thread::sleep_for(200ms);
@@ -297,7 +297,7 @@ TEST_CASE("policy peers that are silent, dribble a byte a second or send a 1 MB 
   constexpr int kIdle = 2;  // --policy-idle-timeout, seconds
   constexpr int kEach = 20;
   REQUIRE(raise_fd_limit(1024) >= 512);
-  Daemon daemon("greylist-slow");
+  DaemonProcess daemon("greylist-slow");
   REQUIRE(daemon.start({"--policy-idle-timeout", std::to_string(kIdle)}));
   const LatencyStats before = baseline(daemon.policy_port, 2000ms);
   MESSAGE("figure: probe alone: " << before.text());
@@ -352,7 +352,7 @@ TEST_CASE("policy peers that are silent, dribble a byte a second or send a 1 MB 
 TEST_CASE("milter peers: a 1 MB packet is cut off at once, silent ones after --milter-idle-timeout; "
           "dribbling ones are held; well-behaved clients are not slowed") {
   REQUIRE(raise_fd_limit(1024) >= 512);
-  Daemon daemon("greylist-milter-slow");
+  DaemonProcess daemon("greylist-milter-slow");
   daemon.milter_port = free_loopback_port();
   // The guard looks every 2 s: a silent peer goes after 2 to 4 s.
   REQUIRE(daemon.start({"--milter-idle-timeout", "2"}));

@@ -95,7 +95,7 @@ std::vector<std::string> database_files(const std::string& dbdir) {
 // Drives one client network through greylisting, passing, the client and the
 // sender-domain auto-whitelists, on both front ends, so every kind of entry
 // is written.
-void exercise(Daemon& daemon) {
+void exercise(DaemonProcess& daemon) {
   LineClient policy(daemon.policy_port);
   REQUIRE(policy.ok());
   const std::vector<std::string> senders{"secret.sender@privacy-domain.test",
@@ -132,7 +132,7 @@ TEST_CASE("started as root: no supplementary groups, no capabilities, the servic
   }
   const passwd* service = getpwnam("greylist-milter");
   REQUIRE_MESSAGE(service != nullptr, "the test command creates the greylist-milter user");
-  Daemon daemon("greylist-privs");
+  DaemonProcess daemon("greylist-privs");
   daemon.milter_port = free_loopback_port();
   REQUIRE(daemon.start());
   const std::string uid = std::to_string(service->pw_uid);
@@ -147,7 +147,7 @@ TEST_CASE("started as root: no supplementary groups, no capabilities, the servic
 }
 
 TEST_CASE("with no --policy and no --milter, the daemon listens on 127.0.0.1 only") {
-  Daemon daemon("greylist-listen");
+  DaemonProcess daemon("greylist-listen");
   std::vector<std::string> argv{GREYLIST_MILTER_BINARY, "--dbdir", daemon.dbdir, "--log", "stderr",
                                 "--whitelist-clients", daemon.dir + "/clients",
                                 "--whitelist-recipients", daemon.dir + "/recipients"};
@@ -183,7 +183,7 @@ TEST_CASE("--privacy: no address, network, sender, recipient or their plain hash
   // below finds what it looks for.
   for (const bool privacy : {false, true}) {
     CAPTURE(privacy);
-    Daemon daemon("greylist-privacy");
+    DaemonProcess daemon("greylist-privacy");
     daemon.milter_port = free_loopback_port();
     daemon.base_options = {"--delay", "2", "--auto-whitelist-clients=1"};
     if (privacy) daemon.base_options.push_back("--privacy");

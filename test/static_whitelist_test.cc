@@ -5,15 +5,15 @@
 #include <fstream>
 
 #include "core/whitelist_rules.h"
-#include "support/child_process.h"
+#include "support/temp_dir.h"
 
 using namespace greylist;
 
 namespace {
 
 struct Files {
-  std::string dir = greylist::testing::make_temp_dir("whitelist");
-  ~Files() { greylist::testing::remove_tree(dir); }
+  greylist::testing::TempDir scratch{"whitelist"};
+  std::string dir = scratch.path();
   std::string write(const std::string& name, const std::string& content) {
     const std::string path = dir + "/" + name;
     std::ofstream(path) << content;

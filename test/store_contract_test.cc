@@ -21,6 +21,7 @@
 #include "store/memory_store.h"
 #include "store/redis_store.h"
 #include "support/redis_server.h"
+#include "support/temp_dir.h"
 
 namespace greylist {
 namespace {
@@ -28,33 +29,13 @@ namespace {
 using namespace std::string_literals;
 using Verdict = UpdateOutcome::Verdict;
 
-// A directory under $TMPDIR (or /tmp), removed with its content.
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "store-contract-XXXXXX").string();
-    REQUIRE(::mkdtemp(templ.data()) != nullptr);
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 struct MemoryFixture {
   MemoryStore memory;
   Store& store() { return memory; }
 };
 
 struct BdbFixture {
-  TempDir dir;
+  testing::TempDir dir{"store-contract"};
   std::unique_ptr<BdbStore> bdb;
   BdbFixture() {
     BdbOptions options;

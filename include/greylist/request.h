@@ -17,6 +17,8 @@ struct Request {
   std::string sender;
   // One envelope recipient without angle brackets. Required.
   std::string recipient;
+  // SMTP AUTH user name when the client authenticated; empty otherwise.
+  std::string sasl_username;
   // Postfix queue id when known (log prefix only).
   std::string queue_id;
   // Which front end asked ("policy", "milter"; metrics label only).

@@ -16,7 +16,6 @@ class Status {
  public:
   enum class Code {
     kOk,
-    kNotFound,
     kInvalidArgument,  // bad input or configuration
     kIoError,          // the store or the OS failed; the request may be retried
     kCorruption,       // stored data could not be decoded
@@ -25,7 +24,6 @@ class Status {
 
   Status() = default;
   static Status Ok() { return Status(); }
-  static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
   static Status InvalidArgument(std::string msg) {
     return Status(Code::kInvalidArgument, std::move(msg));
   }

@@ -48,14 +48,14 @@ Status fill_logging(const po::variables_map& vm, DaemonOptions& out) {
   }
   // postgrey's spellings: --syslogfacility, --facility (at most one name).
   std::string facility_name = get<std::string>(vm, "syslog-facility");
-  int spellings = vm["syslog-facility"].defaulted() ? 0 : 1;
+  const bool named = !vm["syslog-facility"].defaulted();
   for (const char* alias : {"syslogfacility", "facility"}) {
     if (vm.count(alias) == 0) continue;
+    if ((named || facility_name != "mail") && get<std::string>(vm, alias) != facility_name) {
+      return bad("syslog-facility",
+                 "give one of --syslog-facility, --syslogfacility, --facility (or the same name)");
+    }
     facility_name = get<std::string>(vm, alias);
-    ++spellings;
-  }
-  if (spellings > 1) {
-    return bad("syslog-facility", "give one of --syslog-facility, --syslogfacility, --facility");
   }
   auto facility = parse_facility(facility_name);
   if (!facility.ok()) return facility.status();

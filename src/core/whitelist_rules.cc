@@ -50,36 +50,11 @@ std::optional<IpNetwork> octet_prefix(std::string_view text) {
 }
 
 Result<Regex> compile(std::string_view text) {
-  const std::string_view body = text.substr(1, text.size() - 2);
-  if (body.empty()) return Status::InvalidArgument("empty regex");
-  try {
-    return Regex{boost::regex(body.begin(), body.end(), boost::regex::perl | boost::regex::icase)};
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument("bad regex /" + std::string(body) + "/: " + e.what());
-  }
+  return compile_regex(text.substr(1, text.size() - 2));
 }
 
 bool is_regex(std::string_view text) {
   return text.size() >= 2 && text.front() == '/' && text.back() == '/' && !has_space(text);
-}
-
-bool regex_search(const boost::regex& pattern, std::string_view subject) {
-  try {
-    return boost::regex_search(subject.begin(), subject.end(), pattern);
-  } catch (const std::exception&) {
-    return false;  // Boost.Regex gives up on pathological backtracking
-  }
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
 }
 
 // "name" is "suffix" or ends in ".suffix" (case ignored).
@@ -98,6 +73,35 @@ bool local_part_matches(std::string_view local, std::string_view user) {
 }
 
 }  // namespace
+
+Result<Regex> compile_regex(std::string_view body) {
+  if (body.empty()) return Status::InvalidArgument("empty regex");
+  try {
+    return Regex{boost::regex(body.begin(), body.end(), boost::regex::perl | boost::regex::icase)};
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument("bad regex /" + std::string(body) + "/: " + e.what());
+  }
+}
+
+bool regex_search(const boost::regex& pattern, std::string_view subject) {
+  try {
+    return boost::regex_search(subject.begin(), subject.end(), pattern);
+  } catch (const std::exception&) {
+    return false;  // Boost.Regex gives up on pathological backtracking
+  }
+}
+
+// ASCII only, without the C library's locale-aware tolower(): this runs
+// for every rule of every request.
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const unsigned char x = static_cast<unsigned char>(a[i]);
+    const unsigned char y = static_cast<unsigned char>(b[i]);
+    if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z')) return false;
+  }
+  return true;
+}
 
 std::string_view rule_text(std::string_view line) {
   if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);

@@ -50,6 +50,16 @@ std::string_view rule_text(std::string_view line);
 Result<ClientRule> parse_client_rule(std::string_view text);
 Result<RecipientRule> parse_recipient_rule(std::string_view text);
 
+// The regex BODY (between the slashes), compiled as every list here does:
+// Perl syntax, case ignored. InvalidArgument("empty regex", "bad regex
+// /BODY/: why") otherwise.
+Result<Regex> compile_regex(std::string_view body);
+// regex_search that treats Boost.Regex giving up (pathological
+// backtracking on this subject) as no match.
+bool regex_search(const boost::regex& pattern, std::string_view subject);
+// ASCII case-insensitive equality.
+bool iequals(std::string_view a, std::string_view b);
+
 // Matching. `name` and `recipient` are the raw request values; case is
 // ignored. A regex that gives up (too complex for the input) is no match.
 bool matches_name(const ClientRule& rule, std::string_view client_name);

@@ -68,6 +68,7 @@ int run_delete(CtlContext& ctx, const std::vector<std::string>& args);
 int run_expire(CtlContext& ctx, const std::vector<std::string>& args);
 int run_stats(CtlContext& ctx, const std::vector<std::string>& args);
 int run_check(CtlContext& ctx, const std::vector<std::string>& args);
+int run_check_rules(CtlContext& ctx, const std::vector<std::string>& args);
 int run_import_postgrey(CtlContext& ctx, const std::vector<std::string>& args);
 int run_migrate_postgrey(CtlContext& ctx, const std::vector<std::string>& args);
 int run_check_whitelists(CtlContext& ctx, const std::vector<std::string>& args);

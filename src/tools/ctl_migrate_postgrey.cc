@@ -61,11 +61,11 @@ struct Plan {
   std::vector<std::string> advice;  // printed as "note: ..."
 };
 
-// The whole file; NotFound when it does not exist.
-Result<std::string> read_whole(const std::string& path, std::size_t max_bytes) {
+// The whole file; nullopt when it does not exist.
+Result<std::optional<std::string>> read_optional(const std::string& path, std::size_t max_bytes) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return Status::NotFound(path + ": no such file");
+    if (errno == ENOENT) return std::optional<std::string>();
     return Status::IoError(path + ": " + std::strerror(errno));
   }
   std::string text;
@@ -82,7 +82,15 @@ Result<std::string> read_whole(const std::string& path, std::size_t max_bytes) {
     text.append(buffer, static_cast<std::size_t>(n));
   }
   close(fd);
-  return text;
+  return std::optional<std::string>(std::move(text));
+}
+
+// The whole file, which must exist.
+Result<std::string> read_whole(const std::string& path, std::size_t max_bytes) {
+  auto text = read_optional(path, max_bytes);
+  if (!text.ok()) return text.status();
+  if (!text.value()) return Status::IoError(path + ": no such file");
+  return std::move(*text.value());
 }
 
 // POSTGREY_OPTS and POSTGREY_TEXT of the defaults file, translated.
@@ -124,8 +132,8 @@ Result<PostgreyConfiguration> read_postgrey_configuration(CtlContext& ctx, const
 Status plan_copy(const std::string& from, const std::string& content, const std::string& ours,
                  Plan& plan) {
   FileCopy copy{from, ours, content};
-  auto existing = read_whole(ours, kMaxWhitelistBytes);
-  copy.exists = existing.ok() || existing.status().code() != Status::Code::kNotFound;
+  auto existing = read_optional(ours, kMaxWhitelistBytes);
+  copy.exists = !existing.ok() || existing.value().has_value();
   copy.same = existing.ok() && existing.value() == copy.content;
   plan.copies.push_back(std::move(copy));
   return Status::Ok();
@@ -249,12 +257,10 @@ Result<Plan> make_plan(CtlContext& ctx, const Paths& paths, bool force) {
                                                        : plan.postgrey.whitelist_recipients;
     if (const Status s = plan_whitelists(paths, kind, given, plan); !s.ok()) return s;
   }
-  auto existing = read_whole(paths.config, kMaxShellText);
-  if (!existing.ok() && existing.status().code() != Status::Code::kNotFound) {
-    return existing.status();
-  }
-  plan.config_exists = existing.ok();
-  plan.config = update_config_text(existing.ok() ? existing.value() : "", plan.postgrey.settings,
+  auto existing = read_optional(paths.config, kMaxShellText);
+  if (!existing.ok()) return existing.status();
+  plan.config_exists = existing.value().has_value();
+  plan.config = update_config_text(existing.value().value_or(""), plan.postgrey.settings,
                                    force,
                                    "Carried over from postgrey (" + paths.defaults +
                                        ") by greylistctl migrate-postgrey on " + today());

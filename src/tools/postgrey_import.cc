@@ -17,6 +17,7 @@
 #include "greylist/ip_address.h"
 #include "greylist/record_codec.h"
 #include "greylist/triplet.h"
+#include "util/temp_dir.h"
 
 namespace greylist {
 namespace {
@@ -91,14 +92,6 @@ int read_table(DbEnv* env, const std::string& file, std::vector<StoreEntry>& out
   return ret != 0 ? ret : closed;
 }
 
-struct TempDir {
-  std::string path;
-  ~TempDir() {
-    std::error_code ignored;
-    if (!path.empty()) fs::remove_all(path, ignored);
-  }
-};
-
 std::string db_failure(const std::string& what, int error) {
   std::string message = what + ": " + db_strerror(error);
   if (!db_messages().empty()) message += " (" + db_messages() + ")";
@@ -168,21 +161,18 @@ Result<PostgreyDatabase> read_postgrey_database(const std::string& dir) {
   std::error_code error;
 
   // A private copy: recovery writes, and postgrey's files stay untouched.
-  TempDir copy;
-  std::string templ = (fs::temp_directory_path(error) / "greylistctl-postgrey-XXXXXX").string();
-  if (::mkdtemp(templ.data()) == nullptr) {
-    return Status::IoError("cannot create a temporary directory: " + std::string(std::strerror(errno)));
-  }
-  copy.path = templ;
+  auto made = TempDir::create("greylistctl-postgrey");
+  if (!made.ok()) return made.status();
+  const TempDir copy = std::move(made).value();
   for (const auto& entry : fs::directory_iterator(dir, error)) {
     const std::string name = entry.path().filename().string();
     if (!entry.is_regular_file() || name.starts_with("__db.") || name.ends_with(".lock")) continue;
-    if (!fs::copy_file(entry.path(), fs::path(copy.path) / name, error)) {
+    if (!fs::copy_file(entry.path(), fs::path(copy.path()) / name, error)) {
       return Status::IoError("cannot copy " + entry.path().string() + ": " + error.message());
     }
   }
   if (error) return Status::IoError("cannot read " + dir + ": " + error.message());
-  out.has_clients_file = fs::exists(fs::path(copy.path) / kClientFile, error);
+  out.has_clients_file = fs::exists(fs::path(copy.path()) / kClientFile, error);
 
   db_messages().clear();
   {
@@ -190,7 +180,7 @@ Result<PostgreyDatabase> read_postgrey_database(const std::string& dir) {
     // no locking. Recovery replays its log into the copied tables.
     DbEnv env(DB_CXX_NO_EXCEPTIONS);
     env.set_errcall(collect_db_error);
-    int ret = env.open(copy.path.c_str(),
+    int ret = env.open(copy.path().c_str(),
                        DB_CREATE | DB_RECOVER | DB_INIT_TXN | DB_INIT_MPOOL | DB_INIT_LOG |
                            DB_PRIVATE,
                        0600);
@@ -209,12 +199,12 @@ Result<PostgreyDatabase> read_postgrey_database(const std::string& dir) {
     out.triplets.clear();
     out.clients.clear();
     db_messages().clear();
-    const std::string triplets = copy.path + "/" + kTripletFile;
+    const std::string triplets = copy.path() + "/" + kTripletFile;
     if (const int ret = read_table(nullptr, triplets, out.triplets); ret != 0) {
       return Status::IoError(db_failure("cannot read " + dir + "/" + kTripletFile, ret));
     }
     if (out.has_clients_file) {
-      const std::string clients = copy.path + "/" + kClientFile;
+      const std::string clients = copy.path() + "/" + kClientFile;
       if (const int ret = read_table(nullptr, clients, out.clients); ret != 0) {
         return Status::IoError(db_failure("cannot read " + dir + "/" + kClientFile, ret));
       }

@@ -37,6 +37,7 @@
 
 #include "e2e/postfix_instance.h"
 #include "support/child_process.h"
+#include "support/daemon_process.h"
 #include "support/line_client.h"
 #include "support/redis_server.h"
 #include "support/smtp_client.h"
@@ -172,48 +173,28 @@ extern "C" void stop_everything_and_exit(int signal_number) {
   _exit(128 + signal_number);
 }
 
-// The temporary directory, removed last (unless GREYLIST_E2E_KEEP is set).
-struct InstanceDirectory {
-  InstanceDirectory() : path(make_temp_dir("greylist-e2e")) {
-    // Postfix's daemons (user postfix) and virtual(8) (nobody) walk into it.
-    std::filesystem::permissions(path, std::filesystem::perms::others_exec |
-                                           std::filesystem::perms::group_exec,
-                                 std::filesystem::perm_options::add);
-  }
-  ~InstanceDirectory() {
-    if (std::getenv("GREYLIST_E2E_KEEP") == nullptr) {
-      remove_tree(path);
-    } else {
-      std::fprintf(stderr, "e2e: kept %s\n", path.c_str());
-    }
-  }
-  std::string path;
-};
-
 // A private Postfix in front of the daemon on one store (and, for Redis,
 // the redis-server it uses).
 class Environment {
  public:
   explicit Environment(Store store) : store_(store) {
+    // The daemon's directory holds the whole instance, kept on request.
+    daemon_.keep_variable = "GREYLIST_E2E_KEEP";
     clean_up_stale_instances();
     ensure_postfix_installed(SOURCE_ROOT);
     if (store_ == Store::kRedis) {
       redis_ = std::make_unique<RedisServer>();
       parts().redis_pid = redis_->pid();
-      write_text(dir_.path + "/redis.pid", std::to_string(redis_->pid()) + "\n");
+      write_text(daemon_.dir + "/redis.pid", std::to_string(redis_->pid()) + "\n");
     }
-    milter_port_ = free_loopback_port();
-    policy_port_ = free_loopback_port();
-    write_text(dir_.path + "/whitelist_clients", kWhitelistClients);
-    write_text(dir_.path + "/whitelist_recipients", "postmaster@\n");
     start_daemon();
 
     PostfixInstance::Options options;
-    options.root = dir_.path + "/postfix";
+    options.root = daemon_.dir + "/postfix";
     std::filesystem::create_directories(options.root);
     options.mailboxes = kMailboxes;
-    options.milter_port = milter_port_;
-    options.policy_port = policy_port_;
+    options.milter_port = daemon_.milter_port;
+    options.policy_port = daemon_.policy_port;
     const std::string etc = options.root + "/etc";
     std::strncpy(parts().postfix_etc, etc.c_str(), sizeof parts().postfix_etc - 1);
     signal(SIGINT, stop_everything_and_exit);
@@ -231,15 +212,12 @@ class Environment {
   PostfixInstance& postfix() { return *postfix_; }
   // The redis-server of Store::kRedis, nullptr for the other store.
   RedisServer* redis() { return redis_.get(); }
-  std::string daemon_log() const { return daemon_ ? daemon_->output() : stopped_daemon_log_; }
+  std::string daemon_log() const { return daemon_.log(); }
 
   // SIGTERM; the wait status if it exited within 2 s.
   std::optional<int> stop_daemon() {
-    if (!daemon_) return std::nullopt;
-    daemon_->signal(SIGTERM);
-    auto status = daemon_->wait_for_exit(std::chrono::seconds(2));
-    stopped_daemon_log_ = daemon_->output();
-    daemon_.reset();  // SIGKILLs it if it is still running
+    auto status = daemon_.stop(std::chrono::seconds(2));
+    daemon_.kill9();  // if it is still running
     parts().daemon_pid = 0;
     return status;
   }
@@ -248,42 +226,32 @@ class Environment {
   RunningParts& parts() { return g_running[static_cast<int>(store_)]; }
 
   void start_daemon() {
-    std::vector<std::string> argv = {
-        GREYLIST_MILTER_BINARY,
-        "--milter", "inet:127.0.0.1:" + std::to_string(milter_port_),
-        "--policy", "inet:127.0.0.1:" + std::to_string(policy_port_),
-        "--dbdir", dir_.path + "/db",
-        "--delay", std::to_string(kDelay),
-        "--log", "stderr",
-        "--verbose",
-        "--hostname", kHostname,
-        "--skip-networks", "127.0.0.0/8,::1/128,198.51.100.0/24",
-        "--whitelist-clients", dir_.path + "/whitelist_clients",
-        "--whitelist-recipients", dir_.path + "/whitelist_recipients",
-    };
+    daemon_.hostname = kHostname;
+    daemon_.milter_port = free_loopback_port();
+    daemon_.clients_file = "whitelist_clients";
+    daemon_.recipients_file = "whitelist_recipients";
+    daemon_.write("whitelist_clients", kWhitelistClients);
+    daemon_.write("whitelist_recipients", "postmaster@\n");
+    daemon_.base_options = {"--delay", std::to_string(kDelay), "--verbose", "--skip-networks",
+                            "127.0.0.0/8,::1/128,198.51.100.0/24"};
     if (store_ == Store::kRedis) {
       // --dbdir stays: the daemon works in it whatever the store.
-      argv.insert(argv.end(), {"--store", "redis", "--redis", redis_->url()});
+      daemon_.base_options.insert(daemon_.base_options.end(),
+                                  {"--store", "redis", "--redis", redis_->url()});
     }
-    daemon_ = std::make_unique<ChildProcess>(argv, dir_.path + "/daemon.log");
-    parts().daemon_pid = daemon_->pid();
-    write_text(dir_.path + "/daemon.pid", std::to_string(daemon_->pid()) + "\n");
-    for (const int port : {milter_port_, policy_port_}) {
-      LineClient probe(port, std::chrono::seconds(10));
-      if (!probe.ok()) {
-        throw std::runtime_error("greylist-milter does not listen on port " + std::to_string(port) +
-                                 ":\n" + daemon_->output());
-      }
+    daemon_.spawn();
+    parts().daemon_pid = daemon_.pid();
+    write_text(daemon_.dir + "/daemon.pid", std::to_string(daemon_.pid()) + "\n");
+    if (!daemon_.wait_until_serving()) {
+      throw std::runtime_error("greylist-milter does not serve on ports " +
+                               std::to_string(daemon_.policy_port) + " and " +
+                               std::to_string(daemon_.milter_port) + ":\n" + daemon_.log());
     }
   }
 
   Store store_;
-  InstanceDirectory dir_;  // destroyed last
-  std::unique_ptr<RedisServer> redis_;  // outlives the daemon
-  int milter_port_ = 0;
-  int policy_port_ = 0;
-  std::unique_ptr<ChildProcess> daemon_;
-  std::string stopped_daemon_log_;
+  DaemonProcess daemon_{"greylist-e2e"};  // its directory holds everything; removed last
+  std::unique_ptr<RedisServer> redis_;  // outlives the daemon (stopped by ~Environment)
   std::unique_ptr<PostfixInstance> postfix_;  // destroyed first
 };
 

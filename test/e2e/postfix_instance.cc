@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "support/child_process.h"
+#include "support/file_text.h"
 
 namespace greylist::testing {
 namespace {
@@ -29,13 +30,6 @@ void write_file(const fs::path& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << content;
   if (!out) throw std::runtime_error("cannot write " + path.string());
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 void chown_to(const fs::path& path, const char* user_name, const char* group_name) {
@@ -328,7 +322,7 @@ void clean_up_stale_instances() {
       const fs::path path = entry.path() / pid_file;
       if (fs::exists(path) && process_alive(read_pid(path), program)) kill(read_pid(path), SIGKILL);
     }
-    remove_tree(entry.path().string());
+    fs::remove_all(entry.path(), ec);
   }
 }
 

@@ -33,6 +33,7 @@
 #include "support/child_process.h"
 #include "support/line_client.h"
 #include "support/smtp_client.h"
+#include "support/temp_dir.h"
 
 namespace greylist::testing::e2e {
 namespace {
@@ -130,11 +131,12 @@ class Postgrey {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// The test's directory, removed at the end (kept with GREYLIST_E2E_KEEP).
 struct Directory {
-  Directory() : path(make_temp_dir("greylist-e2e-migration")) {}
-  ~Directory() {
-    if (std::getenv("GREYLIST_E2E_KEEP") == nullptr) remove_tree(path);
+  Directory() : temp("greylist-e2e-migration"), path(temp.path()) {
+    temp.keep_if("GREYLIST_E2E_KEEP");
   }
+  TempDir temp;
   std::string path;
 };
 

@@ -9,11 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+
+#include "support/file_text.h"
+#include "support/temp_dir.h"
 
 extern char** environ;
 
@@ -68,25 +70,15 @@ std::optional<int> ChildProcess::wait_for_exit(std::chrono::milliseconds timeout
   }
 }
 
-std::string ChildProcess::output() const {
-  std::ifstream in(output_path_);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string ChildProcess::output() const { return read_file(output_path_); }
 
 int run_program(const std::vector<std::string>& argv, std::string& output,
                 std::chrono::milliseconds timeout) {
-  const std::string path = make_temp_dir("run-program") + "/output";
-  int status = -1;
-  {
-    ChildProcess child(argv, path);
-    auto exited = child.wait_for_exit(timeout);
-    output = child.output();
-    if (exited) status = *exited;
-  }
-  remove_tree(std::filesystem::path(path).parent_path());
-  return status;
+  const TempDir scratch("run-program");
+  ChildProcess child(argv, scratch.file("output"));
+  auto exited = child.wait_for_exit(timeout);
+  output = child.output();
+  return exited ? *exited : -1;
 }
 
 int free_loopback_port() {
@@ -102,20 +94,6 @@ int free_loopback_port() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length);
   close(fd);
   return ntohs(addr.sin_port);
-}
-
-std::string make_temp_dir(const std::string& prefix) {
-  std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  // Tests run as root and the daemon drops to its service user: that user
-  // must be able to reach the database directory the daemon makes inside.
-  chmod(pattern.c_str(), 0755);
-  return pattern;
-}
-
-void remove_tree(const std::string& path) {
-  std::error_code ignored;
-  std::filesystem::remove_all(path, ignored);
 }
 
 }  // namespace greylist::testing

@@ -42,9 +42,4 @@ int run_program(const std::vector<std::string>& argv, std::string& output,
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int free_loopback_port();
 
-// A fresh temporary directory, mode 0755 (removed by the caller with
-// remove_tree).
-std::string make_temp_dir(const std::string& prefix);
-void remove_tree(const std::string& path);
-
 }  // namespace greylist::testing

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/file_text.h"
+
 namespace greylist::testing {
 namespace {
 
@@ -58,9 +60,8 @@ bool answers_ping(int port) {
 RedisServer::RedisServer(std::vector<std::string> extra) : RedisServer(std::move(extra), false) {}
 
 RedisServer::RedisServer(std::vector<std::string> argv_tail, bool sentinel)
-    : port_(free_loopback_port()), dir_(make_temp_dir("redis-test")) {
+    : port_(free_loopback_port()), temp_("redis-test"), dir_(temp_.path()) {
   if (::access(kRedisServer, X_OK) != 0) {
-    remove_tree(dir_);
     throw std::runtime_error("redis-server not found: apt-get install redis-server");
   }
   argv_ = {kRedisServer};
@@ -85,7 +86,6 @@ RedisServer::RedisServer(std::vector<std::string> argv_tail, bool sentinel)
     start();
   } catch (...) {
     process_.reset();
-    remove_tree(dir_);
     throw;
   }
 }
@@ -102,8 +102,7 @@ std::unique_ptr<RedisServer> RedisServer::sentinel(int master_port, const std::s
 }
 
 RedisServer::~RedisServer() {
-  process_.reset();  // SIGKILLs and reaps
-  remove_tree(dir_);
+  process_.reset();  // SIGKILLs and reaps; temp_ then removes the directory
 }
 
 void RedisServer::start() {
@@ -143,10 +142,7 @@ void RedisServer::restart() {
   start();
 }
 
-std::string RedisServer::log() const {
-  std::ifstream in(dir_ + "/redis.log");
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string RedisServer::log() const { return read_file(dir_ + "/redis.log"); }
 
 RedisClient::RedisClient(int port) {
   const timeval timeout{1, 0};

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/child_process.h"
+#include "support/temp_dir.h"
 
 struct redisContext;
 struct redisReply;
@@ -56,7 +57,8 @@ class RedisServer {
   void start();
 
   int port_;
-  std::string dir_;
+  TempDir temp_;
+  std::string dir_;  // temp_.path()
   std::vector<std::string> argv_;
   std::unique_ptr<ChildProcess> process_;
 };

@@ -20,29 +20,14 @@
 #include <iterator>
 #include <sstream>
 
+#include "support/file_text.h"
 #include "support/line_client.h"
+#include "support/temp_dir.h"
 
 namespace greylist::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::uint64_t file_size_or_zero(const std::string& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  return ec ? 0 : size;
-}
-
-// A request no triplet is made of (answered DUNNO without the database):
-// proves the daemon serves, and leaves no trace in it.
-const char* const kReadinessProbe =
-    "request=smtpd_access_policy\nprotocol_state=DATA\nclient_address=192.0.2.1\n"
-    "client_name=unknown\nsender=probe@probe.test\nrecipient=probe@probe.test\n";
 
 }  // namespace
 
@@ -54,119 +39,12 @@ long env_number(const char* name, long fallback) {
   return end != nullptr && *end == '\0' && parsed > 0 ? parsed : fallback;
 }
 
-// --- Daemon -----------------------------------------------------------------
-
-Daemon::Daemon(const std::string& prefix)
-    : dir(make_temp_dir(prefix)), dbdir(dir + "/db"), policy_port(free_loopback_port()) {
-  std::ofstream(dir + "/clients") << "";
-  std::ofstream(dir + "/recipients") << "";
-}
-
-Daemon::~Daemon() {
-  process_.reset();  // SIGKILL and reap if still running
-  // GREYLIST_TEST_KEEP=1 keeps the directory (database, daemon.log) to look at.
-  if (env_number("GREYLIST_TEST_KEEP", 0) == 0) {
-    remove_tree(dir);
-  } else {
-    std::fprintf(stderr, "kept %s\n", dir.c_str());
-  }
-}
-
-std::vector<std::string> Daemon::command(const std::vector<std::string>& extra) const {
-  std::vector<std::string> argv{GREYLIST_MILTER_BINARY,
-                                "--policy", "inet:127.0.0.1:" + std::to_string(policy_port),
-                                "--milter",
-                                milter_port != 0 ? "inet:127.0.0.1:" + std::to_string(milter_port)
-                                                 : std::string("none"),
-                                "--dbdir", dbdir,
-                                "--log", "stderr",
-                                "--hostname", "test.host",
-                                "--whitelist-clients", dir + "/clients",
-                                "--whitelist-recipients", dir + "/recipients"};
-  argv.insert(argv.end(), base_options.begin(), base_options.end());
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  return argv;
-}
-
-void Daemon::spawn(const std::vector<std::string>& extra) {
-  process_.reset();
-  log_offset_ = file_size_or_zero(dir + "/daemon.log");
-  process_ = std::make_unique<ChildProcess>(command(extra), dir + "/daemon.log");
-}
-
-bool Daemon::start(const std::vector<std::string>& extra, Millis ready) {
-  spawn(extra);
-  const auto deadline = Clock::now() + ready;
-  while (Clock::now() < deadline) {
-    if (process_->wait_for_exit(Millis(0))) {
-      process_.reset();
-      return false;
-    }
-    if (accepts_connections(policy_port) && (milter_port == 0 || accepts_connections(milter_port))) {
-      LineClient probe(policy_port, Millis(0));
-      if (probe.ok() && is_dunno_reply(probe.policy(kReadinessProbe))) return true;
-    }
-    std::this_thread::sleep_for(Millis(10));
-  }
-  return false;
-}
-
-std::optional<int> Daemon::stop(Millis timeout) {
-  if (!process_) return std::nullopt;
-  process_->signal(SIGTERM);
-  return wait_for_exit(timeout);
-}
-
-void Daemon::kill9() {
-  if (!process_) return;
-  process_->signal(SIGKILL);
-  (void)process_->wait_for_exit(Millis(10000));
-  process_.reset();
-}
-
-std::optional<int> Daemon::wait_for_exit(Millis timeout) {
-  if (!process_) return std::nullopt;
-  auto status = process_->wait_for_exit(timeout);
-  if (status) process_.reset();
-  return status;
-}
-
-pid_t Daemon::pid() const { return process_ ? process_->pid() : -1; }
-
-std::string Daemon::log() const { return read_file(dir + "/daemon.log"); }
-
-std::string Daemon::log_since_start() const {
-  const std::string all = log();
-  return log_offset_ < all.size() ? all.substr(log_offset_) : std::string();
-}
-
-bool Daemon::log_shows(const std::string& text, Millis timeout) const {
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    if (log_since_start().find(text) != std::string::npos) return true;
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(Millis(20));
-  }
-}
-
 std::size_t count_of(const std::string& text, const std::string& needle) {
   std::size_t count = 0;
   for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) {
     ++count;
   }
   return count;
-}
-
-bool accepts_connections(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
 }
 
 // --- requests ---------------------------------------------------------------
@@ -277,7 +155,8 @@ std::string verify_database_copy(const std::string& dbdir) {
   if (std::system("command -v db5.3_verify >/dev/null 2>&1") != 0) {
     return "db5.3_verify is not installed (apt-get install db5.3-util)";
   }
-  const std::string copy = make_temp_dir("greylist-verify");
+  const TempDir scratch("greylist-verify");
+  const std::string& copy = scratch.path();
   std::string problems;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dbdir, ec)) {
@@ -295,7 +174,6 @@ std::string verify_database_copy(const std::string& dbdir) {
       problems += std::string(table) + ": " + output;
     }
   }
-  remove_tree(copy);
   return problems;
 }
 

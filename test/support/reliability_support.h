@@ -1,6 +1,7 @@
-// Helpers for the reliability suites (test/reliability_*_test.cc): the built
-// daemon run as an admin runs it, clients that measure their reply times,
-// database verification, and fault injection (tmpfs, file-descriptor limits).
+// Helpers for the reliability suites (test/reliability_*_test.cc), beside
+// the daemon fixture (support/daemon_process.h): clients that measure their
+// reply times, database verification, and fault injection (tmpfs,
+// file-descriptor limits).
 //
 // Every wait here is bounded by a deadline; every process, thread and mount
 // made here is undone by a destructor, so a failed check (doctest throws)
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "support/child_process.h"
+#include "support/daemon_process.h"
 
 namespace greylist::testing {
 
@@ -30,55 +32,11 @@ using Millis = std::chrono::milliseconds;
 long env_number(const char* name, long fallback);
 
 // --- the daemon -----------------------------------------------------------
-
-// The built greylist-milter on a fresh temporary directory: database in
-// dir/db, empty whitelists, log to stderr into dir/daemon.log (appended over
-// restarts), policy on a free loopback port, milter off unless asked.
-class Daemon {
- public:
-  explicit Daemon(const std::string& prefix);
-  ~Daemon();  // SIGKILLs a daemon still running, removes the directory
-  Daemon(const Daemon&) = delete;
-  Daemon& operator=(const Daemon&) = delete;
-
-  std::string dir;
-  std::string dbdir;
-  int policy_port = 0;
-  int milter_port = 0;  // 0: --milter none
-  // Options added to every start (before the per-start ones).
-  std::vector<std::string> base_options;
-
-  // The command line start() uses.
-  std::vector<std::string> command(const std::vector<std::string>& extra) const;
-  // Starts the daemon and waits (up to `ready`) until its policy port
-  // accepts a connection. False when it exited or did not listen in time.
-  bool start(const std::vector<std::string>& extra = {}, Millis ready = Millis(15000));
-  // Starts without waiting (for start-up failures).
-  void spawn(const std::vector<std::string>& extra = {});
-  // SIGTERM, then waits up to `timeout`; the wait status, nullopt on timeout.
-  std::optional<int> stop(Millis timeout = Millis(5000));
-  // SIGKILL and reap.
-  void kill9();
-  std::optional<int> wait_for_exit(Millis timeout);
-  bool running() const { return process_ != nullptr; }
-  pid_t pid() const;
-
-  // The whole log (every start), and the part written since the last start.
-  std::string log() const;
-  std::string log_since_start() const;
-  // Waits (bounded) until the log since the last start contains `text`.
-  bool log_shows(const std::string& text, Millis timeout = Millis(5000)) const;
-
- private:
-  std::unique_ptr<ChildProcess> process_;
-  std::size_t log_offset_ = 0;
-};
+// DaemonProcess (support/daemon_process.h): the built daemon on a temporary
+// directory, policy on a free loopback port, log in dir/daemon.log.
 
 // Counts non-overlapping occurrences of `needle` in `text`.
 std::size_t count_of(const std::string& text, const std::string& needle);
-
-// Whether a TCP connection to 127.0.0.1:port is accepted now.
-bool accepts_connections(int port);
 
 // --- requests and replies -------------------------------------------------
 
