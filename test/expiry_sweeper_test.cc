@@ -19,6 +19,7 @@ ExpirySweeper::Step sweep_all(ExpirySweeper& sweeper, std::size_t batch) {
     total.scanned += step.value().scanned;
     total.erased += step.value().erased;
     total.undecodable += step.value().undecodable;
+    total.newer_kept += step.value().newer_kept;
     if (step.value().pass_finished) return total;
   }
   FAIL("sweep never finished");
@@ -61,6 +62,46 @@ TEST_CASE("removes exactly the expired entries of both tables, in small batches"
 
   // A second pass finds nothing more.
   CHECK(sweep_all(sweeper, 4).erased == 0);
+}
+
+TEST_CASE("entries of a newer format version are kept and counted; damaged ones removed") {
+  // Issue 15: after a downgrade, the sweep deleted a newer release's entries
+  // as undecodable. Hand-written entries of version N+1 (and beyond).
+  MemoryStore store;
+  FakeClock clock(1'000'000'000);
+  GreylistConfig config;
+  const std::string newer_triplet = std::string(1, kTripletRecordVersion2 + 1) + "future layout";
+  const std::string newer_client = std::string(1, kRecordVersion1 + 1) + std::string(40, '\x07');
+  store.put(Table::kTriplets, "t-newer", newer_triplet, 0);
+  store.put(Table::kTriplets, "t-much-newer",
+            std::string(1, static_cast<char>(kTripletRecordVersion2 + kNewerVersionsKept)), 0);
+  store.put(Table::kClients, "c-newer", newer_client, 0);
+  // Damaged: a known version cut short, a version byte no release uses, empty.
+  store.put(Table::kTriplets, "t-short", encode_triplet({1, 2, true}).substr(0, 9), 0);
+  store.put(Table::kTriplets, "t-high-bit", std::string(1, '\x95') + "xx", 0);
+  store.put(Table::kTriplets, "t-too-far",
+            std::string(1, static_cast<char>(kTripletRecordVersion2 + kNewerVersionsKept + 1)), 0);
+  store.put(Table::kTriplets, "t-empty", "", 0);
+  store.put(Table::kClients, "c-short", encode_client({1, 2}).substr(0, 5), 0);
+
+  ExpirySweeper sweeper(config, store, clock);
+  const auto first = sweep_all(sweeper, 3);
+  CHECK(first.newer_kept == 3);
+  CHECK(first.undecodable == 5);
+  CHECK(store.get(Table::kTriplets, "t-newer").value() == newer_triplet);
+  CHECK(store.get(Table::kTriplets, "t-much-newer").value());
+  CHECK(store.get(Table::kClients, "c-newer").value() == newer_client);
+  for (const char* damaged : {"t-short", "t-high-bit", "t-too-far", "t-empty"}) {
+    CAPTURE(damaged);
+    CHECK_FALSE(store.get(Table::kTriplets, damaged).value());
+  }
+  CHECK_FALSE(store.get(Table::kClients, "c-short").value());
+  // Every pass finds them again, and keeps them again, long after any lifetime.
+  clock.advance(config.max_age * 10);
+  const auto later = sweep_all(sweeper, 3);
+  CHECK(later.newer_kept == 3);
+  CHECK(later.undecodable == 0);
+  CHECK(store.count(Table::kTriplets).value() == 2);
 }
 
 TEST_CASE("a store error keeps the position and is returned") {

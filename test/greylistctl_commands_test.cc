@@ -499,3 +499,92 @@ TEST_CASE("check-rules: a good file, the first error as FILE:LINE, no daemon or 
   CHECK(ctl({"check-rules"}).status == 2);
   CHECK(ctl({"check-rules", good, "extra"}).status == 2);
 }
+
+TEST_SUITE("greylistctl_settings") {
+TEST_CASE("settings only in GREYLIST_MILTER_OPTS of the defaults file: expire, delete --triplet and "
+          "whitelist-check use them") {
+  // Issue 15: greylistctl read the config file but not what the unit
+  // appends from /etc/default/greylist-milter, so with --max-age there
+  // `expire` deleted what the daemon still honoured, and with --ipv4cidr or
+  // --privacy there `delete --triplet` and `whitelist-check` computed other keys.
+  constexpr const char* kFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+  const TempDir scratch_dir("greylistctl-defaults");
+  const std::string dir = scratch_dir.path();
+  const std::string defaults = dir + "/greylist-milter.default";
+  std::ofstream(defaults) << "# as /etc/default/greylist-milter\n"
+                          << "GREYLIST_MILTER_OPTS=\"--max-age 10 --dbdir '" << dir
+                          << "/db' --ipv4cidr=16 --privacy --delay 1\"\n";
+  std::ofstream(dir + "/empty") << "";
+  {
+    // The daemon as the unit starts it: --config FILE $GREYLIST_MILTER_OPTS.
+    const int port = free_loopback_port();
+    ChildProcess daemon({GREYLIST_MILTER_BINARY, "--config", "/dev/null", "--max-age", "10",
+                         "--dbdir", dir + "/db", "--ipv4cidr=16", "--privacy", "--delay", "1",
+                         "--policy", "inet:127.0.0.1:" + std::to_string(port), "--milter", "none",
+                         "--log", "stderr", "--whitelist-clients", dir + "/empty",
+                         "--whitelist-recipients", dir + "/empty"},
+                        dir + "/daemon.log");
+    LineClient client(port, 10s);
+    REQUIRE_MESSAGE(client.ok(), daemon.output());
+    REQUIRE(is_greylist(client.policy(request("10.1.2.3", "a@s.test", "r@d.test"))));
+    REQUIRE(is_greylist(client.policy(request("10.1.2.3", "b@s.test", "r@d.test"))));
+    std::this_thread::sleep_for(1100ms);
+    REQUIRE_FALSE(is_greylist(client.policy(request("10.1.2.3", "a@s.test", "r@d.test"))));
+    daemon.signal(SIGTERM);
+    REQUIRE(daemon.wait_for_exit(5s));
+  }
+  const auto with = [&](const std::string& defaults_file, std::vector<std::string> args) {
+    args.insert(args.begin(), {"--config", "/dev/null", "--defaults", defaults_file});
+    return ctl(args);
+  };
+  // Without the defaults file (but its --dbdir): /24, no privacy: not found.
+  const std::vector<std::string> check = {"whitelist-check", "10.1.77.7", "unknown", "b@s.test", "r@d.test"};
+  std::vector<std::string> check_there = check;
+  check_there.insert(check_there.begin(), {"--dbdir", dir + "/db"});
+  CHECK(contains(with(dir + "/none", check_there).output, "decision: greylist\nreason: new\n"));
+  const Run known = with(defaults, check);
+  // With it: 10.1.0.0/16, hashed with the daemon's key: its waiting triplet,
+  // past the delay now.
+  CHECK_MESSAGE(contains(known.output, "decision: pass\nreason: triplet found\n"), known.output);
+
+  const Run deleted = with(defaults, {"delete", "--triplet", "10.1.99.1", "b@s.test", "r@d.test"});
+  CHECK_MESSAGE(contains(deleted.output, "deleted 1 entries (1 triplets"), deleted.output);
+
+  if (access(kFaketime, R_OK) != 0) {
+    MESSAGE("libfaketime missing: the expire part skipped");
+  } else {
+    // Fifteen days on: past --max-age 10 of the defaults file, within 35.
+    setenv("FAKETIME", "+15d", 1);
+    setenv("LD_PRELOAD", kFaketime, 1);
+    const Run daemon_default = ctl({"--config", "/dev/null", "--defaults", dir + "/none", "--dbdir",
+                                    dir + "/db", "expire"});
+    const Run from_defaults = with(defaults, {"expire"});
+    unsetenv("LD_PRELOAD");
+    unsetenv("FAKETIME");
+    CHECK_MESSAGE(contains(daemon_default.output, "removed 0 expired"), daemon_default.output);
+    // The passed triplet, the client's and the sender domain's counters.
+    CHECK_MESSAGE(contains(from_defaults.output, "scanned 3 entries, removed 3 expired"),
+                  from_defaults.output);
+  }
+  // Its own --dbdir still wins over the defaults file's.
+  const Run elsewhere = with(defaults, {"--dbdir", dir + "/other", "stats"});
+  CHECK(contains(elsewhere.output, dir + "/other"));
+}
+TEST_CASE("check-whitelists reports every line the daemon skips, status 1; clean lists: 0") {
+  const TempDir scratch_dir("greylistctl-check-whitelists");
+  const std::string dir = scratch_dir.path();
+  std::ofstream(dir + "/clients") << "good.example\nbad host name\n/(unclosed/\n";
+  std::ofstream(dir + "/recipients") << "postmaster@\n";
+  std::ofstream(dir + "/conf") << "whitelist-clients = " << dir << "/clients\n"
+                               << "whitelist-recipients = " << dir << "/recipients\n";
+  const Run bad = ctl({"--config", dir + "/conf", "--defaults", dir + "/none", "check-whitelists"});
+  CHECK(bad.status == 1);
+  CHECK(contains(bad.output, dir + "/clients:2: doesn't look like a hostname: skipped\n"));
+  CHECK(contains(bad.output, dir + "/clients:3: bad regex"));
+  CHECK(contains(bad.output, "1 client rules, 1 recipient rules, 2 lines skipped\n"));
+  std::ofstream(dir + "/clients") << "good.example\n";
+  const Run good = ctl({"--config", dir + "/conf", "--defaults", dir + "/none", "check-whitelists"});
+  CHECK(good.status == 0);
+  CHECK(contains(good.output, "1 client rules, 1 recipient rules, 0 lines skipped\n"));
+}
+}  // TEST_SUITE

@@ -149,6 +149,15 @@ def docs(args):
     in_unit = set(re.findall(r"--([a-z0-9][a-z0-9-]*)", exec_start))
     checks.check(in_unit <= options, "the unit's ExecStart gives accepted options only",
                  f"not accepted: {sorted(in_unit - options)}")
+    # Issue 15: restarted after any exit it was not asked for, and never given
+    # up on (a start limit would leave the daemon dead after a passing fault).
+    restart = re.findall(r"^Restart=(.*)$", unit, re.M)
+    checks.check(restart == ["always"], "the unit restarts after any unrequested exit",
+                 f"Restart= {restart}")
+    unit_section = unit.split("[Service]")[0]
+    checks.check(re.search(r"^StartLimitIntervalSec=0\s*$", unit_section, re.M),
+                 "the unit's [Unit] section disables the start limit (StartLimitIntervalSec=0)",
+                 "systemd's default start limit gives up after 5 starts in 10 s")
     defaults = read(os.path.join(root, "packaging/default/greylist-milter"))
     in_defaults = set(re.findall(r"--([a-z0-9][a-z0-9-]*)", defaults))
     checks.check(in_defaults <= options,
@@ -457,7 +466,7 @@ def package(args):
                                                        else tail(out, 3)))
         else:
             print("SKIPPED: systemd-analyze verify (systemd-analyze not installed)")
-        for needed in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure",
+        for needed in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=always",
                        "NoNewPrivileges=yes", "ProtectSystem=strict",
                        f"ReadWritePaths={DBDIR}", "PrivateTmp=yes"):
             checks.check(re.search(rf"^{re.escape(needed)}\s*$", unit, re.M),

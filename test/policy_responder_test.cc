@@ -241,8 +241,23 @@ TEST_CASE("a protocol state other than RCPT: DUNNO, no decision, nothing stored"
     Fixture f;
     const PolicyAnswer answer = f.responder.respond(request(with(rcpt(), "protocol_state", state)));
     CHECK(answer.reply == kDunno);
-    CHECK(answer.log.empty());
+    // Issue 15: the first on a connection says why nothing is greylisted.
+    CHECK(logged(answer,
+                 std::string("policy request at protocol_state=") + state +
+                     ": answered DUNNO, only RCPT is greylisted (check_policy_service belongs in "
+                     "smtpd_recipient_restrictions; not warned again on this connection)",
+                 Severity::kWarning));
+    CHECK(answer.log.size() == 1);
     CHECK(triplets(f.store) == 0);
+    // Once per connection (one responder), whatever the state.
+    CHECK(f.responder.respond(request(with(rcpt(), "protocol_state", "DATA"))).log.empty());
+    CHECK(f.responder.respond(request(with(rcpt(), "protocol_state", state))).reply == kDunno);
+  }
+  {
+    // greylistctl check's probe (VRFY, instance greylistctl.check) is no mistake.
+    Fixture f;
+    auto probe = with(with(rcpt(), "protocol_state", "VRFY"), "instance", "greylistctl.check");
+    CHECK(f.responder.respond(request(probe)).log.empty());
   }
   Fixture f;  // absent: greylisted (older clients, tests by hand)
   CHECK(f.responder.respond(request(without(rcpt(), "protocol_state"))).reply == kGreylisted);

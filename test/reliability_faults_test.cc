@@ -3,6 +3,9 @@
 // by --on-error meanwhile, the log says so without flooding, and service
 // resumes by itself. (Whitelist garbage + SIGHUP: daemon_process_test.cc.)
 #include <signal.h>
+#include <sys/un.h>
+#include <sys/socket.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -12,6 +15,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -192,6 +196,81 @@ TEST_CASE("disk full: answered by --on-error, one warning per 10 s, service back
     CHECK(WIFEXITED(*stopped));
     CHECK(verify_database_copy(daemon.dbdir).empty());
   }
+}
+
+TEST_CASE("disk full past two watchdog intervals: WATCHDOG=1 keeps coming, service back without "
+          "a restart") {
+  // Issue 15: the watchdog was fed only while the store answered, so
+  // systemd killed a daemon that was rightly answering by --on-error, and
+  // the restart's recovery on the still-full disk failed.
+  if (geteuid() != 0) {
+    MESSAGE("not root: no tmpfs can be mounted; watchdog disk-full test skipped");
+    return;
+  }
+  DaemonProcess daemon("greylist-watchdog-full");
+  daemon.base_options = kOwnTriplets;
+  daemon.base_options.insert(daemon.base_options.end(), {"--delay", "1"});
+  TmpfsMount mount(daemon.dbdir, "2m");
+  if (!mount.ok()) {
+    MESSAGE(mount.error() << ": watchdog disk-full test skipped");
+    return;
+  }
+  // A datagram socket playing systemd's notification socket.
+  const std::string notify_path = daemon.dir + "/notify.sock";
+  const int notify = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(notify >= 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, notify_path.c_str(), sizeof address.sun_path - 1);
+  REQUIRE(bind(notify, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  chmod(notify_path.c_str(), 0666);  // written to after the drop to the service user
+  constexpr auto kWatchdog = 400ms;  // WatchdogSec; the daemon pings at half of it
+  setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+  setenv("WATCHDOG_USEC", std::to_string(kWatchdog.count() * 1000).c_str(), 1);
+  const bool started = daemon.start();
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("WATCHDOG_USEC");
+  REQUIRE_MESSAGE(started, daemon.log_since_start());
+  const pid_t pid = daemon.pid();
+  LineClient client(daemon.policy_port);
+  REQUIRE(client.ok());
+  greylist_before(client, 10);
+
+  const std::string filler = daemon.dbdir + "/filler";
+  const std::uint64_t room = free_bytes(daemon.dbdir);
+  if (room > 256 * 1024) write_filler(filler, room - 256 * 1024);
+  const Fill fill = fill_until_failing(client, "wdfull", false, 50, 400000, 60000ms);
+  REQUIRE(fill.on_error >= 50);
+  // Keep-alives counted over four watchdog intervals of a full disk, while
+  // requests are still answered by --on-error.
+  const auto count_keepalives = [&](Millis span) {
+    int count = 0;
+    const auto until = Clock::now() + span;
+    while (Clock::now() < until) {
+      pollfd p{notify, POLLIN, 0};
+      if (poll(&p, 1, 50) <= 0) continue;
+      char buffer[512];
+      const ssize_t n = recv(notify, buffer, sizeof buffer, 0);
+      if (n > 0 && std::string(buffer, static_cast<std::size_t>(n)).find("WATCHDOG=1") !=
+                       std::string::npos) {
+        ++count;
+      }
+    }
+    return count;
+  };
+  count_keepalives(100ms);  // what was queued before
+  const int keepalives = count_keepalives(4 * kWatchdog);
+  CHECK(is_dunno_reply(client.policy(policy_request("203.0.113.9", "still@full.test", "rcpt@dest.test"))));
+  MESSAGE("figure: " << keepalives << " WATCHDOG=1 in " << 4 * kWatchdog.count()
+                     << " ms of a full disk");
+  CHECK(keepalives >= 4);
+
+  fs::remove(filler);
+  CHECK(seconds_until_greylisting(client, "wdback", 30000ms) >= 0);
+  CHECK(passing_after(client, 10) == 10);
+  CHECK(daemon.pid() == pid);  // never restarted
+  CHECK(daemon.stop(10s));
+  close(notify);
 }
 
 TEST_CASE("database directory made read-only while running: --on-error, then service back by "

@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "core/whitelist_rules.h"
 #include "support/temp_dir.h"
 
 using namespace greylist;
@@ -128,12 +129,24 @@ TEST_CASE("network rules: the first containing network in file order is the one 
   CHECK(rule_for("not-an-address") == "none");
 }
 
-TEST_CASE("a broken line fails the load with file:line: reason") {
+TEST_CASE("a line postgrey would skip is skipped with a warning naming file:line; the rest is used") {
   Files f;
-  const auto clients = f.write("whitelist_clients", "example.com\n\nbad host name\n");
-  auto loaded = StaticWhitelist::load({{clients, false}}, {});
-  REQUIRE_FALSE(loaded.ok());
-  CHECK(loaded.status().message() == clients + ":3: doesn't look like a hostname");
+  const auto clients =
+      f.write("whitelist_clients", "example.com\n\nbad host name\n/(unclosed/\n" +
+                                       std::string(whitelist::kMaxLineBytes + 1, 'x') + "\nlast.test\n");
+  const auto recipients = f.write("whitelist_recipients", "a b@c\npostmaster@\n");
+  auto loaded = StaticWhitelist::load({WhitelistFile{clients, false}},
+                                      {WhitelistFile{recipients, false}});
+  REQUIRE(loaded.ok());
+  CHECK(loaded.value().skipped_lines == 4);
+  const auto& warnings = loaded.value().warnings;
+  REQUIRE(warnings.size() == 4);
+  CHECK(warnings[0] == clients + ":3: doesn't look like a hostname: skipped");
+  CHECK(warnings[1].rfind(clients + ":4: bad regex", 0) == 0);
+  CHECK(warnings[2].rfind(clients + ":5: line longer than", 0) == 0);
+  CHECK(warnings[3].rfind(recipients + ":1: ", 0) == 0);
+  CHECK(loaded.value().whitelist->client_rule_count() == 2);
+  CHECK(loaded.value().whitelist->recipient_rule_count() == 1);
 }
 
 TEST_CASE("missing files: .local silently, main file as a warning") {

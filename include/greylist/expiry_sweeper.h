@@ -2,7 +2,8 @@
 //
 // Each step() scans at most `batch` entries from where the previous step
 // stopped and erases the expired ones, re-checking each under Store::update
-// so an entry refreshed meanwhile survives. Between steps the caller lets
+// so an entry refreshed meanwhile survives. Damaged entries are removed;
+// entries a newer release wrote (after a downgrade) are kept and counted. Between steps the caller lets
 // requests run: expiry never holds the store for more than one batch.
 // Not thread-safe itself (one sweeper thread); the store it uses is.
 #pragma once
@@ -23,7 +24,9 @@ class ExpirySweeper {
   struct Step {
     std::size_t scanned = 0;
     std::size_t erased = 0;      // expired entries removed
-    std::size_t undecodable = 0; // entries of no known format, removed too
+    std::size_t undecodable = 0; // damaged entries (no known format), removed too
+    // Entries of a newer format version (from_newer_release): kept.
+    std::size_t newer_kept = 0;
     bool pass_finished = false;  // both tables were swept to the end
   };
 
@@ -33,8 +36,8 @@ class ExpirySweeper {
   Result<Step> step(std::size_t batch);
 
  private:
-  bool expired(Table table, std::string_view key, std::string_view value, EpochSeconds now,
-               bool& undecodable) const;
+  enum class Verdict { kLive, kExpired, kDamaged, kNewer };
+  Verdict judge(Table table, std::string_view key, std::string_view value, EpochSeconds now) const;
 
   GreylistConfig config_;
   Store& store_;

@@ -68,6 +68,15 @@ EpochSeconds triplet_expires_at(const TripletRecord& record, const GreylistConfi
 EpochSeconds client_expires_at(const ClientRecord& record, const GreylistConfig& config);
 EpochSeconds domain_expires_at(const DomainRecord& record, const GreylistConfig& config);
 
+// True when `value` cannot be decoded because a newer release wrote it (a
+// downgrade): its version byte is above the newest this release writes in
+// `table` (kTripletRecordVersion2 for triplets, kRecordVersion1 for client
+// and domain entries) by at most kNewerVersionsKept (a byte further off is
+// damage, not a release: '?' is no version). Such entries are kept, not
+// expired; other undecodable values are damaged.
+inline constexpr int kNewerVersionsKept = 16;
+bool from_newer_release(Table table, std::string_view value);
+
 // When any stored entry expires, from its table and key; nullopt when the
 // value cannot be decoded as what the key says it is.
 std::optional<EpochSeconds> entry_expires_at(Table table, std::string_view key,

@@ -41,12 +41,17 @@ class StaticWhitelist final : public Whitelist {
  public:
   struct Loaded {
     std::shared_ptr<const StaticWhitelist> whitelist;
-    std::vector<std::string> warnings;  // missing files; for the log
+    // For the log: missing files, and "FILE:LINE: reason: skipped" for each
+    // line skipped.
+    std::vector<std::string> warnings;
+    std::size_t skipped_lines = 0;
   };
 
-  // Reads every file. A line that does not parse fails the whole load with
-  // "FILE:LINE: reason" (the caller keeps the lists it had). An unreadable
-  // file that exists fails it too, naming the file and the reason.
+  // Reads every file. A line that does not parse (or is too long) is
+  // skipped with a warning naming FILE:LINE, as postgrey skips it, and the
+  // rest of the file is used. An unreadable file that exists fails the
+  // whole load, naming the file and the reason (the caller keeps the lists
+  // it had).
   static Result<Loaded> load(const std::vector<WhitelistFile>& client_files,
                              const std::vector<WhitelistFile>& recipient_files);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -36,36 +37,26 @@ std::string error_message(const po::error& e) {
 
 }  // namespace
 
-Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]) {
-  ParsedOptions parsed;
-  const po::options_description description = config::describe_options();
-  po::variables_map vm;
+namespace {
+
+// The config file `vm` names, stored after the command lines (they win),
+// then the values checked and converted.
+Result<ParsedOptions> finish(const po::options_description& description, po::variables_map& vm,
+                             ParsedOptions parsed) {
+  std::ifstream file;
+  if (vm.count("config") != 0) {
+    const auto path = vm["config"].as<std::string>();
+    file.open(path);
+    if (!file) return Status::InvalidArgument("cannot read config file " + path);
+    parsed.options.config_file = path;
+  }
   try {
-    po::store(po::parse_command_line(argc, argv, description), vm);
-    if (vm.count("help") != 0) {
-      std::cout << "Usage: greylist-milter [options]\n"
-                << "Greylisting for Postfix through a milter and a policy-delegation socket.\n"
-                << description << "\nSee greylist-milter(8).\n";
-      parsed.outcome = ParsedOptions::Outcome::kPrintedHelp;
-      return parsed;
-    }
-    if (vm.count("version") != 0) {
-      std::cout << "greylist-milter " << GREYLIST_VERSION << "\n";
-      parsed.outcome = ParsedOptions::Outcome::kPrintedVersion;
-      return parsed;
-    }
-    if (vm.count("config") != 0) {
-      const auto path = vm["config"].as<std::string>();
-      std::ifstream file(path);
-      if (!file) return Status::InvalidArgument("cannot read config file " + path);
-      // Values stored first win, so the command line (stored above) beats the file.
-      po::store(po::parse_config_file(file, description), vm);
-      parsed.options.config_file = path;
-    }
+    // Values stored first win, so the command line (stored above) beats the file.
+    if (file.is_open()) po::store(po::parse_config_file(file, description), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     std::string message = error_message(e);
-    if (!parsed.options.config_file.empty() || vm.count("config") != 0) {
+    if (vm.count("config") != 0) {
       message += " (command line or " + vm["config"].as<std::string>() + ")";
     }
     return Status::InvalidArgument(message);
@@ -73,6 +64,53 @@ Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]) {
   const Status status = config::fill_daemon_options(vm, parsed.options);
   if (!status.ok()) return status;
   return parsed;
+}
+
+}  // namespace
+
+Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]) {
+  ParsedOptions parsed;
+  const po::options_description description = config::describe_options();
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, description), vm);
+  } catch (const po::error& e) {
+    return Status::InvalidArgument(error_message(e));
+  }
+  if (vm.count("help") != 0) {
+    std::cout << "Usage: greylist-milter [options]\n"
+              << "Greylisting for Postfix through a milter and a policy-delegation socket.\n"
+              << description << "\nSee greylist-milter(8).\n";
+    parsed.outcome = ParsedOptions::Outcome::kPrintedHelp;
+    return parsed;
+  }
+  if (vm.count("version") != 0) {
+    std::cout << "greylist-milter " << GREYLIST_VERSION << "\n";
+    parsed.outcome = ParsedOptions::Outcome::kPrintedVersion;
+    return parsed;
+  }
+  if (vm.count("man") != 0) {
+    // postgrey's --man prints its manual: ours is greylist-milter(8).
+    std::cout.flush();
+    const int status = std::system("man 8 greylist-milter");
+    if (status != 0) std::cout << "See greylist-milter(8) (the man page is not installed here).\n";
+    parsed.outcome = ParsedOptions::Outcome::kPrintedHelp;
+    return parsed;
+  }
+  return finish(description, vm, std::move(parsed));
+}
+
+Result<ParsedOptions> parse_daemon_option_layers(const std::vector<std::vector<std::string>>& layers) {
+  const po::options_description description = config::describe_options();
+  po::variables_map vm;
+  try {
+    for (const auto& layer : layers) {
+      po::store(po::command_line_parser(layer).options(description).run(), vm);
+    }
+  } catch (const po::error& e) {
+    return Status::InvalidArgument(error_message(e));
+  }
+  return finish(description, vm, ParsedOptions{});
 }
 
 std::vector<std::string> daemon_option_names() {

@@ -62,6 +62,12 @@ struct ParsedOptions {
 // caller prints it and exits with status 2.
 Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]);
 
+// The same from several command lines, the earlier winning over the later
+// (greylistctl: its own --dbdir and store options, then the unit's
+// GREYLIST_MILTER_OPTS, then --config FILE), then the config file; list
+// options compose. Without --help/--version handling (never kRun otherwise).
+Result<ParsedOptions> parse_daemon_option_layers(const std::vector<std::vector<std::string>>& layers);
+
 // The long name of every option, for checks that the man page and the
 // sample configuration document them all.
 std::vector<std::string> daemon_option_names();

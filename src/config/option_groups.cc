@@ -46,10 +46,25 @@ Status fill_logging(const po::variables_map& vm, DaemonOptions& out) {
   } else {
     return bad("log", "'" + log_target + "' must be syslog or stderr");
   }
-  auto facility = parse_facility(get<std::string>(vm, "syslog-facility"));
+  // postgrey's spellings: --syslogfacility, --facility (at most one name).
+  std::string facility_name = get<std::string>(vm, "syslog-facility");
+  const bool named = !vm["syslog-facility"].defaulted();
+  for (const char* alias : {"syslogfacility", "facility"}) {
+    if (vm.count(alias) == 0) continue;
+    if ((named || facility_name != "mail") && get<std::string>(vm, alias) != facility_name) {
+      return bad("syslog-facility",
+                 "give one of --syslog-facility, --syslogfacility, --facility (or the same name)");
+    }
+    facility_name = get<std::string>(vm, alias);
+  }
+  auto facility = parse_facility(facility_name);
   if (!facility.ok()) return facility.status();
   out.log.syslog_facility = facility.value();
   out.log.verbose = get<bool>(vm, "verbose");
+  out.log.quiet = get<bool>(vm, "quiet");
+  if (get<bool>(vm, "noaction") || get<bool>(vm, "no-action")) {
+    return bad("noaction", "don't know how to \"no-action\" (postgrey refuses it too)");
+  }
   return Status::Ok();
 }
 
@@ -155,6 +170,15 @@ Status fill_connections(const po::variables_map& vm, DaemonOptions& out) {
   auto idle = number(vm, "policy-idle-timeout", 1, 86400);
   if (!idle.ok()) return idle.status();
   out.policy.idle_timeout = std::chrono::seconds(idle.value());
+  out.policy.close_after_reply = get<bool>(vm, "exim");
+  if (vm.count("listen-queue-size") != 0) {
+    // postgrey caps it at 999.
+    auto backlog = parse_number("listen-queue-size", get<std::string>(vm, "listen-queue-size"), 1,
+                                1'000'000);
+    if (!backlog.ok()) return backlog.status();
+    out.policy.listen_backlog = static_cast<int>(std::min<std::int64_t>(backlog.value(), 999));
+    out.milter.listen_backlog = out.policy.listen_backlog;
+  }
   auto milter_max = number(vm, "milter-max-connections", 1, 1'000'000);
   if (!milter_max.ok()) return milter_max.status();
   out.milter.limits.max_connections = static_cast<std::size_t>(milter_max.value());

@@ -63,6 +63,20 @@ po::options_description describe_options() {
        "user to run as, when started as root")
       ("group", po::value<std::string>(), "group to run as (default: the user's group)");
 
+  // postgrey 1.37's options not named above, with postgrey's meaning.
+  po::options_description postgrey("postgrey's other options");
+  postgrey.add_options()
+      ("man", "print the manual page (greylist-milter(8)) and exit")
+      ("quiet,q", po::bool_switch(), "postgrey's -q: no decision lines in the log")
+      ("syslogfacility", po::value<std::string>(), "postgrey alias of --syslog-facility")
+      ("facility", po::value<std::string>(), "postgrey alias of --syslog-facility")
+      ("exim", po::bool_switch(), "close a policy connection after each reply (for Exim)")
+      ("listen-queue-size", po::value<std::string>(),
+       "pending connections each socket queues (1 to 999, as postgrey caps it; default: the "
+       "system's maximum)")
+      ("noaction,n", po::bool_switch(), "postgrey's -n: refused, as postgrey refuses it")
+      ("no-action", po::bool_switch(), "the same as --noaction");
+
   po::options_description sockets("Sockets (Postfix syntax: inet:HOST:PORT, inet:[IPV6]:PORT, "
                                   "unix:PATH, none)");
   sockets.add_options()
@@ -142,7 +156,7 @@ po::options_description describe_options() {
        "seconds a milter connection (TCP) may receive nothing before it is cut off");
 
   po::options_description all;
-  all.add(general).add(sockets).add(decisions).add(milter);
+  all.add(general).add(sockets).add(decisions).add(milter).add(postgrey);
   return all;
 }
 

@@ -7,11 +7,12 @@ namespace greylist {
 ExpirySweeper::ExpirySweeper(const GreylistConfig& config, Store& store, const Clock& clock)
     : config_(config), store_(store), clock_(clock) {}
 
-bool ExpirySweeper::expired(Table table, std::string_view key, std::string_view value,
-                            EpochSeconds now, bool& undecodable) const {
-  const auto expires_at = entry_expires_at(table, key, value, config_);
-  undecodable = !expires_at;
-  return undecodable || now >= *expires_at;
+ExpirySweeper::Verdict ExpirySweeper::judge(Table table, std::string_view key,
+                                            std::string_view value, EpochSeconds now) const {
+  if (const auto expires_at = entry_expires_at(table, key, value, config_)) {
+    return now >= *expires_at ? Verdict::kExpired : Verdict::kLive;
+  }
+  return from_newer_release(table, value) ? Verdict::kNewer : Verdict::kDamaged;
 }
 
 Result<ExpirySweeper::Step> ExpirySweeper::step(std::size_t batch) {
@@ -21,18 +22,19 @@ Result<ExpirySweeper::Step> ExpirySweeper::step(std::size_t batch) {
   const EpochSeconds now = clock_.now();
   for (const StoreEntry& entry : entries.value()) {
     ++step.scanned;
-    bool undecodable = false;
-    if (!expired(table_, entry.key, entry.value, now, undecodable)) continue;
+    const Verdict verdict = judge(table_, entry.key, entry.value, now);
+    if (verdict == Verdict::kNewer) ++step.newer_kept;
+    if (verdict == Verdict::kLive || verdict == Verdict::kNewer) continue;
     bool erased = false;
     const Status status = store_.update(
         table_, entry.key, [&](std::optional<std::string>& value) -> UpdateOutcome {
-          bool still_undecodable = false;
-          erased = value && expired(table_, entry.key, *value, now, still_undecodable);
+          const auto now_verdict = value ? judge(table_, entry.key, *value, now) : Verdict::kLive;
+          erased = now_verdict == Verdict::kExpired || now_verdict == Verdict::kDamaged;
           if (!erased) return {};
           return {UpdateOutcome::Verdict::kErase, 0};
         });
     if (!status.ok()) return status;
-    if (erased) ++(undecodable ? step.undecodable : step.erased);
+    if (erased) ++(verdict == Verdict::kDamaged ? step.undecodable : step.erased);
   }
   if (entries.value().size() < batch) {
     // End of this table: the next step starts the other one from its beginning.

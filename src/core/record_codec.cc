@@ -127,6 +127,13 @@ EpochSeconds domain_expires_at(const DomainRecord& record, const GreylistConfig&
   return record.last_seen + config.max_age;
 }
 
+bool from_newer_release(Table table, std::string_view value) {
+  if (value.empty()) return false;
+  const int version = static_cast<unsigned char>(value.front());
+  const int newest = table == Table::kTriplets ? kTripletRecordVersion2 : kRecordVersion1;
+  return version > newest && version <= newest + kNewerVersionsKept;
+}
+
 std::optional<EpochSeconds> entry_expires_at(Table table, std::string_view key,
                                              std::string_view value, const GreylistConfig& config) {
   if (table == Table::kTriplets) {

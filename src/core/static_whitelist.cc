@@ -24,8 +24,8 @@ struct Sourced {
 
 // Reads one file line by line, handing each rule text to `add`.
 template <typename Parse, typename Add>
-Status read_file(const WhitelistFile& file, std::vector<std::string>& warnings, Parse parse,
-                 Add add) {
+Status read_file(const WhitelistFile& file, std::vector<std::string>& warnings,
+                 std::size_t& skipped, Parse parse, Add add) {
   std::error_code ec;
   if (!std::filesystem::exists(file.path, ec)) {
     if (!file.optional) warnings.push_back("can't open " + file.path + ": no such file");
@@ -39,14 +39,22 @@ Status read_file(const WhitelistFile& file, std::vector<std::string>& warnings, 
   while (std::getline(in, line)) {
     ++number;
     const std::string where = file.path + ":" + std::to_string(number);
+    // A line postgrey would skip is skipped, with a warning (issue 15);
+    // the rest of the file is used.
     if (line.size() > whitelist::kMaxLineBytes) {
-      return Status::InvalidArgument(where + ": line longer than " +
-                                     std::to_string(whitelist::kMaxLineBytes) + " bytes");
+      warnings.push_back(where + ": line longer than " +
+                         std::to_string(whitelist::kMaxLineBytes) + " bytes: skipped");
+      ++skipped;
+      continue;
     }
     const std::string_view text = whitelist::rule_text(line);
     if (text.empty()) continue;
     auto rule = parse(text);
-    if (!rule.ok()) return Status::InvalidArgument(where + ": " + rule.status().message());
+    if (!rule.ok()) {
+      warnings.push_back(where + ": " + rule.status().message() + ": skipped");
+      ++skipped;
+      continue;
+    }
     add(std::move(rule).value(), label + ":" + std::to_string(number) + " " + std::string(text));
   }
   if (in.bad()) return Status::IoError("error reading " + file.path + ": " + std::strerror(errno));
@@ -174,14 +182,15 @@ Result<StaticWhitelist::Loaded> StaticWhitelist::load(
   Loaded loaded;
   for (const auto& file : client_files) {
     const Status status = read_file(
-        file, loaded.warnings, whitelist::parse_client_rule,
+        file, loaded.warnings, loaded.skipped_lines, whitelist::parse_client_rule,
         [&](whitelist::ClientRule rule, std::string source) {
           rules.add_client_rule(std::move(rule), std::move(source));
         });
     if (!status.ok()) return status;
   }
   for (const auto& file : recipient_files) {
-    const Status status = read_file(file, loaded.warnings, whitelist::parse_recipient_rule,
+    const Status status = read_file(file, loaded.warnings, loaded.skipped_lines,
+                                    whitelist::parse_recipient_rule,
                                     [&](whitelist::RecipientRule rule, std::string source) {
                                       rules.recipient_rules.push_back(
                                           {std::move(rule), std::move(source)});

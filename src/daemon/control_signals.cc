@@ -24,14 +24,18 @@ sigset_t control_set() {
   return set;
 }
 
-extern "C" void on_control_signal(int signal_number) {
+void write_byte(int value) {
   const int saved = errno;
-  const unsigned char byte = static_cast<unsigned char>(signal_number);
+  const unsigned char byte = static_cast<unsigned char>(value);
   // Non-blocking: with the pipe full, a pending signal of the same kind is
   // already queued for the main loop.
-  [[maybe_unused]] const ssize_t n = write(g_write_fd, &byte, 1);
+  if (g_write_fd >= 0) {
+    [[maybe_unused]] const ssize_t n = write(g_write_fd, &byte, 1);
+  }
   errno = saved;
 }
+
+extern "C" void on_control_signal(int signal_number) { write_byte(signal_number); }
 
 }  // namespace
 
@@ -67,6 +71,8 @@ ControlSignals::ControlSignals(ControlSignals&& other) noexcept : read_fd_(other
 ControlSignals::~ControlSignals() {
   if (read_fd_ >= 0) close(read_fd_);
 }
+
+void ControlSignals::wake() { write_byte(kWoken); }
 
 void ControlSignals::listen() {
   const sigset_t set = control_set();

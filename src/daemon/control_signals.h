@@ -42,7 +42,15 @@ class ControlSignals {
   // finds every thread blocked but a sigwait()ing one (libmilter's).
   static std::thread start_thread(std::function<void()> body);
 
-  // The next signal received, or nullopt after `timeout` (none: wait).
+  // What wait() returns after wake() (no signal has number 0).
+  static constexpr int kWoken = 0;
+  // Wakes wait() from any thread, without a signal: a process-directed
+  // signal may be taken by libmilter's sigwait() thread instead of the
+  // main thread. Async-signal-safe; a no-op before block().
+  static void wake();
+
+  // The next signal received (or kWoken), or nullopt after `timeout`
+  // (none: wait).
   std::optional<int> wait(std::optional<std::chrono::milliseconds> timeout);
 
  private:

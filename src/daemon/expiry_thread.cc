@@ -20,6 +20,7 @@ void ExpiryThread::stop() {
 void ExpiryThread::loop() {
   std::size_t erased_this_pass = 0;
   std::size_t scanned_this_pass = 0;
+  std::size_t newer_this_pass = 0;
   for (;;) {
     std::chrono::milliseconds pause = pace_.between_batches;
     auto step = sweeper_.step(pace_.batch);
@@ -29,14 +30,21 @@ void ExpiryThread::loop() {
     } else {
       erased_this_pass += step.value().erased + step.value().undecodable;
       scanned_this_pass += step.value().scanned;
+      newer_this_pass += step.value().newer_kept;
       if (step.value().undecodable > 0) {
         log_warning("expiry sweep removed " + std::to_string(step.value().undecodable) +
-                    " entries of unknown format");
+                    " damaged entries (of no known format)");
       }
       if (step.value().pass_finished) {
         log_info("expiry sweep finished: " + std::to_string(scanned_this_pass) +
                  " entries checked, " + std::to_string(erased_this_pass) + " expired");
-        erased_this_pass = scanned_this_pass = 0;
+        if (newer_this_pass > 0) {
+          // Once per sweep: a downgrade, the entries wait for the newer release.
+          log_warning("expiry sweep kept " + std::to_string(newer_this_pass) +
+                      " entries of a newer format version (written by a newer greylist-milter; "
+                      "this one cannot read them and leaves them alone)");
+        }
+        erased_this_pass = scanned_this_pass = newer_this_pass = 0;
         pause = std::chrono::duration_cast<std::chrono::milliseconds>(pace_.between_passes);
       }
     }

@@ -25,6 +25,7 @@
 #include "daemon/background.h"
 #include "daemon/control_signals.h"
 #include "daemon/expiry_thread.h"
+#include "daemon/front_end_threads.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_server.h"
 #include "daemon/service_manager.h"
@@ -43,6 +44,10 @@ namespace {
 
 constexpr int kExitConfig = 2;
 constexpr int kExitStartup = 1;
+// A front end stopped without being asked to (FrontEndThreads).
+constexpr int kExitFrontEndStopped = 3;
+// How long the start waits for a tool that holds the database directory.
+constexpr std::chrono::seconds kOwnerWait{100};
 
 Status ensure_directory(const std::string& path) {
   struct stat st {};
@@ -169,6 +174,16 @@ Status open_database(const DaemonOptions& options, Resources& out) {
   BdbOptions bdb_options;
   bdb_options.directory = ".";
   bdb_options.sync = options.sync_full ? BdbOptions::Sync::kFull : BdbOptions::Sync::kCrashSafe;
+  // greylistctl on a stopped daemon's database (a long dump or import) owns
+  // the directory meanwhile: wait for it, within systemd's start timeout
+  // (TimeoutStartSec=120s); after that the unit's restart waits again.
+  bdb_options.owner_wait = kOwnerWait;
+  bdb_options.on_owner_wait = [&dir = options.dbdir] {
+    log_warning("database directory " + dir + " is in use by another process, a tool such as "
+                "greylistctl (lock file " + dir + "/greylist-milter.lock): waiting up to " +
+                std::to_string(kOwnerWait.count()) + " s for it to finish");
+    notify_status("waiting for greylistctl to leave the database directory");
+  };
   auto store = BdbStore::open(bdb_options);
   if (!store.ok() && store.status().code() == Status::Code::kCorruption) {
     const std::string& dir = options.dbdir;
@@ -221,29 +236,31 @@ Status open_lists(const DaemonOptions& options, Resources& out) {
   return Status::Ok();
 }
 
-// Waits for control signals; with the systemd watchdog on, wakes up to
-// prove the daemon is alive (the store still answers) between them.
-int serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
+// Waits for control signals (and ControlSignals::wake()) until one stops
+// the daemon; with the systemd watchdog on, wakes up to prove the daemon
+// is alive (a store call still returns) between them.
+void serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
                         Greylister& greylister, Store& store, Metrics& metrics) {
   const auto watchdog = watchdog_interval();
   for (;;) {
     const auto signal_number = signals.wait(watchdog);
     if (!signal_number) {
-      // A shared Redis that is down is answered by --on-error, which a
-      // restart would not improve: there the probe only has to return.
-      const auto probe = store.get(Table::kClients, "watchdog-probe");
-      if (probe.ok() || (std::string_view(store.name()) == "redis" &&
-                         probe.status().code() == Status::Code::kUnavailable)) {
-        notify_watchdog();
-      }
+      // The probe only has to return: a store that fails (a full disk, a
+      // Redis server down) is answered by --on-error, and comes back by
+      // itself, which a restart would not improve (the restart's recovery
+      // on a still-full disk fails). A store call that hangs starves the
+      // watchdog, and systemd restarts the daemon.
+      [[maybe_unused]] const auto probe = store.get(Table::kClients, "watchdog-probe");
+      notify_watchdog();
       continue;
     }
     if (*signal_number == SIGHUP) {
       reload_whitelists(options, greylister, metrics);
       continue;
     }
+    if (*signal_number == ControlSignals::kWoken) return;  // a front end stopped
     log_info(std::string("received ") + strsignal(*signal_number) + ", shutting down");
-    return 0;
+    return;
   }
 }
 
@@ -383,36 +400,27 @@ int serve(const DaemonOptions& options, ControlSignals& signals, FrontEnds& fron
   // every control signal reaches the main loop, none libmilter's thread.
   ExpiryThread expiry(core.greylister.config(), store, core.clock);
   signals.listen();
-  // A front end that stops on its own (a listener error) brings the whole
-  // daemon down cleanly rather than leaving half of it.
-  const auto wake_main = [] { kill(getpid(), SIGTERM); };
-  std::thread policy_thread;
-  if (front_ends.policy) {
-    policy_thread = ControlSignals::start_thread([&] {
-      front_ends.policy->run();
-      wake_main();
-    });
-  }
-  std::thread milter_thread;
-  if (front_ends.milter) {
-    milter_thread = ControlSignals::start_thread([&] {
-      front_ends.milter->run();
-      wake_main();
-    });
-  }
+  // A front end that stops on its own (a listener error, libmilter's loop
+  // returning) stops the whole daemon with a failure status, for the
+  // service manager to restart it, rather than leaving half of it.
+  FrontEndThreads threads;
+  if (front_ends.policy) threads.start("policy", [&] { front_ends.policy->run(); });
+  if (front_ends.milter) threads.start("milter", [&] { front_ends.milter->run(); });
   log_info("ready");
   notify_ready("serving");
   report_started();
-  const int status = serve_until_stopped(options, signals, core.greylister, store, core.metrics);
+  serve_until_stopped(options, signals, core.greylister, store, core.metrics);
 
+  threads.request_stop();
   notify_stopping();
   if (front_ends.policy) front_ends.policy->stop();
   if (front_ends.milter) front_ends.milter->stop();
-  if (policy_thread.joinable()) policy_thread.join();
-  if (milter_thread.joinable()) milter_thread.join();
+  threads.join_all();
+  const auto unasked = threads.stopped_unasked();
+  if (unasked) report_failed("the " + *unasked + " front end stopped without being asked to");
   expiry.stop();
   log_info("greylist-milter stopped");
-  return status;
+  return unasked ? kExitFrontEndStopped : 0;
 }
 
 int fail(const std::string& message) {

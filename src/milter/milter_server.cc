@@ -403,6 +403,32 @@ std::optional<sockaddr_storage> poke_address_for(const SocketSpec& spec, socklen
   return storage;
 }
 
+// Whether something accepts connections at the inet socket `spec` (the
+// reason libmilter could not bind it; libmilter's errno is not reliable).
+bool someone_listens(const SocketSpec& spec) {
+  socklen_t length = 0;
+  const auto address = spec.kind == SocketSpec::Kind::kInet ? poke_address_for(spec, length)
+                                                            : std::nullopt;
+  if (!address) return false;
+  const int fd = socket(address->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const bool connected = connect(fd, reinterpret_cast<const sockaddr*>(&*address), length) == 0;
+  close(fd);
+  return connected;
+}
+
+// Why the milter socket cannot be bound, for the start-up error. Port 8891,
+// the default, is also OpenDKIM's customary port.
+std::string listen_failure(const SocketSpec& spec, int error) {
+  std::string message = "cannot listen on " + spec.to_string();
+  if (someone_listens(spec)) {
+    message += ": port " + std::to_string(spec.port) + " is in use";
+    message += spec.port == 8891 ? " \u2014 by OpenDKIM?" : ";";
+    return message + " set --milter (another port, a unix socket, or none)";
+  }
+  return message + (error != 0 ? std::string(": ") + std::strerror(error) : std::string());
+}
+
 // Registers the filter's callbacks with libmilter and opens its listening
 // socket (libmilter binds it; the mode of a unix socket is set here).
 Status register_and_listen(const SocketSpec& spec, const MilterSettings& settings) {
@@ -426,11 +452,11 @@ Status register_and_listen(const SocketSpec& spec, const MilterSettings& setting
     return Status::InvalidArgument("libmilter refused the socket " + spec.to_string());
   }
   smfi_settimeout(static_cast<int>(settings.timeout.count()));
+  if (settings.listen_backlog > 0) smfi_setbacklog(settings.listen_backlog);
   errno = 0;
   if (smfi_opensocket(true) != MI_SUCCESS) {
     const int error = errno;
-    return Status::Unavailable("cannot listen on " + spec.to_string() +
-                               (error != 0 ? std::string(": ") + std::strerror(error) : std::string()));
+    return Status::Unavailable(listen_failure(spec, error));
   }
   if (spec.kind == SocketSpec::Kind::kUnix &&
       chmod(spec.path.c_str(), static_cast<mode_t>(settings.socket_mode)) != 0) {

@@ -57,6 +57,7 @@ struct MilterSettings {
   std::chrono::seconds timeout{30};     // libmilter I/O timeout with the MTA (>= 1 s)
   // Idle and count bounds on accepted TCP connections (libmilter has none).
   MilterConnectionLimits limits;
+  int listen_backlog = 0;               // --listen-queue-size (0: libmilter's default)
 };
 
 class MilterServer {

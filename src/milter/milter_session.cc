@@ -26,7 +26,9 @@ RateLimitedLog& store_log() {
 void log_decision(const Request& request, const Decision& decision) {
   for (const auto& entry : decision_log_entries(request, decision)) {
     switch (entry.kind) {
-      case DecisionLogEntry::Kind::kDecision: log_info(entry.message); break;
+      case DecisionLogEntry::Kind::kDecision:
+        if (decision_lines_logged()) log_info(entry.message);
+        break;
       case DecisionLogEntry::Kind::kWarning: store_log().log(Severity::kWarning, entry.message); break;
       case DecisionLogEntry::Kind::kStoreFailure:
         store_log().log(Severity::kError, entry.message);

@@ -75,8 +75,24 @@ PolicyAnswer PolicyResponder::respond(const PolicyRequest& request) noexcept {
   }
 }
 
+// Once per connection (the first time): check_policy_service called at
+// another stage than RCPT (smtpd_data_restrictions, ...) greylists
+// nothing, which an administrator must learn. greylistctl check's probe
+// (at VRFY, instance greylistctl.check) is not such a mistake.
+std::string PolicyResponder::state_warning(const PolicyRequest& request) {
+  const std::string* state = request.find("protocol_state");
+  if (warned_state_ || state == nullptr) return std::string();
+  const std::string* instance = request.find("instance");
+  if (instance != nullptr && *instance == "greylistctl.check") return std::string();
+  warned_state_ = true;
+  return "policy request at protocol_state=" + printable(*state, 64) +
+         ": answered DUNNO, only RCPT is greylisted (check_policy_service belongs in "
+         "smtpd_recipient_restrictions; not warned again on this connection)";
+}
+
 // Why `request` is answered DUNNO without a decision (nullopt: it is
-// decided), with the warning to log ("" for none).
+// decided), with the warning to log ("" for none: a request at another
+// stage than RCPT, see state_warning()).
 std::optional<std::string> PolicyResponder::not_decided(const PolicyRequest& request) {
   if (request.malformed()) {
     std::string message = "malformed policy request: " + request.problem;
@@ -107,6 +123,7 @@ std::optional<std::string> PolicyResponder::not_decided(const PolicyRequest& req
 PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
   PolicyAnswer answer;
   if (auto warning = not_decided(request)) {
+    if (warning->empty()) *warning = state_warning(request);  // the only silent case
     if (!warning->empty()) answer.log.push_back(peer_warning(std::move(*warning)));
     answer.reply = reply("DUNNO");
     return answer;

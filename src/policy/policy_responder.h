@@ -9,7 +9,9 @@
 //   request= not smtpd_access_policy               DUNNO, warning "unrecognized request
 //                                                   type: '<x>'" (postgrey sends nothing
 //                                                   and the client hangs)
-//   protocol_state present and not RCPT             DUNNO, nothing decided or stored
+//   protocol_state present and not RCPT             DUNNO, nothing decided or stored; the
+//                                                   first on a connection warns, naming
+//                                                   the state (not greylistctl check's probe)
 //   client_address, client_name, sender or
 //   recipient absent (sender may be empty)          DUNNO, warning "attribute missing: <name>"
 //   greylisted                                      <greylist_action> <text>
@@ -68,6 +70,7 @@ class PolicyResponder {
  private:
   PolicyAnswer respond_or_throw(const PolicyRequest& request);
   static std::optional<std::string> not_decided(const PolicyRequest& request);
+  std::string state_warning(const PolicyRequest& request);
   // The reply's action for a decided request (remembers a PREPEND's instance).
   std::string action_for(const PolicyRequest& request, const Request& core,
                          const Decision& decision);
@@ -77,6 +80,7 @@ class PolicyResponder {
   const Greylister& greylister_;
   const Clock& clock_;
   std::string last_prepended_instance_;
+  bool warned_state_ = false;  // a non-RCPT state was warned about
 };
 
 }  // namespace greylist

@@ -87,7 +87,8 @@ Result<std::vector<tcp::endpoint>> listen_endpoints(asio::io_context& io, const 
 
 // Opens, binds and listens; on failure `ec` is set and the step that failed
 // is returned ("open", "bind"...), for the message.
-const char* listen_on(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, error_code& ec) {
+const char* listen_on(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, int backlog,
+                      error_code& ec) {
   acceptor.open(endpoint.protocol(), ec);
   if (ec) return "open";
   acceptor.set_option(asio::socket_base::reuse_address(true), ec);
@@ -98,7 +99,7 @@ const char* listen_on(tcp::acceptor& acceptor, const tcp::endpoint& endpoint, er
   }
   acceptor.bind(endpoint, ec);
   if (ec) return "bind";
-  acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  acceptor.listen(backlog > 0 ? backlog : asio::socket_base::max_listen_connections, ec);
   return "listen";
 }
 
@@ -208,6 +209,7 @@ class PolicyServerImpl final : public PolicyServer {
   const Clock& clock() const { return clock_; }
   void emit(const std::vector<PolicyLogRecord>& records);
   void peer_warning(const std::string& message) { peer_log_.log(Severity::kWarning, message); }
+  bool close_after_reply() const { return settings_.close_after_reply; }
   // A connection that completed no request within the idle timeout: silent,
   // or too slow (a byte at a time), or simply idle between requests.
   void idle_timeout(const std::string& peer) {
@@ -341,6 +343,9 @@ awaitable<void> Connection<Socket>::serve() {
       }
       busy_ = false;
       if (violated) break;
+      // --exim: the connection ends after a reply (the rest of what arrived
+      // with it is dropped, as postgrey drops it).
+      if (!out.empty() && server_.close_after_reply()) break;
     }
   } catch (const std::exception& e) {
     log_error("policy connection " + peer_ + ": " + printable(e.what()));
@@ -398,7 +403,7 @@ Status PolicyServerImpl::bind_inet(const SocketSpec& spec) {
   for (const auto& endpoint : endpoints.value()) {
     auto acceptor = std::make_unique<tcp::acceptor>(*server_strand_);
     error_code ec;
-    const char* step = listen_on(*acceptor, endpoint, ec);
+    const char* step = listen_on(*acceptor, endpoint, settings_.listen_backlog, ec);
     if (ec) {
       const std::string reason = "cannot " + std::string(step) + " " + name + " (" +
                                  endpoint_text(endpoint) + "): " + ec.message();
@@ -452,7 +457,9 @@ Status PolicyServerImpl::bind_unix(const SocketSpec& spec) {
   }
   if (!ec) {
     step = "listen";
-    acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    acceptor->listen(settings_.listen_backlog > 0 ? settings_.listen_backlog
+                                                  : asio::socket_base::max_listen_connections,
+                     ec);
   }
   if (ec) return Status::IoError("cannot " + std::string(step) + " " + name + ": " + ec.message());
   if (lstat(spec.path.c_str(), &st) == 0) socket_files_.push_back({spec.path, st.st_dev, st.st_ino});
@@ -548,7 +555,9 @@ void PolicyServerImpl::connection_finished(std::uint64_t id) {
 void PolicyServerImpl::emit(const std::vector<PolicyLogRecord>& records) {
   for (const auto& record : records) {
     switch (record.kind) {
-      case PolicyLogRecord::Kind::kDecision: log(record.severity, record.message); break;
+      case PolicyLogRecord::Kind::kDecision:
+        if (decision_lines_logged()) log(record.severity, record.message);
+        break;
       case PolicyLogRecord::Kind::kPeer: peer_log_.log(record.severity, record.message); break;
       case PolicyLogRecord::Kind::kStore: store_log_.log(record.severity, record.message); break;
     }

@@ -43,6 +43,8 @@ struct PolicySettings {
   std::size_t max_connections = 1000;       // beyond: accept and close at once, logged
   unsigned threads = 4;                     // threads serving connections (plus one accepting)
   std::chrono::milliseconds drain_timeout{1500};
+  int listen_backlog = 0;                   // --listen-queue-size (0: the system's maximum)
+  bool close_after_reply = false;           // --exim: one request per connection
 };
 
 class PolicyServer {

@@ -142,8 +142,14 @@ Status BdbDirectory::gate_failure(int error, bool joining, std::chrono::millisec
                              waited_text + " for lock file " + gate_path() + ")");
 }
 
-Result<BdbDirectory::Role> BdbDirectory::acquire(BdbOptions::Sharing sharing,
-                                                 std::chrono::milliseconds gate_timeout) {
+int BdbDirectory::wait_for_owner(const BdbOptions& options) {
+  if (options.on_owner_wait) options.on_owner_wait();
+  return flock_until(lock_fd_, LOCK_EX, std::chrono::steady_clock::now() + options.owner_wait);
+}
+
+Result<BdbDirectory::Role> BdbDirectory::acquire(const BdbOptions& options) {
+  const BdbOptions::Sharing sharing = options.sharing;
+  const std::chrono::milliseconds gate_timeout = options.gate_timeout;
   lock_fd_ = open_lock_file(lock_path_);
   if (lock_fd_ < 0) {
     const int error = errno;
@@ -163,7 +169,10 @@ Result<BdbDirectory::Role> BdbDirectory::acquire(BdbOptions::Sharing sharing,
   if (const int error = flock_until(gate_fd_, may_join ? LOCK_SH : LOCK_EX, deadline); error != 0) {
     return gate_failure(error, may_join, gate_timeout);
   }
-  const int locked = try_flock(lock_fd_, LOCK_EX);
+  int locked = try_flock(lock_fd_, LOCK_EX);
+  if (locked == EWOULDBLOCK && !may_join && options.owner_wait.count() > 0) {
+    locked = wait_for_owner(options);
+  }
   if (locked == EWOULDBLOCK) {
     if (!may_join) return in_use();
     ::close(lock_fd_);

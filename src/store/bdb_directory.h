@@ -48,13 +48,17 @@ class BdbDirectory {
   static Status check(const std::string& directory);
 
   // Takes the directory: as its owner, or (kJoinIfBusy, when another
-  // process owns it) joined; each waits at most gate_timeout for the gate.
+  // process owns it) joined; each waits at most options.gate_timeout for
+  // the gate.
   // kUnavailable when another process owns it (kExclusive: "database
   // directory X is in use by another process (lock file
   // X/greylist-milter.lock)"), a tool stayed attached or an owner's recovery
   // did not end in time; kIoError when a lock file cannot be opened or
   // locked.
-  Result<Role> acquire(BdbOptions::Sharing sharing, std::chrono::milliseconds gate_timeout);
+  // kExclusive with options.owner_wait: an owner that leaves within it is
+  // waited for (on_owner_wait called once), still holding the gate, so no
+  // tool joins an environment not yet recovered.
+  Result<Role> acquire(const BdbOptions& options);
 
   // True after acquire() made this process the owner.
   bool owner() const { return lock_fd_ >= 0 && !joined_; }
@@ -90,6 +94,8 @@ class BdbDirectory {
   static Result<BdbMovedAside> move_aside(const std::string& directory);
 
  private:
+  // Waits (bounded by owner_wait) for the owner's lock; 0 once taken.
+  int wait_for_owner(const BdbOptions& options);
   Status in_use() const;
   // Why waiting for the gate failed: `joining` (shared), else as the owner.
   Status gate_failure(int error, bool joining, std::chrono::milliseconds waited) const;

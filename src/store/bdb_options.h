@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <string>
 #include <cstddef>
 #include <string>
 
@@ -43,6 +45,14 @@ struct BdbOptions {
   // How long open() waits for the environment gate: an owner for joined
   // processes to detach, a joining process for an owner's recovery to end.
   std::chrono::milliseconds gate_timeout{30000};
+
+  // kExclusive: how long open() waits for another process that owns the
+  // directory to leave it (a tool such as greylistctl working on a stopped
+  // daemon's database: a long dump or import) before failing "in use".
+  // Zero: fail at once. `on_owner_wait`, when set, is called once when the
+  // wait begins (for one log line).
+  std::chrono::milliseconds owner_wait{0};
+  std::function<void()> on_owner_wait;
 };
 
 }  // namespace greylist

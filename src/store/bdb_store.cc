@@ -165,7 +165,7 @@ Result<std::unique_ptr<BdbStore>> BdbStore::open(const BdbOptions& options) {
 
 Status BdbStore::open_files() {
   BdbDiagnostics diagnostics;
-  auto role = directory_->acquire(options_.sharing, options_.gate_timeout);
+  auto role = directory_->acquire(options_);
   const Status opened = role.ok() ? environment_->open() : role.status();
   if (opened.ok()) {
     // Recovered and complete: processes waiting to join may come in.

@@ -1,5 +1,7 @@
 #include "tools/ctl_command.h"
 
+#include "config/service_defaults.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,6 +61,11 @@ const std::vector<Command>& commands() {
       {"import-postgrey", "[--dry-run] [--delay N] DIR",
        "import postgrey's database (postgrey.db, postgrey_clients.db) from DIR",
        run_import_postgrey},
+      {"check-whitelists", "",
+       "every whitelist line the daemon skips (FILE:LINE: reason); status 1 if any",
+       run_check_whitelists},
+      {"migrate-postgrey", "[--dry-run] [--force] [--postgrey-defaults FILE] [--etc DIR]...",
+       "carry postgrey's settings, whitelist_*.local and database over", run_migrate_postgrey},
       {"export", "[--output FILE] [--store bdb|redis] [--redis URL]...",
        "write every entry of the store to a portable dump (standard output by default)",
        run_export},
@@ -90,6 +97,8 @@ std::optional<int> parse_arguments(CtlContext& ctx, const char* command_name,
   options.add_options()
       ("dbdir", po::value<std::string>(), "database directory (default: the daemon's)")
       ("config", po::value<std::string>(), "the daemon's configuration file")
+      ("defaults", po::value<std::string>(),
+       "the unit's defaults file with GREYLIST_MILTER_OPTS (default /etc/default/greylist-milter)")
       ("help,h", "print this help");
   try {
     po::store(po::command_line_parser(args)
@@ -114,6 +123,7 @@ std::optional<int> parse_arguments(CtlContext& ctx, const char* command_name,
   }
   if (vm.count("dbdir") != 0) ctx.common.dbdir = vm["dbdir"].as<std::string>();
   if (vm.count("config") != 0) ctx.common.config = vm["config"].as<std::string>();
+  if (vm.count("defaults") != 0) ctx.common.defaults = vm["defaults"].as<std::string>();
   return std::nullopt;
 }
 
@@ -145,20 +155,21 @@ void take_store_overrides(const po::variables_map& vm, CommonOptions& common) {
 }
 
 Result<DaemonOptions> load_settings(const CommonOptions& common) {
-  std::vector<std::string> args{"greylistctl"};
-  if (common.config) {
-    args.insert(args.end(), {"--config", *common.config});
-  } else if (access(kDefaultConfigFile, R_OK) == 0) {
-    args.insert(args.end(), {"--config", kDefaultConfigFile});
-  }
+  std::vector<std::string> ours;
   if (common.dbdir) {
     if (common.dbdir->empty()) return Status::InvalidArgument("option --dbdir: must not be empty");
-    args.insert(args.end(), {"--dbdir", *common.dbdir});
+    ours.insert(ours.end(), {"--dbdir", *common.dbdir});
   }
-  args.insert(args.end(), common.store_overrides.begin(), common.store_overrides.end());
-  std::vector<const char*> argv;
-  for (const auto& arg : args) argv.push_back(arg.c_str());
-  auto parsed = parse_daemon_options(static_cast<int>(argv.size()), argv.data());
+  ours.insert(ours.end(), common.store_overrides.begin(), common.store_overrides.end());
+  auto service = read_service_options(common.defaults.value_or(kServiceDefaultsFile));
+  if (!service.ok()) return service.status();
+  std::vector<std::string> config;
+  if (common.config) {
+    config = {"--config", *common.config};
+  } else if (access(kDefaultConfigFile, R_OK) == 0) {
+    config = {"--config", kDefaultConfigFile};
+  }
+  auto parsed = parse_daemon_option_layers({ours, service.value(), config});
   if (!parsed.ok()) return parsed.status();
   return std::move(parsed).value().options;
 }

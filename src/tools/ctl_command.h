@@ -35,6 +35,8 @@ inline constexpr int kExitUsage = 2;
 struct CommonOptions {
   std::optional<std::string> dbdir;   // --dbdir: overrides the config file's
   std::optional<std::string> config;  // --config: the daemon's config file
+  // --defaults: the unit's /etc/default/greylist-milter (GREYLIST_MILTER_OPTS)
+  std::optional<std::string> defaults;
   // Daemon options naming the store ("--store=redis", "--redis=URL"...),
   // given on greylistctl's command line: they beat the config file.
   std::vector<std::string> store_overrides;
@@ -68,6 +70,8 @@ int run_stats(CtlContext& ctx, const std::vector<std::string>& args);
 int run_check(CtlContext& ctx, const std::vector<std::string>& args);
 int run_check_rules(CtlContext& ctx, const std::vector<std::string>& args);
 int run_import_postgrey(CtlContext& ctx, const std::vector<std::string>& args);
+int run_migrate_postgrey(CtlContext& ctx, const std::vector<std::string>& args);
+int run_check_whitelists(CtlContext& ctx, const std::vector<std::string>& args);
 int run_export(CtlContext& ctx, const std::vector<std::string>& args);
 int run_import(CtlContext& ctx, const std::vector<std::string>& args);
 
@@ -96,9 +100,12 @@ boost::program_options::options_description store_override_options();
 // Keeps those of them given in `vm` for load_settings.
 void take_store_overrides(const boost::program_options::variables_map& vm, CommonOptions& common);
 
-// The daemon's settings: its config file (--config, else
-// /etc/greylist-milter/greylist-milter.conf when it exists), --dbdir and
-// the store overrides. Errors name the file and the option.
+// The daemon's settings, from the sources the systemd unit gives it, in
+// its order: the config file (--config, else
+// /etc/greylist-milter/greylist-milter.conf when it exists), overridden by
+// GREYLIST_MILTER_OPTS of /etc/default/greylist-milter (--defaults), both
+// overridden by greylistctl's own --dbdir and store options. Errors name
+// the file and the option.
 Result<DaemonOptions> load_settings(const CommonOptions& common);
 
 // The store the daemon uses (--store): the Berkeley DB environment in

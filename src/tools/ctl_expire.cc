@@ -58,10 +58,15 @@ int run_expire(CtlContext& ctx, const std::vector<std::string>& args) {
     total.scanned += step.value().scanned;
     total.erased += step.value().erased;
     total.undecodable += step.value().undecodable;
+    total.newer_kept += step.value().newer_kept;
     if (step.value().pass_finished) break;
   }
   ctx.out << "scanned " << total.scanned << " entries, removed " << total.erased << " expired and "
-          << total.undecodable << " undecodable\n";
+          << total.undecodable << " undecodable";
+  if (total.newer_kept > 0) {
+    ctx.out << ", kept " << total.newer_kept << " of a newer format version";
+  }
+  ctx.out << "\n";
   ctx.out.flush();
   return ctx.out ? kExitOk : kExitFailure;
 }

@@ -43,7 +43,9 @@ void print_help(std::ostream& out) {
          "daemon runs), and check that the daemon answers.\n\n"
          "  --dbdir DIR    database directory (default: the daemon's, from its config file)\n"
          "  --config FILE  the daemon's config file (default: "
-         "/etc/greylist-milter/greylist-milter.conf if it exists)\n\n"
+         "/etc/greylist-milter/greylist-milter.conf if it exists)\n"
+         "  --defaults FILE  the unit's GREYLIST_MILTER_OPTS, winning over the config file "
+         "(default: /etc/default/greylist-milter)\n\n"
          "Commands:\n";
   for (const Command& command : commands()) {
     out << "  " << command.name << " " << command.arguments << "\n      " << command.summary
@@ -91,6 +93,8 @@ int run(const std::vector<std::string>& args) {
       ctx.common.dbdir = *dbdir;
     } else if (auto config = option_value(args, i, "--config", missing)) {
       ctx.common.config = *config;
+    } else if (auto defaults = option_value(args, i, "--defaults", missing)) {
+      ctx.common.defaults = *defaults;
     } else {
       std::cerr << "greylistctl: " << (missing ? "missing value for " : "unknown option ")
                 << args[i] << "\n"

@@ -41,6 +41,8 @@ const char* prefix(Severity severity) {
 
 }  // namespace
 
+bool decision_lines_logged() { return !g_settings.quiet; }
+
 void configure_logging(const LogSettings& settings) {
   g_settings = settings;
   refresh_pid();

@@ -20,7 +20,12 @@ struct LogSettings {
   int syslog_facility = 2 << 3;  // LOG_MAIL
   std::string ident = "greylist-milter";
   bool verbose = false;  // log kDebug too
+  bool quiet = false;    // postgrey's -q: decision lines are not logged
 };
+
+// False under LogSettings::quiet: the front ends then skip their decision
+// lines (postgrey's action=... lines). Thread-safe after configure_logging.
+bool decision_lines_logged();
 
 // Installs the sink. Not thread-safe: call before starting threads.
 void configure_logging(const LogSettings& settings);
