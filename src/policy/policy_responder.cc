@@ -80,9 +80,9 @@ PolicyAnswer PolicyResponder::respond(const PolicyRequest& request) noexcept {
 // nothing, which an administrator must learn. greylistctl check's probe
 // (at VRFY, instance greylistctl.check) is not such a mistake.
 std::string PolicyResponder::state_warning(const PolicyRequest& request) {
-  const std::string* state = request.find("protocol_state");
+  const AttributeText* state = request.find(KnownAttribute::kProtocolState);
   if (warned_state_ || state == nullptr) return std::string();
-  const std::string* instance = request.find("instance");
+  const AttributeText* instance = request.find(KnownAttribute::kInstance);
   if (instance != nullptr && *instance == "greylistctl.check") return std::string();
   warned_state_ = true;
   return "policy request at protocol_state=" + printable(*state, 64) +
