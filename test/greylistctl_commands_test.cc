@@ -513,14 +513,14 @@ TEST_CASE("settings only in GREYLIST_MILTER_OPTS of the defaults file: expire, d
   const std::string defaults = dir + "/greylist-milter.default";
   std::ofstream(defaults) << "# as /etc/default/greylist-milter\n"
                           << "GREYLIST_MILTER_OPTS=\"--max-age 10 --dbdir '" << dir
-                          << "/db' --ipv4cidr=16 --privacy --delay 1\"\n";
+                          << "/db' --ipv4cidr=16 --privacy --delay 1 --dynamic-delay 0\"\n";
   std::ofstream(dir + "/empty") << "";
   {
     // The daemon as the unit starts it: --config FILE $GREYLIST_MILTER_OPTS.
     const int port = free_loopback_port();
     ChildProcess daemon({GREYLIST_MILTER_BINARY, "--config", "/dev/null", "--max-age", "10",
                          "--dbdir", dir + "/db", "--ipv4cidr=16", "--privacy", "--delay", "1",
-                         "--policy", "inet:127.0.0.1:" + std::to_string(port), "--milter", "none",
+                         "--dynamic-delay", "0", "--policy", "inet:127.0.0.1:" + std::to_string(port), "--milter", "none",
                          "--log", "stderr", "--whitelist-clients", dir + "/empty",
                          "--whitelist-recipients", dir + "/empty"},
                         dir + "/daemon.log");
