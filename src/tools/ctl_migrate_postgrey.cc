@@ -257,6 +257,11 @@ Result<Plan> make_plan(CtlContext& ctx, const Paths& paths, bool force) {
                                                        : plan.postgrey.whitelist_recipients;
     if (const Status s = plan_whitelists(paths, kind, given, plan); !s.ok()) return s;
   }
+  // postgrey's keying, auto-whitelisting and single delay, so that the state
+  // it built is honoured as it was (an unnamed auto-whitelisted client, a
+  // triplet that served postgrey's delay); taking the line out later gives
+  // this daemon's measured defaults (EFFECTIVENESS.md).
+  plan.postgrey.settings.push_back(MigratedSetting{"compat", "postgrey", "postgrey's behaviour"});
   auto existing = read_optional(paths.config, kMaxShellText);
   if (!existing.ok()) return existing.status();
   plan.config_exists = existing.value().has_value();
