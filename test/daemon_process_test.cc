@@ -448,6 +448,29 @@ TEST_CASE("rules: used at start, reloaded on SIGHUP, an invalid file keeps the o
   CHECK(response->find("greylist_rules_reloads_total{result=\"failed\"} 1\n") != std::string::npos);
 }
 
+TEST_CASE("rules: a silent DNS list is 'not listed' after --dns-timeout, its failures logged once") {
+  DnsmasqZones zones;
+  zones.silent_zones = {"silent.test"};
+  DnsmasqServer dns(zones);
+  DaemonProcess daemon("greylist-process");
+  daemon.write("rules", "dnsrbl \"silent\" silent.test 127.0.0.2\n"
+                        "racl blacklist dnsrbl \"silent\"\n");
+  REQUIRE_MESSAGE(daemon.start({"--rules", daemon.dir + "/rules", "--dns-server", dns.address(),
+                                "--dns-timeout", "300"}),
+                  daemon.log());
+  LineClient client(daemon.policy_port);
+  REQUIRE(client.ok());
+  for (const char* address : {"203.0.113.21", "203.0.113.22", "203.0.113.23"}) {
+    CAPTURE(address);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(is_greylist(client.policy(triplet_request("a@foo.test", "b@bar.test", address))));
+    CHECK(std::chrono::steady_clock::now() - start >= 250ms);
+  }
+  CHECK(daemon.log_shows("DNS list silent.test: lookup of 21.113.0.203.silent.test failed"));
+  CHECK(daemon.lines_with("DNS list silent.test: ") == 1);
+  CHECK(daemon.lines_with("error") == 0);
+}
+
 TEST_CASE("SIGHUP reloads under concurrent load: every request answered, every answer right") {
   DaemonProcess daemon("greylist-process");
   daemon.write("clients", "");
