@@ -98,11 +98,16 @@ TEST_CASE("stored keys are read back as record_codec writes them") {
   CHECK(hashed->hash == "0123456789abcdef");
   CHECK(StoredKey::parse("c1h:ab")->kind == StoredKey::Kind::kClient);
   CHECK(StoredKey::parse("d1h:ab")->kind == StoredKey::Kind::kDomain);
+  const auto trap = StoredKey::parse(encode_greytrap_key("2001:db8:1::"));
+  REQUIRE(trap);
+  CHECK(trap->kind == StoredKey::Kind::kGreytrap);
+  CHECK(trap->client == "2001:db8:1::");
+  CHECK(StoredKey::parse("g1h:ab")->kind == StoredKey::Kind::kGreytrap);
 
   // Hostile or foreign keys: rejected, never read past their end.
   for (const std::string& bad : std::vector<std::string>{"", "t1:", "t1:5:abc", "t1:3:abc3:def", "t1:3:abc3:def3:ghiX",
                                 "t1:-1:a", "t1:99999999999:a", "t1::a0:0:", "t2:1:a1:b1:c",
-                                "c1:", "d1:1:a", "t1h:", "t1h:XYZ", "watchdog-probe",
+                                "c1:", "d1:1:a", "g1:", "g1h:x", "t1h:", "t1h:XYZ", "watchdog-probe",
                                 std::string("t1:1:\0") + "1:b1:c"}) {
     CAPTURE(bad);
     CHECK_FALSE(StoredKey::parse(bad));
