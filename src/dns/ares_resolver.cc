@@ -6,7 +6,6 @@
 
 #include <ares.h>
 #include <ares_nameser.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -15,19 +14,16 @@
 #include <mutex>
 #include <thread>
 
+#include "dns/ares_channel.h"
 #include "dns/dns_cache.h"
 #include "dns/dns_failure_log.h"
 #include "dns/dns_reply.h"
-#include "dns/dns_servers.h"
 #include "util/log.h"
 
 namespace greylist {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::once_flag g_library_once;
-int g_library_status = ARES_SUCCESS;
 
 // One resolve() call: the answers gathered so far, until `pending` is 0 or
 // the deadline passes.
@@ -139,26 +135,9 @@ class AresResolver::Impl {
   };
 
   Status init_channel() {
-    std::call_once(g_library_once, [] { g_library_status = ares_library_init(ARES_LIB_INIT_ALL); });
-    if (g_library_status != ARES_SUCCESS) {
-      return Status::Unavailable(std::string("c-ares: ") + ares_strerror(g_library_status));
-    }
-    std::vector<DnsServer> servers;
-    for (const std::string& spec : options_.servers) {
-      auto server = parse_dns_server(spec);
-      if (!server.ok()) return server.status();
-      servers.push_back(server.value());
-    }
-    ares_options opts{};
-    opts.timeout = static_cast<int>(std::max<long long>(options_.timeout.count() / 2, 20));
-    opts.tries = 2;
-    int status = ares_init_options(&channel_, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
-    if (status == ARES_SUCCESS && !servers.empty()) {
-      status = ares_set_servers_ports_csv(channel_, dns_servers_csv(servers).c_str());
-    }
-    if (status != ARES_SUCCESS) {
-      return Status::Unavailable(std::string("c-ares: cannot start: ") + ares_strerror(status));
-    }
+    auto channel = open_ares_channel(options_.servers, options_.timeout);
+    if (!channel.ok()) return channel.status();
+    channel_ = channel.value();
     return Status::Ok();
   }
 
@@ -197,41 +176,11 @@ class AresResolver::Impl {
     active_.clear();
   }
 
-  // poll() on c-ares' sockets and the eventfd until something happens, a
-  // c-ares timeout is due or the nearest job deadline passes; then lets
-  // c-ares read, write and retry.
-  void wait_for_events() {
-    ares_socket_t sockets[ARES_GETSOCK_MAXNUM];
-    const int mask = ares_getsock(channel_, sockets, ARES_GETSOCK_MAXNUM);
-    std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
-    for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
-      short events = 0;
-      if (ARES_GETSOCK_READABLE(mask, i)) events |= POLLIN;
-      if (ARES_GETSOCK_WRITABLE(mask, i)) events |= POLLOUT;
-      if (events != 0) fds.push_back({sockets[i], events, 0});
-    }
-    poll(fds.data(), fds.size(), poll_timeout_ms());
-    if ((fds[0].revents & POLLIN) != 0) {
-      std::uint64_t count = 0;
-      [[maybe_unused]] const ssize_t n = read(wake_fd_, &count, sizeof count);
-    }
-    bool any = false;
-    for (std::size_t i = 1; i < fds.size(); ++i) {
-      if (fds[i].revents == 0) continue;
-      any = true;
-      const bool readable = (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0;
-      const bool writable = (fds[i].revents & POLLOUT) != 0;
-      ares_process_fd(channel_, readable ? fds[i].fd : ARES_SOCKET_BAD,
-                      writable ? fds[i].fd : ARES_SOCKET_BAD);
-    }
-    if (!any) ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
-  }
+  // Waits for c-ares or a wake-up, at most until the nearest job deadline.
+  void wait_for_events() { wait_for_ares_events(channel_, wake_fd_, next_deadline_ms()); }
 
-  int poll_timeout_ms() {
-    timeval max{1, 0};
-    timeval tv{};
-    const timeval* next = ares_timeout(channel_, &max, &tv);
-    long long ms = next->tv_sec * 1000LL + next->tv_usec / 1000;
+  long long next_deadline_ms() const {
+    long long ms = 1000;
     const auto now = Clock::now();
     for (const auto& job : active_) {
       if (job->finished) continue;
@@ -239,7 +188,7 @@ class AresResolver::Impl {
           std::chrono::duration_cast<std::chrono::milliseconds>(job->deadline - now).count();
       ms = std::min<long long>(ms, std::max<long long>(left, 0));
     }
-    return static_cast<int>(std::max<long long>(ms, 1));
+    return ms;
   }
 
   void start_job(std::shared_ptr<Job> job) {
