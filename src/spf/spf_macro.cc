@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "spf/spf_names.h"
+
 namespace greylist::spf {
 namespace {
 
@@ -53,20 +55,9 @@ std::optional<std::string> escape_form(char c) {
   return std::nullopt;
 }
 
-bool is_toplabel(std::string_view label) {
-  if (label.empty() || !is_alnum(label.front()) || !is_alnum(label.back())) return false;
-  bool alpha = false;
-  bool hyphen = false;
-  for (const char c : label) {
-    if (c == '-') hyphen = true;
-    else if (!is_alnum(c)) return false;
-    else if (std::isalpha(static_cast<unsigned char>(c)) != 0) alpha = true;
-  }
-  return alpha || hyphen;
-}
-
 std::string transform(const MacroToken& token, std::string_view value) {
-  const std::string_view delimiters = token.delimiters.empty() ? "." : token.delimiters;
+  const std::string_view delimiters =
+      token.delimiters.empty() ? std::string_view(".") : std::string_view(token.delimiters);
   std::vector<std::string_view> parts;
   std::size_t start = 0;
   for (std::size_t i = 0; i <= value.size(); ++i) {

@@ -35,12 +35,27 @@ std::string nibbles(const IpAddress& address, bool reversed) {
   return out;
 }
 
+bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
 }  // namespace
+
+bool is_toplabel(std::string_view label) {
+  if (label.empty() || !is_alnum(label.front()) || !is_alnum(label.back())) return false;
+  bool alpha = false;
+  bool hyphen = false;
+  for (const char c : label) {
+    if (c == '-') hyphen = true;
+    else if (!is_alnum(c)) return false;
+    else if (std::isalpha(static_cast<unsigned char>(c)) != 0) alpha = true;
+  }
+  return alpha || hyphen;
+}
 
 bool is_checkable_domain(std::string_view domain) {
   if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
   std::size_t labels = 0;
-  return domain.size() <= kMaxDomainLength && all_labels(domain, labels) && labels >= 2;
+  if (domain.size() > kMaxDomainLength || !all_labels(domain, labels) || labels < 2) return false;
+  return is_toplabel(domain.substr(domain.rfind('.') + 1));
 }
 
 std::optional<std::string> query_name(std::string_view expanded) {

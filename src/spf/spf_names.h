@@ -15,9 +15,13 @@ constexpr std::size_t kMaxDomainLength = 253;
 
 // A domain check_host() may check (§4.3): at most 253 bytes without the
 // final dot, two labels or more, each 1..63 bytes of visible ASCII other
-// than '\\'. Anything else (a literal "[192.0.2.1]", "localhost",
-// "a..example") gives the result none.
+// than '\\', the last a top label. Anything else (a literal "[192.0.2.1]",
+// "localhost", "a..example") gives the result none.
 bool is_checkable_domain(std::string_view domain);
+
+// A top label (RFC 7208 §7.1): letters, digits and inner hyphens, not all
+// digits.
+bool is_toplabel(std::string_view label);
 
 // The name to ask DNS for an expanded domain-spec: lower case, without the
 // final dot, left labels removed until it is at most 253 bytes (§7.3);
