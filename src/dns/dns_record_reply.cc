@@ -81,12 +81,14 @@ int read_ptr(const unsigned char* reply, int length, std::vector<std::string>& n
   hostent* host = nullptr;
   const std::array<unsigned char, 4> unused{};
   const int status = ares_parse_ptr_reply(reply, length, unused.data(), 4, AF_INET, &host);
+  // c-ares lists every PTR name among the aliases, in order, and the last
+  // one again as the host name.
   if (status == ARES_SUCCESS && host != nullptr) {
-    if (host->h_name != nullptr) names.push_back(dns_canonical_name(host->h_name));
     for (char** alias = host->h_aliases; alias != nullptr && *alias != nullptr; ++alias) {
       if (names.size() == kMaxRecords) break;
       names.push_back(dns_canonical_name(*alias));
     }
+    if (names.empty() && host->h_name != nullptr) names.push_back(dns_canonical_name(host->h_name));
   }
   if (host != nullptr) ares_free_hostent(host);
   return status;
