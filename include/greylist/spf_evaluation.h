@@ -35,6 +35,18 @@
 // - DNS failures of the record lookup and of a, mx, exists, include are
 //   temperror [4.4, 5].
 //
+// Why our own and not Debian's libspf2 (1.2.10, the last upstream release;
+// libspf2-2): its DNS layer is a synchronous lookup function (SPF_dns_server_t
+// returning the answer; the real one calls res_query), so every check blocks
+// its thread for each of up to ~20 lookups; a policy event loop cannot
+// afford that and c-ares cannot drive it without a thread per check. It was
+// written for RFC 4408 and predates RFC 7208, upstream is unmaintained, and
+// its macro expansion, the code that reads strangers' DNS records, had
+// buffer overflows as late as 2021 (CVE-2021-20314, CVE-2021-33912,
+// CVE-2021-33913). The evaluator here is small (parsing, macros and
+// check_host() in src/spf/), has no I/O, is checked against RFC 7208's cases
+// (test/spf_evaluation_test.cc) and is a fuzz target (test/fuzz/spf_fuzzer.cc).
+//
 // Not thread-safe: one thread drives one evaluation at a time.
 #pragma once
 
