@@ -1,20 +1,17 @@
 // AresRecordResolver: one thread owns the c-ares channel and waits in
-// poll() (dns/ares_channel.h); resolve() only takes the lock, looks in the
+// poll() (dns/ares_worker.h); resolve() only takes the lock, looks in the
 // cache and queues. Callbacks run without the lock held, so they may call
 // resolve() again. See the header for the contract.
 #include "greylist/ares_record_resolver.h"
 
 #include <ares.h>
 #include <ares_nameser.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 
-#include "dns/ares_channel.h"
+#include "dns/ares_worker.h"
 #include "dns/dns_record_reply.h"
 #include "greylist/log_line.h"
 #include "util/log.h"
@@ -66,26 +63,21 @@ class AresRecordResolver::Impl {
       : options_(options), cache_(options.cache_entries), failure_log_(options.failure_log_interval) {}
 
   ~Impl() {
-    if (thread_.joinable()) {
-      {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-      }
-      wake();
-      thread_.join();
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
     }
-    if (channel_ != nullptr) ares_destroy(channel_);
-    if (wake_fd_ >= 0) close(wake_fd_);
+    worker_.wake();
+    worker_.join();
   }
 
   Status start() {
-    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (wake_fd_ < 0) return Status::Unavailable("eventfd failed");
-    auto channel = open_ares_channel(options_.servers, options_.timeout);
-    if (!channel.ok()) return channel.status();
-    channel_ = channel.value();
-    thread_ = std::thread([this] { loop(); });
-    return Status::Ok();
+    AresWorker::Hooks hooks;
+    hooks.next_deadline_ms = [this] { return next_deadline_ms(); };
+    hooks.start_queued = [this] { return start_queued(); };
+    hooks.expire = [this] { expire_jobs(); };
+    hooks.drain = [this] { drain(); };
+    return worker_.start(options_.servers, options_.timeout, std::move(hooks));
   }
 
   void resolve(std::vector<DnsRecordQuery> queries, Deadline deadline, Callback done) {
@@ -158,26 +150,23 @@ class AresRecordResolver::Impl {
     finish(job);
   }
 
-  void wake() const {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t n = write(wake_fd_, &one, sizeof one);
+  void wake() const { worker_.wake(); }
+
+  // Worker thread: starts the queued jobs; true when stopping.
+  bool start_queued() {
+    std::vector<std::shared_ptr<Job>> started;
+    bool stopping = false;
+    {
+      std::lock_guard lock(mutex_);
+      started.swap(queue_);
+      stopping = stopping_;
+    }
+    for (auto& job : started) start_job(std::move(job));
+    return stopping;
   }
 
-  void loop() {
-    for (;;) {
-      wait_for_ares_events(channel_, wake_fd_, next_deadline_ms());
-      std::vector<std::shared_ptr<Job>> started;
-      bool stopping = false;
-      {
-        std::lock_guard lock(mutex_);
-        started.swap(queue_);
-        stopping = stopping_;
-      }
-      for (auto& job : started) start_job(std::move(job));
-      if (stopping) break;
-      expire_jobs();
-    }
-    ares_cancel(channel_);  // callbacks with ARES_ECANCELLED finish the jobs
+  // Worker thread, after c-ares cancelled its queries: ends the rest.
+  void drain() {
     for (auto& job : active_) {
       if (!job->finished) complete(*job);
     }
@@ -206,7 +195,7 @@ class AresRecordResolver::Impl {
         ++stats_.queries;
       }
       auto* tag = new QueryTag{this, query};  // owned by the callback
-      ares_query(channel_, query.name.c_str(), C_IN, ares_type(query.type), &Impl::on_reply, tag);
+      ares_query(worker_.channel(), query.name.c_str(), C_IN, ares_type(query.type), &Impl::on_reply, tag);
     }
     active_.push_back(std::move(job));
   }
@@ -273,12 +262,10 @@ class AresRecordResolver::Impl {
   RateLimitedLog failure_log_;
 
   // The resolver thread's own.
-  ares_channel channel_ = nullptr;
   std::unordered_map<std::string, std::vector<Waiter>> in_flight_;
   std::vector<std::shared_ptr<Job>> active_;
 
-  int wake_fd_ = -1;
-  std::thread thread_;
+  AresWorker worker_;  // last: its thread ends before the rest goes
 };
 
 Result<std::unique_ptr<AresRecordResolver>> AresRecordResolver::create(const AresResolverOptions& options) {

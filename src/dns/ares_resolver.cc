@@ -6,15 +6,12 @@
 
 #include <ares.h>
 #include <ares_nameser.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <mutex>
-#include <thread>
 
-#include "dns/ares_channel.h"
+#include "dns/ares_worker.h"
 #include "dns/dns_cache.h"
 #include "dns/dns_failure_log.h"
 #include "dns/dns_reply.h"
@@ -57,24 +54,21 @@ class AresResolver::Impl {
       : options_(options), cache_(options.cache_entries), failure_log_(options.failure_log_interval) {}
 
   ~Impl() {
-    if (thread_.joinable()) {
-      {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-      }
-      wake();
-      thread_.join();
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
     }
-    if (channel_ != nullptr) ares_destroy(channel_);
-    if (wake_fd_ >= 0) close(wake_fd_);
+    worker_.wake();
+    worker_.join();
   }
 
   Status start() {
-    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (wake_fd_ < 0) return Status::Unavailable("eventfd failed");
-    if (Status status = init_channel(); !status.ok()) return status;
-    thread_ = std::thread([this] { loop(); });
-    return Status::Ok();
+    AresWorker::Hooks hooks;
+    hooks.next_deadline_ms = [this] { return next_deadline_ms(); };
+    hooks.start_queued = [this] { return start_queued(); };
+    hooks.expire = [this] { expire_jobs(); };
+    hooks.drain = [this] { drain(); };
+    return worker_.start(options_.servers, options_.timeout, std::move(hooks));
   }
 
   void resolve(std::vector<std::string> names, Callback done) {
@@ -134,13 +128,6 @@ class AresResolver::Impl {
     std::string name;
   };
 
-  Status init_channel() {
-    auto channel = open_ares_channel(options_.servers, options_.timeout);
-    if (!channel.ok()) return channel.status();
-    channel_ = channel.value();
-    return Status::Ok();
-  }
-
   // Finishes a queued job (resolver thread).
   void complete(Job& job) {
     {
@@ -150,34 +137,28 @@ class AresResolver::Impl {
     finish(job);
   }
 
-  void wake() const {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t n = write(wake_fd_, &one, sizeof one);
+  void wake() const { worker_.wake(); }
+
+  // Worker thread: starts the queued jobs; true when stopping.
+  bool start_queued() {
+    std::vector<std::shared_ptr<Job>> started;
+    bool stopping = false;
+    {
+      std::lock_guard lock(mutex_);
+      started.swap(queue_);
+      stopping = stopping_;
+    }
+    for (auto& job : started) start_job(std::move(job));
+    return stopping;
   }
 
-  void loop() {
-    for (;;) {
-      wait_for_events();
-      std::vector<std::shared_ptr<Job>> started;
-      bool stopping = false;
-      {
-        std::lock_guard lock(mutex_);
-        started.swap(queue_);
-        stopping = stopping_;
-      }
-      for (auto& job : started) start_job(std::move(job));
-      if (stopping) break;
-      expire_jobs();
-    }
-    ares_cancel(channel_);  // callbacks with ARES_ECANCELLED finish the jobs
+  // Worker thread, after c-ares cancelled its queries: ends the rest.
+  void drain() {
     for (auto& job : active_) {
       if (!job->finished) complete(*job);
     }
     active_.clear();
   }
-
-  // Waits for c-ares or a wake-up, at most until the nearest job deadline.
-  void wait_for_events() { wait_for_ares_events(channel_, wake_fd_, next_deadline_ms()); }
 
   long long next_deadline_ms() const {
     long long ms = 1000;
@@ -201,7 +182,7 @@ class AresResolver::Impl {
         ++stats_.queries;
       }
       auto* tag = new QueryTag{this, name};  // owned by the callback
-      ares_query(channel_, name.c_str(), C_IN, T_A, &Impl::on_reply, tag);
+      ares_query(worker_.channel(), name.c_str(), C_IN, T_A, &Impl::on_reply, tag);
     }
     active_.push_back(std::move(job));
   }
@@ -259,13 +240,11 @@ class AresResolver::Impl {
   RateLimitedLog overload_log_{std::chrono::seconds(60)};
 
   // The resolver thread's own.
-  ares_channel channel_ = nullptr;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Job>>> in_flight_;
   std::vector<std::shared_ptr<Job>> active_;
   DnsFailureLog failure_log_;
 
-  int wake_fd_ = -1;
-  std::thread thread_;
+  AresWorker worker_;  // last: its thread ends before the rest goes
 };
 
 Result<std::unique_ptr<AresResolver>> AresResolver::create(const AresResolverOptions& options) {

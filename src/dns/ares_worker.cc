@@ -1,6 +1,7 @@
-#include "dns/ares_channel.h"
+#include "dns/ares_worker.h"
 
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,8 +16,7 @@ namespace {
 std::once_flag g_library_once;
 int g_library_status = ARES_SUCCESS;
 
-}  // namespace
-
+// A channel on `servers`, each query tried twice with half of `timeout`.
 Result<ares_channel> open_ares_channel(const std::vector<std::string>& servers,
                                        std::chrono::milliseconds timeout) {
   std::call_once(g_library_once, [] { g_library_status = ares_library_init(ARES_LIB_INIT_ALL); });
@@ -44,6 +44,9 @@ Result<ares_channel> open_ares_channel(const std::vector<std::string>& servers,
   return channel;
 }
 
+// Waits in poll() on the channel's sockets and `wake_fd` (drained when
+// readable) until something happens, c-ares has a timeout due, or
+// `max_wait_ms` passed; then lets c-ares read, write and retry.
 void wait_for_ares_events(ares_channel channel, int wake_fd, long long max_wait_ms) {
   ares_socket_t sockets[ARES_GETSOCK_MAXNUM];
   const int mask = ares_getsock(channel, sockets, ARES_GETSOCK_MAXNUM);
@@ -74,6 +77,45 @@ void wait_for_ares_events(ares_channel channel, int wake_fd, long long max_wait_
                     writable ? fds[i].fd : ARES_SOCKET_BAD);
   }
   if (!any) ares_process_fd(channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
+}
+
+}  // namespace
+
+AresWorker::~AresWorker() {
+  join();
+  if (channel_ != nullptr) ares_destroy(channel_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+Status AresWorker::start(const std::vector<std::string>& servers, std::chrono::milliseconds timeout,
+                         Hooks hooks) {
+  hooks_ = std::move(hooks);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) return Status::Unavailable("eventfd failed");
+  auto channel = open_ares_channel(servers, timeout);
+  if (!channel.ok()) return channel.status();
+  channel_ = channel.value();
+  thread_ = std::thread([this] { loop(); });
+  return Status::Ok();
+}
+
+void AresWorker::wake() const {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = write(wake_fd_, &one, sizeof one);
+}
+
+void AresWorker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void AresWorker::loop() {
+  for (;;) {
+    wait_for_ares_events(channel_, wake_fd_, hooks_.next_deadline_ms());
+    if (hooks_.start_queued()) break;
+    hooks_.expire();
+  }
+  ares_cancel(channel_);  // callbacks with ARES_ECANCELLED
+  hooks_.drain();
 }
 
 }  // namespace greylist
