@@ -11,7 +11,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "dns/ares_worker.h"
+#include "dns/ares_job_runner.h"
 #include "dns/dns_record_reply.h"
 #include "greylist/log_line.h"
 #include "util/log.h"
@@ -32,13 +32,13 @@ struct Job {
   DnsRecordResolver::Callback done;
   Clock::time_point deadline;
   bool finished = false;
-};
 
-void finish(Job& job) {
-  job.finished = true;
-  auto done = std::move(job.done);
-  done(std::move(job.answers));
-}
+  void finish() {
+    finished = true;
+    auto callback = std::move(done);
+    callback(std::move(answers));
+  }
+};
 
 std::string cache_key(const DnsRecordQuery& query) {
   return std::string(dns_record_type_name(query.type)) + ' ' + query.name;
@@ -57,28 +57,14 @@ int ares_type(DnsRecordType type) {
 
 }  // namespace
 
-class AresRecordResolver::Impl {
+class AresRecordResolver::Impl final : public AresJobRunner<AresRecordResolver::Impl, Job> {
  public:
   explicit Impl(const AresResolverOptions& options)
       : options_(options), cache_(options.cache_entries), failure_log_(options.failure_log_interval) {}
 
-  ~Impl() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    worker_.wake();
-    worker_.join();
-  }
+  ~Impl() { stop_worker(); }
 
-  Status start() {
-    AresWorker::Hooks hooks;
-    hooks.next_deadline_ms = [this] { return next_deadline_ms(); };
-    hooks.start_queued = [this] { return start_queued(); };
-    hooks.expire = [this] { expire_jobs(); };
-    hooks.drain = [this] { drain(); };
-    return worker_.start(options_.servers, options_.timeout, std::move(hooks));
-  }
+  Status start() { return start_worker(options_.servers, options_.timeout); }
 
   void resolve(std::vector<DnsRecordQuery> queries, Deadline deadline, Callback done) {
     auto job = std::make_shared<Job>();
@@ -91,12 +77,11 @@ class AresRecordResolver::Impl {
       std::lock_guard lock(mutex_);
       const auto now = Clock::now();
       look_in_cache(*job, now);
-      overloaded = !job->missing.empty() && queued_jobs_ >= options_.max_pending_lookups;
-      if (!job->missing.empty() && !stopping_ && !overloaded) {
+      overloaded = !job->missing.empty() && this->overloaded(options_.max_pending_lookups);
+      if (!job->missing.empty() && !stopping() && !overloaded) {
         job->pending = job->missing.size();
         job->deadline = std::min(deadline, now + options_.timeout);
-        queue_.push_back(job);
-        ++queued_jobs_;
+        push(job);
         queued = true;
       }
     }
@@ -107,7 +92,7 @@ class AresRecordResolver::Impl {
       overload_log_.log(Severity::kWarning, "SPF DNS: " + std::to_string(options_.max_pending_lookups) +
                                                 " lookups pending already; a new one counts as failed");
     }
-    finish(*job);
+    job->finish();
   }
 
   AresRecordResolverStats stats() const {
@@ -142,49 +127,10 @@ class AresRecordResolver::Impl {
     }
   }
 
-  void complete(Job& job) {
-    {
-      std::lock_guard lock(mutex_);
-      --queued_jobs_;
-    }
-    finish(job);
-  }
+  friend class AresJobRunner<Impl, Job>;
 
-  void wake() const { worker_.wake(); }
-
-  // Worker thread: starts the queued jobs; true when stopping.
-  bool start_queued() {
-    std::vector<std::shared_ptr<Job>> started;
-    bool stopping = false;
-    {
-      std::lock_guard lock(mutex_);
-      started.swap(queue_);
-      stopping = stopping_;
-    }
-    for (auto& job : started) start_job(std::move(job));
-    return stopping;
-  }
-
-  // Worker thread, after c-ares cancelled its queries: ends the rest.
-  void drain() {
-    for (auto& job : active_) {
-      if (!job->finished) complete(*job);
-    }
-    active_.clear();
-  }
-
-  long long next_deadline_ms() const {
-    long long ms = 1000;
-    const auto now = Clock::now();
-    for (const auto& job : active_) {
-      if (job->finished) continue;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(job->deadline - now).count();
-      ms = std::min<long long>(ms, std::max<long long>(left, 0));
-    }
-    return ms;
-  }
-
-  void start_job(std::shared_ptr<Job> job) {
+  // Resolver thread (AresJobRunner).
+  void start_job(const std::shared_ptr<Job>& job) {
     for (const std::size_t index : job->missing) {
       const DnsRecordQuery& query = job->queries[index];
       auto [it, first] = in_flight_.try_emplace(cache_key(query));
@@ -195,9 +141,8 @@ class AresRecordResolver::Impl {
         ++stats_.queries;
       }
       auto* tag = new QueryTag{this, query};  // owned by the callback
-      ares_query(worker_.channel(), query.name.c_str(), C_IN, ares_type(query.type), &Impl::on_reply, tag);
+      ares_query(channel(), query.name.c_str(), C_IN, ares_type(query.type), &Impl::on_reply, tag);
     }
-    active_.push_back(std::move(job));
   }
 
   static void on_reply(void* arg, int status, int /*timeouts*/, unsigned char* reply, int length) {
@@ -237,35 +182,22 @@ class AresRecordResolver::Impl {
                                              printable(reason, 80) + ")");
   }
 
-  void expire_jobs() {
-    const auto now = Clock::now();
-    for (auto& job : active_) {
-      if (job->finished || job->deadline > now) continue;
-      for (const std::size_t index : job->missing) {
-        if (job->answers[index].kind == DnsRecords::Kind::kFailed) {
-          log_failure(job->queries[index], "no answer in time");
-        }
-      }
-      complete(*job);
+  void expire_job(Job& job) {
+    for (const std::size_t index : job.missing) {
+      if (job.answers[index].kind == DnsRecords::Kind::kFailed) log_failure(job.queries[index], "no answer in time");
     }
-    std::erase_if(active_, [](const auto& job) { return job->finished; });
   }
 
   const AresResolverOptions options_;
-  mutable std::mutex mutex_;  // guards cache_, queue_, stats_, queued_jobs_, stopping_
+  // mutex_ (AresJobRunner's) guards cache_ and stats_ too.
   TtlCache<std::string, DnsRecords> cache_;
-  std::vector<std::shared_ptr<Job>> queue_;
   AresRecordResolverStats stats_;
-  std::size_t queued_jobs_ = 0;  // queued and not finished
-  bool stopping_ = false;
   RateLimitedLog overload_log_{std::chrono::seconds(60)};
   RateLimitedLog failure_log_;
 
   // The resolver thread's own.
   std::unordered_map<std::string, std::vector<Waiter>> in_flight_;
-  std::vector<std::shared_ptr<Job>> active_;
 
-  AresWorker worker_;  // last: its thread ends before the rest goes
 };
 
 Result<std::unique_ptr<AresRecordResolver>> AresRecordResolver::create(const AresResolverOptions& options) {

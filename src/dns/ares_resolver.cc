@@ -11,7 +11,7 @@
 #include <cctype>
 #include <mutex>
 
-#include "dns/ares_worker.h"
+#include "dns/ares_job_runner.h"
 #include "dns/dns_cache.h"
 #include "dns/dns_failure_log.h"
 #include "dns/dns_reply.h"
@@ -31,6 +31,14 @@ struct Job {
   DnsResolver::Callback done;
   Clock::time_point deadline;
   bool finished = false;
+
+  // Calls back with the answers; names not answered are kFailed.
+  void finish() {
+    finished = true;
+    for (const std::string& name : missing) answers.try_emplace(name);  // kFailed
+    auto callback = std::move(done);
+    callback(std::move(answers));
+  }
 };
 
 std::string canonical_name(std::string name) {
@@ -39,37 +47,16 @@ std::string canonical_name(std::string name) {
   return name;
 }
 
-void finish(Job& job) {
-  job.finished = true;
-  for (const std::string& name : job.missing) job.answers.try_emplace(name);  // kFailed
-  auto done = std::move(job.done);
-  done(std::move(job.answers));
-}
-
 }  // namespace
 
-class AresResolver::Impl {
+class AresResolver::Impl final : public AresJobRunner<AresResolver::Impl, Job> {
  public:
   explicit Impl(const AresResolverOptions& options)
       : options_(options), cache_(options.cache_entries), failure_log_(options.failure_log_interval) {}
 
-  ~Impl() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-    }
-    worker_.wake();
-    worker_.join();
-  }
+  ~Impl() { stop_worker(); }
 
-  Status start() {
-    AresWorker::Hooks hooks;
-    hooks.next_deadline_ms = [this] { return next_deadline_ms(); };
-    hooks.start_queued = [this] { return start_queued(); };
-    hooks.expire = [this] { expire_jobs(); };
-    hooks.drain = [this] { drain(); };
-    return worker_.start(options_.servers, options_.timeout, std::move(hooks));
-  }
+  Status start() { return start_worker(options_.servers, options_.timeout); }
 
   void resolve(std::vector<std::string> names, Callback done) {
     auto job = std::make_shared<Job>();
@@ -95,12 +82,11 @@ class AresResolver::Impl {
           job->missing.push_back(std::move(name));
         }
       }
-      overloaded = !job->missing.empty() && queued_jobs_ >= options_.max_pending_lookups;
-      if (!job->missing.empty() && !stopping_ && !overloaded) {
+      overloaded = !job->missing.empty() && this->overloaded(options_.max_pending_lookups);
+      if (!job->missing.empty() && !stopping() && !overloaded) {
         job->pending = job->missing.size();
         job->deadline = now + options_.timeout;
-        queue_.push_back(job);
-        ++queued_jobs_;
+        push(job);
         queued = true;
       }
     }
@@ -110,7 +96,7 @@ class AresResolver::Impl {
                           "DNS lists: " + std::to_string(options_.max_pending_lookups) +
                               " lookups pending already; a new one counts as not listed");
       }
-      return finish(*job);
+      return job->finish();
     }
     wake();
   }
@@ -128,51 +114,10 @@ class AresResolver::Impl {
     std::string name;
   };
 
-  // Finishes a queued job (resolver thread).
-  void complete(Job& job) {
-    {
-      std::lock_guard lock(mutex_);
-      --queued_jobs_;
-    }
-    finish(job);
-  }
+  friend class AresJobRunner<Impl, Job>;
 
-  void wake() const { worker_.wake(); }
-
-  // Worker thread: starts the queued jobs; true when stopping.
-  bool start_queued() {
-    std::vector<std::shared_ptr<Job>> started;
-    bool stopping = false;
-    {
-      std::lock_guard lock(mutex_);
-      started.swap(queue_);
-      stopping = stopping_;
-    }
-    for (auto& job : started) start_job(std::move(job));
-    return stopping;
-  }
-
-  // Worker thread, after c-ares cancelled its queries: ends the rest.
-  void drain() {
-    for (auto& job : active_) {
-      if (!job->finished) complete(*job);
-    }
-    active_.clear();
-  }
-
-  long long next_deadline_ms() const {
-    long long ms = 1000;
-    const auto now = Clock::now();
-    for (const auto& job : active_) {
-      if (job->finished) continue;
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(job->deadline - now).count();
-      ms = std::min<long long>(ms, std::max<long long>(left, 0));
-    }
-    return ms;
-  }
-
-  void start_job(std::shared_ptr<Job> job) {
+  // Resolver thread (AresJobRunner).
+  void start_job(const std::shared_ptr<Job>& job) {
     for (const std::string& name : job->missing) {
       auto [it, first] = in_flight_.try_emplace(name);
       it->second.push_back(job);
@@ -182,9 +127,8 @@ class AresResolver::Impl {
         ++stats_.queries;
       }
       auto* tag = new QueryTag{this, name};  // owned by the callback
-      ares_query(worker_.channel(), name.c_str(), C_IN, T_A, &Impl::on_reply, tag);
+      ares_query(channel(), name.c_str(), C_IN, T_A, &Impl::on_reply, tag);
     }
-    active_.push_back(std::move(job));
   }
 
   static void on_reply(void* arg, int status, int /*timeouts*/, unsigned char* reply, int length) {
@@ -217,34 +161,21 @@ class AresResolver::Impl {
     return std::clamp(ttl, options_.min_ttl, options_.max_ttl);
   }
 
-  void expire_jobs() {
-    const auto now = Clock::now();
-    for (auto& job : active_) {
-      if (!job->finished && job->deadline <= now) {
-        for (const std::string& name : job->missing) {
-          if (job->answers.count(name) == 0) failure_log_.failed(name, "no answer in time");
-        }
-        complete(*job);
-      }
+  void expire_job(Job& job) {
+    for (const std::string& name : job.missing) {
+      if (job.answers.count(name) == 0) failure_log_.failed(name, "no answer in time");
     }
-    std::erase_if(active_, [](const auto& job) { return job->finished; });
   }
 
   const AresResolverOptions options_;
-  mutable std::mutex mutex_;  // guards cache_, queue_, stats_, stopping_
+  // mutex_ (AresJobRunner's) guards cache_ and stats_ too.
   DnsCache cache_;
-  std::vector<std::shared_ptr<Job>> queue_;
   AresResolverStats stats_;
-  std::size_t queued_jobs_ = 0;  // queued and not finished
-  bool stopping_ = false;
   RateLimitedLog overload_log_{std::chrono::seconds(60)};
 
   // The resolver thread's own.
   std::unordered_map<std::string, std::vector<std::shared_ptr<Job>>> in_flight_;
-  std::vector<std::shared_ptr<Job>> active_;
   DnsFailureLog failure_log_;
-
-  AresWorker worker_;  // last: its thread ends before the rest goes
 };
 
 Result<std::unique_ptr<AresResolver>> AresResolver::create(const AresResolverOptions& options) {
