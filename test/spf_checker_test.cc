@@ -6,9 +6,12 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <optional>
 #include <thread>
 
+#include "spf/asio_spf_check.h"
 #include "support/spf_zone.h"
 
 using namespace greylist;
@@ -162,6 +165,44 @@ TEST_CASE("check_and_wait answers at once from the cache") {
   SpfChecker checker(resolver);
   CHECK(checker.check_and_wait(identity("192.0.2.1"), 1s).result == SpfResult::kPass);
   CHECK(checker.check_and_wait(identity("192.0.2.1"), 0ms).result == SpfResult::kPass);
+}
+
+TEST_CASE("async_check_spf: the verdict is handled on the event loop, never inside check()") {
+  const SpfZone records = zone();
+  FakeRecordResolver resolver(records);
+  SpfChecker checker(resolver);
+  boost::asio::io_context loop;
+  std::optional<SpfVerdict> verdict;
+  std::thread::id handled_on;
+  // Even a verdict ready at once (a sync resolver) waits for the loop.
+  async_check_spf(checker, identity("192.0.2.1"), loop.get_executor(), [&](SpfVerdict v) {
+    verdict = std::move(v);
+    handled_on = std::this_thread::get_id();
+  });
+  CHECK_FALSE(verdict);
+  // Answers that come on another thread are posted back to the loop too.
+  resolver.hold(true);
+  std::optional<SpfVerdict> later;
+  async_check_spf(checker, identity("203.0.113.1"), loop.get_executor(), [&](SpfVerdict v) { later = std::move(v); });
+  std::atomic<bool> stop{false};
+  std::thread answering([&] {
+    for (int i = 0; i < 5000 && !stop; ++i) {
+      resolver.release();
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  for (int i = 0; i < 5000 && !later; ++i) {
+    loop.restart();  // run_for() stops the loop whenever it runs out of work
+    loop.run_for(1ms);
+    if (!later) std::this_thread::sleep_for(1ms);
+  }
+  stop = true;
+  answering.join();
+  REQUIRE(verdict);
+  CHECK(verdict->result == SpfResult::kPass);
+  CHECK(handled_on == std::this_thread::get_id());
+  REQUIRE(later);
+  CHECK(later->result == SpfResult::kFail);
 }
 
 }  // TEST_SUITE
