@@ -80,6 +80,9 @@ struct SpfVerdict {
   SpfResult result = SpfResult::kNone;
   // What decided, for logs: "example.com ip4:192.0.2.0/24", "no SPF
   // record", "more than 10 DNS lookups", "DNS failure: TXT example.com"...
+  // It quotes DNS records (strangers' text): at most
+  // SpfEvaluation::kMaxReason bytes, to be made printable (log_line.h)
+  // before it is logged.
   std::string reason;
   // The smallest TTL of the DNS answers the verdict rests on (kNoTtl when
   // it used none): how long it may be reused for the same domain and client.
@@ -96,6 +99,7 @@ class SpfEvaluation {
   // Distinct queries one evaluation may make at most (its limits allow far
   // fewer); past it the verdict is permerror.
   static constexpr std::size_t kMaxQueries = 512;
+  static constexpr std::size_t kMaxReason = 256;
 
   explicit SpfEvaluation(SpfIdentity identity) : identity_(std::move(identity)) {}
 

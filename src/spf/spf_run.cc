@@ -20,7 +20,7 @@ std::optional<SpfVerdict> Run::evaluate() {
   if (outcome.blocked) return std::nullopt;
   SpfVerdict verdict;
   verdict.result = outcome.result;
-  verdict.reason = outcome.reason;
+  verdict.reason = outcome.reason.substr(0, SpfEvaluation::kMaxReason);
   verdict.ttl = ttl_;
   verdict.identity_macros = identity_macros_;
   verdict.dns_lookups = lookups_;

@@ -162,6 +162,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::size_t asked = 0;
   const SpfVerdict verdict = run(zone, identity, asked);
   FUZZ_CHECK(!verdict.reason.empty());
+  FUZZ_CHECK(verdict.reason.size() <= SpfEvaluation::kMaxReason);
   FUZZ_CHECK(verdict.dns_lookups <= 11);
   if (!greylist::spf::is_checkable_domain(identity.domain)) {
     FUZZ_CHECK(verdict.result == greylist::SpfResult::kNone);
