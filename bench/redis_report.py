@@ -153,10 +153,11 @@ def section(rows, args):
     return "\n".join(out)
 
 
-def splice(text, new_section):
-    """text with its Redis section replaced by new_section (or it appended)."""
+def splice(text, new_section, heading=HEADING):
+    """text with its section whose heading starts with `heading` replaced by
+    new_section (or new_section appended)."""
     lines = text.split("\n")
-    start = next((i for i, l in enumerate(lines) if l.strip() == HEADING), None)
+    start = next((i for i, l in enumerate(lines) if l.strip().startswith(heading)), None)
     if start is None:
         return text.rstrip("\n") + "\n\n" + new_section.rstrip("\n") + "\n"
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
