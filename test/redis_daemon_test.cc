@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "greylist/key_layout.h"
 #include "greylist/record_codec.h"
 #include "support/child_process.h"
 #include "support/daemon_process.h"
@@ -145,7 +146,9 @@ TEST_CASE("a greytrap hit through daemon A: daemon B tempfails that network past
 
   RedisClient raw(redis.port());
   REQUIRE(raw.ok());
-  const auto keys = raw.command({"KEYS", std::string(kPrefix) + "g1:*"});
+  // The clients table ("c:") holds the trap under the key layout's prefix.
+  const auto keys = raw.command(
+      {"KEYS", std::string(kPrefix) + "c:" + std::string(greylist::kGreytrapKeyPrefix) + "*"});
   REQUIRE(keys);
   CHECK(keys->elements.size() == 1);
 }
