@@ -86,3 +86,19 @@ record() {
   [ -n "$json" ] || return 0
   printf '%s\n' "${json%\}},$extra,\"loadavg\":$(cut -d' ' -f1 /proc/loadavg)}" >>"$RESULTS"
 }
+
+# start_work_dir NAME: a fresh world-readable $WORK (/tmp/greylist-NAME.XXXXXX)
+# and the array STARTED of process ids; on exit (trap) every process in
+# STARTED is stopped and $WORK removed.
+start_work_dir() {
+  WORK=$(mktemp -d "/tmp/greylist-$1.XXXXXX")
+  chmod 755 "$WORK"
+  STARTED=()
+  trap stop_started_and_clean EXIT
+  trap 'exit 130' INT TERM
+}
+stop_started_and_clean() {
+  local pid
+  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
+  rm -rf "$WORK"
+}

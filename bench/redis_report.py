@@ -166,6 +166,18 @@ def splice(text, new_section, heading=HEADING):
             + ("\n" + after if after.strip() else ""))
 
 
+def load_run(args, fields, program):
+    """The result rows of args.results; the `fields` of its "run" line (the
+    run's facts) are set on args. Exits naming `program` without one."""
+    rows = load(args.results)
+    run = next((r for r in rows if r.get("tool") == "run"), None)
+    if run is None or any(field not in run for field in fields):
+        raise SystemExit(f"{program}: {args.results} has no complete \"run\" line")
+    for field in fields:
+        setattr(args, field, run[field])
+    return rows
+
+
 RUN_FIELDS = ("rounds", "duration", "started", "elapsed", "commit", "command", "nproc",
               "redis_version")
 
@@ -177,12 +189,7 @@ def main():
     p.add_argument("--benchmarks", default=os.path.join(root, "BENCHMARKS.md"),
                    help="edited in place")
     args = p.parse_args()
-    rows = load(args.results)
-    run = next((r for r in rows if r.get("tool") == "run"), None)
-    if run is None or any(field not in run for field in RUN_FIELDS):
-        raise SystemExit(f"redis_report: {args.results} has no complete \"run\" line")
-    for field in RUN_FIELDS:
-        setattr(args, field, run[field])
+    rows = load_run(args, RUN_FIELDS, "redis_report")
     new_section = section(rows, args)
     with open(args.benchmarks) as f:
         text = f.read()

@@ -9,7 +9,7 @@ import argparse
 import os
 import statistics
 
-from redis_report import load, median, rate, splice
+from redis_report import load_run, median, rate, splice
 
 HEADING = "## Rules and DNS lists"
 RUN_FIELDS = ("rounds", "duration", "started", "elapsed", "commit", "command", "nproc", "cpu",
@@ -104,12 +104,7 @@ def main():
     p.add_argument("--benchmarks", default=os.path.join(root, "BENCHMARKS.md"),
                    help="edited in place")
     args = p.parse_args()
-    rows = load(args.results)
-    run = next((r for r in rows if r.get("tool") == "run"), None)
-    if run is None or any(field not in run for field in RUN_FIELDS):
-        raise SystemExit(f"rules_report: {args.results} has no complete \"run\" line")
-    for field in RUN_FIELDS:
-        setattr(args, field, run[field])
+    rows = load_run(args, RUN_FIELDS, "rules_report")
     with open(args.benchmarks) as f:
         text = f.read()
     with open(args.benchmarks, "w") as f:

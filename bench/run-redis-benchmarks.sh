@@ -69,17 +69,7 @@ DAEMON=$BUILD_DIR/greylist-milter
 BENCH=$BUILD_DIR/bench
 
 # ---- processes -----------------------------------------------------------------
-WORK=$(mktemp -d /tmp/greylist-redis-bench.XXXXXX)
-chmod 755 "$WORK"
-declare -a STARTED=()
-
-cleanup() {
-  local pid
-  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+start_work_dir redis-bench
 
 write_whitelists "$WORK"
 

@@ -65,16 +65,7 @@ ninja -C "$BUILD_DIR" greylist-milter bench/policy-load bench/rules-bench bench/
 DAEMON=$BUILD_DIR/greylist-milter
 BENCH=$BUILD_DIR/bench
 
-WORK=$(mktemp -d /tmp/greylist-rules-bench.XXXXXX)
-chmod 755 "$WORK"
-declare -a STARTED=()
-cleanup() {
-  local pid
-  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+start_work_dir rules-bench
 
 write_whitelists "$WORK"
 RULES_FILE=$WORK/rules-$RULES

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -177,6 +179,21 @@ bool greylisted(PostfixInstance::Service service, const SmtpReply& reply) {
 }
 
 RunningParts& running_parts(int slot) { return g_running[slot]; }
+
+std::unique_ptr<PostfixInstance> start_postfix_for(const DaemonProcess& daemon,
+                                                   const std::vector<std::string>& mailboxes,
+                                                   RunningParts& parts) {
+  PostfixInstance::Options options;
+  options.root = daemon.dir + "/postfix";
+  std::filesystem::create_directories(options.root);
+  options.mailboxes = mailboxes;
+  options.milter_port = daemon.milter_port;
+  options.policy_port = daemon.policy_port;
+  const std::string etc = options.root + "/etc";
+  std::strncpy(parts.postfix_etc, etc.c_str(), sizeof parts.postfix_etc - 1);
+  stop_running_parts_on_signals();
+  return std::make_unique<PostfixInstance>(options);
+}
 
 void stop_running_parts_on_signals() {
   signal(SIGINT, stop_everything_and_exit);

@@ -14,10 +14,12 @@
 
 #include <climits>
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "e2e/postfix_instance.h"
+#include "support/daemon_process.h"
 #include "support/smtp_client.h"
 
 namespace greylist::testing::e2e {
@@ -79,6 +81,13 @@ struct RunningParts {
 };
 inline constexpr int kRunningSlots = 4;
 RunningParts& running_parts(int slot);  // 0 <= slot < kRunningSlots
+// A Postfix in front of `daemon` (its milter_port and policy_port), in
+// daemon.dir/postfix so that GREYLIST_E2E_KEEP keeps both, with
+// `mailboxes` at dest.test; registered in `parts` and the signal handler
+// installed before it starts. Throws as PostfixInstance's constructor.
+std::unique_ptr<PostfixInstance> start_postfix_for(const DaemonProcess& daemon,
+                                                   const std::vector<std::string>& mailboxes,
+                                                   RunningParts& parts);
 // Installs the SIGINT/SIGTERM handler: kills the registered daemons and
 // redis-servers, aborts the registered Postfix instances, exits 128+N.
 void stop_running_parts_on_signals();

@@ -24,8 +24,6 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -109,16 +107,7 @@ class Environment {
     }
     start_daemon();
 
-    PostfixInstance::Options options;
-    options.root = daemon_.dir + "/postfix";
-    std::filesystem::create_directories(options.root);
-    options.mailboxes = kMailboxes;
-    options.milter_port = daemon_.milter_port;
-    options.policy_port = daemon_.policy_port;
-    const std::string etc = options.root + "/etc";
-    std::strncpy(parts().postfix_etc, etc.c_str(), sizeof parts().postfix_etc - 1);
-    stop_running_parts_on_signals();
-    postfix_ = std::make_unique<PostfixInstance>(options);
+    postfix_ = start_postfix_for(daemon_, kMailboxes, parts());
   }
 
   ~Environment() {

@@ -20,8 +20,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
-#include <filesystem>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -112,16 +110,7 @@ class Environment {
     ensure_postfix_installed(SOURCE_ROOT);
     dns_ = std::make_unique<DnsmasqServer>(test_zones());
     start_daemon();
-    PostfixInstance::Options options;
-    options.root = daemon_.dir + "/postfix";
-    std::filesystem::create_directories(options.root);
-    options.mailboxes = kMailboxes;
-    options.milter_port = daemon_.milter_port;
-    options.policy_port = daemon_.policy_port;
-    const std::string etc = options.root + "/etc";
-    std::strncpy(running_parts(kSlot).postfix_etc, etc.c_str(), PATH_MAX - 1);
-    stop_running_parts_on_signals();
-    postfix_ = std::make_unique<PostfixInstance>(options);
+    postfix_ = start_postfix_for(daemon_, kMailboxes, running_parts(kSlot));
   }
 
   ~Environment() {
