@@ -414,7 +414,8 @@ int serve(const DaemonOptions& options, ControlSignals& signals, FrontEnds& fron
   // The expiry thread inherits the block; the front ends' threads are
   // started after listen(), each blocked from its start: from here on
   // every control signal reaches the main loop, none libmilter's thread.
-  ExpiryThread expiry(core.greylister.config(), store, core.clock);
+  ExpiryThread expiry(core.greylister.config(), store, core.clock, ExpiryPace(),
+                      [&greylister = core.greylister] { return greylister.rules(); });
   signals.listen();
   // A front end that stops on its own (a listener error, libmilter's loop
   // returning) stops the whole daemon with a failure status, for the
