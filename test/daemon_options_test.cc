@@ -53,6 +53,10 @@ TEST_CASE("client kinds: defaults, values, and --compat postgrey") {
   const GreylistConfig& d = r.value().options.greylist;
   CHECK(d.pool_by_domain);
   CHECK_FALSE(d.pool_dynamic_names);
+  CHECK_FALSE(d.pool_by_spf);
+  REQUIRE(parse({"--pool-by-spf", "yes"}).ok());
+  CHECK(parse({"--pool-by-spf", "yes"}).value().options.greylist.pool_by_spf);
+  CHECK_FALSE(parse({"--pool-by-spf", "maybe"}).ok());
   CHECK(d.auto_whitelist_domains == 2);
   CHECK(d.client_awl_key == GreylistConfig::ClientAwlKey::kAdaptive);
   CHECK(d.dynamic_delay == 2400);

@@ -90,6 +90,41 @@ TEST_CASE("RecordKeys apply --privacy and --pool-by-domain") {
   CHECK(hashed.greytrap_key(r) == hashed_key(KeyKind::kGreytrap, "g1:192.0.2.0", "secret"));
 }
 
+TEST_CASE("--pool-by-spf keys an SPF pass on the sender's domain, anything else by network") {
+  GreylistConfig config;
+  config.pool_by_domain = false;
+  config.pool_by_spf = true;
+  const RecordKeys keys(config, nullptr);
+  Request first;
+  first.client_address = "192.0.2.7";
+  first.sender = "a@foo.test";
+  first.recipient = "b@bar.test";
+  first.spf_pass_domain = "foo.test";
+  Request retry = first;
+  retry.client_address = "198.51.100.9";  // another network the domain authorizes
+  CHECK(keys.triplet_client(first) == "pool:spf:foo.test");
+  CHECK(pool_domain(keys.triplet_client(first)) == std::optional<std::string_view>("spf:foo.test"));
+  CHECK(keys.triplet_key(first) == keys.triplet_key(retry));
+  CHECK(keys.triplet_key(first) == encode_triplet_key(spf_pool_client("foo.test"), "a@foo.test",
+                                                      "b@bar.test"));
+  // fail, softfail, neutral, none, temperror, permerror and the null sender
+  // leave spf_pass_domain empty: the network, as without the option.
+  Request failed = retry;
+  failed.spf_pass_domain.clear();
+  CHECK(keys.triplet_client(failed) == "198.51.100.0");
+  CHECK(keys.triplet_key(failed) != keys.triplet_key(first));
+  Request bounce = first;
+  bounce.sender.clear();
+  bounce.spf_pass_domain.clear();
+  CHECK(keys.triplet_client(bounce) == "192.0.2.0");
+  // The option off: a pass is ignored.
+  config.pool_by_spf = false;
+  CHECK(RecordKeys(config, nullptr).triplet_client(first) == "192.0.2.0");
+  // The client auto-whitelist and greytraps stay on the network.
+  CHECK(keys.client_key(first) == "c1:192.0.2.7");
+  CHECK(keys.greytrap_key(first) == "g1:192.0.2.0");
+}
+
 TEST_CASE("no file under src/ or include/ but the key module spells a key prefix") {
   const std::filesystem::path root(SOURCE_ROOT);
   std::vector<std::string> found;

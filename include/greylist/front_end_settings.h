@@ -5,6 +5,7 @@
 
 #include "greylist/dns_lists.h"
 #include "greylist/reply_text.h"
+#include "greylist/spf_pooling.h"
 
 namespace greylist {
 
@@ -21,6 +22,8 @@ struct FrontEndSettings {
   // The rules' DNS lists: the daemon's resolver (set at start, none by
   // default: every list "not listed"), its metrics, --dns-timeout.
   DnsLists dns;
+  // --pool-by-spf: the daemon's SPF checker (none by default: no check).
+  SpfPooling spf;
 };
 
 }  // namespace greylist

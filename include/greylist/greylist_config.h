@@ -31,6 +31,11 @@ struct GreylistConfig {
   // of one ISP share its registered domain, and a bot retrying another
   // bot's envelope would pass.
   bool pool_dynamic_names = false;
+  // Key the triplet of a client whose SPF check for the envelope sender's
+  // domain gives pass (Request::spf_pass_domain, set by the front ends) on
+  // that domain, so a retry from any address the domain authorizes is the
+  // same triplet (--pool-by-spf). Before --pool-by-domain.
+  bool pool_by_spf = false;
   // What the client auto-whitelist is keyed on (--client-awl-key): the
   // client network; the full address (postgrey); or adaptive: the network
   // for clients named like servers, the full address for clients without a

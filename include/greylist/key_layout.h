@@ -5,7 +5,8 @@
 //   triplet key  "t1:" <len>':'<client> <len>':'<sender> <len>':'<recipient>
 //                <client>: the client network ("192.0.2.0", "2001:db8::"), or
 //                "pool:" <registered domain> of a verified client name
-//                (--pool-by-domain)
+//                (--pool-by-domain), or "pool:spf:" <sender domain> when
+//                the client passed SPF for the sender's domain (--pool-by-spf)
 //   client key   "c1:" <client network, or the full address>     (client AWL,
 //                --client-awl-key)
 //   domain key   "d1:" <len>':'<client network> <sender domain>  (domain AWL)
@@ -47,6 +48,9 @@ inline constexpr std::string_view kGreytrapKeyPrefix = "g1:";
 inline constexpr std::string_view kHashedGreytrapKeyPrefix = "g1h:";
 // The <client> part of a triplet key of a pool starts with this marker.
 inline constexpr std::string_view kPoolMarker = "pool:";
+// After kPoolMarker: the pool of the addresses a sender domain's SPF record
+// authorizes (no registered domain holds a ':').
+inline constexpr std::string_view kSpfPoolMarker = "spf:";
 
 // First byte of every stored value.
 inline constexpr char kRecordVersion1 = 1;
@@ -74,6 +78,9 @@ std::optional<std::string_view> greytrap_key_network(std::string_view key);
 // domain of a pool client, nullopt when `client` is a network.
 std::string pool_client(std::string_view registered_domain);
 std::optional<std::string_view> pool_domain(std::string_view client);
+// The <client> part of a triplet key for the SPF pool of `sender_domain`:
+// "pool:spf:example.com"; pool_domain() of it is "spf:example.com".
+std::string spf_pool_client(std::string_view sender_domain);
 
 // --privacy: the hashed key stored instead of `plain_key` of `kind`.
 std::string hashed_key(KeyKind kind, std::string_view plain_key, std::string_view secret);
@@ -91,9 +98,11 @@ class RecordKeys {
   // What the client's verified name says (client_kind.h), its registered
   // domain left out of the look.
   ClientKind client_kind(const Request& request) const;
-  // The client part of the triplet: pool_client(<registered domain>) for a
-  // client with a verified name under --pool-by-domain (unless the name
-  // looks dynamic and --pool-dynamic-names is off), else the network.
+  // The client part of the triplet: spf_pool_client(<sender domain>) for a
+  // request with spf_pass_domain under --pool-by-spf; else
+  // pool_client(<registered domain>) for a client with a verified name
+  // under --pool-by-domain (unless the name looks dynamic and
+  // --pool-dynamic-names is off); else the network.
   std::string triplet_client(const Request& request) const;
   std::string triplet_key(const Request& request) const;
   // The triplet key of `request` with `client` as its client part.

@@ -19,6 +19,9 @@ struct Request {
   std::string recipient;
   // SMTP AUTH user name when the client authenticated; empty otherwise.
   std::string sasl_username;
+  // The envelope sender's domain (lower case) when the front end checked
+  // SPF for it (--pool-by-spf) and the result was pass; empty otherwise.
+  std::string spf_pass_domain;
   // Postfix queue id when known (log prefix only).
   std::string queue_id;
   // Which front end asked ("policy", "milter"; metrics label only).

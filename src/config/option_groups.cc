@@ -278,6 +278,7 @@ Status fill_greylisting(const po::variables_map& vm, DaemonOptions& out) {
   if (!domain_awl.ok()) return domain_awl.status();
   g.auto_whitelist_domains = static_cast<std::uint32_t>(domain_awl.value());
   g.pool_by_domain = get<bool>(vm, "pool-by-domain");
+  g.pool_by_spf = get<bool>(vm, "pool-by-spf");
   return fill_client_kinds(vm, g);
 }
 

@@ -121,6 +121,9 @@ po::options_description describe_options() {
       ("pool-by-domain", po::value<bool>()->default_value(true),
        "key clients with a verified name on its registered domain, so a pool retrying from "
        "another network is the same triplet (yes/no)")
+      ("pool-by-spf", po::value<bool>()->default_value(false),
+       "key the triplet of a client that passes SPF for the sender's domain on that domain, so "
+       "a retry from any address the domain authorizes is the same triplet (yes/no)")
       ("pool-dynamic-names", po::value<bool>()->default_value(false),
        "with --pool-by-domain, also pool names that look like ISP customer ranges (yes/no)")
       ("client-awl-key", po::value<std::string>()->default_value("adaptive"),

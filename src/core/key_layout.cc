@@ -98,6 +98,10 @@ std::optional<std::string_view> pool_domain(std::string_view client) {
   return client.substr(kPoolMarker.size());
 }
 
+std::string spf_pool_client(std::string_view sender_domain) {
+  return pool_client(std::string(kSpfPoolMarker) + std::string(sender_domain));
+}
+
 std::string hashed_key(KeyKind kind, std::string_view plain_key, std::string_view secret) {
   static constexpr char kDigits[] = "0123456789abcdef";
   const Digest digest = hmac_sha256(plain_key, secret);
@@ -133,6 +137,9 @@ ClientKind RecordKeys::client_kind(const Request& request) const {
 }
 
 std::string RecordKeys::triplet_client(const Request& request) const {
+  if (config_.pool_by_spf && !request.spf_pass_domain.empty()) {
+    return spf_pool_client(request.spf_pass_domain);
+  }
   if (config_.pool_by_domain && domains_ != nullptr && is_verified_name(request.client_name)) {
     auto domain = domains_->registered_domain(request.client_name);
     if (domain && (config_.pool_dynamic_names ||

@@ -35,6 +35,7 @@
 #include "greylist/static_whitelist.h"
 #include "milter/milter_server.h"
 #include "policy/policy_server.h"
+#include "spf/spf_service.h"
 #include "store/bdb_store.h"
 #include "store/redis_store.h"
 #include "util/log.h"
@@ -266,6 +267,7 @@ struct Core {
   Greylister greylister;
   Metrics metrics;
   LazyResolver resolver;
+  SpfService spf;  // started only with --pool-by-spf
 };
 
 // Waits for control signals (and ControlSignals::wake()) until one stops
@@ -362,6 +364,7 @@ Status open_front_ends(const DaemonOptions& options, Core& core, FrontEnds& out)
   if (!options.policy.sockets.empty()) {
     PolicySettings settings = options.policy;
     settings.common.dns = core.dns_lists(options);
+    settings.common.spf = core.spf.pooling();
     auto server = PolicyServer::open(std::move(settings), core.greylister, core.clock);
     if (!server.ok()) return Status::IoError("policy front end: " + server.status().message());
     out.policy = std::move(server).value();
@@ -369,6 +372,7 @@ Status open_front_ends(const DaemonOptions& options, Core& core, FrontEnds& out)
   if (options.milter.socket.kind != SocketSpec::Kind::kNone) {
     MilterSettings settings = options.milter;
     settings.common.dns = core.dns_lists(options);
+    settings.common.spf = core.spf.pooling();
     auto server = MilterServer::open(std::move(settings), core.greylister, core.clock);
     if (!server.ok()) return Status::IoError("milter front end: " + server.status().message());
     out.milter = std::move(server).value();
@@ -436,6 +440,7 @@ int serve(const DaemonOptions& options, ControlSignals& signals, FrontEnds& fron
   // Lookups still pending are answered now, while the front ends (whose
   // executors the answers are posted to) still exist.
   core.resolver.stop();
+  core.spf.stop();
   const auto unasked = threads.stopped_unasked();
   if (unasked) report_failed("the " + *unasked + " front end stopped without being asked to");
   expiry.stop();
@@ -469,6 +474,10 @@ int run(DaemonOptions options) {
   Core core(options, resources);
   if (const Status started = start_dns_lists(resources.rules.get(), core.resolver); !started.ok()) {
     return fail(started.message());
+  }
+  if (const Status started = core.spf.start(options.greylist.pool_by_spf, options.rules.dns);
+      !started.ok()) {
+    return fail("--pool-by-spf: " + started.message());
   }
   FrontEnds front_ends;
   if (const Status opened = open_front_ends(options, core, front_ends); !opened.ok()) {

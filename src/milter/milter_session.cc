@@ -227,15 +227,17 @@ RcptReply MilterSession::rcpt_to(std::string_view recipient) {
 
 Decision MilterSession::decide() const {
   const Greylister& greylister = *context_.greylister;
-  const RulePlan plan = greylister.plan(request_);
-  const std::vector<DnsQuery>& queries = plan.assessment.queries;
-  if (queries.empty()) return greylister.decide(request_, plan, DnsAnswers{});
   // A milter thread may block: libmilter gives each connection its own.
+  Request request = request_;
+  check_spf_and_wait(context_.settings.common.spf, request);
+  const RulePlan plan = greylister.plan(request);
+  const std::vector<DnsQuery>& queries = plan.assessment.queries;
+  if (queries.empty()) return greylister.decide(request, plan, DnsAnswers{});
   const DnsLists& lists = context_.settings.common.dns;
   const DnsAnswers answers = lists.resolver != nullptr
                                  ? resolve_and_wait(*lists.resolver, query_names(queries), lists.timeout)
                                  : DnsAnswers{};
-  Decision decision = greylister.decide(request_, plan, answers);
+  Decision decision = greylister.decide(request, plan, answers);
   report_dns_answers(lists, queries, answers);
   return decision;
 }

@@ -134,7 +134,8 @@ class MilterSession {
 
  private:
   void reset_message();
-  // The core's decision on request_, with the DNS lists its rules need.
+  // The core's decision on request_, with its SPF result (--pool-by-spf,
+  // waited for at most --dns-timeout) and the DNS lists its rules need.
   Decision decide() const;
   RcptReply greylist_reply(const Decision& decision) const;
   void note_accepted(std::string_view not_delayed_why, std::optional<std::int64_t> delayed);

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "dns/asio_resolve.h"
+#include "spf/asio_spf_check.h"
 
 namespace greylist {
 
@@ -26,6 +27,17 @@ asio::awaitable<DnsAnswers> resolve_dns_lists(const DnsLists& lists,
   };
   co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(DnsAnswers)>(
       std::move(initiate), asio::use_awaitable, std::move(names));
+}
+
+asio::awaitable<SpfVerdict> check_spf(SpfChecker& checker, SpfIdentity identity) {
+  const auto executor = co_await asio::this_coro::executor;
+  auto initiate = [&checker, executor](auto handler, SpfIdentity to_check) {
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    async_check_spf(checker, std::move(to_check), executor,
+                    [shared](SpfVerdict verdict) { (*shared)(std::move(verdict)); });
+  };
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(SpfVerdict)>(
+      std::move(initiate), asio::use_awaitable, std::move(identity));
 }
 
 }  // namespace greylist

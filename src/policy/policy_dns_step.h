@@ -1,5 +1,6 @@
 // The policy front end's DNS step: a request whose decision needs DNS list
-// answers (PolicyResponder::begin() left it waiting) gets them here,
+// answers or an SPF verdict (PolicyResponder::begin() left it waiting) gets
+// them here,
 // without blocking its connection's thread: the coroutine of the
 // connection is suspended, the thread serves its other connections, and
 // the coroutine resumes on its own executor when the resolver answered
@@ -13,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "greylist/dns_lists.h"
+#include "greylist/spf_checker.h"
 
 namespace greylist {
 
@@ -22,5 +24,10 @@ namespace greylist {
 // (LazyResolver::stop()).
 boost::asio::awaitable<DnsAnswers> resolve_dns_lists(const DnsLists& lists,
                                                      std::vector<std::string> names);
+
+// The verdict of `checker` on `identity` (by the checker's deadline at the
+// latest). The same condition on the executor holds: the checker's resolver
+// answers every pending lookup before the front ends are destroyed.
+boost::asio::awaitable<SpfVerdict> check_spf(SpfChecker& checker, SpfIdentity identity);
 
 }  // namespace greylist

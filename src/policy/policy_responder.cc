@@ -162,10 +162,11 @@ PolicyStep PolicyResponder::begin_or_throw(const PolicyRequest& request) {
 
   const bool etrn = request.find(KnownAttribute::kEtrnDomain) != nullptr;
   RulePlan plan = greylister_.plan(core);
-  if (!plan.assessment.queries.empty()) {
+  auto spf = spf_pool_identity(settings_.common.spf, core);
+  if (!plan.assessment.queries.empty() || spf) {
     std::vector<std::string> names = query_names(plan.assessment.queries);
-    step.lookup = PolicyLookup{std::move(core), std::move(plan), std::move(names), etrn,
-                               value_or_empty(request, KnownAttribute::kInstance)};
+    step.lookup = PolicyLookup{std::move(core), std::move(plan), std::move(names), std::move(spf),
+                               etrn, value_or_empty(request, KnownAttribute::kInstance)};
     return step;
   }
   const Decision decision = greylister_.decide(core, plan, DnsAnswers{});

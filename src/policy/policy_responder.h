@@ -30,9 +30,10 @@
 //                                                   service temporarily unavailable
 // policy_test_time is ignored: time comes from the Clock only.
 //
-// Rules with DNS lists: begin() answers at once, or returns the lookups
-// the decision needs (Greylister::plan()); the server resolves them
-// without blocking and calls finish() with the answers. respond() is
+// Rules with DNS lists, --pool-by-spf: begin() answers at once, or returns
+// the lookups the decision needs (the SPF identity to check, and the DNS
+// lists of Greylister::plan()); the server checks and resolves them without
+// blocking and calls finish() with the answers. respond() is
 // begin() then, if needed, finish() with no answers (every list "not
 // listed"), for callers without a resolver.
 //
@@ -76,13 +77,17 @@ struct PolicyLookup {
   Request core;
   RulePlan plan;
   std::vector<std::string> names;  // to resolve: plan.assessment.queries' names
+  // --pool-by-spf: the identity to check first; its verdict goes into
+  // core (apply_spf_verdict) before finish().
+  std::optional<SpfIdentity> spf;
   bool etrn = false;               // etrn_domain was present
   std::string instance;
 };
 
 struct PolicyStep {
   PolicyAnswer answer;                 // the answer, when lookup is unset
-  std::optional<PolicyLookup> lookup;  // set: resolve lookup->names, then finish()
+  std::optional<PolicyLookup> lookup;  // set: check lookup->spf, resolve lookup->names,
+                                       // then finish()
 };
 
 class PolicyResponder {

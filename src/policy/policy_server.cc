@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "greylist/log_line.h"
+#include "greylist/spf_pooling.h"
 #include "policy/policy_dns_step.h"
 #include "policy/policy_request_parser.h"
 #include "policy/policy_responder.h"
@@ -156,7 +157,7 @@ class Connection final : public ConnectionBase,
   std::chrono::steady_clock::time_point deadline_{};
   // Touched only on the connection's thread (its worker context).
   bool busy_ = false;      // answering (deciding, resolving or writing)
-  bool resolving_ = false;  // waiting for DNS lists (bounded by --dns-timeout)
+  bool resolving_ = false;  // waiting for DNS lists or SPF (bounded by their deadlines)
   bool stopping_ = false;  // the server is shutting down
   bool closed_ = false;
 };
@@ -366,8 +367,15 @@ template <typename Socket>
 awaitable<PolicyAnswer> Connection<Socket>::finish_after_dns(PolicyResponder& responder,
                                                              PolicyLookup& lookup) {
   resolving_ = true;
-  const DnsAnswers answers =
-      co_await resolve_dns_lists(server_.settings().common.dns, std::move(lookup.names));
+  const FrontEndSettings& common = server_.settings().common;
+  if (lookup.spf) {
+    // Before the DNS lists; requests of one connection stay in order, since
+    // the connection reads no further request until this one is answered.
+    const SpfVerdict verdict = co_await check_spf(*common.spf.checker, *lookup.spf);
+    apply_spf_verdict(common.spf, *lookup.spf, verdict, lookup.core);
+  }
+  DnsAnswers answers;
+  if (!lookup.names.empty()) answers = co_await resolve_dns_lists(common.dns, std::move(lookup.names));
   resolving_ = false;
   co_return responder.finish(lookup, answers);
 }

@@ -1,0 +1,29 @@
+#include "spf/spf_service.h"
+
+#include "util/log.h"
+
+namespace greylist {
+
+Status SpfService::start(bool on, const AresResolverOptions& dns) {
+  if (!on || checker_ != nullptr) return Status::Ok();
+  auto created = AresRecordResolver::create(dns);
+  if (!created.ok()) return created.status();
+  resolver_ = std::move(created).value();
+  SpfCheckerOptions options;
+  options.timeout = dns.timeout;
+  checker_ = std::make_unique<SpfChecker>(*resolver_, options);
+  pooling_.checker = checker_.get();
+  pooling_.wait = dns.timeout;
+  pooling_.temperror_log = std::make_shared<RateLimitedLog>(dns.failure_log_interval);
+  return Status::Ok();
+}
+
+SpfPooling SpfService::pooling() const { return pooling_; }
+
+void SpfService::stop() {
+  pooling_.checker = nullptr;
+  checker_.reset();
+  resolver_.reset();
+}
+
+}  // namespace greylist
