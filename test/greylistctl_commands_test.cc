@@ -586,6 +586,39 @@ TEST_CASE("greytraps and rules: list-traps, delete-trap, whitelist-check names t
   CHECK(run({"list-traps", "extra"}).status == 2);
 }
 
+TEST_CASE("whitelist-check with --pool-by-spf shows the SPF result and the triplet's key") {
+  const TempDir scratch("greylistctl-spf");
+  const std::string dir = scratch.path();
+  const std::string db = dir + "/db";
+  std::filesystem::create_directory(db);
+  DnsmasqZones zones;
+  zones.txt_records = {{"pool.test", {"v=spf1 ip4:192.0.2.0/24 -all"}}};
+  zones.local_zones = {"pool.test"};
+  DnsmasqServer dns(zones);
+  const std::string config = dir + "/greylist-milter.conf";
+  std::ofstream(config) << "dbdir = " << db << "\npool-by-spf = yes\npool-by-domain = no\n"
+                        << "dns-server = " << dns.address() << "\ndns-timeout = 2000\n";
+  const auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--config", config});
+    return ctl(args);
+  };
+  const Run pass = run({"whitelist-check", "192.0.2.7", "unknown", "a@pool.test", "b@bar.test"});
+  CHECK(pass.status == 0);
+  CHECK(contains(pass.output, "spf: pass for pool.test ("));
+  CHECK(contains(pass.output, "key: pool:spf:pool.test\n"));
+  CHECK(contains(pass.output, "triplet (pool:spf:pool.test, "));
+  const Run fail = run({"whitelist-check", "203.0.113.5", "unknown", "a@pool.test", "b@bar.test"});
+  CHECK(contains(fail.output, "spf: fail for pool.test ("));
+  CHECK(contains(fail.output, "key: 203.0.113.0\n"));
+  const Run bounce = run({"whitelist-check", "192.0.2.7", "unknown", "", "b@bar.test"});
+  CHECK(contains(bounce.output, "spf: not checked (null sender)\nkey: 192.0.2.0\n"));
+  // Off: no SPF line.
+  std::ofstream(config) << "dbdir = " << db << "\npool-by-spf = no\n"
+                        << "dns-server = " << dns.address() << "\n";
+  CHECK_FALSE(contains(run({"whitelist-check", "192.0.2.7", "unknown", "a@pool.test", "b@bar.test"})
+                           .output, "spf:"));
+}
+
 TEST_SUITE("greylistctl_settings") {
 TEST_CASE("settings only in GREYLIST_MILTER_OPTS of the defaults file: expire, delete --triplet and "
           "whitelist-check use them") {

@@ -1,7 +1,8 @@
 // greylistctl whitelist-check: the daemon's decision for one request, and
 // every check behind it, recording nothing. With the daemon's rules (or
 // --rules), the DNS lists they consult are asked through the daemon's
-// resolver settings (--dns-server, --dns-timeout) and each answer shown.
+// resolver settings (--dns-server, --dns-timeout) and each answer shown;
+// with --pool-by-spf, the SPF result and the triplet's client part too.
 #include <iostream>
 
 #include "config/rules_file.h"
@@ -10,7 +11,9 @@
 #include "greylist/greylister.h"
 #include "greylist/ip_address.h"
 #include "greylist/registered_domains.h"
+#include "greylist/log_line.h"
 #include "greylist/static_whitelist.h"
+#include "spf/spf_service.h"
 #include "tools/ctl_command.h"
 #include "tools/decision_explainer.h"
 
@@ -113,6 +116,33 @@ DnsAnswers resolve_lists(CtlContext& ctx, const RulePlan& plan, const AresResolv
   return resolve_and_wait(*resolver.value(), std::move(names), dns.timeout);
 }
 
+// --pool-by-spf: the SPF check the daemon makes for `request`, printed as
+// "spf: RESULT for DOMAIN (why)" and "key: CLIENT PART" (the triplet's:
+// the SPF pool, or what it is without one); sets
+// request.spf_pass_domain on a pass. Nothing when the option is off.
+void check_spf(CtlContext& ctx, const Greylister& greylister, const AresResolverOptions& dns,
+               Request& request) {
+  if (!greylister.config().pool_by_spf) return;
+  SpfService service;
+  if (const Status started = service.start(true, dns); !started.ok()) {
+    ctx.err << "greylistctl: whitelist-check: warning: SPF: " << started.message()
+            << "; keyed by network\n";
+    return;
+  }
+  const SpfPooling pooling = service.pooling();
+  const auto identity = spf_pool_identity(pooling, request);
+  if (!identity) {
+    ctx.out << "spf: not checked (" << (request.sender.empty() ? "null sender" : "no sender domain")
+            << ")\n";
+  } else {
+    const SpfVerdict verdict = pooling.checker->check_and_wait(*identity, pooling.wait);
+    apply_spf_verdict(SpfPooling{}, *identity, verdict, request);
+    ctx.out << "spf: " << to_string(verdict.result) << " for " << printable(identity->domain, 253)
+            << " (" << printable(verdict.reason) << ")\n";
+  }
+  ctx.out << "key: " << greylister.keys().triplet_client(request) << "\n";
+}
+
 // Everything the daemon reads at start, before the store (opening it may
 // give up root for good): the whitelists, the rules, the privacy key.
 struct Prepared {
@@ -169,7 +199,7 @@ int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
   }
   auto read = read_request(vm);
   if (!read.ok()) return usage_error(ctx, "whitelist-check", read.status().message());
-  const Request& request = read.value();
+  Request& request = read.value();
 
   auto settings = load_settings(ctx.common);
   if (!settings.ok()) return usage_error(ctx, "whitelist-check", settings.status().message());
@@ -188,6 +218,7 @@ int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
   Greylister greylister(prepared->config, *opened.value().store, clock, domains.get());
   greylister.set_whitelist(prepared->whitelist);
   greylister.set_rules(prepared->rules);
+  check_spf(ctx, greylister, daemon.rules.dns, request);
   const DnsAnswers answers = resolve_lists(ctx, greylister.plan(request), daemon.rules.dns);
   const DecisionExplainer explainer(greylister, *opened.value().store);
   auto explained = explainer.explain(request, clock.now(), answers);
