@@ -18,6 +18,8 @@
 #include "store/memory_store.h"
 #include "support/failing_store.h"
 #include "support/fake_clock.h"
+#include "support/spf_zone.h"
+#include "util/log.h"
 
 namespace greylist {
 namespace {
@@ -44,7 +46,8 @@ IpAddress ip(std::string_view text) {
 // A Greylister over a MemoryStore (that tests can make fail), a FakeClock
 // and milter settings, and sessions on them.
 struct Fixture {
-  explicit Fixture(MilterSettings settings = {}) : greylister(config(), failing, clock) {
+  explicit Fixture(MilterSettings settings = {}, const GreylistConfig& greylisting = config())
+      : greylister(greylisting, failing, clock) {
     settings.common.hostname = "mx.test";
     auto made = make_milter_context(std::move(settings), greylister, clock);
     REQUIRE(made.ok());
@@ -564,6 +567,46 @@ TEST_CASE("a rule whitelist passes at once; the 'not delayed' header names it") 
   const auto header = s->end_of_message();
   REQUIRE(header);
   CHECK(header->value.rfind(std::string(kNotDelayedRuleWhitelist) + ", not delayed", 0) == 0);
+}
+
+TEST_CASE("--pool-by-spf at RCPT: a pass from another authorized network is the same triplet; "
+          "fail and a check past --dns-timeout are keyed by network, the timeout logged") {
+  testing::SpfZone zone;
+  zone.txt("pool.test", {"v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 -all"});
+  testing::FakeRecordResolver resolver(zone);
+  SpfCheckerOptions options;
+  options.timeout = std::chrono::milliseconds(200);
+  SpfChecker checker(resolver, options);
+  MilterSettings settings;
+  settings.common.spf.checker = &checker;
+  settings.common.spf.wait = std::chrono::milliseconds(200);
+  settings.common.spf.temperror_log = std::make_shared<RateLimitedLog>(std::chrono::seconds(300));
+  GreylistConfig config = Fixture::config();
+  config.pool_by_domain = false;
+  config.pool_by_spf = true;
+  Fixture f(settings, config);
+  CHECK(f.session("192.0.2.7", "<a@pool.test>")->rcpt_to("<b@dest.test>").tempfail);
+  f.clock.advance(301);
+  CHECK_FALSE(f.session("198.51.100.9", "<a@pool.test>")->rcpt_to("<b@dest.test>").tempfail);
+  CHECK(f.session("203.0.113.5", "<a@pool.test>")->rcpt_to("<b@dest.test>").tempfail);
+  CHECK(f.triplets() == 2);
+
+  resolver.hold(true);
+  StderrCapture log;
+  const auto start = std::chrono::steady_clock::now();
+  // Addresses not checked before (a verdict is cached per domain and address).
+  CHECK(f.session("192.0.2.50", "<c@pool.test>")->rcpt_to("<b@dest.test>").tempfail);
+  CHECK(f.session("192.0.2.51", "<d@pool.test>")->rcpt_to("<b@dest.test>").tempfail);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(waited >= std::chrono::milliseconds(380));
+  CHECK(waited < std::chrono::milliseconds(3000));
+  CHECK(f.triplets() == 4);
+  const auto lines = log.messages();
+  CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& line) {
+          return line.find("SPF check of pool.test for 192.0.2.") != std::string::npos;
+        }) == 1);
+  resolver.hold(false);
+  resolver.release();
 }
 
 }  // TEST_SUITE
