@@ -585,14 +585,18 @@ TEST_CASE("--pool-by-spf at RCPT: a pass from another authorized network is the 
   config.pool_by_domain = false;
   config.pool_by_spf = true;
   Fixture f(settings, config);
+  StderrCapture log;
   CHECK(f.session("192.0.2.7", "<a@pool.test>")->rcpt_to("<b@dest.test>").tempfail);
   f.clock.advance(301);
   CHECK_FALSE(f.session("198.51.100.9", "<a@pool.test>")->rcpt_to("<b@dest.test>").tempfail);
   CHECK(f.session("203.0.113.5", "<a@pool.test>")->rcpt_to("<b@dest.test>").tempfail);
   CHECK(f.triplets() == 2);
 
+  const auto passed = log.messages();
+  CHECK(std::count_if(passed.begin(), passed.end(), [](const std::string& line) {
+          return line.find("reason=pool (spf:pool.test)") != std::string::npos;
+        }) == 1);
   resolver.hold(true);
-  StderrCapture log;
   const auto start = std::chrono::steady_clock::now();
   // Addresses not checked before (a verdict is cached per domain and address).
   CHECK(f.session("192.0.2.50", "<c@pool.test>")->rcpt_to("<b@dest.test>").tempfail);

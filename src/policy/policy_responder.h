@@ -35,7 +35,7 @@
 // lists of Greylister::plan()); the server checks and resolves them without
 // blocking and calls finish() with the answers. respond() is
 // begin() then, if needed, finish() with no answers (every list "not
-// listed"), for callers without a resolver.
+// listed", no SPF pass: keyed by network), for callers without a resolver.
 //
 // Per connection (it remembers the last prepended instance); not
 // thread-safe. The Greylister and Clock must outlive it; respond() never
