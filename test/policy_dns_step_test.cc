@@ -7,7 +7,6 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
-#include <future>
 #include <optional>
 
 #include "greylist/ares_resolver.h"
@@ -16,6 +15,7 @@
 #include "support/dnsmasq_server.h"
 #include "support/fake_clock.h"
 #include "support/line_client.h"
+#include "support/loopback_policy_server.h"
 
 using namespace greylist;
 using namespace std::chrono_literals;
@@ -78,9 +78,8 @@ struct Fixture {
                         }(),
                         store, clock};
   CountingObserver observer;
-  std::unique_ptr<PolicyServer> server;
-  std::future<void> finished;
   std::unique_ptr<AresResolver> resolver;
+  std::unique_ptr<testing::LoopbackPolicyServer> server;
 
   Fixture() {
     auto rules = RuleSet::parse(kRules, "rules");
@@ -93,28 +92,14 @@ struct Fixture {
     REQUIRE_MESSAGE(created.ok(), created.status().message());
     resolver = std::move(created).value();
     PolicySettings settings;
-    SocketSpec spec;
-    spec.kind = SocketSpec::Kind::kInet;
-    spec.host = "127.0.0.1";
-    spec.port = 0;
-    settings.sockets = {spec};
-    settings.threads = 1;
-    settings.common.hostname = "test.host";
     settings.common.dns = DnsLists{resolver.get(), &observer, kDnsTimeout};
-    auto opened = PolicyServer::open(std::move(settings), greylister, clock);
-    REQUIRE_MESSAGE(opened.ok(), opened.status().message());
-    server = std::move(opened).value();
-    finished = std::async(std::launch::async, [this] { server->run(); });
+    server = std::make_unique<testing::LoopbackPolicyServer>(std::move(settings), greylister, clock);
   }
   ~Fixture() {
     resolver.reset();
     server->stop();
-    if (finished.wait_for(10s) != std::future_status::ready) std::abort();
   }
-  int port() const {
-    const std::string address = server->bound_addresses().at(0);
-    return std::stoi(address.substr(address.rfind(':') + 1));
-  }
+  int port() const { return server->port(); }
 };
 
 }  // namespace

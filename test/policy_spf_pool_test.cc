@@ -5,7 +5,6 @@
 // network; the check never stalls the one event-loop thread.
 #include <doctest/doctest.h>
 
-#include <future>
 #include <optional>
 
 #include "greylist/key_layout.h"
@@ -15,6 +14,7 @@
 #include "support/dnsmasq_server.h"
 #include "support/fake_clock.h"
 #include "support/line_client.h"
+#include "support/loopback_policy_server.h"
 
 using namespace greylist;
 using namespace std::chrono_literals;
@@ -67,8 +67,7 @@ struct Fixture {
   }();
   Greylister greylister{config, store, clock};
   SpfService spf;
-  std::unique_ptr<PolicyServer> server;
-  std::future<void> finished;
+  std::unique_ptr<testing::LoopbackPolicyServer> server;
 
   Fixture() {
     AresResolverOptions options;
@@ -77,28 +76,14 @@ struct Fixture {
     const Status started = spf.start(true, options);
     REQUIRE_MESSAGE(started.ok(), started.message());
     PolicySettings settings;
-    SocketSpec spec;
-    spec.kind = SocketSpec::Kind::kInet;
-    spec.host = "127.0.0.1";
-    spec.port = 0;
-    settings.sockets = {spec};
-    settings.threads = 1;
-    settings.common.hostname = "test.host";
     settings.common.spf = spf.pooling();
-    auto opened = PolicyServer::open(std::move(settings), greylister, clock);
-    REQUIRE_MESSAGE(opened.ok(), opened.status().message());
-    server = std::move(opened).value();
-    finished = std::async(std::launch::async, [this] { server->run(); });
+    server = std::make_unique<testing::LoopbackPolicyServer>(std::move(settings), greylister, clock);
   }
   ~Fixture() {
     spf.stop();
     server->stop();
-    if (finished.wait_for(10s) != std::future_status::ready) std::abort();
   }
-  int port() const {
-    const std::string address = server->bound_addresses().at(0);
-    return std::stoi(address.substr(address.rfind(':') + 1));
-  }
+  int port() const { return server->port(); }
   bool stored(const std::string& client, const std::string& sender) {
     auto found = store.get(Table::kTriplets, encode_triplet_key(client, sender, "r@example.org"));
     return found.ok() && found.value().has_value();
