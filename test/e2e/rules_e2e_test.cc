@@ -10,7 +10,11 @@
 //   - mail to a greytrap address traps the client's network: that
 //     client's later mail, and its neighbour's, stays tempfailed past the
 //     delay while another network's mail passes after it;
-//   - a greylist rule's own delay (5 s) replaces --delay (2 s).
+//   - a greylist rule's own delay (5 s) replaces --delay (2 s);
+//   - --pool-by-spf (issue 18): a first attempt from one network the
+//     sender domain's SPF record authorizes and the retry from another
+//     authorized network passes; the envelope from an address the record
+//     does not authorize is greylisted.
 //
 // Needs root and dnsmasq (dnsmasq-base); installs postfix and sasl2-bin
 // when missing. Every wait is bounded; everything started is stopped
@@ -89,7 +93,8 @@ std::string reversed(const std::string& address, const std::string& zone) {
 
 DnsmasqZones test_zones() {
   DnsmasqZones zones;
-  zones.local_zones = {"dnswl.e2e.test", "bl.e2e.test"};
+  zones.local_zones = {"dnswl.e2e.test", "bl.e2e.test", kSpfDomain};
+  zones.txt_records = {{kSpfDomain, {"v=spf1 ip4:100.64.1.0/24 ip4:100.64.2.0/24 -all"}}};
   for (const Clients* c : {&kMilterClients, &kPolicyClients}) {
     zones.records.emplace_back(reversed(c->dnswl_listed, "dnswl.e2e.test"), "127.0.10.2");
     zones.records.emplace_back(reversed(c->dnswl_outside, "dnswl.e2e.test"), "127.1.0.1");
@@ -99,7 +104,14 @@ DnsmasqZones test_zones() {
 }
 
 const std::vector<std::string> kMailboxes = {"dnswl", "blocked", "trap", "trapped", "untrapped",
-                                             "slow", "fast"};
+                                             "slow", "fast", "spf"};
+
+// --pool-by-spf: pool.e2e.test authorizes two networks; each front end
+// its own sender, so the two never share a triplet.
+constexpr const char* kSpfDomain = "pool.e2e.test";
+constexpr const char* kSpfFirst = "100.64.1.5";         // authorized
+constexpr const char* kSpfRetry = "100.64.2.9";         // authorized, another network
+constexpr const char* kSpfUnauthorized = "100.64.3.7";  // -all
 
 // dnsmasq, the daemon with the rules, and a Postfix in front of it.
 class Environment {
@@ -131,7 +143,8 @@ class Environment {
     daemon_.write("rules", kRules);
     daemon_.base_options = {"--delay", std::to_string(kDelay), "--dynamic-delay", "0", "--verbose",
                             "--skip-networks", "127.0.0.0/8,::1/128", "--rules", rules_path(),
-                            "--dns-server", dns_->address(), "--dns-timeout", "1000"};
+                            "--dns-server", dns_->address(), "--dns-timeout", "1000",
+                            "--pool-by-spf", "yes"};
     daemon_.spawn();
     running_parts(kSlot).daemon_pid = daemon_.pid();
     daemon_.write("daemon.pid", std::to_string(daemon_.pid()) + "\n");
@@ -280,6 +293,31 @@ TEST_CASE("per-rule delay: a greylist rule's delay 5s replaces --delay 2") {
     CHECK(delayed_seconds(message.greylist_headers[0], kHostname) >= kRuleDelay);
   }
   CHECK_MESSAGE(logged(rule_field(7, "slow")), env().daemon_log());
+}
+
+TEST_CASE("--pool-by-spf: the retry from another authorized network passes; an unauthorized "
+          "address is greylisted") {
+  const std::vector<Service> services = {Service::kMilter, Service::kPolicy};
+  const auto sender = [](Service service) {
+    return std::string(front_end(service)) + "@" + kSpfDomain;
+  };
+  for (const Service service : services) {
+    CAPTURE(front_end(service));
+    CHECK(greylisted(service, send(service, kSpfFirst, sender(service), "spf").rcpt.at(0)));
+  }
+  std::this_thread::sleep_for(kPastDelay);
+  for (const Service service : services) {
+    CAPTURE(front_end(service));
+    // Not the triplet's network, nor its client name's registered domain.
+    const std::size_t before = env().postfix().delivered("spf").size();
+    const auto retry = send(service, kSpfRetry, sender(service), "spf");
+    REQUIRE(retry.rcpt.size() == 1);
+    CHECK(retry.rcpt[0].code == 250);
+    CHECK(delivered_message(env().postfix(), "spf", before).greylist_headers.size() == 1);
+    CHECK(greylisted(service, send(service, kSpfUnauthorized, sender(service), "spf").rcpt.at(0)));
+  }
+  CHECK_MESSAGE(lines_with("reason=pool (spf:pool.e2e.test)", "client_address=100.64.2.9,") == 2,
+                env().daemon_log());
 }
 
 }  // TEST_SUITE
