@@ -50,10 +50,15 @@ std::string value_or_empty(const PolicyRequest& request, KnownAttribute name) {
 
 PolicyResponder::PolicyResponder(const PolicySettings& settings, const Greylister& greylister,
                                  const Clock& clock)
-    : settings_(settings), greylister_(greylister), clock_(clock) {}
+    : settings_(&settings), greylister_(greylister), clock_(clock) {}
+
+void PolicyResponder::use_settings(std::shared_ptr<const PolicySettings> settings) {
+  held_settings_ = std::move(settings);
+  settings_ = held_settings_.get();
+}
 
 std::string PolicyResponder::on_error_action() const {
-  return settings_.common.on_error == OnError::kTempfail ? std::string(kTempfailReply)
+  return settings_->common.on_error == OnError::kTempfail ? std::string(kTempfailReply)
                                                          : std::string("DUNNO");
 }
 
@@ -151,7 +156,7 @@ std::string PolicyResponder::action_for(const PolicyRequest& request, const Requ
                                         const Decision& decision) {
   switch (decision.action) {
     case Decision::Action::kGreylist: {
-      std::string text = format_greylist_text(settings_.common.greylist_text,
+      std::string text = format_greylist_text(settings_->common.greylist_text,
                                               decision.seconds_left, core.recipient);
       // postgrey's work-around for Exchange, which needs a DSN code when it
       // talks ETRN; Postfix sends etrn_domain (maybe empty) in that case.
@@ -159,16 +164,16 @@ std::string PolicyResponder::action_for(const PolicyRequest& request, const Requ
           (text.empty() || text.front() < '0' || text.front() > '9')) {
         text = "4.2.0 " + text;
       }
-      return settings_.greylist_action + " " + text;
+      return settings_->greylist_action + " " + text;
     }
     case Decision::Action::kPass: {
       if (!decision.delayed_seconds) break;
       const std::string instance = value_or_empty(request, KnownAttribute::kInstance);
       if (!instance.empty() && instance == last_prepended_instance_) break;
       last_prepended_instance_ = instance;
-      return "PREPEND " + format_greylist_header(settings_.common.header_template,
+      return "PREPEND " + format_greylist_header(settings_->common.header_template,
                                                  *decision.delayed_seconds,
-                                                 settings_.common.hostname, clock_.now());
+                                                 settings_->common.hostname, clock_.now());
     }
     case Decision::Action::kWhitelisted:
       break;

@@ -30,6 +30,7 @@
 // throws.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +68,10 @@ class PolicyResponder {
 
   PolicyAnswer respond(const PolicyRequest& request) noexcept;
 
+  // Answers with `settings` instead of the constructor's from now on,
+  // keeping them alive (a reload: PolicyServer::set_replies()).
+  void use_settings(std::shared_ptr<const PolicySettings> settings);
+
  private:
   PolicyAnswer respond_or_throw(const PolicyRequest& request);
   static std::optional<std::string> not_decided(const PolicyRequest& request);
@@ -76,7 +81,8 @@ class PolicyResponder {
                          const Decision& decision);
   std::string on_error_action() const;
 
-  const PolicySettings& settings_;
+  const PolicySettings* settings_;
+  std::shared_ptr<const PolicySettings> held_settings_;  // use_settings()'s
   const Greylister& greylister_;
   const Clock& clock_;
   std::string last_prepended_instance_;
