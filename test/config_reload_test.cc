@@ -111,6 +111,34 @@ TEST_CASE("the table names every option once, except those that are no setting")
   CHECK(in_table.size() + no_setting.size() == daemon_option_names().size());
 }
 
+TEST_CASE("greylist-milter(8) lists the reloadable and the restart-only settings as the table") {
+  std::ifstream file(std::string(SOURCE_ROOT) + "/man/greylist-milter.8");
+  std::stringstream text;
+  text << file.rdbuf();
+  const std::string man = text.str();
+  // The options named in the paragraph that begins with `heading`.
+  const auto paragraph = [&man](const std::string& heading) {
+    std::set<std::string> named;
+    const auto begin = man.find("\n" + heading + "\n");
+    REQUIRE_MESSAGE(begin != std::string::npos, heading);
+    const auto end = man.find("\n.PP", begin + 1);
+    const std::string body = man.substr(begin, end - begin);
+    for (auto at = body.find("\\-\\-"); at != std::string::npos; at = body.find("\\-\\-", at)) {
+      at += 4;
+      const auto stop = body.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-", at);
+      named.insert(body.substr(at, stop - at));
+    }
+    return named;
+  };
+  const std::set<std::string> reloaded = paragraph("Reloaded on SIGHUP:");
+  const std::set<std::string> restart = paragraph("Restart only:");
+  for (const auto& row : setting_reload_table()) {
+    const std::string name = names(row.options).front();
+    CHECK_MESSAGE((row.reloadable ? reloaded : restart).count(name) == 1, "--" << name);
+    CHECK_MESSAGE((row.reloadable ? restart : reloaded).count(name) == 0, "--" << name);
+  }
+}
+
 TEST_CASE("ConfigReload reads the file named relative to the start's directory") {
   greylist::testing::TempDir dir("greylist-config-reload");
   std::ofstream(dir.file("greylist.conf")) << "delay = 90\n";

@@ -140,6 +140,7 @@ void make_paths_absolute(DaemonOptions& options, const std::string& directory) {
   absolute(options.dbdir);
   absolute(options.pidfile);
   absolute(options.privacy_key_file);
+  absolute(options.rules.file);  // also names the rules in log lines and metrics
   for (auto& file : options.whitelist_clients) absolute(file.path);
   for (auto& file : options.whitelist_recipients) absolute(file.path);
   for (auto& spec : options.policy.sockets) {

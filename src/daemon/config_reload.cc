@@ -135,6 +135,10 @@ const std::vector<Row>& rows() {
           [](auto& o) -> auto& { return o.milter.limits.max_connections; }),
       row("milter-idle-timeout", kRestart,
           [](auto& o) -> auto& { return o.milter.limits.idle_timeout; }),
+      row("rules", kReload, [](auto& o) { return std::tie(o.rules.file, o.rules.optional); }),
+      // The resolver, its cache and its deadline are made once.
+      row("dns-server", kRestart, [](auto& o) -> auto& { return o.rules.dns.servers; }),
+      row("dns-timeout", kRestart, [](auto& o) -> auto& { return o.rules.dns.timeout; }),
   };
   return table;
 }
