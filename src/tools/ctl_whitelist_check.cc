@@ -23,6 +23,8 @@ const char* action_word(Decision::Action action) {
       return "greylist";
     case Decision::Action::kWhitelisted:
       return "pass (whitelisted)";
+    case Decision::Action::kReject:
+      return "reject";
     case Decision::Action::kError:
       break;
   }
