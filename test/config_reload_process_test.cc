@@ -8,8 +8,10 @@
 
 #include <string>
 
+#include "support/child_process.h"
 #include "support/daemon_process.h"
 #include "support/line_client.h"
+#include "support/milter_client.h"
 
 using namespace greylist::testing;
 
@@ -21,6 +23,17 @@ std::string request(const std::string& sender, const std::string& recipient) {
 }
 
 std::string reply(const std::string& action) { return "action=" + action + "\n\n"; }
+
+// One milter connection from 203.0.113.7 with one MAIL and one RCPT: the
+// reply text to the RCPT ("" when there was none).
+std::string milter_rcpt_reply(int port, const std::string& sender) {
+  auto milter = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(port));
+  if (!milter || !milter->negotiate()) return "";
+  const auto connected = milter->connect("mail.foo.test", '4', 25, "203.0.113.7");
+  if (!connected || !milter->mail({"<" + sender + ">"})) return "";
+  const auto rcpt = milter->rcpt({"<b@bar.test>"});
+  return rcpt ? MilterClient::reply_text(*rcpt) : "";
+}
 
 // A daemon started with the fixture's command line plus --config FILE.
 struct ConfiguredDaemon {
@@ -51,14 +64,25 @@ TEST_CASE("SIGHUP: a changed reloadable setting answers the next request, withou
   CHECK(client.policy(request("a@foo.test", "b@bar.test")) ==
         reply("DEFER_IF_PERMIT wait 300 s"));
 
-  REQUIRE(d.reload("delay = 300\ndynamic-delay = 0\ngreylist-text = come back in %s s\n"
+  REQUIRE(d.reload("delay = 120\ndynamic-delay = 0\ngreylist-text = come back in %s s\n"
                    "greylist-action = DEFER\n",
                    1));
-  CHECK(d.daemon.log_shows("now in force: --greylist-action, --greylist-text"));
+  CHECK(d.daemon.log_shows("now in force: --delay, --greylist-action, --greylist-text"));
   // The same connection, the next request.
-  CHECK(client.policy(request("c@foo.test", "d@bar.test")) == reply("DEFER come back in 300 s"));
+  CHECK(client.policy(request("c@foo.test", "d@bar.test")) == reply("DEFER come back in 120 s"));
   CHECK(d.daemon.pid() == pid);
   CHECK(d.daemon.lines_with("needs a restart") == 0);
+}
+
+TEST_CASE("SIGHUP: the milter answers the next connection with the new texts and codes") {
+  ConfiguredDaemon d("delay = 300\ndynamic-delay = 0\ngreylist-text = wait %s s\n");
+  d.daemon.milter_port = free_loopback_port();
+  REQUIRE_MESSAGE(d.daemon.start(), d.daemon.log());
+  CHECK(milter_rcpt_reply(d.daemon.milter_port, "a@foo.test") == "450 4.2.0 wait 300 s");
+  REQUIRE(d.reload("delay = 90\ndynamic-delay = 0\ngreylist-text = try again in %s s\n"
+                   "milter-reply-code = 451\nmilter-enhanced-code = 4.7.1\n",
+                   1));
+  CHECK(milter_rcpt_reply(d.daemon.milter_port, "c@foo.test") == "451 4.7.1 try again in 90 s");
 }
 
 TEST_CASE("SIGHUP: a changed restart-only setting is logged by name and not applied") {

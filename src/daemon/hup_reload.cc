@@ -1,6 +1,7 @@
 #include "daemon/hup_reload.h"
 
 #include "daemon/service_manager.h"
+#include "greylist/key_layout.h"
 #include "greylist/static_whitelist.h"
 #include "util/log.h"
 
@@ -62,17 +63,26 @@ void HupReload::reload_settings() {
 }
 
 bool HupReload::apply(const DaemonOptions& next) {
-  // The only part that can refuse comes first, so a refusal changes nothing.
-  if (targets_.milter != nullptr) {
-    if (const Status set = targets_.milter->set_replies(next.milter); !set.ok()) {
-      log_warning("configuration reload failed, every setting keeps its value: " +
-                  set.message());
-      return false;
-    }
-  }
-  if (targets_.policy != nullptr) targets_.policy->set_replies(next.policy);
   GreylistConfig core = next.greylist;
   core.privacy_key = targets_.greylister.config().privacy_key;  // read from its file at start
+  const auto refuse = [](const std::string& why) {
+    log_warning("configuration reload failed, every setting keeps its value: " + why);
+    return false;
+  };
+  // What can refuse comes first, so a refusal changes nothing. The keys'
+  // settings are restart-only (config_reload.cc): this holds by the table.
+  if (const auto keying = keying_difference(core, targets_.greylister.config())) {
+    return refuse("--" + std::string(*keying) + " cannot change while the daemon runs");
+  }
+  if (targets_.milter != nullptr) {
+    if (const Status set = targets_.milter->set_replies(next.milter); !set.ok()) {
+      return refuse(set.message());
+    }
+  }
+  if (const Status set = targets_.greylister.set_config(core); !set.ok()) {
+    return refuse(set.message());
+  }
+  if (targets_.policy != nullptr) targets_.policy->set_replies(next.policy);
   targets_.expiry.set_config(core);
   set_log_verbosity(next.log.verbose, next.log.quiet);
   running_ = next;
