@@ -10,6 +10,7 @@
 
 #include "support/child_process.h"
 #include "support/daemon_process.h"
+#include "support/dnsmasq_server.h"
 #include "support/line_client.h"
 #include "support/milter_client.h"
 
@@ -17,19 +18,21 @@ using namespace greylist::testing;
 
 namespace {
 
-std::string request(const std::string& sender, const std::string& recipient) {
-  return "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=203.0.113.7\n"
-         "client_name=mail.foo.test\nsender=" + sender + "\nrecipient=" + recipient + "\n";
+std::string request(const std::string& sender, const std::string& recipient,
+                    const std::string& client = "203.0.113.7") {
+  return "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=" + client +
+         "\nclient_name=mail.foo.test\nsender=" + sender + "\nrecipient=" + recipient + "\n";
 }
 
 std::string reply(const std::string& action) { return "action=" + action + "\n\n"; }
 
-// One milter connection from 203.0.113.7 with one MAIL and one RCPT: the
+// One milter connection from `client` with one MAIL and one RCPT: the
 // reply text to the RCPT ("" when there was none).
-std::string milter_rcpt_reply(int port, const std::string& sender) {
+std::string milter_rcpt_reply(int port, const std::string& sender,
+                              const std::string& client = "203.0.113.7") {
   auto milter = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(port));
   if (!milter || !milter->negotiate()) return "";
-  const auto connected = milter->connect("mail.foo.test", '4', 25, "203.0.113.7");
+  const auto connected = milter->connect("mail.foo.test", '4', 25, client);
   if (!connected || !milter->mail({"<" + sender + ">"})) return "";
   const auto rcpt = milter->rcpt({"<b@bar.test>"});
   return rcpt ? MilterClient::reply_text(*rcpt) : "";
@@ -127,6 +130,37 @@ TEST_CASE("SIGHUP: an invalid file changes nothing, and says what is wrong") {
   // Fixed: applied.
   REQUIRE(d.reload("greylist-text = fifth\n", 4));
   CHECK(client.policy(request("i@foo.test", "j@bar.test")) == reply("DEFER_IF_PERMIT fifth"));
+}
+
+TEST_CASE("SIGHUP: the rules file the new settings name is loaded; DNS lists keep working") {
+  DnsmasqZones zones;
+  zones.records = {{"9.113.0.203.bl.test", "127.0.0.2"}};
+  zones.local_zones = {"bl.test"};
+  DnsmasqServer dns(zones);
+  const std::string lists = "dnsrbl \"bl\" bl.test 127.0.0.2\nracl \"listed\" blacklist dnsrbl \"bl\"\n";
+  ConfiguredDaemon d("");
+  d.daemon.write("rules-a", lists);
+  d.daemon.write("rules-b", lists + "racl \"no\" blacklist rcpt bad@bar.test\n");
+  const std::string settings = "dns-server = " + dns.address() + "\ndns-timeout = 2000\n";
+  d.daemon.write("greylist.conf", settings + "rules = " + d.daemon.dir + "/rules-a\n");
+  d.daemon.milter_port = free_loopback_port();
+  REQUIRE_MESSAGE(d.daemon.start(), d.daemon.log());
+  LineClient client(d.daemon.policy_port);
+  REQUIRE(client.ok());
+  const std::string listed = reply("550 5.7.1 Rejected by local policy (rule listed)");
+  CHECK(client.policy(request("a@foo.test", "x@bar.test", "203.0.113.9")) == listed);
+  CHECK(client.policy(request("a@foo.test", "bad@bar.test")) != reply("550 5.7.1 Rejected by local policy (rule no)"));
+
+  REQUIRE(d.reload(settings + "rules = " + d.daemon.dir + "/rules-b\ngreylist-text = later\n", 1));
+  CHECK(d.daemon.log_shows("now in force: --greylist-text, --rules"));
+  CHECK(d.daemon.log_shows("rules " + d.daemon.dir + "/rules-b: 2 rules"));
+  CHECK(client.policy(request("b@foo.test", "bad@bar.test")) ==
+        reply("550 5.7.1 Rejected by local policy (rule no)"));
+  // The reply settings changed; the resolver the front end uses did not.
+  CHECK(client.policy(request("b@foo.test", "y@bar.test", "203.0.113.9")) == listed);
+  CHECK(milter_rcpt_reply(d.daemon.milter_port, "b@foo.test", "203.0.113.9") ==
+        "550 5.7.1 Rejected by local policy (rule listed)");
+  CHECK(client.policy(request("c@foo.test", "z@bar.test")) == reply("DEFER_IF_PERMIT later"));
 }
 
 TEST_CASE("SIGHUP: what the command line sets keeps winning over the file") {

@@ -121,7 +121,7 @@ TEST_CASE("greylist-milter(8) lists the reloadable and the restart-only settings
     std::set<std::string> named;
     const auto begin = man.find("\n" + heading + "\n");
     REQUIRE_MESSAGE(begin != std::string::npos, heading);
-    const auto end = man.find("\n.PP", begin + 1);
+    const auto end = std::min(man.find("\n.PP", begin + 1), man.find("\n.SH", begin + 1));
     const std::string body = man.substr(begin, end - begin);
     for (auto at = body.find("\\-\\-"); at != std::string::npos; at = body.find("\\-\\-", at)) {
       at += 4;

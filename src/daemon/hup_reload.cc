@@ -1,5 +1,6 @@
 #include "daemon/hup_reload.h"
 
+#include "daemon/rules_reload.h"
 #include "daemon/service_manager.h"
 #include "greylist/key_layout.h"
 #include "greylist/static_whitelist.h"
@@ -34,10 +35,11 @@ void reload_whitelists(const DaemonOptions& options, Greylister& greylister, Met
 }
 
 void HupReload::reload() {
-  log_info("HUP received: reloading the configuration and the whitelists...");
+  log_info("HUP received: reloading the configuration, the whitelists and the rules...");
   notify_reloading();
   reload_settings();
   reload_whitelists(running_, targets_.greylister, targets_.metrics);
+  reload_rules(running_.rules, targets_.greylister, targets_.resolver, targets_.metrics);
 }
 
 void HupReload::reload_settings() {

@@ -20,6 +20,7 @@
 #include "daemon/config_reload.h"
 #include "daemon/expiry_thread.h"
 #include "daemon/metrics.h"
+#include "dns/lazy_resolver.h"
 #include "greylist/greylister.h"
 #include "milter/milter_server.h"
 #include "policy/policy_server.h"
@@ -33,6 +34,7 @@ class HupReload {
     Greylister& greylister;
     ExpiryThread& expiry;
     Metrics& metrics;
+    LazyResolver& resolver;          // the rules' DNS lists (rules_reload.h)
     PolicyServer* policy = nullptr;  // nullptr: the front end is off
     MilterServer* milter = nullptr;
   };

@@ -16,6 +16,13 @@
 //
 // Requests and replies: src/policy/policy_request_parser.h (bounds,
 // malformed input) and src/policy/policy_responder.h (every answer).
+//
+// DNS lists (settings.common.dns): a request whose rules need DNS answers
+// waits for them without holding its thread (policy_dns_step.h), which
+// serves its other connections meanwhile; the requests after it on the
+// same connection are answered after it, in order. The resolver's lookups
+// must all have ended (LazyResolver::stop()) before the server is
+// destroyed.
 #pragma once
 
 #include <chrono>
@@ -71,7 +78,8 @@ class PolicyServer {
   virtual void stop() = 0;
   // Answers from the next request on with the reply settings of `settings`
   // (greylist_action and common: texts, header, hostname, on_error); the
-  // sockets, threads and limits stay as open() set them. Thread-safe
+  // sockets, threads, limits and DNS lists (common.dns) stay as open() set
+  // them. Thread-safe
   // (SIGHUP); a request being answered finishes with the old ones.
   virtual void set_replies(const PolicySettings& settings) = 0;
   // Every listening address in the order of settings.sockets, in Postfix
