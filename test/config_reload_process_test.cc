@@ -90,7 +90,9 @@ TEST_CASE("SIGHUP: the milter answers the next connection with the new texts and
 
 TEST_CASE("SIGHUP: a changed restart-only setting is logged by name and not applied") {
   ConfiguredDaemon d("exim = no\nipv4cidr = 24\n");
-  REQUIRE_MESSAGE(d.daemon.start(), d.daemon.log());
+  const int metrics_port = free_loopback_port();
+  REQUIRE_MESSAGE(d.daemon.start({"--metrics", "inet:127.0.0.1:" + std::to_string(metrics_port)}),
+                  d.daemon.log());
   REQUIRE(d.reload("exim = yes\nipv4cidr = 32\ngreylist-text = later\n", 1));
   CHECK(d.daemon.log_shows("--exim changed in " + d.daemon.dir + "/greylist.conf: it needs a "
                            "restart to take effect, the running value stays"));
@@ -104,6 +106,12 @@ TEST_CASE("SIGHUP: a changed restart-only setting is logged by name and not appl
   // The same file again: still logged (the running value is still the old one).
   d.daemon.signal(SIGHUP);
   CHECK(d.daemon.wait_lines_with("--exim changed in", 2) == 2);
+  LineClient http(metrics_port);
+  REQUIRE(http.send("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+  const auto metrics = http.read_until("greylist_start_time_seconds ");
+  REQUIRE(metrics);
+  CHECK(metrics->find("greylist_config_restart_pending 2\n") != std::string::npos);
+  CHECK(metrics->find("greylist_config_reloads_total{result=\"ok\"} 2\n") != std::string::npos);
 }
 
 TEST_CASE("SIGHUP: an invalid file changes nothing, and says what is wrong") {

@@ -49,6 +49,7 @@ void HupReload::reload_settings() {
   if (!outcome.ok()) {
     log_warning("configuration reload failed, every setting keeps its value: " +
                 outcome.status().message());
+    targets_.metrics.on_config_reload(false, 0);
     return;
   }
   for (const auto& name : outcome.value().need_restart) {
@@ -57,9 +58,12 @@ void HupReload::reload_settings() {
   }
   if (outcome.value().applied.empty()) {
     log_info("configuration reloaded from " + source + ": no reloadable setting changed");
+    targets_.metrics.on_config_reload(true, outcome.value().need_restart.size());
     return;
   }
-  if (!apply(outcome.value().options)) return;
+  const bool applied = apply(outcome.value().options);
+  targets_.metrics.on_config_reload(applied, outcome.value().need_restart.size());
+  if (!applied) return;
   log_info("configuration reloaded from " + source + ": now in force: " +
            option_list(outcome.value().applied));
 }

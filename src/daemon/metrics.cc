@@ -124,6 +124,11 @@ void Metrics::on_rules_reload(bool ok) noexcept {
   (ok ? rules_reloads_ok_ : rules_reloads_failed_).fetch_add(1, std::memory_order_relaxed);
 }
 
+void Metrics::on_config_reload(bool ok, std::size_t restart_pending) noexcept {
+  (ok ? config_reloads_ok_ : config_reloads_failed_).fetch_add(1, std::memory_order_relaxed);
+  if (ok) restart_pending_.store(restart_pending, std::memory_order_relaxed);
+}
+
 void Metrics::count_rule_match(const RuleMatch& match) noexcept {
   try {
     std::pair<std::string, std::string> key{match.rule.label(), rule_action_name(match.action)};
@@ -222,7 +227,17 @@ std::string Metrics::render() const {
       << "greylist_whitelist_reloads_total{result=\"ok\"} "
       << reloads_ok_.load(std::memory_order_relaxed) << "\n"
       << "greylist_whitelist_reloads_total{result=\"failed\"} "
-      << reloads_failed_.load(std::memory_order_relaxed) << "\n";
+      << reloads_failed_.load(std::memory_order_relaxed) << "\n"
+      << "# HELP greylist_config_reloads_total Settings reloads (SIGHUP) by result.\n"
+      << "# TYPE greylist_config_reloads_total counter\n"
+      << "greylist_config_reloads_total{result=\"ok\"} "
+      << config_reloads_ok_.load(std::memory_order_relaxed) << "\n"
+      << "greylist_config_reloads_total{result=\"failed\"} "
+      << config_reloads_failed_.load(std::memory_order_relaxed) << "\n"
+      << "# HELP greylist_config_restart_pending Changed settings that wait for a restart.\n"
+      << "# TYPE greylist_config_restart_pending gauge\n"
+      << "greylist_config_restart_pending " << restart_pending_.load(std::memory_order_relaxed)
+      << "\n";
   render_rules(out);
   out << "# HELP greylist_database_bytes Bytes of the files in the database directory.\n"
       << "# TYPE greylist_database_bytes gauge\n"
