@@ -159,6 +159,25 @@ void Metrics::on_dns_list_answer(std::string_view list, DnsAnswer::Kind kind) no
   }
 }
 
+void Metrics::render_reloads(std::ostream& out) const {
+  out << "# HELP greylist_whitelist_reloads_total Whitelist reloads (SIGHUP) by result.\n"
+      << "# TYPE greylist_whitelist_reloads_total counter\n"
+      << "greylist_whitelist_reloads_total{result=\"ok\"} "
+      << reloads_ok_.load(std::memory_order_relaxed) << "\n"
+      << "greylist_whitelist_reloads_total{result=\"failed\"} "
+      << reloads_failed_.load(std::memory_order_relaxed) << "\n"
+      << "# HELP greylist_config_reloads_total Settings reloads (SIGHUP) by result.\n"
+      << "# TYPE greylist_config_reloads_total counter\n"
+      << "greylist_config_reloads_total{result=\"ok\"} "
+      << config_reloads_ok_.load(std::memory_order_relaxed) << "\n"
+      << "greylist_config_reloads_total{result=\"failed\"} "
+      << config_reloads_failed_.load(std::memory_order_relaxed) << "\n"
+      << "# HELP greylist_config_restart_pending Changed settings that wait for a restart.\n"
+      << "# TYPE greylist_config_restart_pending gauge\n"
+      << "greylist_config_restart_pending " << restart_pending_.load(std::memory_order_relaxed)
+      << "\n";
+}
+
 void Metrics::render_rules(std::ostream& out) const {
   out << "# HELP greylist_rules_reloads_total Rules file reloads (SIGHUP) by result.\n"
       << "# TYPE greylist_rules_reloads_total counter\n"
@@ -221,23 +240,8 @@ std::string Metrics::render() const {
   out << "# HELP greylist_store_errors_total Decisions the database could not make (answered by "
          "--on-error).\n"
       << "# TYPE greylist_store_errors_total counter\n"
-      << "greylist_store_errors_total " << store_errors_.load(std::memory_order_relaxed) << "\n"
-      << "# HELP greylist_whitelist_reloads_total Whitelist reloads (SIGHUP) by result.\n"
-      << "# TYPE greylist_whitelist_reloads_total counter\n"
-      << "greylist_whitelist_reloads_total{result=\"ok\"} "
-      << reloads_ok_.load(std::memory_order_relaxed) << "\n"
-      << "greylist_whitelist_reloads_total{result=\"failed\"} "
-      << reloads_failed_.load(std::memory_order_relaxed) << "\n"
-      << "# HELP greylist_config_reloads_total Settings reloads (SIGHUP) by result.\n"
-      << "# TYPE greylist_config_reloads_total counter\n"
-      << "greylist_config_reloads_total{result=\"ok\"} "
-      << config_reloads_ok_.load(std::memory_order_relaxed) << "\n"
-      << "greylist_config_reloads_total{result=\"failed\"} "
-      << config_reloads_failed_.load(std::memory_order_relaxed) << "\n"
-      << "# HELP greylist_config_restart_pending Changed settings that wait for a restart.\n"
-      << "# TYPE greylist_config_restart_pending gauge\n"
-      << "greylist_config_restart_pending " << restart_pending_.load(std::memory_order_relaxed)
-      << "\n";
+      << "greylist_store_errors_total " << store_errors_.load(std::memory_order_relaxed) << "\n";
+  render_reloads(out);
   render_rules(out);
   out << "# HELP greylist_database_bytes Bytes of the files in the database directory.\n"
       << "# TYPE greylist_database_bytes gauge\n"

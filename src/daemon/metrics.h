@@ -79,6 +79,8 @@ class Metrics final : public DecisionObserver, public DnsListObserver {
   std::atomic<std::uint64_t> restart_pending_{0};
 
   void count_rule_match(const RuleMatch& match) noexcept;
+  // SIGHUP: whitelist and settings reloads.
+  void render_reloads(std::ostream& out) const;
   void render_rules(std::ostream& out) const;
 
   mutable std::mutex rules_mutex_;
