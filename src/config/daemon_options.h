@@ -89,7 +89,7 @@ Result<ParsedOptions> parse_daemon_option_layers(const std::vector<std::vector<s
 Result<ParsedOptions> reparse_daemon_options(const std::vector<std::string>& args,
                                              const std::string& directory);
 
-// Makes the options' relative paths (--dbdir, --pidfile, --privacy-key-file,
+// Makes the options' relative paths (--dbdir, --pidfile, --privacy-key-file, --rules,
 // whitelist files, unix sockets) absolute from `directory`: the daemon
 // changes directory after start-up.
 void make_paths_absolute(DaemonOptions& options, const std::string& directory);
