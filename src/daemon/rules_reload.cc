@@ -1,10 +1,8 @@
 #include "daemon/rules_reload.h"
 
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <string>
 
+#include "config/rules_file.h"
 #include "util/log.h"
 
 namespace greylist {
@@ -19,19 +17,11 @@ std::string describe(const RuleSet& rules) {
   return text;
 }
 
-bool absent(const std::string& path) {
-  struct stat st {};
-  return stat(path.c_str(), &st) != 0 && errno == ENOENT;
-}
-
 }  // namespace
 
 Result<std::shared_ptr<const RuleSet>> load_rules(const RulesOptions& options) {
-  if (options.file.empty()) return std::shared_ptr<const RuleSet>();
-  if (options.optional && absent(options.file)) return std::shared_ptr<const RuleSet>();
-  auto rules = RuleSet::load_file(options.file);
-  if (!rules.ok()) return rules.status();
-  log_info("rules " + describe(*rules.value()));
+  auto rules = load_rules_file(options);
+  if (rules.ok() && rules.value()) log_info("rules " + describe(*rules.value()));
   return rules;
 }
 

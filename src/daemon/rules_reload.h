@@ -13,11 +13,8 @@
 
 namespace greylist {
 
-// The rules `options` name, with a log line of their counts. nullptr when
-// there are none: no file (--rules ''), or the default file is absent.
-// Errors: InvalidArgument("FILE:LINE: what is wrong") for an invalid file;
-// IoError("FILE: reason") for a file that cannot be read (a file given by
-// --rules must exist).
+// load_rules_file() (config/rules_file.h: nullptr when there are none,
+// FILE:LINE errors), with a log line of the rules' counts.
 Result<std::shared_ptr<const RuleSet>> load_rules(const RulesOptions& options);
 
 // Starts `resolver` when `rules` name a DNS list (it then stays started);

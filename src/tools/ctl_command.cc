@@ -49,6 +49,10 @@ const std::vector<Command>& commands() {
        "[--dry-run] (--client-net NET | --triplet ADDR SENDER RECIPIENT [--client-name NAME] | "
        "--key KEY)...",
        "forget a client network, a triplet or a stored key", run_delete},
+      {"list-traps", "[--all] [--json]",
+       "networks trapped by a greytrap rule: network, trapped since, until", run_list_traps},
+      {"delete-trap", "[--dry-run] NETWORK",
+       "set a trapped network (or the network of an address) free", run_delete_trap},
       {"expire", "", "remove every expired entry now and print the counts", run_expire},
       {"check-rules", "FILE",
        "check a rules file (--rules) as the daemon loads it; prints the first error as FILE:LINE",

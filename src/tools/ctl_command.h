@@ -74,6 +74,8 @@ int run_migrate_postgrey(CtlContext& ctx, const std::vector<std::string>& args);
 int run_check_whitelists(CtlContext& ctx, const std::vector<std::string>& args);
 int run_export(CtlContext& ctx, const std::vector<std::string>& args);
 int run_import(CtlContext& ctx, const std::vector<std::string>& args);
+int run_list_traps(CtlContext& ctx, const std::vector<std::string>& args);
+int run_delete_trap(CtlContext& ctx, const std::vector<std::string>& args);
 
 // "usage: greylistctl [--dbdir DIR] [--config FILE] NAME ARGUMENTS".
 std::string usage_line(const Command& command);

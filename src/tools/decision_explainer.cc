@@ -152,6 +152,10 @@ class Narrator final : public DecisionTrace {
       checks.push_back("retry window: " + std::to_string(config_.retry_window) +
                        " s passed since it was first seen: it starts over");
     }
+    if (change.aged_out) {
+      checks.push_back("passed, but last seen longer ago than its lifetime (--max-age, or the "
+                       "rule's autowhite): it starts over");
+    }
     if (change.outcome == TripletChange::Outcome::kFirstPass) {
       checks.push_back("first pass after the delay: the header would say " +
                        std::to_string(now_ - change.first_seen) + " seconds");
