@@ -52,7 +52,7 @@ TSAN_RUNS = (
 )
 
 FUZZ_TARGETS = ("address_fuzzer", "config_fuzzer", "dump_fuzzer", "policy_request_fuzzer",
-                "record_fuzzer", "rules_fuzzer", "whitelist_client_fuzzer",
+                "record_fuzzer", "rules_fuzzer", "spf_fuzzer", "whitelist_client_fuzzer",
                 "whitelist_recipient_fuzzer")
 
 
