@@ -235,4 +235,19 @@ Status for_each_entry(CtlContext& ctx, Store& store, Table table,
   }
 }
 
+int finish_listing(CtlContext& ctx, const char* command_name, const Status& scanned,
+                   std::uint64_t undecodable) {
+  ctx.out.flush();
+  if (undecodable > 0) {
+    ctx.err << "greylistctl: " << command_name << ": " << undecodable
+            << " entries could not be decoded\n";
+  }
+  if (!scanned.ok() || !ctx.out) {
+    ctx.err << "greylistctl: " << command_name << ": "
+            << (scanned.ok() ? std::string("cannot write the output") : scanned.message()) << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
 }  // namespace greylist

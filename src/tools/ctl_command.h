@@ -129,4 +129,10 @@ Result<OpenedStore> open_store(const DaemonOptions& settings, bool create_direct
 Status for_each_entry(CtlContext& ctx, Store& store, Table table,
                       const std::function<bool(const StoreEntry&)>& fn, std::size_t batch = 1000);
 
+// The end of a listing command (clients, dump, list-traps): flushes
+// ctx.out, reports the `undecodable` entries skipped and a failed scan or
+// output on ctx.err; the exit status (kExitFailure for the latter two).
+int finish_listing(CtlContext& ctx, const char* command_name, const Status& scanned,
+                   std::uint64_t undecodable);
+
 }  // namespace greylist

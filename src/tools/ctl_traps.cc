@@ -69,16 +69,7 @@ int run_list_traps(CtlContext& ctx, const std::vector<std::string>& args) {
                                           }
                                           return true;
                                         });
-  ctx.out.flush();
-  if (undecodable > 0) {
-    ctx.err << "greylistctl: list-traps: " << undecodable << " entries could not be decoded\n";
-  }
-  if (!scanned.ok() || !ctx.out) {
-    ctx.err << "greylistctl: list-traps: "
-            << (scanned.ok() ? std::string("cannot write the output") : scanned.message()) << "\n";
-    return kExitFailure;
-  }
-  return kExitOk;
+  return finish_listing(ctx, "list-traps", scanned, undecodable);
 }
 
 int run_delete_trap(CtlContext& ctx, const std::vector<std::string>& args) {
