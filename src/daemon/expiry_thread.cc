@@ -5,8 +5,8 @@
 namespace greylist {
 
 ExpiryThread::ExpiryThread(const GreylistConfig& config, Store& store, const Clock& clock,
-                           ExpiryPace pace)
-    : sweeper_(config, store, clock), pace_(pace), thread_([this] { loop(); }) {}
+                           ExpiryPace pace, ExpirySweeper::RulesSource rules)
+    : sweeper_(config, store, clock, std::move(rules)), pace_(pace), thread_([this] { loop(); }) {}
 
 ExpiryThread::~ExpiryThread() { stop(); }
 

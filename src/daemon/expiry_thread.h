@@ -24,8 +24,10 @@ struct ExpiryPace {
 
 class ExpiryThread {
  public:
-  // Starts the thread. config/store/clock must outlive this object.
-  ExpiryThread(const GreylistConfig& config, Store& store, const Clock& clock, ExpiryPace pace = ExpiryPace());
+  // Starts the thread. config/store/clock must outlive this object; `rules`
+  // as ExpirySweeper's (the Greylister's rules, for their autowhite).
+  ExpiryThread(const GreylistConfig& config, Store& store, const Clock& clock,
+               ExpiryPace pace = ExpiryPace(), ExpirySweeper::RulesSource rules = {});
   ~ExpiryThread();  // stop()s
 
   // Wakes the thread and joins it; idempotent.

@@ -374,7 +374,8 @@ int serve(const DaemonOptions& options, ConfigReload config, ControlSignals& sig
   // The expiry thread inherits the block; the front ends' threads are
   // started after listen(), each blocked from its start: from here on
   // every control signal reaches the main loop, none libmilter's thread.
-  ExpiryThread expiry(core.greylister.config(), store, core.clock);
+  ExpiryThread expiry(core.greylister.config(), store, core.clock, ExpiryPace(),
+                      [&greylister = core.greylister] { return greylister.rules(); });
   HupReload hup(std::move(config), options,
                 {core.greylister, expiry, core.metrics, core.resolver, front_ends.policy.get(),
                  front_ends.milter.get()});
