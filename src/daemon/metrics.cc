@@ -89,6 +89,16 @@ std::uint64_t directory_bytes(const std::string& dir) {
   return total;
 }
 
+// A counter of reloads by result ("ok", "failed").
+void render_reload_counter(std::ostream& out, const char* name, const char* help,
+                           const std::atomic<std::uint64_t>& ok,
+                           const std::atomic<std::uint64_t>& failed) {
+  out << "# HELP " << name << " " << help << "\n"
+      << "# TYPE " << name << " counter\n"
+      << name << "{result=\"ok\"} " << ok.load(std::memory_order_relaxed) << "\n"
+      << name << "{result=\"failed\"} " << failed.load(std::memory_order_relaxed) << "\n";
+}
+
 }  // namespace
 
 Metrics::Metrics(std::string dbdir)
@@ -160,32 +170,22 @@ void Metrics::on_dns_list_answer(std::string_view list, DnsAnswer::Kind kind) no
 }
 
 void Metrics::render_reloads(std::ostream& out) const {
-  out << "# HELP greylist_whitelist_reloads_total Whitelist reloads (SIGHUP) by result.\n"
-      << "# TYPE greylist_whitelist_reloads_total counter\n"
-      << "greylist_whitelist_reloads_total{result=\"ok\"} "
-      << reloads_ok_.load(std::memory_order_relaxed) << "\n"
-      << "greylist_whitelist_reloads_total{result=\"failed\"} "
-      << reloads_failed_.load(std::memory_order_relaxed) << "\n"
-      << "# HELP greylist_config_reloads_total Settings reloads (SIGHUP) by result.\n"
-      << "# TYPE greylist_config_reloads_total counter\n"
-      << "greylist_config_reloads_total{result=\"ok\"} "
-      << config_reloads_ok_.load(std::memory_order_relaxed) << "\n"
-      << "greylist_config_reloads_total{result=\"failed\"} "
-      << config_reloads_failed_.load(std::memory_order_relaxed) << "\n"
-      << "# HELP greylist_config_restart_pending Changed settings that wait for a restart.\n"
+  render_reload_counter(out, "greylist_whitelist_reloads_total",
+                        "Whitelist reloads (SIGHUP) by result.", reloads_ok_, reloads_failed_);
+  render_reload_counter(out, "greylist_config_reloads_total",
+                        "Settings reloads (SIGHUP) by result.", config_reloads_ok_,
+                        config_reloads_failed_);
+  out << "# HELP greylist_config_restart_pending Changed settings that wait for a restart.\n"
       << "# TYPE greylist_config_restart_pending gauge\n"
       << "greylist_config_restart_pending " << restart_pending_.load(std::memory_order_relaxed)
       << "\n";
 }
 
 void Metrics::render_rules(std::ostream& out) const {
-  out << "# HELP greylist_rules_reloads_total Rules file reloads (SIGHUP) by result.\n"
-      << "# TYPE greylist_rules_reloads_total counter\n"
-      << "greylist_rules_reloads_total{result=\"ok\"} "
-      << rules_reloads_ok_.load(std::memory_order_relaxed) << "\n"
-      << "greylist_rules_reloads_total{result=\"failed\"} "
-      << rules_reloads_failed_.load(std::memory_order_relaxed) << "\n"
-      << "# HELP greylist_rule_matches_total Decisions a rule made or whose options applied, by "
+  render_reload_counter(out, "greylist_rules_reloads_total",
+                        "Rules file reloads (SIGHUP) by result.", rules_reloads_ok_,
+                        rules_reloads_failed_);
+  out << "# HELP greylist_rule_matches_total Decisions a rule made or whose options applied, by "
          "rule (its id, or FILE:LINE) and action.\n"
       << "# TYPE greylist_rule_matches_total counter\n";
   std::lock_guard lock(rules_mutex_);
