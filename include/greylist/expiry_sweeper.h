@@ -48,6 +48,10 @@ class ExpirySweeper {
   // One batch. On a store error the position is kept and the error returned.
   Result<Step> step(std::size_t batch);
 
+  // The lifetimes (--max-age, --retry-window) of the next step on (SIGHUP);
+  // call between steps, on the sweeper's thread.
+  void set_config(const GreylistConfig& config) { config_ = config; }
+
  private:
   enum class Verdict { kLive, kExpired, kDamaged, kNewer };
   Verdict judge(Table table, std::string_view key, std::string_view value, EpochSeconds now,
