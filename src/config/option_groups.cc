@@ -318,6 +318,7 @@ Status fill_rules(const po::variables_map& vm, DaemonOptions& out) {
   auto timeout = number(vm, "dns-timeout", 10, 10'000);
   if (!timeout.ok()) return timeout.status();
   rules.dns.timeout = std::chrono::milliseconds(timeout.value());
+  out.policy.common.dns.timeout = rules.dns.timeout;  // fill_milter copies it
   return Status::Ok();
 }
 

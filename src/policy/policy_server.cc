@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "greylist/log_line.h"
+#include "policy/policy_dns_step.h"
 #include "policy/policy_request_parser.h"
 #include "policy/policy_responder.h"
 #include "util/log.h"
@@ -134,6 +135,8 @@ class Connection final : public ConnectionBase,
 
  private:
   awaitable<void> serve();
+  // The answer to a request waiting for DNS lists, once they answered.
+  awaitable<PolicyAnswer> finish_after_dns(PolicyResponder& responder, PolicyLookup& lookup);
   awaitable<void> watchdog();
   void touch();
   void close() {
@@ -152,7 +155,8 @@ class Connection final : public ConnectionBase,
   std::uint64_t id_;
   std::chrono::steady_clock::time_point deadline_{};
   // Touched only on the connection's thread (its worker context).
-  bool busy_ = false;      // answering (deciding or writing)
+  bool busy_ = false;      // answering (deciding, resolving or writing)
+  bool resolving_ = false;  // waiting for DNS lists (bounded by --dns-timeout)
   bool stopping_ = false;  // the server is shutting down
   bool closed_ = false;
 };
@@ -332,9 +336,10 @@ awaitable<void> Connection<Socket>::serve() {
           violated = true;
           break;
         }
-        const PolicyAnswer answer = responder.respond(parser.take_request());
-        server_.emit(answer.log);
-        out += answer.reply;
+        PolicyStep step = responder.begin(parser.take_request());
+        if (step.lookup) step.answer = co_await finish_after_dns(responder, *step.lookup);
+        server_.emit(step.answer.log);
+        out += step.answer.reply;
         touch();
       }
       if (!out.empty()) {
@@ -358,6 +363,16 @@ awaitable<void> Connection<Socket>::serve() {
 }
 
 template <typename Socket>
+awaitable<PolicyAnswer> Connection<Socket>::finish_after_dns(PolicyResponder& responder,
+                                                             PolicyLookup& lookup) {
+  resolving_ = true;
+  const DnsAnswers answers =
+      co_await resolve_dns_lists(server_.settings().common.dns, std::move(lookup.names));
+  resolving_ = false;
+  co_return responder.finish(lookup, answers);
+}
+
+template <typename Socket>
 awaitable<void> Connection<Socket>::watchdog() {
   auto self = this->shared_from_this();
   while (!closed_) {
@@ -365,7 +380,9 @@ awaitable<void> Connection<Socket>::watchdog() {
     error_code ec;
     co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
     if (closed_) break;
-    if (std::chrono::steady_clock::now() >= deadline_) {
+    if (std::chrono::steady_clock::now() >= deadline_ && resolving_) {
+      touch();  // not idle: the lookup ends by its own deadline
+    } else if (std::chrono::steady_clock::now() >= deadline_) {
       server_.idle_timeout(peer_);
       close();
       break;
