@@ -90,7 +90,8 @@ std::uint64_t keyed_hash64(std::string_view text, std::string_view secret);
 
 // The option of the first setting keys depend on (--lookup-by-host,
 // --ipv4cidr, --ipv6cidr, --privacy and its key, --pool-by-domain,
-// --pool-dynamic-names, --client-awl-key) that differs between `a` and `b`;
+// --pool-dynamic-names, --pool-by-spf, --client-awl-key) that differs
+// between `a` and `b`;
 // nullopt when they key alike.
 std::optional<std::string_view> keying_difference(const GreylistConfig& a, const GreylistConfig& b);
 

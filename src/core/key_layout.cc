@@ -202,6 +202,7 @@ std::optional<std::string_view> keying_difference(const GreylistConfig& a,
   if (a.privacy && a.privacy_key != b.privacy_key) return "privacy-key-file";
   if (a.pool_by_domain != b.pool_by_domain) return "pool-by-domain";
   if (a.pool_dynamic_names != b.pool_dynamic_names) return "pool-dynamic-names";
+  if (a.pool_by_spf != b.pool_by_spf) return "pool-by-spf";
   if (a.client_awl_key != b.client_awl_key) return "client-awl-key";
   return std::nullopt;
 }

@@ -121,6 +121,8 @@ const std::vector<Row>& rows() {
       row("pool-by-domain", kRestart, [](auto& o) -> auto& { return o.greylist.pool_by_domain; }),
       row("pool-dynamic-names", kRestart,
           [](auto& o) -> auto& { return o.greylist.pool_dynamic_names; }),
+      // Keys, and the SPF checker is made once at start.
+      row("pool-by-spf", kRestart, [](auto& o) -> auto& { return o.greylist.pool_by_spf; }),
       row("client-awl-key", kRestart, [](auto& o) -> auto& { return o.greylist.client_awl_key; }),
       row("dynamic-delay", kReload, [](auto& o) -> auto& { return o.greylist.dynamic_delay; }),
       row("whitelist-clients", kReload, [](auto& o) -> auto& { return o.whitelist_clients; }),
