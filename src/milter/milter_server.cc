@@ -479,6 +479,7 @@ Status LibmilterServer::set_replies(const MilterSettings& settings) {
   MilterSettings next = current->settings;
   next.common = settings.common;
   next.common.dns = current->settings.common.dns;  // the resolver is open()'s
+  next.common.spf = current->settings.common.spf;  // the SPF checker too
   next.reply_code = settings.reply_code;
   next.enhanced_code = settings.enhanced_code;
   next.header_always = settings.header_always;

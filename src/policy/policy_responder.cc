@@ -167,7 +167,7 @@ PolicyStep PolicyResponder::begin_or_throw(const PolicyRequest& request) {
 
   const bool etrn = request.find(KnownAttribute::kEtrnDomain) != nullptr;
   RulePlan plan = greylister_.plan(core);
-  auto spf = spf_pool_identity(settings_.common.spf, core);
+  auto spf = spf_pool_identity(settings_->common.spf, core);
   if (!plan.assessment.queries.empty() || spf) {
     std::vector<std::string> names = query_names(plan.assessment.queries);
     step.lookup = PolicyLookup{std::move(core), std::move(plan), std::move(names), std::move(spf),

@@ -210,6 +210,7 @@ class PolicyServerImpl final : public PolicyServer {
   void set_replies(const PolicySettings& settings) override {
     auto replies = std::make_shared<PolicySettings>(settings);
     replies->common.dns = settings_.common.dns;  // the resolver is open()'s
+    replies->common.spf = settings_.common.spf;  // the SPF checker too
     std::atomic_store(&replies_, std::shared_ptr<const PolicySettings>(std::move(replies)));
   }
 

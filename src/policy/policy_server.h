@@ -78,7 +78,8 @@ class PolicyServer {
   virtual void stop() = 0;
   // Answers from the next request on with the reply settings of `settings`
   // (greylist_action and common: texts, header, hostname, on_error); the
-  // sockets, threads, limits and DNS lists (common.dns) stay as open() set
+  // sockets, threads, limits, DNS lists (common.dns) and SPF checker
+  // (common.spf) stay as open() set
   // them. Thread-safe
   // (SIGHUP); a request being answered finishes with the old ones.
   virtual void set_replies(const PolicySettings& settings) = 0;
