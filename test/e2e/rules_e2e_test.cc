@@ -77,6 +77,13 @@ const Clients kPolicyClients = {Service::kPolicy, "203.0.113.60", "203.0.113.61"
                                 "192.0.2.20",     "10.63.1.5",    "10.63.1.6",    "10.64.1.5",
                                 "10.66.1.5"};
 
+// --pool-by-spf: pool.e2e.test authorizes two networks; each front end
+// its own sender, so the two never share a triplet.
+constexpr const char* kSpfDomain = "pool.e2e.test";
+constexpr const char* kSpfFirst = "100.64.1.5";         // authorized
+constexpr const char* kSpfRetry = "100.64.2.9";         // authorized, another network
+constexpr const char* kSpfUnauthorized = "100.64.3.7";  // -all
+
 // "203.0.113.50" -> "50.113.0.203.ZONE"
 std::string reversed(const std::string& address, const std::string& zone) {
   std::vector<std::string> octets;
@@ -106,12 +113,6 @@ DnsmasqZones test_zones() {
 const std::vector<std::string> kMailboxes = {"dnswl", "blocked", "trap", "trapped", "untrapped",
                                              "slow", "fast", "spf"};
 
-// --pool-by-spf: pool.e2e.test authorizes two networks; each front end
-// its own sender, so the two never share a triplet.
-constexpr const char* kSpfDomain = "pool.e2e.test";
-constexpr const char* kSpfFirst = "100.64.1.5";         // authorized
-constexpr const char* kSpfRetry = "100.64.2.9";         // authorized, another network
-constexpr const char* kSpfUnauthorized = "100.64.3.7";  // -all
 
 // dnsmasq, the daemon with the rules, and a Postfix in front of it.
 class Environment {
