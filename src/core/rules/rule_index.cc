@@ -18,18 +18,36 @@ struct RuleIndex::Guard {
 
 namespace {
 
-// Keys: a subject letter, a separator, then the lower-case value.
-std::string key(Subject subject, char separator, std::string_view value) {
-  std::string k;
-  k.reserve(value.size() + 2);
+// Keys: a subject letter, a separator, then the lower-case value, built
+// in `k` (a buffer reused across the look-ups of a request).
+void key_into(std::string& k, Subject subject, char separator, std::string_view value) {
+  k.clear();
   k += subject_name(subject)[0];
   k += separator;
   k += value;
+}
+
+std::string key(Subject subject, char separator, std::string_view value) {
+  std::string k;
+  key_into(k, subject, separator, value);
   return k;
 }
 
+// A network's key holds its family, prefix and masked bytes as they are:
+// no text formatting per request.
+void network_key_into(std::string& k, const IpNetwork& network) {
+  const IpAddress& base = network.base();
+  const bool v4 = base.family() == IpAddress::Family::kV4;
+  k.assign("a/");
+  k += v4 ? '4' : '6';
+  k += static_cast<char>(network.prefix());
+  k.append(reinterpret_cast<const char*>(base.bytes().data()), v4 ? 4 : 16);
+}
+
 std::string network_key(const IpNetwork& network) {
-  return key(Subject::kAddr, '/', network.to_string());
+  std::string k;
+  network_key_into(k, network);
+  return k;
 }
 
 // The key a value is filed under, if it can be a guard. Lookups of a
@@ -172,17 +190,24 @@ void RuleIndex::search_literals(const Subjects& s, std::vector<std::uint32_t>& f
 void RuleIndex::candidates(const Subjects& s, std::vector<std::uint32_t>& out) const {
   std::vector<std::uint32_t> found;
   if (!guarded_.empty()) {
+    std::string k;  // one buffer for every key of the request
+    k.reserve(64);
     if (s.address) {
       const bool v4 = s.address->family() == IpAddress::Family::kV4;
       for (const int prefix : v4 ? v4_prefixes_ : v6_prefixes_) {
-        look_up(network_key(IpNetwork(*s.address, prefix)), found);
+        network_key_into(k, IpNetwork(*s.address, prefix));
+        look_up(k, found);
       }
     }
-    each_suffix(s.client_name, [&](std::string_view n) { look_up(key(Subject::kDomain, '.', n), found); });
-    each_suffix(domain_of(s.sender), [&](std::string_view d) { look_up(key(Subject::kFrom, '@', d), found); });
-    each_suffix(domain_of(s.recipient), [&](std::string_view d) { look_up(key(Subject::kRcpt, '@', d), found); });
-    look_up(key(Subject::kHelo, '=', s.helo), found);
-    if (!s.auth.empty()) look_up(key(Subject::kAuth, '=', s.auth), found);
+    auto text = [&](Subject subject, char separator, std::string_view value) {
+      key_into(k, subject, separator, value);
+      look_up(k, found);
+    };
+    each_suffix(s.client_name, [&](std::string_view n) { text(Subject::kDomain, '.', n); });
+    each_suffix(domain_of(s.sender), [&](std::string_view d) { text(Subject::kFrom, '@', d); });
+    each_suffix(domain_of(s.recipient), [&](std::string_view d) { text(Subject::kRcpt, '@', d); });
+    text(Subject::kHelo, '=', s.helo);
+    if (!s.auth.empty()) text(Subject::kAuth, '=', s.auth);
   }
   search_literals(s, found);
   std::sort(found.begin(), found.end());
