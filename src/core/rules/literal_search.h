@@ -32,7 +32,8 @@ class LiteralSearch {
     if (outputs_empty_) return;
     std::uint32_t state = 0;
     for (const char c : text) {
-      state = next(state, static_cast<unsigned char>(c));
+      const auto byte = static_cast<unsigned char>(c);
+      state = state == 0 ? root_next_[byte] : next(state, byte);  // most bytes start nothing
       for (std::uint32_t s = states_[state].has_output ? state : states_[state].dict; s != kNone;
            s = states_[s].dict) {
         found(states_[s].literal);
