@@ -14,7 +14,7 @@
 # replying) and of PolicyResponder::begin (the decision alone), divided by
 # N. Start-up, shutdown and the daemon's background threads (expiry, the
 # store's checkpoints: they follow wall time, which valgrind stretches)
-# are left out. Prints one line per daemon and round, then the medians and
+# are left out. DAEMON=PATH runs another build's daemon. Prints one line per daemon and round, then the medians and
 # their ratio. Run as root. Everything started is stopped on exit; waits
 # are bounded.
 set -euo pipefail
@@ -39,6 +39,7 @@ done
 case "$MIX" in new|repeat) ;; *) echo "run-rules-callgrind: --mix new|repeat" >&2; exit 2 ;; esac
 
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
+DAEMON=${DAEMON:-$BUILD_DIR/greylist-milter}  # another build's daemon, to compare commits
 # shellcheck source=bench/bench-lib.sh
 source "$ROOT/bench/bench-lib.sh"
 ninja -C "$BUILD_DIR" greylist-milter bench/policy-load bench/rules-bench >/dev/null
@@ -56,14 +57,14 @@ chmod 644 "$RULES_FILE"
 # request of the connection handler and of PolicyResponder::begin in a
 # daemon that answered N requests.
 run() {
-  local rules=$1 n=$2 port out pid db extra=""
+  local rules=$1 n=$2 port out pid db extra="" calls=$2
   port=$(free_port)
   out=$WORK/callgrind.$RANDOM.out
   db=$WORK/db.$RANDOM
   mkdir -p "$db"
   chown "$DAEMON_USER:" "$db"
   setpriv --reuid="$DAEMON_USER" --regid="$DAEMON_USER" --init-groups \
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$BUILD_DIR/greylist-milter" \
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$DAEMON" \
     --policy "inet:127.0.0.1:$port" --milter none --dbdir "$db" --log stderr --delay 1 \
     --dynamic-delay 0 --sync crash-safe --whitelist-clients "$WL_CLIENTS" \
     --whitelist-recipients "$WL_RCPTS" --rules "$rules" --dns-server 127.0.0.1:9 \
@@ -71,14 +72,17 @@ run() {
   pid=$!
   STARTED+=("$pid")
   wait_port "$port" 120 >/dev/null || { echo "run-rules-callgrind: the daemon did not start" >&2; tail "$WORK/daemon.log" >&2; exit 1; }
-  [ "$MIX" = repeat ] && extra="--prewarm yes --pool 300 --prewarm-wait 2"
+  if [ "$MIX" = repeat ]; then  # two passes over the pool first: counted as requests too
+    extra="--prewarm yes --pool 300 --prewarm-wait 2"
+    calls=$((n + 600))
+  fi
   # shellcheck disable=SC2086
   "$BUILD_DIR/bench/policy-load" --port "$port" --mix "$MIX" --connections 1 --requests "$n" \
     --duration 600 --timeout 60 $extra >/dev/null
   kill -TERM "$pid"
   for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done  # callgrind writes its file
   wait "$pid" 2>/dev/null || true
-  callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk -v n="$n" '
+  callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk -v n="$calls" '
     function count(field) { gsub(",", "", field); return field / n }
     /policy_server\.cc:greylist::\(anonymous namespace\)::Connection</ && !h { h = count($1) }
     /PolicyResponder::begin\(greylist::PolicyRequest const&\)/ && !b { b = count($1) }
