@@ -86,6 +86,8 @@ Result<Value> parse_plain(Subject subject, const Token& token) {
   return invalid("unexpected value", token);
 }
 
+}  // namespace
+
 const std::string& field(Subject subject, const Subjects& s) {
   switch (subject) {
     case Subject::kDomain: return s.client_name;
@@ -97,8 +99,6 @@ const std::string& field(Subject subject, const Subjects& s) {
   }
   return s.auth;
 }
-
-}  // namespace
 
 const char* subject_name(Subject subject) {
   for (const auto& entry : kSubjects) {

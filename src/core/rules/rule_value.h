@@ -23,6 +23,10 @@ namespace greylist::rules {
 // InvalidArgument with the reason ("not an address or network: ...").
 Result<Value> parse_value(Subject subject, const Token& token);
 
+// The request's field a clause on `subject` reads (lower case); for addr,
+// which has no text, the AUTH user (never read as such).
+const std::string& field(Subject subject, const Subjects& subjects);
+
 // Whether the request's field for `subject` matches `value`.
 bool value_matches(Subject subject, const Value& value, const Subjects& subjects);
 
