@@ -346,9 +346,13 @@ struct FrontEnds {
   std::unique_ptr<MilterServer> milter;
 };
 
-Status open_front_ends(const DaemonOptions& options, Core& core, FrontEnds& out) {
+// The policy server shares the store's commits (when it has them) among the
+// requests each of its loops answers in one turn; libmilter's thread per
+// connection cannot hold a reply, so the milter's writes are durable on return.
+Status open_front_ends(const DaemonOptions& options, Core& core, Store& store, FrontEnds& out) {
   if (!options.policy.sockets.empty()) {
-    auto server = PolicyServer::open(options.policy, core.greylister, core.clock);
+    auto server = PolicyServer::open(options.policy, core.greylister, core.clock,
+                                     store.deferred_commits());
     if (!server.ok()) return Status::IoError("policy front end: " + server.status().message());
     out.policy = std::move(server).value();
   }
@@ -442,7 +446,8 @@ int run(DaemonOptions options) {
 
   Core core(options, resources);
   FrontEnds front_ends;
-  if (const Status opened = open_front_ends(options, core, front_ends); !opened.ok()) {
+  if (const Status opened = open_front_ends(options, core, *resources.store, front_ends);
+      !opened.ok()) {
     return fail(opened.message());
   }
   if (process.user) {

@@ -57,6 +57,8 @@ std::string PolicyResponder::on_error_action() const {
                                                          : std::string("DUNNO");
 }
 
+std::string PolicyResponder::on_error_reply() const { return reply(on_error_action()); }
+
 PolicyAnswer PolicyResponder::respond(const PolicyRequest& request) noexcept {
   try {
     return respond_or_throw(request);

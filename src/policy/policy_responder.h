@@ -66,6 +66,8 @@ class PolicyResponder {
                   const Clock& clock);
 
   PolicyAnswer respond(const PolicyRequest& request) noexcept;
+  // The reply --on-error gives (a request answered when the store failed).
+  std::string on_error_reply() const;
 
  private:
   PolicyAnswer respond_or_throw(const PolicyRequest& request);

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/execution/context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -27,6 +28,7 @@
 #include <thread>
 
 #include "greylist/log_line.h"
+#include "policy/held_replies.h"
 #include "policy/policy_request_parser.h"
 #include "policy/policy_responder.h"
 #include "util/log.h"
@@ -136,6 +138,12 @@ class Connection final : public ConnectionBase,
   awaitable<void> serve();
   awaitable<void> watchdog();
   void touch();
+  // One request answered; with shared commits its writes are deferred and
+  // its reply held until release().
+  PolicyAnswer respond(PolicyResponder& responder, const PolicyRequest& request);
+  // Waits until the held replies in `out` may leave; replaces them by
+  // --on-error's when their writes could not be made durable.
+  awaitable<void> release(std::string& out, const PolicyResponder& responder);
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -151,15 +159,19 @@ class Connection final : public ConnectionBase,
   std::string peer_;
   std::uint64_t id_;
   std::chrono::steady_clock::time_point deadline_{};
+  HeldReplies* held_ = nullptr;  // this loop's, with shared commits
   // Touched only on the connection's thread (its worker context).
   bool busy_ = false;      // answering (deciding or writing)
   bool stopping_ = false;  // the server is shutting down
   bool closed_ = false;
+  std::optional<DeferredCommits::Ticket> ticket_;  // the held replies'
+  std::size_t replies_held_ = 0;
 };
 
 class PolicyServerImpl final : public PolicyServer {
  public:
-  PolicyServerImpl(PolicySettings settings, const Greylister& greylister, const Clock& clock)
+  PolicyServerImpl(PolicySettings settings, const Greylister& greylister, const Clock& clock,
+                   DeferredCommits* commits)
       : settings_(std::move(settings)),
         greylister_(greylister),
         clock_(clock),
@@ -172,6 +184,7 @@ class PolicyServerImpl final : public PolicyServer {
       // Concurrency hint 1: each context is run by exactly one thread.
       workers_.push_back(std::make_unique<asio::io_context>(1));
       worker_guards_.emplace_back(asio::make_work_guard(*workers_.back()));
+      if (commits != nullptr) held_.push_back(std::make_unique<HeldReplies>(*workers_.back(), *commits));
     }
     limits_.max_line_bytes = settings_.max_line_bytes;
     limits_.max_attributes = settings_.max_attributes;
@@ -190,6 +203,7 @@ class PolicyServerImpl final : public PolicyServer {
     drain_timer_.reset();
     work_.reset();
     worker_guards_.clear();
+    held_.clear();     // waits for flushes posting to the workers
     workers_.clear();  // destroys the connections' pending coroutine frames
     server_strand_.reset();
     io_.reset();
@@ -218,6 +232,12 @@ class PolicyServerImpl final : public PolicyServer {
                                        " s (--policy-idle-timeout), closing the connection");
   }
   void connection_finished(std::uint64_t id);
+  // The held replies of the worker loop `loop`; nullptr without shared commits.
+  HeldReplies* held_replies(const asio::execution_context& loop) const;
+  void undurable(const Status& status, std::size_t replies) {
+    store_log_.log(Severity::kError, "policy: " + std::to_string(replies) +
+                                         " replies answered by --on-error: " + status.message());
+  }
 
  private:
   Status bind_inet(const SocketSpec& spec);
@@ -254,6 +274,7 @@ class PolicyServerImpl final : public PolicyServer {
   // bench/analysis.md).
   std::vector<std::unique_ptr<asio::io_context>> workers_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> worker_guards_;
+  std::vector<std::unique_ptr<HeldReplies>> held_;  // one per worker, with shared commits
   std::size_t next_worker_ = 0;  // server strand only
   std::optional<asio::steady_timer> drain_timer_;
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_acceptors_;
@@ -304,6 +325,7 @@ void Connection<Socket>::touch() {
 template <typename Socket>
 awaitable<void> Connection<Socket>::serve() {
   auto self = this->shared_from_this();  // alive as long as this frame
+  held_ = server_.held_replies(asio::query(socket_.get_executor(), asio::execution::context));
   PolicyRequestParser parser(server_.limits());
   PolicyResponder responder(server_.settings(), server_.greylister(), server_.clock());
   std::array<char, kReadChunk> buffer;
@@ -332,12 +354,13 @@ awaitable<void> Connection<Socket>::serve() {
           violated = true;
           break;
         }
-        const PolicyAnswer answer = responder.respond(parser.take_request());
+        const PolicyAnswer answer = respond(responder, parser.take_request());
         server_.emit(answer.log);
         out += answer.reply;
         touch();
       }
       if (!out.empty()) {
+        co_await release(out, responder);
         co_await asio::async_write(socket_, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
         if (ec) break;
       }
@@ -355,6 +378,30 @@ awaitable<void> Connection<Socket>::serve() {
   // Always reached, so the connection never keeps its max_connections slot.
   close();
   server_.connection_finished(id_);
+}
+
+template <typename Socket>
+PolicyAnswer Connection<Socket>::respond(PolicyResponder& responder, const PolicyRequest& request) {
+  if (held_ == nullptr) return responder.respond(request);
+  DeferredCommits::Scope deferring(held_->commits());
+  PolicyAnswer answer = responder.respond(request);
+  const DeferredCommits::Ticket ticket = deferring.ticket();
+  ticket_ = ticket_ ? DeferredCommits::Ticket::both(*ticket_, ticket) : ticket;
+  ++replies_held_;
+  return answer;
+}
+
+template <typename Socket>
+awaitable<void> Connection<Socket>::release(std::string& out, const PolicyResponder& responder) {
+  if (!ticket_) co_return;
+  const DeferredCommits::Ticket ticket = *ticket_;
+  const std::size_t replies = std::exchange(replies_held_, 0);
+  ticket_.reset();
+  const Status durable = co_await held_->wait(ticket);
+  if (durable.ok()) co_return;
+  server_.undurable(durable, replies);
+  out.clear();
+  for (std::size_t i = 0; i < replies; ++i) out += responder.on_error_reply();
 }
 
 template <typename Socket>
@@ -537,6 +584,13 @@ void PolicyServerImpl::admit(Socket socket, std::string peer) {
   connection->start();
 }
 
+HeldReplies* PolicyServerImpl::held_replies(const asio::execution_context& loop) const {
+  for (std::size_t i = 0; i < held_.size(); ++i) {
+    if (workers_[i].get() == &loop) return held_[i].get();
+  }
+  return nullptr;
+}
+
 void PolicyServerImpl::connection_finished(std::uint64_t id) {
   bool last = false;
   {
@@ -640,9 +694,11 @@ void PolicyServerImpl::begin_shutdown() {
 
 Result<std::unique_ptr<PolicyServer>> PolicyServer::open(PolicySettings settings,
                                                          const Greylister& greylister,
-                                                         const Clock& clock) {
+                                                         const Clock& clock,
+                                                         DeferredCommits* commits) {
   try {
-    auto server = std::make_unique<PolicyServerImpl>(std::move(settings), greylister, clock);
+    auto server =
+        std::make_unique<PolicyServerImpl>(std::move(settings), greylister, clock, commits);
     if (Status bound = server->bind_all(); !bound.ok()) return bound;
     server->start_accepting();
     return std::unique_ptr<PolicyServer>(std::move(server));
