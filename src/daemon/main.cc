@@ -174,6 +174,7 @@ Status open_database(const DaemonOptions& options, Resources& out) {
   BdbOptions bdb_options;
   bdb_options.directory = ".";
   bdb_options.sync = options.sync_full ? BdbOptions::Sync::kFull : BdbOptions::Sync::kCrashSafe;
+  bdb_options.cache_bytes = options.cache_bytes;
   // greylistctl on a stopped daemon's database (a long dump or import) owns
   // the directory meanwhile: wait for it, within systemd's start timeout
   // (TimeoutStartSec=120s); after that the unit's restart waits again.
