@@ -235,8 +235,9 @@ class PolicyServerImpl final : public PolicyServer {
   // The held replies of the worker loop `loop`; nullptr without shared commits.
   HeldReplies* held_replies(const asio::execution_context& loop) const;
   void undurable(const Status& status, std::size_t replies) {
-    store_log_.log(Severity::kError, "policy: " + std::to_string(replies) +
-                                         " replies answered by --on-error: " + status.message());
+    store_log_.log(Severity::kError, "greylist store failed, answering by --on-error: " +
+                                         std::to_string(replies) + " policy replies whose writes "
+                                         "did not reach the log: " + status.message());
   }
 
  private:
