@@ -9,7 +9,7 @@
 # A part of the run (then use --no-report and read bench/results/latest.jsonl):
 # --policy-servers "LIST" (of gm-crash-safe gm-full postgrey noop-policy, and
 # gm-base-crash-safe gm-base-full: --baseline BINARY, an older build, side by
-# side), --mixes "LIST", --connections "LIST", --no-c1000, --scale-sizes
+# side; "" for none), --mixes "LIST", --connections "LIST", --no-c1000, --scale-sizes
 # "LIST", --cache-size SIZE (given to every start of the built greylist-milter,
 # the scale runs' included).
 #
@@ -34,7 +34,7 @@ SCALE=1
 MILTER=1
 REPORT=1
 C1000=1
-POLICY_SERVERS_ARG=""
+unset POLICY_SERVERS_ARG
 MIXES_ARG=""
 CONNECTIONS_ARG=""
 SCALE_SIZES_ARG=""
@@ -233,7 +233,7 @@ BEGIN_S=$SECONDS
 echo "run-benchmarks: $MODE mode, $ROUNDS rounds, ${DURATION}s per measurement; results in $RESULTS" >&2
 
 # ---- policy: four servers, interleaved, rotated each round -------------------
-read -r -a POLICY_SERVERS <<<"${POLICY_SERVERS_ARG:-gm-crash-safe gm-full postgrey noop-policy}"
+read -r -a POLICY_SERVERS <<<"${POLICY_SERVERS_ARG-gm-crash-safe gm-full postgrey noop-policy}"
 for round in $(seq 1 "$ROUNDS"); do
   n=${#POLICY_SERVERS[@]}
   for k in $(seq 0 $((n - 1))); do
