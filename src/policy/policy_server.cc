@@ -138,9 +138,18 @@ class Connection final : public ConnectionBase,
   awaitable<void> serve();
   awaitable<void> watchdog();
   void touch();
-  // One request answered; with shared commits its writes are deferred and
-  // its reply held until release().
-  PolicyAnswer respond(PolicyResponder& responder, const PolicyRequest& request);
+  // Runs decide(), which may write the store: with shared commits inside a
+  // Scope, so its writes are deferred and its reply is held until release().
+  template <typename Decide>
+  auto deferring(Decide&& decide) -> decltype(decide()) {
+    if (held_ == nullptr) return decide();
+    DeferredCommits::Scope scope(held_->commits());
+    auto result = decide();
+    const DeferredCommits::Ticket ticket = scope.ticket();
+    ticket_ = ticket_ ? DeferredCommits::Ticket::both(*ticket_, ticket) : ticket;
+    ++replies_held_;
+    return result;
+  }
   // Waits until the held replies in `out` may leave; replaces them by
   // --on-error's when their writes could not be made durable.
   awaitable<void> release(std::string& out, const PolicyResponder& responder);
@@ -355,7 +364,8 @@ awaitable<void> Connection<Socket>::serve() {
           violated = true;
           break;
         }
-        const PolicyAnswer answer = respond(responder, parser.take_request());
+        const PolicyAnswer answer =
+            deferring([&] { return responder.respond(parser.take_request()); });
         server_.emit(answer.log);
         out += answer.reply;
         touch();
@@ -379,17 +389,6 @@ awaitable<void> Connection<Socket>::serve() {
   // Always reached, so the connection never keeps its max_connections slot.
   close();
   server_.connection_finished(id_);
-}
-
-template <typename Socket>
-PolicyAnswer Connection<Socket>::respond(PolicyResponder& responder, const PolicyRequest& request) {
-  if (held_ == nullptr) return responder.respond(request);
-  DeferredCommits::Scope deferring(held_->commits());
-  PolicyAnswer answer = responder.respond(request);
-  const DeferredCommits::Ticket ticket = deferring.ticket();
-  ticket_ = ticket_ ? DeferredCommits::Ticket::both(*ticket_, ticket) : ticket;
-  ++replies_held_;
-  return answer;
 }
 
 template <typename Socket>
