@@ -150,6 +150,13 @@ class Connection final : public ConnectionBase,
     ++replies_held_;
     return result;
   }
+  // Whether the replies in `out` must wait for a flush (no coroutine, no
+  // allocation when they need not: the usual case of a read-only decision).
+  bool held() {
+    if (ticket_ && held_->commits().covered(*ticket_)) ticket_.reset();
+    if (!ticket_) replies_held_ = 0;
+    return ticket_.has_value();
+  }
   // Waits until the held replies in `out` may leave; replaces them by
   // --on-error's when their writes could not be made durable.
   awaitable<void> release(std::string& out, const PolicyResponder& responder);
@@ -371,7 +378,7 @@ awaitable<void> Connection<Socket>::serve() {
         touch();
       }
       if (!out.empty()) {
-        co_await release(out, responder);
+        if (held()) co_await release(out, responder);
         co_await asio::async_write(socket_, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
         if (ec) break;
       }
@@ -393,7 +400,6 @@ awaitable<void> Connection<Socket>::serve() {
 
 template <typename Socket>
 awaitable<void> Connection<Socket>::release(std::string& out, const PolicyResponder& responder) {
-  if (!ticket_) co_return;
   const DeferredCommits::Ticket ticket = *ticket_;
   const std::size_t replies = std::exchange(replies_held_, 0);
   ticket_.reset();
