@@ -15,6 +15,7 @@
 #include "policy/policy_server.h"
 #include "store/memory_store.h"
 #include "support/fake_clock.h"
+#include "support/forwarding_store.h"
 #include "support/line_client.h"
 
 namespace greylist {
@@ -70,30 +71,18 @@ class GatedCommits final : public DeferredCommits {
 };
 
 // A MemoryStore that tells the gate about writes made inside its Scope.
-class GatedStore final : public Store {
+class GatedStore final : public testing::ForwardingStore {
  public:
-  explicit GatedStore(GatedCommits& gate) : gate_(gate) {}
+  explicit GatedStore(GatedCommits& gate) : ForwardingStore(memory_), gate_(gate) {}
   Status update(Table t, std::string_view k, const UpdateFunction& fn) override {
     if (DeferredCommits::deferring_on_this_thread() == &gate_) gate_.wrote();
-    return inner_.update(t, k, fn);
+    return ForwardingStore::update(t, k, fn);
   }
-  Result<std::optional<std::string>> get(Table t, std::string_view k) override {
-    return inner_.get(t, k);
-  }
-  Status put(Table t, std::string_view k, std::string_view v, EpochSeconds e) override {
-    return inner_.put(t, k, v, e);
-  }
-  Status erase(Table t, std::string_view k) override { return inner_.erase(t, k); }
-  Result<std::vector<StoreEntry>> scan(Table t, std::string_view a, std::size_t l) override {
-    return inner_.scan(t, a, l);
-  }
-  Result<std::uint64_t> count(Table t) override { return inner_.count(t); }
-  const char* name() const override { return "gated"; }
   DeferredCommits* deferred_commits() override { return &gate_; }
 
  private:
+  MemoryStore memory_;  // constructed before the base uses it (only in calls)
   GatedCommits& gate_;
-  MemoryStore inner_;
 };
 
 GreylistConfig one_delay() {
@@ -133,6 +122,11 @@ struct Server {
     server->stop();
     REQUIRE(finished.wait_for(10s) == std::future_status::ready);
   }
+  // Until the server asked for a flush (at most 1 s): how many it asked for.
+  std::size_t wait_for_a_flush() const {
+    for (int i = 0; i < 200 && gate.flushes_asked() == 0; ++i) std::this_thread::sleep_for(5ms);
+    return gate.flushes_asked();
+  }
   int port() const {
     const std::string address = server->bound_addresses().at(0);
     return std::stoi(address.substr(address.rfind(':') + 1));
@@ -149,8 +143,7 @@ TEST_CASE("a reply whose decision wrote leaves only once a flush covered it") {
   REQUIRE(client.ok());
   REQUIRE(client.send(rcpt("a@example.net") + "\n"));
   // Held: the flush was asked for, the reply does not come.
-  for (int i = 0; i < 200 && s.gate.flushes_asked() == 0; ++i) std::this_thread::sleep_for(5ms);
-  CHECK(s.gate.flushes_asked() == 1);
+  CHECK(s.wait_for_a_flush() == 1);
   CHECK_FALSE(client.read_until("\n\n", 300ms).has_value());
   s.gate.complete(Status::Ok());
   const auto reply = client.read_until("\n\n", 5s);
@@ -169,8 +162,7 @@ TEST_CASE("a reply that wrote nothing is not held; pipelined requests share one 
   // Three requests in one write: one flush, three replies after it.
   REQUIRE(client.send(rcpt("1@example.net") + "\n" + rcpt("2@example.net") + "\n" +
                       rcpt("3@example.net") + "\n"));
-  for (int i = 0; i < 200 && s.gate.flushes_asked() == 0; ++i) std::this_thread::sleep_for(5ms);
-  CHECK(s.gate.flushes_asked() == 1);
+  CHECK(s.wait_for_a_flush() == 1);
   CHECK_FALSE(client.read_until("\n\n", 200ms).has_value());
   s.gate.complete(Status::Ok());
   for (int i = 0; i < 3; ++i) {
@@ -185,8 +177,7 @@ TEST_CASE("a flush that fails: the held replies are --on-error's") {
   LineClient client(s.port());
   REQUIRE(client.ok());
   REQUIRE(client.send(rcpt("a@example.net") + "\n"));
-  for (int i = 0; i < 200 && s.gate.flushes_asked() == 0; ++i) std::this_thread::sleep_for(5ms);
-  REQUIRE(s.gate.flushes_asked() == 1);
+  REQUIRE(s.wait_for_a_flush() == 1);
   s.gate.complete(Status::IoError("disk full"));
   CHECK(client.read_until("\n\n", 5s) == "action=DUNNO\n\n");  // --on-error accept
 }

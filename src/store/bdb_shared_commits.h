@@ -38,7 +38,8 @@ class BdbEnvironment;
 
 class BdbSharedCommits final : public DeferredCommits {
  public:
-  // The record type of a flush (DB_user_BEGIN + 0x4746, "GF").
+  // The record type of a flush (DB_user_BEGIN + 0x4746 = 28246); recovery
+  // and db5.3_recover skip it (no transaction), db5.3_printlog shows it.
   static constexpr std::uint32_t kFlushRecordType = 10000 + 0x4746;
 
   // `environment` must outlive this. With Sync::kFull the first flush()
