@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Shell functions shared by bench/run-benchmarks.sh and
-# bench/run-redis-benchmarks.sh (sourced, not run). Loopback only; every
+# Shell functions shared by bench/run-benchmarks.sh,
+# bench/run-redis-benchmarks.sh and bench/run-rules-benchmarks.sh (sourced, not run). Loopback only; every
 # wait is bounded in time.
 
 # apt may have started the system's postgrey (port 10023) when it installed
@@ -68,4 +68,37 @@ write_whitelists() {
   { cat /etc/postgrey/whitelist_clients; echo "192.0.2.0/24"; } >"$WL_CLIENTS"
   cp /etc/postgrey/whitelist_recipients "$WL_RCPTS"
   chmod 644 "$WL_CLIENTS" "$WL_RCPTS"
+}
+
+# cpu_s PID: CPU seconds (user + system) a process used so far; 0 when there is none.
+cpu_s() {
+  if [ -z "$1" ] || [ ! -r "/proc/$1/stat" ]; then echo 0; return; fi
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
+}
+
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+
+# record JSON EXTRA: appends the tool's JSON line to $RESULTS with extra
+# "key":value pairs and the machine's 1-minute load average (the machine may
+# be shared: a load far above the core count makes absolute figures noisy).
+record() {
+  local json=$1 extra=$2
+  [ -n "$json" ] || return 0
+  printf '%s\n' "${json%\}},$extra,\"loadavg\":$(cut -d' ' -f1 /proc/loadavg)}" >>"$RESULTS"
+}
+
+# start_work_dir NAME: a fresh world-readable $WORK (/tmp/greylist-NAME.XXXXXX)
+# and the array STARTED of process ids; on exit (trap) every process in
+# STARTED is stopped and $WORK removed.
+start_work_dir() {
+  WORK=$(mktemp -d "/tmp/greylist-$1.XXXXXX")
+  chmod 755 "$WORK"
+  STARTED=()
+  trap stop_started_and_clean EXIT
+  trap 'exit 130' INT TERM
+}
+stop_started_and_clean() {
+  local pid
+  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
+  rm -rf "$WORK"
 }

@@ -153,16 +153,29 @@ def section(rows, args):
     return "\n".join(out)
 
 
-def splice(text, new_section):
-    """text with its Redis section replaced by new_section (or it appended)."""
+def splice(text, new_section, heading=HEADING):
+    """text with its section whose heading starts with `heading` replaced by
+    new_section (or new_section appended)."""
     lines = text.split("\n")
-    start = next((i for i, l in enumerate(lines) if l.strip() == HEADING), None)
+    start = next((i for i, l in enumerate(lines) if l.strip().startswith(heading)), None)
     if start is None:
         return text.rstrip("\n") + "\n\n" + new_section.rstrip("\n") + "\n"
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
     after = "\n".join(lines[end:])
     return ("\n".join(lines[:start]) + "\n" + new_section.rstrip("\n") + "\n"
             + ("\n" + after if after.strip() else ""))
+
+
+def load_run(args, fields, program):
+    """The result rows of args.results; the `fields` of its "run" line (the
+    run's facts) are set on args. Exits naming `program` without one."""
+    rows = load(args.results)
+    run = next((r for r in rows if r.get("tool") == "run"), None)
+    if run is None or any(field not in run for field in fields):
+        raise SystemExit(f"{program}: {args.results} has no complete \"run\" line")
+    for field in fields:
+        setattr(args, field, run[field])
+    return rows
 
 
 RUN_FIELDS = ("rounds", "duration", "started", "elapsed", "commit", "command", "nproc",
@@ -176,12 +189,7 @@ def main():
     p.add_argument("--benchmarks", default=os.path.join(root, "BENCHMARKS.md"),
                    help="edited in place")
     args = p.parse_args()
-    rows = load(args.results)
-    run = next((r for r in rows if r.get("tool") == "run"), None)
-    if run is None or any(field not in run for field in RUN_FIELDS):
-        raise SystemExit(f"redis_report: {args.results} has no complete \"run\" line")
-    for field in RUN_FIELDS:
-        setattr(args, field, run[field])
+    rows = load_run(args, RUN_FIELDS, "redis_report")
     new_section = section(rows, args)
     with open(args.benchmarks) as f:
         text = f.read()

@@ -181,15 +181,6 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # runs they show the Berkeley DB pages read from and written to the OS.
 io_calls() { awk '/^syscr:/ {r = $2} /^syscw:/ {w = $2} END {print r + 0, w + 0}' "/proc/$1/io" 2>/dev/null || echo "0 0"; }
 
-# record JSON EXTRA: appends the tool's JSON line with extra "key":value pairs
-# and the machine's 1-minute load average (the machine may be shared: a load
-# far above the core count makes absolute figures noisy).
-record() {
-  local json=$1 extra=$2
-  [ -n "$json" ] || return 0
-  printf '%s\n' "${json%\}},$extra,\"loadavg\":$(cut -d' ' -f1 /proc/loadavg)}" >>"$RESULTS"
-}
-
 # The repeat mix's pool is made to pass once per server and round (first
 # connection count), then reused by the later ones: same nonce, no pre-warm.
 REPEAT_NONCE=0

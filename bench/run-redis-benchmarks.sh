@@ -69,17 +69,7 @@ DAEMON=$BUILD_DIR/greylist-milter
 BENCH=$BUILD_DIR/bench
 
 # ---- processes -----------------------------------------------------------------
-WORK=$(mktemp -d /tmp/greylist-redis-bench.XXXXXX)
-chmod 755 "$WORK"
-declare -a STARTED=()
-
-cleanup() {
-  local pid
-  for pid in "${STARTED[@]}"; do stop_pid "$pid"; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+start_work_dir redis-bench
 
 write_whitelists "$WORK"
 
@@ -142,12 +132,6 @@ stop_server() {
   REDIS_PID=""
 }
 
-# CPU seconds (user + system) a process used so far; 0 when there is none.
-cpu_s() {
-  if [ -z "$1" ] || [ ! -r "/proc/$1/stat" ]; then echo 0; return; fi
-  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"
-}
-
 # Redis' counters so far: "COMMANDS READS" (total_commands_processed: the
 # commands run, those of scripts included; total_reads_processed: reads from
 # client sockets, about one per round trip of a store call); "0 0" without Redis.
@@ -156,16 +140,6 @@ redis_counters() {
   redis-cli -p "$REDIS_PORT" info stats |
     awk -F: '/^total_commands_processed:/ { c = $2 + 0 } /^total_reads_processed:/ { r = $2 + 0 }
              END { print c + 0, r + 0 }'
-}
-
-minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
-
-# record JSON EXTRA: the tool's JSON line plus "key":value pairs and the
-# 1-minute load average.
-record() {
-  local json=$1 extra=$2
-  [ -n "$json" ] || return 0
-  printf '%s\n' "${json%\}},$extra,\"loadavg\":$(cut -d' ' -f1 /proc/loadavg)}" >>"$RESULTS"
 }
 
 REPEAT_NONCE=0

@@ -42,15 +42,17 @@ ASAN_EXCLUDE_SUITES = {"milter_hostile": ["--test-suite-exclude=log_injection_po
 
 # The test cases with threads of their own, run under TSan: every case named
 # "concurrent..." (store contract, greylister, bdb store) and the suites
-# built around threads.
+# built around threads (the policy server, its DNS step and the resolver
+# whose thread answers it).
 TSAN_RUNS = (
     ("tsan/unit concurrent", ["--test-case=*concurren*"]),
-    ("tsan/unit threaded suites", ["--test-suite=policy_server,expiry_thread",
+    ("tsan/unit threaded suites", ["--test-suite=policy_server,expiry_thread,policy_dns_step,"
+                                   "lazy_resolver",
                                    "--test-case-exclude=*concurren*"]),
 )
 
 FUZZ_TARGETS = ("address_fuzzer", "config_fuzzer", "dump_fuzzer", "policy_request_fuzzer",
-                "record_fuzzer", "rules_fuzzer", "whitelist_client_fuzzer",
+                "record_fuzzer", "rules_fuzzer", "spf_fuzzer", "whitelist_client_fuzzer",
                 "whitelist_recipient_fuzzer")
 
 

@@ -150,6 +150,30 @@ TEST_CASE("sockets in Postfix syntax, several policy sockets, unix alias") {
   CHECK(o.policy.socket_mode == 0660);
 }
 
+TEST_CASE("rules and DNS options: the default file is optional, a given one is not") {
+  auto defaults = parse({});
+  REQUIRE(defaults.ok());
+  const RulesOptions& d = defaults.value().options.rules;
+  CHECK(d.file == "/etc/greylist-milter/rules");
+  CHECK(d.optional);
+  CHECK(d.dns.servers.empty());
+  CHECK(d.dns.timeout == std::chrono::milliseconds(1000));
+
+  auto given = parse({"--rules", "/tmp/r", "--dns-server", "127.0.0.1:5353", "--dns-server",
+                      "[::1]:53", "--dns-timeout", "250"});
+  REQUIRE(given.ok());
+  const RulesOptions& g = given.value().options.rules;
+  CHECK(g.file == "/tmp/r");
+  CHECK_FALSE(g.optional);
+  CHECK(g.dns.servers == std::vector<std::string>{"127.0.0.1:5353", "[::1]:53"});
+  CHECK(g.dns.timeout == std::chrono::milliseconds(250));
+
+  auto none = parse({"--rules", ""});
+  REQUIRE(none.ok());
+  CHECK(none.value().options.rules.file.empty());
+  CHECK_FALSE(none.value().options.rules.optional);
+}
+
 TEST_CASE("bad values are refused with a message naming the option") {
   const std::vector<std::pair<std::vector<const char*>, const char*>> cases = {
       {{"--delay", "abc"}, "--delay"},
@@ -171,6 +195,10 @@ TEST_CASE("bad values are refused with a message naming the option") {
       {{"--milter-max-connections", "0"}, "--milter-max-connections"},
       {{"--milter-idle-timeout", "soon"}, "--milter-idle-timeout"},
       {{"--lookup-by-host", "--lookup-by-subnet"}, "--lookup-by-host"},
+      {{"--dns-server", "dns.example"}, "--dns-server"},
+      {{"--dns-server", "127.0.0.1:0"}, "--dns-server"},
+      {{"--dns-timeout", "0"}, "--dns-timeout"},
+      {{"--dns-timeout", "60000"}, "--dns-timeout"},
       {{"--no-such-option"}, "no-such-option"},
   };
   for (const auto& [args, needle] : cases) {

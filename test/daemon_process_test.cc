@@ -27,6 +27,7 @@
 
 #include "support/child_process.h"
 #include "support/daemon_process.h"
+#include "support/dnsmasq_server.h"
 #include "support/line_client.h"
 #include "support/temp_dir.h"
 
@@ -379,6 +380,95 @@ TEST_CASE("whitelists: used at start, reloaded on SIGHUP, an unreadable file kee
   CHECK(client.policy(triplet_request("d@foo.test", "fourth@bar.test")) == "action=DUNNO\n\n");
   // The connection survived every reload.
   CHECK(client.ok());
+}
+
+TEST_CASE("rules: an invalid or missing file stops the start with exit status 2, naming FILE:LINE") {
+  DaemonProcess daemon("greylist-process");
+  const std::string rules = daemon.dir + "/rules";
+  daemon.write("rules", "racl blacklist rcpt bad@bar.test\nracl nonsense\n");
+  daemon.spawn({"--rules", rules});
+  auto status = daemon.wait_for_exit(10s);
+  REQUIRE(status);
+  CHECK(WIFEXITED(*status));
+  CHECK(WEXITSTATUS(*status) == 2);
+  CHECK(daemon.log().find(rules + ":2: ") != std::string::npos);
+
+  daemon.spawn({"--rules", daemon.dir + "/absent"});
+  status = daemon.wait_for_exit(10s);
+  REQUIRE(status);
+  CHECK(WEXITSTATUS(*status) == 2);
+  CHECK(daemon.log().find(daemon.dir + "/absent: ") != std::string::npos);
+}
+
+TEST_CASE("rules: used at start, reloaded on SIGHUP, an invalid file keeps the old rules; DNS lists") {
+  DnsmasqZones zones;
+  zones.records = {{"9.113.0.203.bl.test", "127.0.0.2"}};
+  zones.local_zones = {"bl.test"};
+  DnsmasqServer dns(zones);
+  DaemonProcess daemon("greylist-process");
+  const std::string rules = daemon.dir + "/rules";
+  daemon.write("rules", "dnsrbl \"bl\" bl.test 127.0.0.2\n"
+                        "racl \"listed\" blacklist dnsrbl \"bl\"\n"
+                        "racl \"no\" blacklist rcpt bad@bar.test\n");
+  const int metrics_port = free_loopback_port();
+  REQUIRE_MESSAGE(daemon.start({"--rules", rules, "--dns-server", dns.address(), "--dns-timeout",
+                                "2000", "--metrics", "inet:127.0.0.1:" + std::to_string(metrics_port)}),
+                  daemon.log());
+  CHECK(daemon.log_shows("rules " + rules + ": 2 rules, 0 lists, 1 DNS lists"));
+  LineClient client(daemon.policy_port);
+  REQUIRE(client.ok());
+  CHECK(client.policy(triplet_request("a@foo.test", "bad@bar.test")) ==
+        "action=550 5.7.1 Rejected by local policy (rule no)\n\n");
+  CHECK(daemon.log_shows("action=reject, reason=rule blacklist (" + rules + ":3 (no)), rule=" + rules + ":3 (no)"));
+  CHECK(client.policy(triplet_request("a@foo.test", "x@bar.test", "203.0.113.9")) ==
+        "action=550 5.7.1 Rejected by local policy (rule listed)\n\n");
+  CHECK(is_greylist(client.policy(triplet_request("a@foo.test", "x@bar.test", "203.0.113.8"))));
+
+  daemon.write("rules", "racl \"no\" blacklist rcpt other@bar.test\n");
+  daemon.signal(SIGHUP);
+  REQUIRE(daemon.log_shows("rules " + rules + ": 1 rules, 0 lists, 0 DNS lists"));
+  CHECK(is_greylist(client.policy(triplet_request("a@foo.test", "bad@bar.test"))));
+  CHECK(client.policy(triplet_request("a@foo.test", "other@bar.test")) ==
+        "action=550 5.7.1 Rejected by local policy (rule no)\n\n");
+
+  daemon.write("rules", "racl nonsense\n");
+  daemon.signal(SIGHUP);
+  REQUIRE(daemon.log_shows("rules reload failed, keeping the old rules: " + rules + ":1: "));
+  CHECK(client.policy(triplet_request("b@foo.test", "other@bar.test")) ==
+        "action=550 5.7.1 Rejected by local policy (rule no)\n\n");
+
+  LineClient http(metrics_port);
+  REQUIRE(http.send("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+  const auto response = http.read_until("greylist_start_time_seconds ");
+  REQUIRE(response);
+  CHECK(response->find("greylist_rule_matches_total{rule=\"no\",action=\"blacklist\"} 3\n") != std::string::npos);
+  CHECK(response->find("greylist_rule_matches_total{rule=\"listed\",action=\"blacklist\"} 1\n") != std::string::npos);
+  CHECK(response->find("greylist_dns_list_answers_total{list=\"bl\",answer=\"listed\"} 1\n") != std::string::npos);
+  CHECK(response->find("greylist_dns_list_answers_total{list=\"bl\",answer=\"not_listed\"} 2\n") != std::string::npos);
+  CHECK(response->find("greylist_rules_reloads_total{result=\"failed\"} 1\n") != std::string::npos);
+}
+
+TEST_CASE("rules: a silent DNS list is 'not listed' after --dns-timeout, its failures logged once") {
+  DnsmasqZones zones;
+  zones.silent_zones = {"silent.test"};
+  DnsmasqServer dns(zones);
+  DaemonProcess daemon("greylist-process");
+  daemon.write("rules", "dnsrbl \"silent\" silent.test 127.0.0.2\n"
+                        "racl blacklist dnsrbl \"silent\"\n");
+  REQUIRE_MESSAGE(daemon.start({"--rules", daemon.dir + "/rules", "--dns-server", dns.address(),
+                                "--dns-timeout", "300"}),
+                  daemon.log());
+  LineClient client(daemon.policy_port);
+  REQUIRE(client.ok());
+  for (const char* address : {"203.0.113.21", "203.0.113.22", "203.0.113.23"}) {
+    CAPTURE(address);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(is_greylist(client.policy(triplet_request("a@foo.test", "b@bar.test", address))));
+    CHECK(std::chrono::steady_clock::now() - start >= 250ms);
+  }
+  CHECK(daemon.log_shows("DNS list silent.test: lookup of 21.113.0.203.silent.test failed"));
+  CHECK(daemon.lines_with("DNS list silent.test: ") == 1);
+  CHECK(daemon.lines_with("error") == 0);
 }
 
 TEST_CASE("SIGHUP reloads under concurrent load: every request answered, every answer right") {

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -29,6 +30,7 @@
 #include "store/bdb_store.h"
 #include "support/child_process.h"
 #include "support/daemon_process.h"
+#include "support/dnsmasq_server.h"
 #include "support/line_client.h"
 #include "support/temp_dir.h"
 
@@ -498,6 +500,90 @@ TEST_CASE("check-rules: a good file, the first error as FILE:LINE, no daemon or 
   CHECK(contains(missing.output, dir + "/none: No such file or directory"));
   CHECK(ctl({"check-rules"}).status == 2);
   CHECK(ctl({"check-rules", good, "extra"}).status == 2);
+}
+
+TEST_CASE("greytraps and rules: list-traps, delete-trap, whitelist-check names the rule, the trap "
+          "and each DNS list's answer") {
+  using greylist::encode_greytrap_key;
+  using greylist::encode_trap;
+  const TempDir scratch("greylistctl-traps");
+  const std::string dir = scratch.path();
+  const std::string db = dir + "/db";
+  std::filesystem::create_directory(db);
+  const greylist::EpochSeconds now = std::time(nullptr);
+  {
+    greylist::BdbOptions options;
+    options.directory = db;
+    options.cache_bytes = 1024 * 1024;
+    auto store = greylist::BdbStore::open(options);
+    REQUIRE(store.ok());
+    auto& s = *store.value();
+    REQUIRE(s.put(greylist::Table::kClients, encode_greytrap_key("198.51.100.0"),
+                  encode_trap({now - 600, now + 3000}), 0).ok());
+    REQUIRE(s.put(greylist::Table::kClients, encode_greytrap_key("2001:db8:1::"),
+                  encode_trap({now - 9000, now - 10}), 0).ok());
+  }
+  DnsmasqZones zones;
+  zones.records = {{"7.2.0.192.wl.test", "127.0.10.2"}};
+  zones.local_zones = {"wl.test"};
+  DnsmasqServer dns(zones);
+  std::ofstream(dir + "/rules") << "dnsrbl \"wl\" wl.test 127.0.10.0/24\n"
+                                   "racl \"dnswl\" whitelist dnsrbl \"wl\"\n"
+                                   "racl \"trap\" greytrap rcpt trap@bar.test\n"
+                                   "racl greylist rcpt @slow.test delay 20m\n";
+  const std::string config = dir + "/greylist-milter.conf";
+  std::ofstream(config) << "dbdir = " << db << "\nrules = " << dir << "/rules\n"
+                        << "dns-server = " << dns.address() << "\ndns-timeout = 2000\n";
+  const auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--config", config});
+    return ctl(args);
+  };
+  const auto iso = [](greylist::EpochSeconds t) {
+    char text[32];
+    const std::time_t time = t;
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&time));
+    return std::string(text);
+  };
+
+  const Run traps = run({"list-traps"});
+  CHECK(traps.status == 0);
+  CHECK(traps.output == "198.51.100.0 " + iso(now - 600) + " " + iso(now + 3000) + "\n");
+  const Run all = run({"list-traps", "--all", "--json"});
+  CHECK(lines_of(all.output).size() == 2);
+  CHECK(contains(all.output, "{\"network\":\"2001:db8:1::\",\"trapped_at\":"));
+  CHECK(contains(run({"stats"}).output, "greytrapped networks: 1\n"));
+
+  const Run trapped = run({"whitelist-check", "198.51.100.9", "unknown", "a@foo.test", "b@slow.test"});
+  CHECK(trapped.status == 0);
+  CHECK(contains(trapped.output, "decision: greylist\nreason: greytrap (198.51.100.0)\n"));
+  CHECK(contains(trapped.output, "greytrap: 198.51.100.0: trapped since " + iso(now - 600)));
+  const Run ruled = run({"whitelist-check", "203.0.113.5", "unknown", "a@foo.test", "b@slow.test"});
+  CHECK(contains(ruled.output, "reason: new\nrule: " + dir + "/rules:4\nseconds left: 1200\n"));
+  CHECK(contains(ruled.output, "5.113.0.203.wl.test: not listed"));
+  const Run listed = run({"whitelist-check", "192.0.2.7", "unknown", "a@foo.test", "b@slow.test"});
+  CHECK(contains(listed.output, "decision: pass (whitelisted)\nreason: rule whitelist (" + dir +
+                                    "/rules:2 (dnswl))\n"));
+  CHECK(contains(listed.output, "dnsrbl \"wl\": 7.2.0.192.wl.test: listed (127.0.10.2)"));
+  const Run hit = run({"whitelist-check", "203.0.113.5", "unknown", "a@foo.test", "trap@bar.test"});
+  CHECK(contains(hit.output, "reason: greytrap (" + dir + "/rules:3 (trap))\n"));
+  const Run other = run({"whitelist-check", "--rules", "", "198.51.100.9", "unknown", "a@foo.test",
+                         "b@slow.test"});
+  CHECK(contains(other.output, "reason: new\n"));
+  CHECK(contains(other.output, "rules: none loaded"));
+
+  const Run dry = run({"delete-trap", "--dry-run", "198.51.100.77"});
+  CHECK(dry.status == 0);
+  CHECK(dry.output == "would delete the trap of 198.51.100.0\n");
+  const Run deleted = run({"delete-trap", "198.51.100.0"});
+  CHECK(deleted.status == 0);
+  CHECK(deleted.output == "deleted the trap of 198.51.100.0\n");
+  CHECK(run({"list-traps"}).output.empty());
+  const Run again = run({"delete-trap", "198.51.100.0"});
+  CHECK(again.status == 1);
+  CHECK(contains(again.output, "198.51.100.0 is not trapped"));
+  CHECK(run({"delete-trap"}).status == 2);
+  CHECK(run({"delete-trap", "nowhere"}).status == 2);
+  CHECK(run({"list-traps", "extra"}).status == 2);
 }
 
 TEST_SUITE("greylistctl_settings") {

@@ -113,6 +113,11 @@ Entries site_entries() {
   entries[{Table::kTriplets, encode_triplet_key("192.0.2.0", "old@b.test", "c@d.test")}] =
       encode_triplet({kNow - 3 * 86400, kNow - 3 * 86400, false, 15});
   entries[{Table::kClients, "c1:192.0.2.9"}] = "damaged";
+  // A network held by a greytrap for another hour, and one whose hold is over.
+  entries[{Table::kClients, encode_greytrap_key("198.51.100.0")}] =
+      encode_trap({kNow - 600, kNow + 3600});
+  entries[{Table::kClients, encode_greytrap_key("198.51.101.0")}] =
+      encode_trap({kNow - 7200, kNow - 10});
   return entries;
 }
 
@@ -122,6 +127,7 @@ Entries live_site_entries() {
   entries.erase({Table::kTriplets,
                  greylist::encode_triplet_key("192.0.2.0", "old@b.test", "c@d.test")});
   entries.erase({Table::kClients, "c1:192.0.2.9"});
+  entries.erase({Table::kClients, greylist::encode_greytrap_key("198.51.101.0")});
   return entries;
 }
 
@@ -144,13 +150,14 @@ TEST_CASE("Berkeley DB -> dump -> Redis -> dump -> Berkeley DB keeps every live 
 
   const Run exported = ctl({"--dbdir", source, "export", "--output", dirs.root + "/1.dump"});
   CHECK(exported.status == 0);
-  CHECK(contains(exported.output, "exported 6 entries (4 triplets, 2 clients) from the bdb store to " +
-                                      dirs.root + "/1.dump; left out 1 expired, 1 undecodable\n"));
+  CHECK(contains(exported.output, "exported 7 entries (4 triplets, 3 clients) from the bdb store to " +
+                                      dirs.root + "/1.dump; left out 2 expired, 1 undecodable\n"));
   const std::string first = read_file(dirs.root + "/1.dump");
   CHECK(first.rfind("greylist-milter-dump 1 store=bdb exported=", 0) == 0);
   CHECK(contains(first, "\nclients c1:192.0.2.0 "));
   CHECK(contains(first, "2001:db8::2:<>11:x%20y%25@d.test "));  // bytes escaped, the rest readable
-  CHECK(first.ends_with("\nend 6\n"));
+  CHECK(contains(first, "\nclients g1:198.51.100.0 "));  // the greytrap travels too
+  CHECK(first.ends_with("\nend 7\n"));
 
   std::vector<std::string> import_args{"import"};
   import_args.insert(import_args.end(), to_redis.begin(), to_redis.end());
@@ -158,8 +165,8 @@ TEST_CASE("Berkeley DB -> dump -> Redis -> dump -> Berkeley DB keeps every live 
   Run imported = ctl(import_args);
   CHECK(imported.status == 0);
   CHECK(contains(imported.output, "import " + dirs.root +
-                                      "/1.dump: 6 entries (4 triplets, 2 clients) into the redis "
-                                      "store: wrote 6 new, merged 0 into existing entries, 0 "
+                                      "/1.dump: 7 entries (4 triplets, 3 clients) into the redis "
+                                      "store: wrote 7 new, merged 0 into existing entries, 0 "
                                       "unchanged, left out 0 expired\n"));
   // Every entry has a TTL from its expiry (Redis forgets it by itself).
   RedisClient raw(redis.port());
@@ -168,17 +175,23 @@ TEST_CASE("Berkeley DB -> dump -> Redis -> dump -> Berkeley DB keeps every live 
   REQUIRE(ttl.has_value());
   CHECK(ttl->integer > 34 * 86400);
   CHECK(ttl->integer <= 35 * 86400);
+  // A greytrap's TTL is what is left of its hold.
+  const auto trap_ttl =
+      raw.command({"TTL", "greylist:c:" + greylist::encode_greytrap_key("198.51.100.0")});
+  REQUIRE(trap_ttl.has_value());
+  CHECK(trap_ttl->integer > 3500);
+  CHECK(trap_ttl->integer <= 3600);
 
   // Twice: nothing changes.
   imported = ctl(import_args);
   CHECK(imported.status == 0);
-  CHECK(contains(imported.output, "wrote 0 new, merged 0 into existing entries, 6 unchanged"));
+  CHECK(contains(imported.output, "wrote 0 new, merged 0 into existing entries, 7 unchanged"));
 
   std::vector<std::string> export_args{"export", "--output", dirs.root + "/2.dump"};
   export_args.insert(export_args.end(), to_redis.begin(), to_redis.end());
   const Run from_redis = ctl(export_args);
   CHECK(from_redis.status == 0);
-  CHECK(contains(from_redis.output, "exported 6 entries (4 triplets, 2 clients) from the redis store"));
+  CHECK(contains(from_redis.output, "exported 7 entries (4 triplets, 3 clients) from the redis store"));
   const std::string second = read_file(dirs.root + "/2.dump");
   CHECK(second.rfind("greylist-milter-dump 1 store=redis ", 0) == 0);
   CHECK(entries_of(second) == entries_of(first));
@@ -239,13 +252,13 @@ TEST_CASE("standard input and a pipe from export") {
   const Run piped = shell(ctl_prefix + "--dbdir " + source + " export | " + ctl_prefix +
                           "import --store redis --redis " + redis.url() + " -");
   CHECK(piped.status == 0);
-  CHECK(contains(piped.output, "exported 6 entries (4 triplets, 2 clients) from the bdb store to "
+  CHECK(contains(piped.output, "exported 7 entries (4 triplets, 3 clients) from the bdb store to "
                                "standard output"));
-  CHECK(contains(piped.output, "import standard input: 6 entries"));
-  CHECK(contains(piped.output, "wrote 6 new"));
+  CHECK(contains(piped.output, "import standard input: 7 entries"));
+  CHECK(contains(piped.output, "wrote 7 new"));
   RedisClient raw(redis.port());
   CHECK(raw.command({"ZCARD", "greylist:i:t"})->integer == 4);
-  CHECK(raw.command({"ZCARD", "greylist:i:c"})->integer == 2);
+  CHECK(raw.command({"ZCARD", "greylist:i:c"})->integer == 3);
 
   const Run redirected = shell(ctl_prefix + "--dbdir " + dirs.root + "/other import - < /dev/null");
   CHECK(redirected.status == 1);
@@ -263,7 +276,7 @@ TEST_CASE("damaged, truncated and foreign dumps: line numbers, status 1, nothing
   std::vector<std::string> lines;
   std::istringstream in(good);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
-  REQUIRE(lines.size() == 8);
+  REQUIRE(lines.size() == 9);
 
   struct Case {
     std::string name;
@@ -274,7 +287,7 @@ TEST_CASE("damaged, truncated and foreign dumps: line numbers, status 1, nothing
   damaged.replace(damaged.find(lines[3]), lines[3].size(), "triplets t1:junk 01 5");
   const std::vector<Case> cases = {
       {"truncated", good.substr(0, good.size() - 6),
-       "line 8: the input ends before its 'end' line (a truncated dump?)"},
+       "line 9: the input ends before its 'end' line (a truncated dump?)"},
       {"cut in a line", good.substr(0, good.find(lines[4]) + 10), "line 5: 2 fields"},
       {"damaged line 4", damaged, "line 4: key is not a greylist-milter key"},
       {"binary", std::string("\x7f" "ELF\x02\x01\x01\0\0\0", 10), "line 1: not a greylist-milter dump"},

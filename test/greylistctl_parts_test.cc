@@ -98,11 +98,16 @@ TEST_CASE("stored keys are read back as record_codec writes them") {
   CHECK(hashed->hash == "0123456789abcdef");
   CHECK(StoredKey::parse("c1h:ab")->kind == StoredKey::Kind::kClient);
   CHECK(StoredKey::parse("d1h:ab")->kind == StoredKey::Kind::kDomain);
+  const auto trap = StoredKey::parse(encode_greytrap_key("2001:db8:1::"));
+  REQUIRE(trap);
+  CHECK(trap->kind == StoredKey::Kind::kGreytrap);
+  CHECK(trap->client == "2001:db8:1::");
+  CHECK(StoredKey::parse("g1h:ab")->kind == StoredKey::Kind::kGreytrap);
 
   // Hostile or foreign keys: rejected, never read past their end.
   for (const std::string& bad : std::vector<std::string>{"", "t1:", "t1:5:abc", "t1:3:abc3:def", "t1:3:abc3:def3:ghiX",
                                 "t1:-1:a", "t1:99999999999:a", "t1::a0:0:", "t2:1:a1:b1:c",
-                                "c1:", "d1:1:a", "t1h:", "t1h:XYZ", "watchdog-probe",
+                                "c1:", "d1:1:a", "g1:", "g1h:x", "t1h:", "t1h:XYZ", "watchdog-probe",
                                 std::string("t1:1:\0") + "1:b1:c"}) {
     CAPTURE(bad);
     CHECK_FALSE(StoredKey::parse(bad));
@@ -210,7 +215,8 @@ const PathScenario kPathScenarios[] = {
     {"retry after the delay", no_config, delayed, kA, Decision::Action::kPass, "triplet found"},
     {"passed", no_config, passed, kA, Decision::Action::kPass, "triplet found"},
     {"retry window expired", no_config, window_over, kA, Decision::Action::kGreylist, "new"},
-    {"max age", no_config, max_age_over, kA, Decision::Action::kPass, "triplet found"},
+    {"max age over, not swept yet: forgotten as if swept", no_config, max_age_over, kA,
+     Decision::Action::kGreylist, "new"},
     {"pool retry from another network", no_awl, pool_seen, kPoolB, Decision::Action::kPass,
      "pool (outlook.com)"},
     {"network-keyed entry under pool keying", no_awl, network_keyed, kPoolA,
@@ -296,6 +302,76 @@ TEST_CASE("the explainer narrates the pool fallback and a restarted retry window
   CHECK(std::find(late.value().checks.begin(), late.value().checks.end(),
                   "retry window: 172800 s passed since it was first seen: it starts over") !=
         late.value().checks.end());
+}
+
+bool has_line(const std::vector<std::string>& lines, const std::string& line) {
+  const bool found = std::find(lines.begin(), lines.end(), line) != lines.end();
+  if (!found) {
+    for (const auto& l : lines) MESSAGE(l);
+  }
+  return found;
+}
+
+TEST_CASE("the explainer names the rule, each DNS list's answer and the greytrap, as decide() decides") {
+  MemoryStore store;
+  testing::FakeClock clock;
+  GreylistConfig config;
+  no_awl(config);
+  Greylister greylister(config, store, clock);
+  auto rules = RuleSet::parse(
+      "dnsrbl \"wl\" wl.example 127.0.10.0/24\n"
+      "racl \"dnswl\" whitelist dnsrbl \"wl\"\n"
+      "racl \"trap\" greytrap rcpt trap@bar.test hold 1h\n"
+      "racl continue from @foo.test delay 2m\n"
+      "racl \"bar\" greylist rcpt @bar.test\n", "rules");
+  REQUIRE(rules.ok());
+  greylister.set_rules(rules.value());
+  const DecisionExplainer explainer(greylister, store);
+  const Request r = make_request("192.0.2.7", "a@foo.test", "r@bar.test");
+  const std::string query = "7.2.0.192.wl.example";
+  REQUIRE(greylister.plan(r).assessment.queries.size() == 1);
+
+  DnsAnswers listed;
+  listed[query] = DnsAnswer{DnsAnswer::Kind::kListed, {{127, 0, 10, 2}}};
+  auto white = explainer.explain(r, clock.now(), listed);
+  REQUIRE(white.ok());
+  CHECK(reason_text(white.value().decision) == "rule whitelist (rules:2 (dnswl))");
+  CHECK(has_line(white.value().checks, "dnsrbl \"wl\": " + query + ": listed (127.0.10.2)"));
+  CHECK(has_line(white.value().checks, "rules: rules:2 (dnswl) whitelist"));
+
+  auto plain = explainer.explain(r, clock.now(), {});
+  REQUIRE(plain.ok());
+  CHECK(has_line(plain.value().checks,
+                 "dnsrbl \"wl\": " + query + ": no answer (counts as not listed)"));
+  CHECK(has_line(plain.value().checks,
+                 "rules: rules:5 (bar) greylist, delay 120 s, after continue rules:4"));
+  CHECK(has_line(plain.value().checks, "greytrap: 192.0.2.0: not trapped"));
+  CHECK(plain.value().decision.seconds_left == 120);
+  CHECK(greylister.decide(r, greylister.plan(r), {}).seconds_left == 120);
+
+  const Request trap = make_request("192.0.2.8", "a@foo.test", "trap@bar.test");
+  const auto before = everything(store);
+  auto hit = explainer.explain(trap, clock.now(), {});
+  REQUIRE(hit.ok());
+  CHECK(same(before, everything(store)));  // the trap is not written
+  CHECK(reason_text(hit.value().decision) == "greytrap (rules:3 (trap))");
+  CHECK(has_line(hit.value().checks, "greytrap: 192.0.2.0: trapped by this request until " +
+                                         iso8601(clock.now() + 3600)));
+  greylister.decide(trap);
+  clock.advance(60);
+  auto trapped = explainer.explain(r, clock.now(), {});
+  REQUIRE(trapped.ok());
+  CHECK(reason_text(trapped.value().decision) == "greytrap (192.0.2.0)");
+  CHECK(has_line(trapped.value().checks, "greytrap: 192.0.2.0: trapped since " +
+                                             iso8601(clock.now() - 60) + " until " +
+                                             iso8601(clock.now() + 3540)));
+  CHECK(reason_text(greylister.decide(r)) == "greytrap (192.0.2.0)");
+
+  greylister.set_rules(nullptr);
+  auto none = explainer.explain(r, clock.now(), {});
+  REQUIRE(none.ok());
+  CHECK(has_line(none.value().checks, "rules: none loaded"));
+  CHECK(has_line(none.value().checks, "greytrap: no greytrap rule (nothing read)"));
 }
 
 }  // TEST_SUITE

@@ -19,7 +19,8 @@ namespace {
 std::vector<std::string> key_spellings(const std::string& name, const std::string& text) {
   static const std::string_view kWords[] = {
       kTripletKeyPrefix,       kClientKeyPrefix,       kDomainKeyPrefix,
-      kHashedTripletKeyPrefix, kHashedClientKeyPrefix, kHashedDomainKeyPrefix};
+      kHashedTripletKeyPrefix, kHashedClientKeyPrefix, kHashedDomainKeyPrefix,
+      kGreytrapKeyPrefix,      kHashedGreytrapKeyPrefix};
   const std::string quoted_marker = "\"" + std::string(kPoolMarker);
   std::vector<std::string> found;
   std::istringstream lines(text);
@@ -56,6 +57,12 @@ TEST_CASE("keys are spelled as the header documents") {
   CHECK(key_kind("t1h:00") == KeyKind::kTriplet);
   CHECK(key_kind("d1:1:xy") == KeyKind::kDomain);
   CHECK(key_kind("c1:x") == KeyKind::kClient);
+  CHECK(encode_greytrap_key("192.0.2.0") == "g1:192.0.2.0");
+  CHECK(key_kind("g1:192.0.2.0") == KeyKind::kGreytrap);
+  CHECK(key_kind("g1h:00") == KeyKind::kGreytrap);
+  CHECK(greytrap_key_network("g1:2001:db8::") == std::optional<std::string_view>("2001:db8::"));
+  CHECK_FALSE(greytrap_key_network("g1h:00"));
+  CHECK_FALSE(greytrap_key_network("c1:192.0.2.0"));
   CHECK_FALSE(key_kind("x1:"));
   CHECK(keyed_hash64("192.0.2.0", "k") != keyed_hash64("192.0.2.0", "l"));
 }
@@ -77,6 +84,10 @@ TEST_CASE("RecordKeys apply --privacy and --pool-by-domain") {
   config.privacy_key = "secret";
   const RecordKeys hashed(config, nullptr);
   CHECK(hashed.client_key(r) == hashed_key(KeyKind::kClient, "c1:192.0.2.0", "secret"));
+  // A greytrap is keyed on the network even for a pooled, named client.
+  CHECK(plain.greytrap_key(r) == "g1:192.0.2.0");
+  CHECK(plain.greytrap_key_of("192.0.2.200") == "g1:192.0.2.0");
+  CHECK(hashed.greytrap_key(r) == hashed_key(KeyKind::kGreytrap, "g1:192.0.2.0", "secret"));
 }
 
 TEST_CASE("no file under src/ or include/ but the key module spells a key prefix") {

@@ -85,4 +85,60 @@ TEST_CASE("decisions are counted by front end, action and reason, with latency")
   CHECK(text.find("greylist_database_bytes ") != std::string::npos);
 }
 
+TEST_CASE("rule decisions: their reasons, matches per rule label, DNS list answers") {
+  Metrics metrics(".");
+  Decision reject = make_decision(Decision::Action::kReject, Decision::Reason::kRuleBlacklist);
+  reject.rule = RuleMatch{};
+  reject.rule->rule = RuleRef{"/etc/rules \"x\"", 7, ""};
+  reject.rule->action = RuleAction::kBlacklist;
+  Decision trap = make_decision(Decision::Action::kGreylist, Decision::Reason::kGreytrap);
+  trap.rule = RuleMatch{};
+  trap.rule->rule = RuleRef{"/etc/rules", 9, "trap"};
+  trap.rule->action = RuleAction::kGreytrap;
+  Decision trapped = make_decision(Decision::Action::kGreylist, Decision::Reason::kGreytrap);
+  const Request request = policy_request("a@bar.test");
+  metrics.on_decision(request, reject, std::chrono::microseconds(5));
+  metrics.on_decision(request, trap, std::chrono::microseconds(5));
+  metrics.on_decision(request, trap, std::chrono::microseconds(5));
+  metrics.on_decision(request, trapped, std::chrono::microseconds(5));  // no rule: not a match
+  metrics.on_dns_list_answer("dnswl", DnsAnswer::Kind::kListed);
+  metrics.on_dns_list_answer("dnswl", DnsAnswer::Kind::kFailed);
+  metrics.on_dns_list_answer("dnswl", DnsAnswer::Kind::kFailed);
+  metrics.on_rules_reload(false);
+
+  const std::string text = metrics.render();
+  CHECK(has_line(text, R"(greylist_decisions_total{front_end="policy",action="reject",reason="rule blacklist"} 1)"));
+  CHECK(has_line(text, R"(greylist_decisions_total{front_end="policy",action="greylist",reason="greytrap"} 3)"));
+  CHECK(has_line(text, R"(greylist_rule_matches_total{rule="/etc/rules \"x\":7",action="blacklist"} 1)"));
+  CHECK(has_line(text, R"(greylist_rule_matches_total{rule="trap",action="greytrap"} 2)"));
+  CHECK(has_line(text, R"(greylist_dns_list_answers_total{list="dnswl",answer="listed"} 1)"));
+  CHECK(has_line(text, R"(greylist_dns_list_answers_total{list="dnswl",answer="not_listed"} 0)"));
+  CHECK(has_line(text, R"(greylist_dns_list_answers_total{list="dnswl",answer="failed"} 2)"));
+  CHECK(has_line(text, R"(greylist_rules_reloads_total{result="failed"} 1)"));
+}
+
+TEST_CASE("rule and list labels are bounded: beyond the limit they count as (other)") {
+  Metrics metrics(".");
+  const Request request = policy_request("a@bar.test");
+  Decision decision = make_decision(Decision::Action::kWhitelisted, Decision::Reason::kRuleWhitelist);
+  decision.rule = RuleMatch{};
+  decision.rule->action = RuleAction::kWhitelist;
+  for (std::size_t i = 0; i < Metrics::kMaxRuleLabels + 5; ++i) {
+    decision.rule->rule = RuleRef{"rules", static_cast<int>(i + 1), ""};
+    metrics.on_decision(request, decision, std::chrono::microseconds(1));
+  }
+  for (std::size_t i = 0; i < Metrics::kMaxListLabels + 3; ++i) {
+    metrics.on_dns_list_answer("list" + std::to_string(i), DnsAnswer::Kind::kNotListed);
+  }
+  const std::string text = metrics.render();
+  CHECK(has_line(text, R"m(greylist_rule_matches_total{rule="(other)",action="whitelist"} 5)m"));
+  CHECK(has_line(text, R"m(greylist_dns_list_answers_total{list="(other)",answer="not_listed"} 3)m"));
+  std::size_t rule_lines = 0;
+  for (auto at = text.find("\ngreylist_rule_matches_total{"); at != std::string::npos;
+       at = text.find("\ngreylist_rule_matches_total{", at + 1)) {
+    ++rule_lines;
+  }
+  CHECK(rule_lines == Metrics::kMaxRuleLabels + 1);
+}
+
 }  // TEST_SUITE

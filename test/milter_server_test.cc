@@ -315,6 +315,25 @@ TEST_CASE("hostile input closes that connection only") {
   CHECK(is_greylisted(rcpt(m, "b@dest.test")));
 }
 
+TEST_CASE("rules: a blacklist rule rejects with 550 5.7.1 over the protocol; a greylist rule's reply is its own") {
+  auto rules = RuleSet::parse("racl \"nope\" blacklist rcpt nope@dest.test\n"
+                              "racl greylist rcpt slow@dest.test code \"451\" ecode \"4.7.1\" msg \"Later\"\n",
+                              "/etc/greylist-milter/rules");
+  REQUIRE(rules.ok());
+  live().greylister.set_rules(rules.value());
+  auto m = open_milter();
+  connect_client(m, "mail.example.org", "203.0.113.58");
+  mail(m, "rules@example.org");
+  const MilterReply rejected = rcpt(m, "nope@dest.test");
+  CHECK(rejected.command == 'y');
+  CHECK(MilterClient::reply_text(rejected) == "550 5.7.1 Rejected by local policy (rule nope)");
+  const MilterReply slow = rcpt(m, "slow@dest.test");
+  CHECK(slow.command == 'y');
+  CHECK(MilterClient::reply_text(slow) == "451 4.7.1 Later");
+  CHECK(is_greylisted(rcpt(m, "other@dest.test")));
+  live().greylister.set_rules(nullptr);
+}
+
 TEST_CASE("one MilterServer per process") {
   (void)live();
   MilterSettings settings;

@@ -469,6 +469,103 @@ TEST_CASE("hostile envelope input is bounded and never breaks the session") {
   CHECK_FALSE(s->end_of_message().has_value());
 }
 
+// A DnsResolver answering from a table at once, or never (`silent`).
+class TableResolver final : public DnsResolver {
+ public:
+  DnsAnswers table;
+  bool silent = false;
+  int lookups = 0;
+  void resolve(std::vector<std::string> names, Callback done) override {
+    ++lookups;
+    if (silent) {
+      held_.push_back(std::move(done));  // never called
+      return;
+    }
+    DnsAnswers answers;
+    for (const auto& name : names) {
+      const auto found = table.find(name);
+      answers[name] = found != table.end() ? found->second : DnsAnswer{DnsAnswer::Kind::kNotListed, {}};
+    }
+    done(std::move(answers));
+  }
+
+ private:
+  std::vector<Callback> held_;
+};
+
+void set_rules(Fixture& f, const char* text) {
+  auto rules = RuleSet::parse(text, "/etc/greylist-milter/rules");
+  REQUIRE_MESSAGE(rules.ok(), rules.status().message());
+  f.greylister.set_rules(rules.value());
+}
+
+TEST_CASE("a blacklist rule rejects with 550 5.7.1 (or its own code, ecode, msg); nothing stored") {
+  Fixture f;
+  set_rules(f, "racl \"nope\" blacklist rcpt nope@dest.test\n"
+               "racl blacklist rcpt own@dest.test code \"554\" ecode \"5.7.26\" msg \"100% spam\"\n");
+  auto s = f.session("203.0.113.30");
+  const RcptReply reply = s->rcpt_to("<nope@dest.test>");
+  CHECK(reply.reject);
+  CHECK_FALSE(reply.tempfail);
+  CHECK(reply.code == "550");
+  CHECK(reply.enhanced_code == "5.7.1");
+  CHECK(reply.text == "Rejected by local policy (rule nope)");
+  const RcptReply own = s->rcpt_to("<own@dest.test>");
+  CHECK(own.reject);
+  CHECK(own.code == "554");
+  CHECK(own.enhanced_code == "5.7.26");
+  CHECK(own.text == "100%% spam");
+  CHECK(f.triplets() == 0);
+}
+
+TEST_CASE("a greylist rule's code, ecode and msg replace the milter's deferral reply") {
+  Fixture f;
+  set_rules(f, "racl greylist rcpt @slow.test delay 1h code \"451\" ecode \"4.7.1\" msg \"Slow: 50% off\"\n");
+  auto s = f.session("203.0.113.31");
+  const RcptReply reply = s->rcpt_to("<b@slow.test>");
+  CHECK(reply.tempfail);
+  CHECK_FALSE(reply.reject);
+  CHECK(reply.code == "451");
+  CHECK(reply.enhanced_code == "4.7.1");
+  CHECK(reply.text == "Slow: 50%% off");
+  f.clock.advance(301);  // past --delay, not past the rule's hour
+  CHECK(s->rcpt_to("<b@slow.test>").tempfail);
+  CHECK(s->rcpt_to("<c@dest.test>").code == "450");  // no rule: the milter's own
+}
+
+TEST_CASE("DNS lists at RCPT: a listed client is rejected; a silent list waits --dns-timeout, then not listed") {
+  TableResolver resolver;
+  resolver.table["30.113.0.203.bl.test"] = DnsAnswer{DnsAnswer::Kind::kListed, {{127, 0, 0, 2}}};
+  MilterSettings settings;
+  settings.common.dns = DnsLists{&resolver, nullptr, std::chrono::milliseconds(200)};
+  Fixture f(settings);
+  set_rules(f, "dnsrbl \"bl\" bl.test 127.0.0.2\nracl \"bl\" blacklist dnsrbl \"bl\"\n");
+  CHECK(f.session("203.0.113.30")->rcpt_to("<b@dest.test>").reject);
+  CHECK(f.session("203.0.113.31")->rcpt_to("<b@dest.test>").tempfail);
+  CHECK(resolver.lookups == 2);
+
+  resolver.silent = true;
+  const auto start = std::chrono::steady_clock::now();
+  const RcptReply reply = f.session("203.0.113.30")->rcpt_to("<c@dest.test>");
+  const auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(reply.tempfail);  // greylisted: the unanswered list is "not listed"
+  CHECK_FALSE(reply.reject);
+  CHECK(waited >= std::chrono::milliseconds(190));
+  CHECK(waited < std::chrono::milliseconds(2000));
+}
+
+TEST_CASE("a rule whitelist passes at once; the 'not delayed' header names it") {
+  MilterSettings settings;
+  settings.header_always = true;
+  Fixture f(settings);
+  set_rules(f, "racl whitelist addr 203.0.113.32\n");
+  auto s = f.session("203.0.113.32");
+  CHECK_FALSE(s->rcpt_to("<b@dest.test>").tempfail);
+  const auto header = s->end_of_message();
+  REQUIRE(header);
+  CHECK(header->value.rfind(std::string(kNotDelayedRuleWhitelist) + ", not delayed", 0) == 0);
+}
+
 }  // TEST_SUITE
 
 }  // namespace

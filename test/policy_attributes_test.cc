@@ -98,7 +98,7 @@ TEST_CASE("the known attributes are found by index, as a search by name finds th
   const PolicyRequest request = parse_one(
       "request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\n"
       "client_name=mx.test\nhelo_name=h\nsender=s@x\nrecipient=r@y\nqueue_id=Q\n"
-      "instance=i.1\netrn_domain=\nother=o\n\n");
+      "instance=i.1\netrn_domain=\nsasl_username=u\nother=o\n\n");
   CHECK(!request.malformed());
   for (std::size_t i = 0; i < greylist::kKnownAttributeCount; ++i) {
     const auto known = static_cast<KnownAttribute>(i);

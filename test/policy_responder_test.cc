@@ -390,4 +390,58 @@ TEST_CASE("an exception inside the responder is answered by on_error, never thro
   CHECK(logged(answer, "policy request failed: clock broke", Severity::kError));
 }
 
+namespace {
+// The rules of the tests below.
+void set_rules(Fixture& f, const char* text) {
+  auto rules = RuleSet::parse(text, "/etc/greylist-milter/rules");
+  REQUIRE_MESSAGE(rules.ok(), rules.status().message());
+  f.greylister.set_rules(rules.value());
+}
+}  // namespace
+
+TEST_CASE("a blacklist rule: 550 5.7.1 without the file's path, logged with the rule") {
+  Fixture f;
+  set_rules(f, "racl blacklist rcpt b@example.org\n");
+  const PolicyAnswer answer = f.responder.respond(request(rcpt()));
+  CHECK(answer.reply == "action=550 5.7.1 Rejected by local policy (rule at line 1)\n\n");
+  CHECK(logged(answer,
+               "action=reject, reason=rule blacklist (/etc/greylist-milter/rules:1), "
+               "rule=/etc/greylist-milter/rules:1, client_name=mail.example.test, "
+               "client_address=192.0.2.7, sender=a@example.test, recipient=b@example.org",
+               Severity::kInfo));
+  CHECK(triplets(f.store) == 0);
+}
+
+TEST_CASE("a greylist rule's ecode comes before the text even with etrn_domain; its code replaces the action") {
+  Fixture f;
+  set_rules(f, "racl greylist rcpt @example.org ecode \"4.7.1\"\n"
+               "racl greylist rcpt @example.net code \"451\" msg \"Later, please\"\n");
+  CHECK(f.responder.respond(request(with(rcpt(), "etrn_domain", ""))).reply ==
+        "action=DEFER_IF_PERMIT 4.7.1 Greylisted, see "
+        "http://postgrey.schweikert.ch/help/example.org.html\n\n");
+  CHECK(f.responder.respond(request(rcpt("b@example.net"))).reply ==
+        "action=451 Later, please\n\n");
+}
+
+TEST_CASE("rules with a DNS list: begin() asks for the lookup, finish() decides with the answers") {
+  Fixture f;
+  set_rules(f, "dnsrbl \"bl\" bl.example 127.0.0.2\n"
+               "racl \"bl\" blacklist dnsrbl \"bl\"\n");
+  PolicyStep step = f.responder.begin(request(rcpt()));
+  REQUIRE(step.lookup);
+  CHECK(step.lookup->names == std::vector<std::string>{"7.2.0.192.bl.example"});
+  CHECK(step.answer.reply.empty());
+  CHECK(triplets(f.store) == 0);  // nothing decided yet
+
+  DnsAnswers listed;
+  listed["7.2.0.192.bl.example"] = DnsAnswer{DnsAnswer::Kind::kListed, {{127, 0, 0, 2}}};
+  CHECK(f.responder.finish(*step.lookup, listed).reply ==
+        "action=550 5.7.1 Rejected by local policy (rule bl)\n\n");
+  // A failed answer, or none at all (respond(): no resolver), is "not listed".
+  DnsAnswers failed;
+  failed["7.2.0.192.bl.example"] = DnsAnswer{};
+  CHECK(f.responder.finish(*step.lookup, failed).reply == kGreylisted);
+  CHECK(f.responder.respond(request(rcpt())).reply == kGreylisted);
+}
+
 }  // TEST_SUITE

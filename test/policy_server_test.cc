@@ -280,9 +280,15 @@ std::string substitute(std::string text, const std::string& from, const std::str
   return text;
 }
 
-// Runs one transcript against a fresh server; returns what came back.
-std::string run_transcript(const std::string& input) {
+// Runs one transcript against a fresh server with `rules` (none when
+// empty); returns what came back.
+std::string run_transcript(const std::string& input, const std::string& rules = {}) {
   RunningServer server;
+  if (!rules.empty()) {
+    auto parsed = RuleSet::parse(rules, "rules");
+    REQUIRE_MESSAGE(parsed.ok(), parsed.status().message());
+    server.greylister.set_rules(parsed.value());
+  }
   RawClient client(server.port());
   REQUIRE(client.ok());
   const std::vector<Segment> segments = split_transcript(input);
@@ -345,7 +351,10 @@ TEST_CASE("golden transcripts: every test/golden/policy/*.in gives its .ref byte
     ref_path.replace_extension(".ref");
     REQUIRE(std::filesystem::exists(ref_path));
     const std::string expected = substitute(read_file(ref_path), "@VERSION@", GREYLIST_VERSION);
-    const std::string actual = run_transcript(read_file(in));
+    auto rules_path = in;
+    rules_path.replace_extension(".rules");
+    const std::string rules = std::filesystem::exists(rules_path) ? read_file(rules_path) : "";
+    const std::string actual = run_transcript(read_file(in), rules);
     CHECK(actual == expected);
   }
 }

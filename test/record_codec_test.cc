@@ -111,6 +111,28 @@ TEST_CASE("entry_expires_at dispatches on table and key") {
         70 + config.max_age);
   CHECK_FALSE(entry_expires_at(Table::kClients, "d1:7:1.2.3.0x.test", encode_client({1, 50}), config));
   CHECK_FALSE(entry_expires_at(Table::kTriplets, "t1:x", "junk", config));
+  CHECK(entry_expires_at(Table::kClients, "g1:1.2.3.0", encode_trap({40, 900}), config) == 900);
+  CHECK(entry_expires_at(Table::kClients, "g1h:00", encode_trap({40, 900}), config) == 900);
+  CHECK_FALSE(entry_expires_at(Table::kClients, "g1:1.2.3.0", encode_client({1, 50}), config));
+  CHECK_FALSE(entry_expires_at(Table::kClients, "c1:1.2.3.0", encode_trap({40, 900}), config));
+}
+
+TEST_CASE("trap records: round trip, strict decoding") {
+  const TrapRecord record{1'700'000'000, 1'700'086'400};
+  const std::string bytes = encode_trap(record);
+  CHECK(bytes.size() == 17);
+  CHECK(bytes[0] == kRecordVersion1);
+  const auto decoded = decode_trap(bytes);
+  REQUIRE(decoded);
+  CHECK(decoded->trapped_at == record.trapped_at);
+  CHECK(decoded->hold_until == record.hold_until);
+  CHECK_FALSE(decode_trap(bytes.substr(0, 16)));
+  CHECK_FALSE(decode_trap(bytes + "x"));
+  CHECK_FALSE(decode_trap(encode_trap({-1, 5})));
+  std::string newer = bytes;
+  newer[0] = 2;
+  CHECK_FALSE(decode_trap(newer));
+  CHECK(from_newer_release(Table::kClients, newer));
 }
 
 TEST_CASE("expiry times") {

@@ -8,12 +8,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "greylist/key_layout.h"
 #include "greylist/record_codec.h"
 #include "support/child_process.h"
 #include "support/daemon_process.h"
@@ -109,6 +111,46 @@ TEST_CASE("a client auto-whitelisted through daemon A is whitelisted on daemon B
   const auto other = to_b.policy(triplet_request("two@sender.test", "r2@rcpt.test", client));
   CHECK(is_dunno(other));
   CHECK(b.wait_lines_with("action=pass, reason=client AWL", 1) == 1);
+}
+
+// Issue 14: a greytrap's record lives in the store, so every MX host on
+// the Redis holds the trapped network.
+TEST_CASE("a greytrap hit through daemon A: daemon B tempfails that network past the delay") {
+  RedisServer redis;
+  TempDir rules_dir("greylist-trap-rules");
+  const std::string rules = rules_dir.file("rules");
+  std::ofstream(rules) << "racl \"trap\" greytrap rcpt trap@rcpt.test\n";
+  const std::vector<std::string> with_rules{"--rules", rules, "--dynamic-delay", "0"};
+  MxDaemon a(redis, 1, with_rules);
+  MxDaemon b(redis, 1, with_rules);
+  LineClient to_a(a.policy_port, 10s);
+  LineClient to_b(b.policy_port, 10s);
+  REQUIRE(to_a.ok());
+  REQUIRE(to_b.ok());
+
+  REQUIRE(is_greylist(to_a.policy(triplet_request("bot@spam.test", "trap@rcpt.test", "198.51.100.7"))));
+  CHECK(a.wait_lines_with("reason=greytrap", 1) == 1);
+  CHECK(a.lines_with("rule=" + rules + ":1 (trap)") == 1);
+  // Through B: the trapped client's neighbour (same /24) and a client of
+  // another network, each with a triplet never seen.
+  const std::string trapped = triplet_request("bot@spam.test", "bob@rcpt.test", "198.51.100.8");
+  const std::string other =
+      triplet_request("ok@fine.test", "bob@rcpt.test", "203.0.113.9", "mail.fine.test");
+  REQUIRE(is_greylist(to_b.policy(trapped)));
+  REQUIRE(is_greylist(to_b.policy(other)));
+  std::this_thread::sleep_for(2100ms);
+  CHECK(is_greylist(to_b.policy(trapped)));
+  CHECK(b.wait_lines_with("reason=greytrap", 2) == 2);
+  CHECK(b.lines_with("client_address=198.51.100.8") == 2);
+  CHECK(is_prepend(to_b.policy(other)));
+
+  RedisClient raw(redis.port());
+  REQUIRE(raw.ok());
+  // The clients table ("c:") holds the trap under the key layout's prefix.
+  const auto keys = raw.command(
+      {"KEYS", std::string(kPrefix) + "c:" + std::string(greylist::kGreytrapKeyPrefix) + "*"});
+  REQUIRE(keys);
+  CHECK(keys->elements.size() == 1);
 }
 
 TEST_CASE("the same new triplet sent to both daemons at the same instant is recorded once") {

@@ -2,7 +2,8 @@
 // the read-then-compare-and-set protocol of update() (command counts, a
 // writer in between, erase, a flushed script, the index kept consistent),
 // TTLs from expires_at, the key layout, expired entries in scans and
-// counts, two stores on one server, a killed, paused and restarted server,
+// counts, two stores on one server (and a greytrap shared by two
+// daemons), a killed, paused and restarted server,
 // logins and databases, a busy pool. Each test starts its own redis-server
 // on loopback (test/support/redis_server.h).
 #include <doctest/doctest.h>
@@ -19,7 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "greylist/greylister.h"
 #include "store/redis_store.h"
+#include "support/fake_clock.h"
 #include "support/redis_server.h"
 
 namespace greylist {
@@ -129,6 +132,36 @@ TEST_CASE("keys: prefix, table tag and the key bytes; one index per table") {
   REQUIRE(store->erase(Table::kTriplets, key).ok());
   CHECK_FALSE(exists(raw, "site-a:t:" + key));
   CHECK(raw.command({"ZSCORE", "site-a:i:t", key})->type == RedisValue::Type::kNil);
+}
+
+TEST_CASE("a greytrap written by one daemon's store holds for another's; its TTL is the hold") {
+  RedisServer server;
+  auto store_a = open_store(options_for(server.url(), "mx:"));
+  auto store_b = open_store(options_for(server.url(), "mx:"));
+  testing::FakeClock clock(now_seconds());
+  GreylistConfig config;
+  auto rules = RuleSet::parse("racl greytrap rcpt trap@bar.test hold 2h\n", "rules");
+  REQUIRE(rules.ok());
+  Greylister mx1(config, *store_a, clock);
+  Greylister mx2(config, *store_b, clock);
+  mx1.set_rules(rules.value());
+  mx2.set_rules(rules.value());
+  Request r;
+  r.client_address = "198.51.100.7";
+  r.client_name = "unknown";
+  r.sender = "a@foo.test";
+  r.recipient = "trap@bar.test";
+  REQUIRE(mx1.decide(r).reason == Decision::Reason::kGreytrap);
+  RedisClient raw(server.port());
+  REQUIRE(raw.ok());
+  const long long ttl = ttl_of(raw, "mx:c:" + mx1.keys().greytrap_key(r));
+  CHECK(ttl > 7200 - 10);
+  CHECK(ttl <= 7200);
+  r.recipient = "b@bar.test";
+  clock.advance(1000);
+  const Decision d = mx2.decide(r);
+  CHECK(d.reason == Decision::Reason::kGreytrap);
+  CHECK(d.seconds_left == 6200);
 }
 
 TEST_CASE("the TTL comes from expires_at: put, update kWrite, kKeep, no expiry, past expiry") {

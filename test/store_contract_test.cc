@@ -16,10 +16,14 @@
 #include <thread>
 #include <vector>
 
+#include "greylist/expiry_sweeper.h"
+#include "greylist/greylister.h"
+#include "greylist/record_codec.h"
 #include "greylist/store.h"
 #include "store/bdb_store.h"
 #include "store/memory_store.h"
 #include "store/redis_store.h"
+#include "support/fake_clock.h"
 #include "support/redis_server.h"
 #include "support/temp_dir.h"
 
@@ -434,6 +438,58 @@ TEST_CASE_TEMPLATE("concurrent updates of distinct keys, with readers alongside"
       CHECK(must_get(s, Table::kTriplets, key) == std::to_string(kRounds));
     }
   }
+}
+
+// Greytraps live in the clients table like the auto-whitelist entries: the
+// same bytes in every store, so every store holds them (issue 14).
+TEST_CASE_TEMPLATE("greytraps: one Greylister's trap holds for another; the sweep forgets it after the hold",
+                   F, STORE_FIXTURES) {
+  F f;
+  Store& s = f.store();
+  // Today, so Redis's TTL (from the trap's end) is the hold itself.
+  testing::FakeClock clock(std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+  GreylistConfig config;
+  config.auto_whitelist_clients = 0;
+  config.auto_whitelist_domains = 0;
+  auto rules = RuleSet::parse("racl greytrap rcpt trap@bar.test hold 1h\n", "rules");
+  REQUIRE(rules.ok());
+  Greylister first(config, s, clock);
+  Greylister second(config, s, clock);
+  first.set_rules(rules.value());
+  second.set_rules(rules.value());
+  Request r;
+  r.client_address = "192.0.2.7";
+  r.client_name = "mail.foo.test";
+  r.sender = "a@foo.test";
+  r.recipient = "trap@bar.test";
+  CHECK(first.decide(r).reason == Decision::Reason::kGreytrap);
+  const auto stored = must_get(s, Table::kClients, first.keys().greytrap_key(r));
+  REQUIRE(stored);
+  const auto trap = decode_trap(*stored);
+  REQUIRE(trap);
+  CHECK(trap->hold_until == clock.now() + 3600);
+
+  r.client_address = "192.0.2.200";
+  r.recipient = "b@bar.test";
+  clock.advance(600);
+  const Decision later = second.decide(r);
+  CHECK(reason_text(later) == "greytrap (192.0.2.0)");
+  CHECK(later.seconds_left == 3000);
+  CHECK(must_count(s, Table::kTriplets) == 0);
+
+  clock.advance(3000);
+  ExpirySweeper sweeper(config, s, clock);
+  std::size_t erased = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto step = sweeper.step(100);
+    REQUIRE(step.ok());
+    erased += step.value().erased;
+  }
+  CHECK(erased == 1);
+  CHECK(must_count(s, Table::kClients) == 0);
+  CHECK(second.decide(r).reason == Decision::Reason::kNew);
 }
 
 }  // TEST_SUITE

@@ -211,6 +211,27 @@ TEST_CASE("merge: sender domains keep existing senders, add new ones up to the l
   CHECK(merged->last_seen == 100);
 }
 
+TEST_CASE("merge: greytraps the earlier first hit and the later end of the hold") {
+  const std::string merged = merge_entry(StoredKey::Kind::kGreytrap, encode_trap({1000, 5000}),
+                                         encode_trap({800, 4000}));
+  const auto record = decode_trap(merged);
+  REQUIRE(record);
+  CHECK(record->trapped_at == 800);
+  CHECK(record->hold_until == 5000);
+  CHECK(same_record(StoredKey::Kind::kGreytrap, merged, encode_trap({800, 5000})));
+  CHECK_FALSE(same_record(StoredKey::Kind::kGreytrap, merged, encode_trap({800, 5001})));
+  CHECK(record_decodes(StoredKey::Kind::kGreytrap, merged));
+  CHECK_FALSE(record_decodes(StoredKey::Kind::kGreytrap, encode_client({1, 2})));
+  // A trap line reads back as a clients entry; in the triplets table it is refused.
+  const std::string key = encode_greytrap_key("192.0.2.0");
+  const auto line = dump_entry_line(Table::kClients, key, merged, 5000);
+  REQUIRE(line);
+  const auto entry = parse_dump_entry(*line);
+  REQUIRE(entry.ok());
+  CHECK(entry.value().kind == StoredKey::Kind::kGreytrap);
+  CHECK_FALSE(dump_entry_line(Table::kTriplets, key, merged, 5000));
+}
+
 TEST_CASE("merge is idempotent, and a damaged existing value is replaced") {
   const std::string existing = encode_triplet({1000, 1500, false, 7});
   const std::string imported = encode_triplet({900, 1200, true, 9});

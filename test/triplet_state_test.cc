@@ -103,4 +103,19 @@ TEST_CASE("pool keying: the network-keyed entry, a pass from another network") {
   CHECK_FALSE(change_triplet(other, kNow, config).via_other_network);
 }
 
+TEST_CASE("a passed entry not seen for max_age starts over, as if swept") {
+  GreylistConfig config;
+  config.max_age = 86400;  // a rule's autowhite 1d
+  const TripletRecord passed{kNow - 90000, kNow - 86400, true, kNetwork};
+  TripletChange c = change_triplet(stored(passed), kNow, config);
+  CHECK(c.aged_out);
+  CHECK(c.outcome == Outcome::kNew);
+  REQUIRE(c.write);
+  CHECK(c.write->first_seen == kNow);
+  CHECK_FALSE(c.write->passed);
+  c = change_triplet(stored(passed), kNow - 1, config);
+  CHECK_FALSE(c.aged_out);
+  CHECK(c.outcome == Outcome::kPassed);
+}
+
 }  // TEST_SUITE

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "greylist/rule_set.h"
 #include "greylist/whitelist.h"
 
 namespace greylist {
@@ -18,6 +19,7 @@ struct Decision {
     kGreylist,     // temporarily reject (new triplet, early retry, expired retry window)
     kWhitelisted,  // a static whitelist, an auto-whitelist or a front-end exemption
     kError,        // the store failed; the front end applies --on-error
+    kReject,       // a `blacklist` rule: the only permanent rejection
   };
 
   // Why; the text of each is reason_text()'s (detail in parentheses when set).
@@ -34,14 +36,26 @@ struct Decision {
     kSkipNetwork,         // "skip networks (<network>)" (milter --skip-networks)
     kNoClientAddress,     // "no client address" (milter: local submission)
     kStoreError,          // "<error message>", or "store error" without one
+    kRuleWhitelist,       // "rule whitelist (FILE:LINE (ID))": a `whitelist` rule
+    kRuleBlacklist,       // "rule blacklist (FILE:LINE (ID))": a `blacklist` rule
+    kGreytrap,            // "greytrap (FILE:LINE (ID))": the hit that traps the
+                          // network; "greytrap (NETWORK)": later mail from it
   };
 
   Action action = Action::kError;
   Reason reason = Reason::kStoreError;
   // The reason's detail: the whitelist rule ("whitelist_clients:3
   // .example.com", may be empty), the pool's registered domain, the skip
-  // network, or the error message. Empty for the other reasons.
+  // network, the error message, the rule (RuleRef::to_string()) of
+  // kRuleWhitelist, kRuleBlacklist and a greytrap hit, or the trapped
+  // network of later mail from it. Empty for the other reasons.
   std::string detail;
+  // The rule that decided (kRuleWhitelist, kRuleBlacklist, a greytrap hit),
+  // or, for a decision by the triplet (kGreylist, kPass), the greylist or
+  // continue rule whose options applied to it. Unset when no rule matched,
+  // and for later mail from a trapped network. Front ends take reply
+  // overrides from rule->options (code, ecode, msg).
+  std::optional<RuleMatch> rule;
   // kGreylist: seconds until a retry would pass (>= 1).
   std::int64_t seconds_left = 0;
   // kPass: set only on the first pass after the triplet was delayed, with the
@@ -63,10 +77,13 @@ Decision whitelist_decision(const WhitelistMatch& match);
 
 // postgrey's reason text: "new", "early-retry (12s missing)", "triplet
 // found", "pool (example.com)", "client whitelist (whitelist_clients:3
-// .example.com)", "client AWL", ..., or the store's error message.
+// .example.com)", "client AWL", ..., or the store's error message; for the
+// rules: "rule whitelist (rules:3 (dnswl))", "rule blacklist (rules:4)",
+// "greytrap (rules:7)", "greytrap (192.0.2.0)".
 std::string reason_text(const Decision& decision);
 
-// "pass", "greylist", "pass" (whitelisted) or "error": postgrey's action word.
+// "pass", "greylist", "pass" (whitelisted), "error", or "reject" (a
+// blacklist rule; postgrey has none): postgrey's action word.
 const char* action_log_word(Decision::Action action);
 
 }  // namespace greylist

@@ -7,9 +7,12 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
+#include "greylist/dns_resolver.h"
 #include "greylist/record_codec.h"
 #include "greylist/request.h"
+#include "greylist/rule_set.h"
 #include "greylist/triplet_state.h"
 #include "greylist/whitelist.h"
 
@@ -26,6 +29,20 @@ class DecisionTrace {
   // (nothing was read in either case).
   virtual void domain_awl(std::uint32_t threshold, bool has_domain,
                           const std::optional<DomainRecord>& record) = 0;
+  // The rules: `rules` the set consulted (nullptr: none loaded); `queries`
+  // the DNS names it needed and `answers` those given (a name without an
+  // answer counts as not listed); `match` the rule that decided or whose
+  // options apply (nullopt: no rule matched).
+  virtual void rule(const RuleSet* rules, const std::vector<DnsQuery>& queries,
+                    const DnsAnswers& answers, const std::optional<RuleMatch>& match) = 0;
+  // The greytrap of the client's `network` (the triplets' grouping).
+  enum class GreytrapStep {
+    kHit,           // a greytrap rule matched: `record` is the trap written
+    kLookedUp,      // `record`: the trap stored, its hold maybe over (nullopt: none)
+    kNotLookedUp,   // the rules have no greytrap rule: nothing was read
+  };
+  virtual void greytrap(GreytrapStep step, std::string_view network,
+                        const std::optional<TrapRecord>& record) = 0;
   // `client`: the key's client part (network or pool); the final change.
   virtual void triplet(std::string_view client, const StoredTriplet& stored,
                        const TripletChange& change) = 0;

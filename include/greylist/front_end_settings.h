@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "greylist/dns_lists.h"
 #include "greylist/reply_text.h"
 
 namespace greylist {
@@ -17,6 +18,9 @@ struct FrontEndSettings {
   std::string header_template = std::string(kDefaultHeaderTemplate);  // --x-greylist-header
   std::string hostname;  // --hostname (%h); the machine's name by default
   OnError on_error = OnError::kAccept;
+  // The rules' DNS lists: the daemon's resolver (set at start, none by
+  // default: every list "not listed"), its metrics, --dns-timeout.
+  DnsLists dns;
 };
 
 }  // namespace greylist

@@ -1,7 +1,8 @@
 // Greylister: the greylisting decision, shared by every front end.
 //
-// Logic over a Store, a Clock and an optional Whitelist: no sockets, no
-// threads of its own. The triplet rule itself is change_triplet()
+// Logic over a Store, a Clock, an optional Whitelist and optional rules
+// (greylist/rule_set.h): no sockets, no threads of its own, no DNS (the
+// caller resolves what plan() names). The triplet rule itself is change_triplet()
 // (triplet_state.h); the keys are key_layout.h's. Thread-safe: decide() may
 // run on many threads at once; each triplet's read-modify-write is atomic in
 // the store.
@@ -19,10 +20,19 @@
 #include "greylist/key_layout.h"
 #include "greylist/registered_domains.h"
 #include "greylist/request.h"
+#include "greylist/rule_set.h"
 #include "greylist/store.h"
 #include "greylist/whitelist.h"
 
 namespace greylist {
+
+// The rules a decision uses and what they need from DNS: plan()'s answer.
+struct RulePlan {
+  std::shared_ptr<const RuleSet> rules;  // null: no rules
+  // assessment.queries: the DNS names to resolve before decide(); empty:
+  // decide at once (assessment.match is then the rules' answer).
+  RuleAssessment assessment;
+};
 
 class Greylister {
  public:
@@ -35,24 +45,54 @@ class Greylister {
   // on other threads (SIGHUP reload).
   void set_whitelist(std::shared_ptr<const Whitelist> whitelist);
 
+  // Replaces the rules (nullptr = none) atomically; safe while decide()
+  // runs on other threads (SIGHUP reload): a decision uses the rules of its
+  // plan from start to end.
+  void set_rules(std::shared_ptr<const RuleSet> rules);
+  std::shared_ptr<const RuleSet> rules() const;
+
+  // The rules now in force and the DNS names a decision on `request` needs
+  // (none without rules or dnsrbl clauses). Thread-safe; never throws.
+  RulePlan plan(const Request& request) const;
+
   // Every decision is reported to `observer` (nullptr = none). Not
   // thread-safe: set it before decide() is called.
   void set_observer(DecisionObserver* observer) { observer_ = observer; }
 
-  // Decides one recipient, in this order: static whitelist, client
-  // auto-whitelist, sender-domain auto-whitelist, then the triplet's state
-  // change (change_triplet(), triplet_state.h), with --dynamic-delay as the
-  // delay of a client without a name or with a dynamic-looking one. Never throws; a store
-  // failure gives Action::kError, Reason::kStoreError with the store's
-  // message as detail.
+  // Decides one recipient, in this order (greylist-milter.rules(5)):
+  //  1. the static whitelist → kWhitelisted;
+  //  2. the client auto-whitelist, 3. the sender-domain auto-whitelist →
+  //     kWhitelisted;
+  //  4. the plan's rules, first match wins (RuleSet::evaluate with
+  //     `answers`; a missing or failed answer is "not listed"): whitelist →
+  //     kWhitelisted (kRuleWhitelist); blacklist → kReject (kRuleBlacklist);
+  //     greytrap → the client network is recorded as trapped until now +
+  //     hold and the request tempfailed (kGreylist, kGreytrap, seconds_left
+  //     the hold), nothing else counted; greylist, continue, or no match → on,
+  //     a rule's delay replacing --delay and --dynamic-delay and its
+  //     autowhite --max-age for this triplet;
+  //  5. only when the rules have a greytrap rule: a trapped network →
+  //     kGreylist, kGreytrap (detail the network), seconds_left until the
+  //     hold ends; no triplet written, no auto-whitelist counted;
+  //  6. the triplet's state change (change_triplet(), triplet_state.h),
+  //     with --dynamic-delay as the delay of a client without a name or
+  //     with a dynamic-looking one.
+  // Decision::rule names the rule of step 4 (see decision.h). Never throws;
+  // a store failure gives Action::kError, Reason::kStoreError with the
+  // store's message as detail (but a trap that could not be written still
+  // tempfails, with a warning).
+  Decision decide(const Request& request, const RulePlan& plan, const DnsAnswers& answers) const;
+  // decide(request, plan(request), {}): for callers without DNS, and for
+  // rules without dnsrbl clauses.
   Decision decide(const Request& request) const;
 
   // The same steps as decide(), at `now`, against `view` instead of the
   // Greylister's store, each step reported to `trace`; the observer is not
   // told. With a DryRunStore (dry_run_store.h) as view nothing is written:
-  // greylistctl whitelist-check. Never throws.
+  // greylistctl whitelist-check. The rules are plan(request)'s, `answers`
+  // the answers to its queries. Never throws.
   Decision decide_traced(const Request& request, EpochSeconds now, Store& view,
-                         DecisionTrace& trace) const;
+                         DecisionTrace& trace, const DnsAnswers& answers = {}) const;
 
   // The request's keys in the store (key_layout.h), for tools and tests.
   const RecordKeys& keys() const { return keys_; }
@@ -72,7 +112,13 @@ class Greylister {
   std::optional<Decision> whitelist_step(const Run& run) const;
   std::optional<Decision> client_awl_step(const Run& run, std::string& warning) const;
   std::optional<Decision> domain_awl_step(const Run& run, std::string& warning) const;
-  Decision triplet_step(const Run& run) const;
+  // Step 4: `match` is set to the rules' answer.
+  std::optional<Decision> rule_step(const Run& run, std::optional<RuleMatch>& match) const;
+  Decision greytrap_hit(const Run& run, const RuleMatch& match) const;
+  // Step 5.
+  std::optional<Decision> trapped_step(const Run& run) const;
+  // Step 6, with the settings of the rule that matched (if any).
+  Decision triplet_step(const Run& run, const std::optional<RuleMatch>& match) const;
   // First pass of a triplet: count it towards both auto-whitelists.
   void count_first_pass(const Run& run, Decision& decision) const;
 
@@ -85,6 +131,7 @@ class Greylister {
   const Clock& clock_;
   DecisionObserver* observer_ = nullptr;
   std::shared_ptr<const Whitelist> whitelist_;  // accessed with atomic_load/store
+  std::shared_ptr<const RuleSet> rules_;        // accessed with atomic_load/store
 };
 
 }  // namespace greylist

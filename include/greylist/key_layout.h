@@ -9,11 +9,14 @@
 //   client key   "c1:" <client network, or the full address>     (client AWL,
 //                --client-awl-key)
 //   domain key   "d1:" <len>':'<client network> <sender domain>  (domain AWL)
-//   --privacy    "t1h:" / "c1h:" / "d1h:" and the 64 lower-case hex digits of
+//   greytrap key "g1:" <client network>    (a network trapped by a greytrap
+//                rule; never a pool, never a single host but by
+//                --lookup-by-host)
+//   --privacy    "t1h:" / "c1h:" / "d1h:" / "g1h:" and the 64 lower-case hex digits of
 //                HMAC-SHA256(privacy key, the plain key above)
 // <len> is the field's length in bytes, in decimal. The "1" is the key
-// version. Triplets live in the triplets table; client and domain entries
-// share the clients table, told apart by the prefix.
+// version. Triplets live in the triplets table; client, domain and
+// greytrap entries share the clients table, told apart by the prefix.
 //
 // Values (record_codec.h) start with a version byte: kRecordVersion1 for
 // every record; a triplet written since first_network was added has
@@ -40,6 +43,8 @@ inline constexpr std::string_view kDomainKeyPrefix = "d1:";
 inline constexpr std::string_view kHashedTripletKeyPrefix = "t1h:";
 inline constexpr std::string_view kHashedClientKeyPrefix = "c1h:";
 inline constexpr std::string_view kHashedDomainKeyPrefix = "d1h:";
+inline constexpr std::string_view kGreytrapKeyPrefix = "g1:";
+inline constexpr std::string_view kHashedGreytrapKeyPrefix = "g1h:";
 // The <client> part of a triplet key of a pool starts with this marker.
 inline constexpr std::string_view kPoolMarker = "pool:";
 
@@ -47,7 +52,7 @@ inline constexpr std::string_view kPoolMarker = "pool:";
 inline constexpr char kRecordVersion1 = 1;
 inline constexpr char kTripletRecordVersion2 = 2;  // a triplet with first_network
 
-enum class KeyKind { kTriplet = 0, kClient = 1, kDomain = 2 };
+enum class KeyKind { kTriplet = 0, kClient = 1, kDomain = 2, kGreytrap = 3 };
 
 // The kind of a stored key, plain or hashed, from its prefix alone; nullopt
 // when it has none of the prefixes above.
@@ -60,6 +65,10 @@ std::string encode_triplet_key(std::string_view client_net, std::string_view sen
                                std::string_view recipient);
 std::string encode_client_key(std::string_view client_net);
 std::string encode_domain_key(std::string_view client_net, std::string_view sender_domain);
+std::string encode_greytrap_key(std::string_view client_net);
+// The network of a plain greytrap key ("g1:192.0.2.0" -> "192.0.2.0");
+// nullopt for any other key (a hashed one included).
+std::optional<std::string_view> greytrap_key_network(std::string_view key);
 
 // The <client> part of a triplet key for a pool, and back: the registered
 // domain of a pool client, nullopt when `client` is a network.
@@ -100,6 +109,11 @@ class RecordKeys {
   // The (client network, sender domain) key of the domain auto-whitelist;
   // empty for a sender without a domain (the null sender).
   std::string domain_key(const Request& request) const;
+  // The greytrap key of the client's network (client_network(): the
+  // triplets' grouping, never a pool); greytrap_key_of() for tools that
+  // have an address or a network.
+  std::string greytrap_key(const Request& request) const;
+  std::string greytrap_key_of(std::string_view client_address) const;
 
  private:
   std::string stored(KeyKind kind, std::string plain) const;

@@ -18,7 +18,9 @@ std::string printable(std::string_view text, std::size_t max_bytes = 256);
 
 // "[QUEUEID: ]action=greylist, reason=new, client_name=..., client_address=...,
 // sender=..., recipient=..." as postgrey logs it: empty attributes left out,
-// values made printable, `delay=N` added on the first pass.
+// values made printable, `delay=N` added on the first pass, `rule=FILE:LINE`
+// (or "FILE:LINE (ID)") when a rule decided or its options applied
+// (Decision::rule).
 std::string decision_log_line(const Request& request, const Decision& decision);
 
 // "whitelisted: NAME[ADDRESS]", or "whitelisted: ADDRESS" for a client

@@ -41,6 +41,13 @@ struct DomainRecord {
   std::vector<std::uint64_t> sender_hashes;  // distinct, at most kMaxSenders
 };
 
+// A client network trapped by a greytrap rule (greylist/rule_set.h): every
+// request from it is tempfailed until hold_until.
+struct TrapRecord {
+  EpochSeconds trapped_at = 0;  // the first hit of this hold
+  EpochSeconds hold_until = 0;  // the hold ends (the entry expires) then
+};
+
 // A stable 64-bit hash (FNV-1a) of `text`, never 0; for record contents only.
 std::uint64_t stable_hash(std::string_view text);
 
@@ -54,24 +61,27 @@ std::uint64_t record_hash(std::string_view text, const GreylistConfig& config);
 std::string encode_triplet(const TripletRecord& record);
 std::string encode_client(const ClientRecord& record);
 std::string encode_domain(const DomainRecord& record);
+std::string encode_trap(const TrapRecord& record);
 // nullopt when the bytes are not a record of a known version, or hold a
 // time before 1970 or after 9999 (a damaged entry: the core treats it as
 // absent, and its times can be added to without overflow).
 std::optional<TripletRecord> decode_triplet(std::string_view bytes);
 std::optional<ClientRecord> decode_client(std::string_view bytes);
 std::optional<DomainRecord> decode_domain(std::string_view bytes);
+std::optional<TrapRecord> decode_trap(std::string_view bytes);
 
 // When the entry may be forgotten: an unpassed triplet when its retry window
 // ends (a later retry starts over anyway), a passed triplet or a client
-// max_age after it was last seen.
+// max_age after it was last seen, a trap when its hold ends.
 EpochSeconds triplet_expires_at(const TripletRecord& record, const GreylistConfig& config);
 EpochSeconds client_expires_at(const ClientRecord& record, const GreylistConfig& config);
 EpochSeconds domain_expires_at(const DomainRecord& record, const GreylistConfig& config);
+EpochSeconds trap_expires_at(const TrapRecord& record);
 
 // True when `value` cannot be decoded because a newer release wrote it (a
 // downgrade): its version byte is above the newest this release writes in
-// `table` (kTripletRecordVersion2 for triplets, kRecordVersion1 for client
-// and domain entries) by at most kNewerVersionsKept (a byte further off is
+// `table` (kTripletRecordVersion2 for triplets, kRecordVersion1 for client,
+// domain and greytrap entries) by at most kNewerVersionsKept (a byte further off is
 // damage, not a release: '?' is no version). Such entries are kept, not
 // expired; other undecodable values are damaged.
 inline constexpr int kNewerVersionsKept = 16;

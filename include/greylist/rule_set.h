@@ -124,7 +124,7 @@ class RuleSet {
   std::size_t rule_count() const;
   std::size_t list_count() const;
   std::size_t dnsrbl_count() const;
-  bool has_greytraps() const;
+  bool has_greytraps() const;  // a greytrap rule exists (cheap: computed at parse)
   const std::string& file() const;
 
   ~RuleSet();
@@ -135,6 +135,7 @@ class RuleSet {
 
  private:
   std::unique_ptr<Data> data_;
+  bool has_greytraps_ = false;  // computed once: the core asks on every request
 };
 
 }  // namespace greylist

@@ -42,6 +42,9 @@ struct TripletChange {
   EpochSeconds first_seen = 0;       // of the entry decided on
   std::uint64_t first_network = 0;   // of the entry decided on (0: not recorded)
   bool restarted = false;            // the retry window had run out: started over
+  // A passed entry last seen max_age (a rule's autowhite) or more ago:
+  // started over.
+  bool aged_out = false;
   bool inherited = false;            // started from the network-keyed entry
   // A retry that passed from another network of the same pool (kFirstPass).
   bool via_other_network = false;
@@ -50,7 +53,8 @@ struct TripletChange {
 
 // An undecodable entry counts as absent (greylisting once more is the safe
 // answer); a first-seen time in the future is set to now; an unpassed entry
-// older than the retry window starts over; a passed entry's last-seen time
+// older than the retry window starts over, and a passed entry not seen for
+// max_age (the entry's lifetime) too; a passed entry's last-seen time
 // is refreshed at most every kLastSeenRefreshSeconds.
 TripletChange change_triplet(const StoredTriplet& stored, EpochSeconds now,
                              const GreylistConfig& config);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "greylist/ares_resolver.h"
 #include "greylist/greylist_config.h"
 #include "greylist/static_whitelist.h"
 #include "greylist/status.h"
@@ -20,6 +21,18 @@
 #include "util/log.h"
 
 namespace greylist {
+
+// --rules, --dns-server, --dns-timeout (issue 14).
+struct RulesOptions {
+  std::string file;  // --rules; empty: no rules ('--rules ""')
+  // Set when `file` is --rules' default (/etc/greylist-milter/rules), read
+  // only when it exists; a file named by --rules must exist.
+  bool optional = false;
+  // The resolver's servers (checked "HOST[:PORT]" texts; empty: those of
+  // /etc/resolv.conf) and timeout. The daemon builds an AresResolver only
+  // when the rules use DNS lists.
+  AresResolverOptions dns;
+};
 
 struct DaemonOptions {
   GreylistConfig greylist;
@@ -48,6 +61,7 @@ struct DaemonOptions {
   // defaults (/etc/greylist-milter/whitelist_* and their optional .local).
   std::vector<WhitelistFile> whitelist_clients;
   std::vector<WhitelistFile> whitelist_recipients;
+  RulesOptions rules;
 };
 
 // What parse_daemon_options() asks the caller to do.

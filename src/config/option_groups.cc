@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/option_values.h"
+#include "dns/dns_servers.h"
 
 namespace po = boost::program_options;
 
@@ -307,6 +308,24 @@ Status fill_whitelists(const po::variables_map& vm, DaemonOptions& out) {
   return Status::Ok();
 }
 
+// --rules, --dns-server, --dns-timeout. The rules file itself is read at
+// start (and on SIGHUP), not here: greylistctl parses these options too.
+Status fill_rules(const po::variables_map& vm, DaemonOptions& out) {
+  RulesOptions& rules = out.rules;
+  rules.file = get<std::string>(vm, "rules");
+  rules.optional = vm["rules"].defaulted();
+  for (const auto& server : list(vm, "dns-server")) {
+    auto parsed = parse_dns_server(server);  // its message names --dns-server
+    if (!parsed.ok()) return parsed.status();
+  }
+  rules.dns.servers = list(vm, "dns-server");
+  auto timeout = number(vm, "dns-timeout", 10, 10'000);
+  if (!timeout.ok()) return timeout.status();
+  rules.dns.timeout = std::chrono::milliseconds(timeout.value());
+  out.policy.common.dns.timeout = rules.dns.timeout;  // fill_milter copies it
+  return Status::Ok();
+}
+
 // The texts both front ends share: --greylist-text, --x-greylist-header,
 // --hostname (--on-error is read before). Kept in out.policy.common until
 // fill_milter copies them.
@@ -404,7 +423,7 @@ Status check_front_ends(const po::variables_map&, DaemonOptions& out) {
 using FillGroup = Status (*)(const po::variables_map&, DaemonOptions&);
 constexpr FillGroup kGroups[] = {
     fill_logging,     fill_process,     fill_database,   fill_store, fill_on_error,
-    fill_connections, fill_greylisting, fill_whitelists, fill_texts, fill_socket_mode,
+    fill_connections, fill_greylisting, fill_whitelists, fill_rules, fill_texts, fill_socket_mode,
     fill_policy,      fill_milter,      check_front_ends,
 };
 

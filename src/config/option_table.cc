@@ -143,6 +143,17 @@ po::options_description describe_options() {
        "recipient whitelist file, repeatable (default /etc/greylist-milter/whitelist_recipients "
        "and its .local)");
 
+  po::options_description rules("Rules and DNS lists (greylist-milter.rules(5))");
+  rules.add_options()
+      ("rules", po::value<std::string>()->default_value("/etc/greylist-milter/rules"),
+       "the rules file: access rules, DNS lists, greytraps (the default is read only when it "
+       "exists; '' for none)")
+      ("dns-server", po::value<std::vector<std::string>>()->composing(),
+       "DNS server for the rules' DNS lists, ADDRESS or ADDRESS:PORT ([IPV6]:PORT), repeatable "
+       "(default: those of /etc/resolv.conf)")
+      ("dns-timeout", po::value<std::string>()->default_value("1000"),
+       "milliseconds a DNS list lookup may take; an unanswered list counts as not listed");
+
   po::options_description milter("Milter front end");
   milter.add_options()
       ("skip-networks", po::value<std::vector<std::string>>()->composing(),
@@ -159,7 +170,7 @@ po::options_description describe_options() {
        "seconds a milter connection (TCP) may receive nothing before it is cut off");
 
   po::options_description all;
-  all.add(general).add(sockets).add(decisions).add(milter).add(postgrey);
+  all.add(general).add(sockets).add(decisions).add(rules).add(milter).add(postgrey);
   return all;
 }
 

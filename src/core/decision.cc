@@ -42,6 +42,9 @@ std::string reason_text(const Decision& decision) {
     case Reason::kSkipNetwork: return with_detail("skip networks", decision.detail);
     case Reason::kNoClientAddress: return "no client address";
     case Reason::kStoreError: return decision.detail.empty() ? "store error" : decision.detail;
+    case Reason::kRuleWhitelist: return with_detail("rule whitelist", decision.detail);
+    case Reason::kRuleBlacklist: return with_detail("rule blacklist", decision.detail);
+    case Reason::kGreytrap: return with_detail("greytrap", decision.detail);
   }
   return "store error";
 }
@@ -52,6 +55,7 @@ const char* action_log_word(Decision::Action action) {
     case Decision::Action::kPass:
     case Decision::Action::kWhitelisted: return "pass";
     case Decision::Action::kError: return "error";
+    case Decision::Action::kReject: return "reject";
   }
   return "error";
 }

@@ -67,6 +67,25 @@ GreylistConfig with_dynamic_delay(GreylistConfig config) {
   return config;
 }
 
+// The settings of one triplet: `base`, or a copy with the delay and
+// autowhite of the rule that matched (its delay replaces --dynamic-delay
+// too, so `config` is the daemon's, not the dynamic one).
+const GreylistConfig& triplet_settings(const GreylistConfig& base, const GreylistConfig& config,
+                                       const std::optional<RuleMatch>& match,
+                                       std::optional<GreylistConfig>& storage) {
+  if (!match || (!match->options.delay && !match->options.autowhite)) return base;
+  storage = match->options.delay ? config : base;
+  if (match->options.delay) storage->delay = match->options.delay->count();
+  if (match->options.autowhite) storage->max_age = match->options.autowhite->count();
+  return *storage;
+}
+
+Decision rule_decision(Action action, Reason reason, const RuleMatch& match) {
+  Decision decision = make_decision(action, reason, match.rule.to_string());
+  decision.rule = match;
+  return decision;
+}
+
 }  // namespace
 
 struct Greylister::Run {
@@ -74,6 +93,8 @@ struct Greylister::Run {
   EpochSeconds now;
   Store& store;
   DecisionTrace* trace;
+  const RulePlan& plan;
+  const DnsAnswers& answers;
 };
 
 Greylister::Greylister(GreylistConfig config, Store& store, const Clock& clock,
@@ -88,9 +109,27 @@ void Greylister::set_whitelist(std::shared_ptr<const Whitelist> whitelist) {
   std::atomic_store(&whitelist_, std::move(whitelist));
 }
 
+void Greylister::set_rules(std::shared_ptr<const RuleSet> rules) {
+  std::atomic_store(&rules_, std::move(rules));
+}
+
+std::shared_ptr<const RuleSet> Greylister::rules() const { return std::atomic_load(&rules_); }
+
+RulePlan Greylister::plan(const Request& request) const {
+  RulePlan plan;
+  plan.rules = rules();
+  if (plan.rules) plan.assessment = plan.rules->assess(request);
+  return plan;
+}
+
 Decision Greylister::decide(const Request& request) const {
+  return decide(request, plan(request), DnsAnswers{});
+}
+
+Decision Greylister::decide(const Request& request, const RulePlan& plan,
+                            const DnsAnswers& answers) const {
   const auto started = std::chrono::steady_clock::now();
-  const Decision decision = run(Run{request, clock_.now(), store_, nullptr});
+  const Decision decision = run(Run{request, clock_.now(), store_, nullptr, plan, answers});
   if (observer_ != nullptr) {
     observer_->on_decision(request, decision, std::chrono::steady_clock::now() - started);
   }
@@ -98,8 +137,9 @@ Decision Greylister::decide(const Request& request) const {
 }
 
 Decision Greylister::decide_traced(const Request& request, EpochSeconds now, Store& view,
-                                   DecisionTrace& trace) const {
-  return run(Run{request, now, view, &trace});
+                                   DecisionTrace& trace, const DnsAnswers& answers) const {
+  const RulePlan rules = plan(request);
+  return run(Run{request, now, view, &trace, rules, answers});
 }
 
 Decision Greylister::run(const Run& run) const {
@@ -117,7 +157,12 @@ Decision Greylister::run_or_throw(const Run& run) const {
   std::string warning;
   auto decided = client_awl_step(run, warning);
   if (!decided) decided = domain_awl_step(run, warning);
-  Decision decision = decided ? std::move(*decided) : triplet_step(run);
+  std::optional<RuleMatch> match;
+  if (!decided) decided = rule_step(run, match);
+  if (!decided) decided = trapped_step(run);
+  Decision decision = decided ? std::move(*decided) : triplet_step(run, match);
+  // A greylist or continue rule whose options applied to the triplet.
+  if (!decided && decision.action != Action::kError) decision.rule = std::move(match);
   if (decision.warning.empty()) decision.warning = std::move(warning);
   return decision;
 }
@@ -162,26 +207,96 @@ std::optional<Decision> Greylister::domain_awl_step(const Run& run, std::string&
   return make_decision(Action::kWhitelisted, Reason::kDomainAwl);
 }
 
-Decision Greylister::triplet_step(const Run& run) const {
+std::optional<Decision> Greylister::rule_step(const Run& run,
+                                              std::optional<RuleMatch>& match) const {
+  const RuleSet* rules = run.plan.rules.get();
+  if (rules != nullptr) {
+    match = run.plan.assessment.queries.empty() ? run.plan.assessment.match
+                                                : rules->evaluate(run.request, run.answers);
+  }
+  if (run.trace != nullptr) run.trace->rule(rules, run.plan.assessment.queries, run.answers, match);
+  if (!match) return std::nullopt;
+  switch (match->action) {
+    case RuleAction::kWhitelist:
+      return rule_decision(Action::kWhitelisted, Reason::kRuleWhitelist, *match);
+    case RuleAction::kBlacklist:
+      return rule_decision(Action::kReject, Reason::kRuleBlacklist, *match);
+    case RuleAction::kGreytrap:
+      return greytrap_hit(run, *match);
+    case RuleAction::kGreylist:
+    case RuleAction::kContinue:
+      break;
+  }
+  return std::nullopt;
+}
+
+Decision Greylister::greytrap_hit(const Run& run, const RuleMatch& match) const {
+  const std::int64_t hold = match.options.hold.value_or(RuleSet::kDefaultHold).count();
+  const EpochSeconds until = run.now + hold;
+  TrapRecord written;
+  // A network trapped again keeps its first hit; its hold ends at the later
+  // of the two ends.
+  const Status status = run.store.update(
+      Table::kClients, keys_.greytrap_key(run.request),
+      [&](std::optional<std::string>& value) -> UpdateOutcome {
+        const auto current = value ? decode_trap(*value) : std::nullopt;
+        written = current && current->hold_until > run.now ? *current : TrapRecord{run.now, 0};
+        written.hold_until = std::max(written.hold_until, until);
+        value = encode_trap(written);
+        return {UpdateOutcome::Verdict::kWrite, trap_expires_at(written)};
+      });
+  if (run.trace != nullptr) {
+    run.trace->greytrap(DecisionTrace::GreytrapStep::kHit,
+                        client_network(run.request.client_address, config_), written);
+  }
+  Decision decision = rule_decision(Action::kGreylist, Reason::kGreytrap, match);
+  decision.seconds_left = std::max<std::int64_t>(hold, 1);
+  if (!status.ok()) decision.warning = "greytrap record failed: " + status.message();
+  return decision;
+}
+
+std::optional<Decision> Greylister::trapped_step(const Run& run) const {
+  using Step = DecisionTrace::GreytrapStep;
+  const bool traps = run.plan.rules && run.plan.rules->has_greytraps();
+  if (!traps) {
+    if (run.trace != nullptr) {
+      run.trace->greytrap(Step::kNotLookedUp, client_network(run.request.client_address, config_),
+                          std::nullopt);
+    }
+    return std::nullopt;
+  }
+  const std::string network = client_network(run.request.client_address, config_);
+  auto found = run.store.get(Table::kClients, keys_.greytrap_key(run.request));
+  if (!found.ok()) return error_decision(found.status());
+  const auto record = found.value() ? decode_trap(*found.value()) : std::nullopt;
+  if (run.trace != nullptr) run.trace->greytrap(Step::kLookedUp, network, record);
+  if (!record || record->hold_until <= run.now) return std::nullopt;
+  Decision decision = make_decision(Action::kGreylist, Reason::kGreytrap, network);
+  decision.seconds_left = record->hold_until - run.now;
+  return decision;
+}
+
+Decision Greylister::triplet_step(const Run& run, const std::optional<RuleMatch>& match) const {
   const std::string client = keys_.triplet_client(run.request);
   const std::string network_text = client_network(run.request.client_address, config_);
   const std::string key = keys_.triplet_key_for(client, run.request);
   StoredTriplet stored;
   stored.pooled = client != network_text;
   stored.network = record_hash(network_text, config_);
-  const GreylistConfig& rules = keys_.client_kind(run.request) == ClientKind::kServer
-                                    ? config_
-                                    : dynamic_config_;
+  std::optional<GreylistConfig> ruled;
+  const GreylistConfig& settings = triplet_settings(
+      keys_.client_kind(run.request) == ClientKind::kServer ? config_ : dynamic_config_, config_,
+      match, ruled);
   TripletChange change;
   // Called again by the store after a lock conflict: depends only on `value`
   // and on `stored`'s look-up fields, set between the two updates.
   const auto update = [&](std::optional<std::string>& value) -> UpdateOutcome {
     stored.present = value.has_value();
     stored.record = value ? decode_triplet(*value) : std::nullopt;
-    change = change_triplet(stored, run.now, rules);
+    change = change_triplet(stored, run.now, settings);
     if (!change.write) return {};
     value = encode_triplet(*change.write);
-    return {UpdateOutcome::Verdict::kWrite, triplet_expires_at(*change.write, config_)};
+    return {UpdateOutcome::Verdict::kWrite, triplet_expires_at(*change.write, settings)};
   };
   Status updated = run.store.update(Table::kTriplets, key, update);
   if (updated.ok() && change.outcome == TripletChange::Outcome::kLookUpNetworkEntry) {

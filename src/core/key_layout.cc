@@ -37,6 +37,7 @@ constexpr Prefixes kPrefixes[] = {
     {kTripletKeyPrefix, kHashedTripletKeyPrefix},
     {kClientKeyPrefix, kHashedClientKeyPrefix},
     {kDomainKeyPrefix, kHashedDomainKeyPrefix},
+    {kGreytrapKeyPrefix, kHashedGreytrapKeyPrefix},
 };
 
 bool is_verified_name(std::string_view name) { return !name.empty() && name != "unknown"; }
@@ -44,7 +45,8 @@ bool is_verified_name(std::string_view name) { return !name.empty() && name != "
 }  // namespace
 
 std::optional<KeyKind> key_kind(std::string_view key) {
-  for (const KeyKind kind : {KeyKind::kTriplet, KeyKind::kClient, KeyKind::kDomain}) {
+  for (const KeyKind kind :
+       {KeyKind::kTriplet, KeyKind::kClient, KeyKind::kDomain, KeyKind::kGreytrap}) {
     if (key.starts_with(key_prefix(kind)) || key.starts_with(hashed_key_prefix(kind))) return kind;
   }
   return std::nullopt;
@@ -76,6 +78,15 @@ std::string encode_domain_key(std::string_view client_net, std::string_view send
   append_field(key, client_net);
   key += sender_domain;
   return key;
+}
+
+std::string encode_greytrap_key(std::string_view client_net) {
+  return std::string(kGreytrapKeyPrefix) + std::string(client_net);
+}
+
+std::optional<std::string_view> greytrap_key_network(std::string_view key) {
+  if (!key.starts_with(kGreytrapKeyPrefix)) return std::nullopt;
+  return key.substr(kGreytrapKeyPrefix.size());
 }
 
 std::string pool_client(std::string_view registered_domain) {
@@ -165,6 +176,14 @@ std::string RecordKeys::domain_key(const Request& request) const {
   return stored(KeyKind::kDomain,
                 encode_domain_key(client_network(request.client_address, config_),
                                   std::string_view(sender).substr(at + 1)));
+}
+
+std::string RecordKeys::greytrap_key(const Request& request) const {
+  return greytrap_key_of(request.client_address);
+}
+
+std::string RecordKeys::greytrap_key_of(std::string_view client_address) const {
+  return stored(KeyKind::kGreytrap, encode_greytrap_key(client_network(client_address, config_)));
 }
 
 }  // namespace greylist

@@ -51,6 +51,7 @@ std::string decision_log_line(const Request& request, const Decision& decision) 
   if (decision.delayed_seconds) {
     line += ", delay=" + std::to_string(*decision.delayed_seconds);
   }
+  if (decision.rule) append_attribute(line, "rule", decision.rule->rule.to_string());
   append_attribute(line, "client_name", request.client_name);
   append_attribute(line, "client_address", request.client_address);
   append_attribute(line, "sender", request.sender);

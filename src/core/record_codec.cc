@@ -9,6 +9,7 @@ constexpr std::size_t kTripletSizeV1 = 1 + 8 + 8 + 1;
 constexpr std::size_t kTripletSizeV2 = kTripletSizeV1 + 8;
 constexpr std::size_t kClientSize = 1 + 4 + 8;
 constexpr std::size_t kDomainHeaderSize = 1 + 8 + 1;
+constexpr std::size_t kTrapSize = 1 + 8 + 8;
 // Stored times beyond 9999-12-31 or before 1970 come from a damaged entry;
 // accepting them would overflow the arithmetic on them (found by fuzzing).
 constexpr EpochSeconds kMaxStoredTime = 253'402'300'799;
@@ -75,6 +76,15 @@ std::string encode_client(const ClientRecord& record) {
   return out;
 }
 
+std::string encode_trap(const TrapRecord& record) {
+  std::string out;
+  out.reserve(kTrapSize);
+  out += kRecordVersion1;
+  append_le(out, static_cast<std::uint64_t>(record.trapped_at), 8);
+  append_le(out, static_cast<std::uint64_t>(record.hold_until), 8);
+  return out;
+}
+
 std::optional<TripletRecord> decode_triplet(std::string_view bytes) {
   const bool v1 = bytes.size() == kTripletSizeV1 && bytes[0] == kRecordVersion1;
   const bool v2 = bytes.size() == kTripletSizeV2 && bytes[0] == kTripletRecordVersion2;
@@ -114,6 +124,15 @@ std::optional<ClientRecord> decode_client(std::string_view bytes) {
   return record;
 }
 
+std::optional<TrapRecord> decode_trap(std::string_view bytes) {
+  if (bytes.size() != kTrapSize || bytes[0] != kRecordVersion1) return std::nullopt;
+  TrapRecord record;
+  record.trapped_at = static_cast<EpochSeconds>(read_le(bytes, 1, 8));
+  record.hold_until = static_cast<EpochSeconds>(read_le(bytes, 9, 8));
+  if (!plausible(record.trapped_at) || !plausible(record.hold_until)) return std::nullopt;
+  return record;
+}
+
 EpochSeconds triplet_expires_at(const TripletRecord& record, const GreylistConfig& config) {
   if (!record.passed) return record.first_seen + config.retry_window;
   return record.last_seen + config.max_age;
@@ -126,6 +145,8 @@ EpochSeconds client_expires_at(const ClientRecord& record, const GreylistConfig&
 EpochSeconds domain_expires_at(const DomainRecord& record, const GreylistConfig& config) {
   return record.last_seen + config.max_age;
 }
+
+EpochSeconds trap_expires_at(const TrapRecord& record) { return record.hold_until; }
 
 bool from_newer_release(Table table, std::string_view value) {
   if (value.empty()) return false;
@@ -141,7 +162,13 @@ std::optional<EpochSeconds> entry_expires_at(Table table, std::string_view key,
     if (!record) return std::nullopt;
     return triplet_expires_at(*record, config);
   }
-  if (key_kind(key) == KeyKind::kDomain) {
+  const auto kind = key_kind(key);
+  if (kind == KeyKind::kGreytrap) {
+    const auto record = decode_trap(value);
+    if (!record) return std::nullopt;
+    return trap_expires_at(*record);
+  }
+  if (kind == KeyKind::kDomain) {
     const auto record = decode_domain(value);
     if (!record) return std::nullopt;
     return domain_expires_at(*record, config);

@@ -29,6 +29,12 @@ Start starting_entry(const StoredTriplet& stored, EpochSeconds now, const Greyli
     change.restarted = true;
     return {fresh, true};
   }
+  // Past its lifetime but not swept yet (Berkeley DB sweeps now and then; a
+  // rule's autowhite may be shorter than the --max-age the sweep uses).
+  if (record->passed && now - record->last_seen >= config.max_age) {
+    change.aged_out = true;
+    return {fresh, true};
+  }
   return {*record, write};
 }
 

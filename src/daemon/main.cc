@@ -28,6 +28,7 @@
 #include "daemon/front_end_threads.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_server.h"
+#include "daemon/rules_reload.h"
 #include "daemon/service_manager.h"
 #include "greylist/greylister.h"
 #include "greylist/registered_domains.h"
@@ -98,6 +99,7 @@ void make_paths_absolute(DaemonOptions& options) {
   absolute(options.dbdir);
   absolute(options.pidfile);
   absolute(options.privacy_key_file);
+  absolute(options.rules.file);  // also names the rules in log lines and metrics
   for (auto& file : options.whitelist_clients) absolute(file.path);
   for (auto& file : options.whitelist_recipients) absolute(file.path);
   for (auto& spec : options.policy.sockets) {
@@ -133,6 +135,7 @@ struct Resources {
   std::unique_ptr<Store> store;
   std::unique_ptr<RegisteredDomains> domains;
   std::shared_ptr<const StaticWhitelist> whitelist;
+  std::shared_ptr<const RuleSet> rules;  // nullptr: none
   std::string privacy_key;
 };
 
@@ -237,11 +240,40 @@ Status open_lists(const DaemonOptions& options, Resources& out) {
   return Status::Ok();
 }
 
+// The core, built on the opened resources, its metrics, and the resolver
+// of the rules' DNS lists (started only when the rules name one).
+struct Core {
+  Core(const DaemonOptions& options, const Resources& resources)
+      : greylister(with_privacy_key(options.greylist, resources.privacy_key), *resources.store,
+                   clock, resources.domains.get()),
+        metrics("."),  // the daemon lives in --dbdir from here on
+        resolver(options.rules.dns) {
+    greylister.set_whitelist(resources.whitelist);
+    greylister.set_rules(resources.rules);
+    greylister.set_observer(&metrics);
+  }
+
+  // What both front ends use for the DNS lists.
+  DnsLists dns_lists(const DaemonOptions& options) {
+    return DnsLists{&resolver, &metrics, options.rules.dns.timeout};
+  }
+
+  static GreylistConfig with_privacy_key(GreylistConfig config, const std::string& key) {
+    config.privacy_key = key;
+    return config;
+  }
+
+  SystemClock clock;
+  Greylister greylister;
+  Metrics metrics;
+  LazyResolver resolver;
+};
+
 // Waits for control signals (and ControlSignals::wake()) until one stops
 // the daemon; with the systemd watchdog on, wakes up to prove the daemon
 // is alive (a store call still returns) between them.
-void serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
-                        Greylister& greylister, Store& store, Metrics& metrics) {
+void serve_until_stopped(const DaemonOptions& options, ControlSignals& signals, Core& core,
+                         Store& store) {
   const auto watchdog = watchdog_interval();
   for (;;) {
     const auto signal_number = signals.wait(watchdog);
@@ -256,7 +288,8 @@ void serve_until_stopped(const DaemonOptions& options, ControlSignals& signals,
       continue;
     }
     if (*signal_number == SIGHUP) {
-      reload_whitelists(options, greylister, metrics);
+      reload_whitelists(options, core.greylister, core.metrics);
+      reload_rules(options.rules, core.greylister, core.resolver, core.metrics);
       continue;
     }
     if (*signal_number == ControlSignals::kWoken) return;  // a front end stopped
@@ -272,16 +305,15 @@ struct Process {
   std::optional<PidFile> pidfile;
 };
 
-// Finds the service user (as root), settles paths and the descriptor
-// limit, detaches with --daemonize, blocks the control signals and writes
-// the pid file.
+// Finds the service user (as root), settles the descriptor limit,
+// detaches with --daemonize, blocks the control signals and writes the pid
+// file.
 Status prepare_process(DaemonOptions& options, Process& process) {
   if (running_as_root()) {
     auto found = find_service_user(options.user, options.group);
     if (!found.ok()) return found.status();
     process.user = found.value();
   }
-  make_paths_absolute(options);
   raise_descriptor_limit(options);
   if (options.daemonize) {
     if (const Status detached = detach(options.log.target == LogSettings::Target::kStderr);
@@ -321,26 +353,6 @@ Status open_resources(const DaemonOptions& options, const std::optional<ServiceU
   return user ? as_effective_user(*user, enter_and_open) : enter_and_open();
 }
 
-// The core, built on the opened resources, and its metrics.
-struct Core {
-  Core(const DaemonOptions& options, const Resources& resources)
-      : greylister(with_privacy_key(options.greylist, resources.privacy_key), *resources.store,
-                   clock, resources.domains.get()),
-        metrics(".") {  // the daemon lives in --dbdir from here on
-    greylister.set_whitelist(resources.whitelist);
-    greylister.set_observer(&metrics);
-  }
-
-  static GreylistConfig with_privacy_key(GreylistConfig config, const std::string& key) {
-    config.privacy_key = key;
-    return config;
-  }
-
-  SystemClock clock;
-  Greylister greylister;
-  Metrics metrics;
-};
-
 // The front ends that are on, bound to their sockets (not serving yet).
 struct FrontEnds {
   std::unique_ptr<PolicyServer> policy;
@@ -352,13 +364,17 @@ struct FrontEnds {
 // connection cannot hold a reply, so the milter's writes are durable on return.
 Status open_front_ends(const DaemonOptions& options, Core& core, Store& store, FrontEnds& out) {
   if (!options.policy.sockets.empty()) {
-    auto server = PolicyServer::open(options.policy, core.greylister, core.clock,
+    PolicySettings settings = options.policy;
+    settings.common.dns = core.dns_lists(options);
+    auto server = PolicyServer::open(std::move(settings), core.greylister, core.clock,
                                      store.deferred_commits());
     if (!server.ok()) return Status::IoError("policy front end: " + server.status().message());
     out.policy = std::move(server).value();
   }
   if (options.milter.socket.kind != SocketSpec::Kind::kNone) {
-    auto server = MilterServer::open(options.milter, core.greylister, core.clock);
+    MilterSettings settings = options.milter;
+    settings.common.dns = core.dns_lists(options);
+    auto server = MilterServer::open(std::move(settings), core.greylister, core.clock);
     if (!server.ok()) return Status::IoError("milter front end: " + server.status().message());
     out.milter = std::move(server).value();
   }
@@ -414,13 +430,16 @@ int serve(const DaemonOptions& options, ControlSignals& signals, FrontEnds& fron
   log_info("ready");
   notify_ready("serving");
   report_started();
-  serve_until_stopped(options, signals, core.greylister, store, core.metrics);
+  serve_until_stopped(options, signals, core, store);
 
   threads.request_stop();
   notify_stopping();
   if (front_ends.policy) front_ends.policy->stop();
   if (front_ends.milter) front_ends.milter->stop();
   threads.join_all();
+  // Lookups still pending are answered now, while the front ends (whose
+  // executors the answers are posted to) still exist.
+  core.resolver.stop();
   const auto unasked = threads.stopped_unasked();
   if (unasked) report_failed("the " + *unasked + " front end stopped without being asked to");
   expiry.stop();
@@ -428,24 +447,33 @@ int serve(const DaemonOptions& options, ControlSignals& signals, FrontEnds& fron
   return unasked ? kExitFrontEndStopped : 0;
 }
 
-int fail(const std::string& message) {
+int fail(const std::string& message, int status = kExitStartup) {
   log(Severity::kCritical, message);
   report_failed(message);
-  return kExitStartup;
+  return status;
 }
 
 int run(DaemonOptions options) {
   configure_logging(options.log);
+  make_paths_absolute(options);
+  // Before detaching: an invalid rules file is a configuration error, told
+  // on the terminal with its FILE:LINE.
+  auto rules = load_rules(options.rules);
+  if (!rules.ok()) return fail(rules.status().message(), kExitConfig);
   Process process;
   if (const Status prepared = prepare_process(options, process); !prepared.ok()) {
     return fail(prepared.message());
   }
   Resources resources;
+  resources.rules = std::move(rules).value();
   if (const Status opened = open_resources(options, process.user, resources); !opened.ok()) {
     return fail(opened.message());
   }
 
   Core core(options, resources);
+  if (const Status started = start_dns_lists(resources.rules.get(), core.resolver); !started.ok()) {
+    return fail(started.message());
+  }
   FrontEnds front_ends;
   if (const Status opened = open_front_ends(options, core, *resources.store, front_ends);
       !opened.ok()) {

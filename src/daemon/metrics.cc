@@ -19,9 +19,15 @@ constexpr ReasonInfo kReasonInfo[] = {
     {"triplet found", "pass"},     {"pool", "pass"},
     {"client whitelist", "whitelisted"}, {"recipient whitelist", "whitelisted"},
     {"client AWL", "whitelisted"}, {"domain AWL", "whitelisted"},
-    {"error", "error"},            {"other", "pass"}};
+    {"error", "error"},            {"other", "pass"},
+    {"rule whitelist", "whitelisted"}, {"rule blacklist", "reject"},
+    {"greytrap", "greylist"}};
 constexpr std::size_t kErrorIndex = 8;
 constexpr std::size_t kOtherIndex = 9;
+
+constexpr const char* kOtherLabel = "(other)";
+// Indexed by DnsAnswer::Kind.
+constexpr const char* kAnswerNames[] = {"listed", "not_listed", "failed"};
 
 std::size_t reason_index(const Decision& decision) {
   if (decision.action == Decision::Action::kError) return kErrorIndex;
@@ -35,6 +41,9 @@ std::size_t reason_index(const Decision& decision) {
     case Decision::Reason::kClientAwl: return 6;
     case Decision::Reason::kDomainAwl: return 7;
     case Decision::Reason::kStoreError: return kErrorIndex;
+    case Decision::Reason::kRuleWhitelist: return 10;
+    case Decision::Reason::kRuleBlacklist: return 11;
+    case Decision::Reason::kGreytrap: return 12;
     case Decision::Reason::kSmtpAuth:
     case Decision::Reason::kSkipNetwork:
     case Decision::Reason::kNoClientAddress: break;
@@ -47,6 +56,24 @@ std::size_t front_end_index(const char* front_end) {
   if (name == "policy") return 0;
   if (name == "milter") return 1;
   return 2;
+}
+
+// A Prometheus label value: backslash, double quote and line feed escaped
+// (a rule's label holds the rules file's path).
+std::string label_value(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 std::uint64_t directory_bytes(const std::string& dir) {
@@ -78,6 +105,7 @@ void Metrics::on_decision(const Request& request, const Decision& decision,
   if (decision.action == Decision::Action::kError) {
     store_errors_.fetch_add(1, std::memory_order_relaxed);
   }
+  if (decision.rule) count_rule_match(*decision.rule);
   Histogram& histogram = latency_[front_end];
   const double seconds = std::chrono::duration<double>(elapsed).count();
   std::size_t bucket = 0;
@@ -90,6 +118,66 @@ void Metrics::on_decision(const Request& request, const Decision& decision,
 
 void Metrics::on_whitelist_reload(bool ok) noexcept {
   (ok ? reloads_ok_ : reloads_failed_).fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::on_rules_reload(bool ok) noexcept {
+  (ok ? rules_reloads_ok_ : rules_reloads_failed_).fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::count_rule_match(const RuleMatch& match) noexcept {
+  try {
+    std::pair<std::string, std::string> key{match.rule.label(), rule_action_name(match.action)};
+    std::lock_guard lock(rules_mutex_);
+    auto found = rule_matches_.find(key);
+    if (found == rule_matches_.end() && rule_matches_.size() >= kMaxRuleLabels) {
+      key.first = kOtherLabel;
+      found = rule_matches_.find(key);
+    }
+    if (found == rule_matches_.end()) found = rule_matches_.emplace(std::move(key), 0).first;
+    ++found->second;
+  } catch (...) {
+    // Out of memory: the match goes uncounted, the decision stands.
+  }
+}
+
+void Metrics::on_dns_list_answer(std::string_view list, DnsAnswer::Kind kind) noexcept {
+  try {
+    std::lock_guard lock(rules_mutex_);
+    auto found = list_answers_.find(list);
+    if (found == list_answers_.end()) {
+      const std::string_view name = list_answers_.size() >= kMaxListLabels ? kOtherLabel : list;
+      found = list_answers_.try_emplace(std::string(name)).first;
+    }
+    ++found->second[static_cast<std::size_t>(kind)];
+  } catch (...) {
+    // Out of memory: the answer goes uncounted.
+  }
+}
+
+void Metrics::render_rules(std::ostream& out) const {
+  out << "# HELP greylist_rules_reloads_total Rules file reloads (SIGHUP) by result.\n"
+      << "# TYPE greylist_rules_reloads_total counter\n"
+      << "greylist_rules_reloads_total{result=\"ok\"} "
+      << rules_reloads_ok_.load(std::memory_order_relaxed) << "\n"
+      << "greylist_rules_reloads_total{result=\"failed\"} "
+      << rules_reloads_failed_.load(std::memory_order_relaxed) << "\n"
+      << "# HELP greylist_rule_matches_total Decisions a rule made or whose options applied, by "
+         "rule (its id, or FILE:LINE) and action.\n"
+      << "# TYPE greylist_rule_matches_total counter\n";
+  std::lock_guard lock(rules_mutex_);
+  for (const auto& [key, count] : rule_matches_) {
+    out << "greylist_rule_matches_total{rule=\"" << label_value(key.first) << "\",action=\""
+        << key.second << "\"} " << count << "\n";
+  }
+  out << "# HELP greylist_dns_list_answers_total DNS list answers by list and answer (failed: "
+         "timed out or failed, counted as not listed).\n"
+      << "# TYPE greylist_dns_list_answers_total counter\n";
+  for (const auto& [list, answers] : list_answers_) {
+    for (std::size_t kind = 0; kind < answers.size(); ++kind) {
+      out << "greylist_dns_list_answers_total{list=\"" << label_value(list) << "\",answer=\""
+          << kAnswerNames[kind] << "\"} " << answers[kind] << "\n";
+    }
+  }
 }
 
 std::string Metrics::render() const {
@@ -134,8 +222,9 @@ std::string Metrics::render() const {
       << "greylist_whitelist_reloads_total{result=\"ok\"} "
       << reloads_ok_.load(std::memory_order_relaxed) << "\n"
       << "greylist_whitelist_reloads_total{result=\"failed\"} "
-      << reloads_failed_.load(std::memory_order_relaxed) << "\n"
-      << "# HELP greylist_database_bytes Bytes of the files in the database directory.\n"
+      << reloads_failed_.load(std::memory_order_relaxed) << "\n";
+  render_rules(out);
+  out << "# HELP greylist_database_bytes Bytes of the files in the database directory.\n"
       << "# TYPE greylist_database_bytes gauge\n"
       << "greylist_database_bytes " << directory_bytes(dbdir_) << "\n"
       << "# HELP greylist_start_time_seconds When the daemon started (Unix time).\n"

@@ -1,28 +1,45 @@
 // Metrics: counters the daemon keeps for Prometheus (--metrics).
 //
 // Decisions by front end, action and reason; decision latency histograms;
-// store errors; whitelist reloads; the database's size on disk. All updates
-// are lock-free atomics, cheap enough for every request. Thread-safe.
+// store errors; whitelist and rules reloads; the database's size on disk;
+// matches per rule and DNS list answers per list. The counters of every
+// request are lock-free atomics; those of the rules (only for decisions a
+// rule made or shaped, and DNS list lookups) take a mutex. Thread-safe.
+//
+// Rule and DNS list labels come from the rules file (a rule's id, or
+// FILE:LINE; a dnsrbl's NAME), so the file bounds them; reloads can add
+// new ones, so at most kMaxRuleLabels (rule, action) pairs and
+// kMaxListLabels lists are told apart, the rest counted as "(other)".
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "greylist/decision_observer.h"
+#include "greylist/dns_lists.h"
 
 namespace greylist {
 
-class Metrics final : public DecisionObserver {
+class Metrics final : public DecisionObserver, public DnsListObserver {
  public:
+  static constexpr std::size_t kMaxRuleLabels = 1000;
+  static constexpr std::size_t kMaxListLabels = 100;
+
   // `dbdir` is measured (bytes of its files) when the text is rendered.
   explicit Metrics(std::string dbdir);
 
   void on_decision(const Request& request, const Decision& decision,
                    std::chrono::nanoseconds elapsed) noexcept override;
   void on_whitelist_reload(bool ok) noexcept;
+  void on_rules_reload(bool ok) noexcept;
+  void on_dns_list_answer(std::string_view list, DnsAnswer::Kind kind) noexcept override;
 
   // The Prometheus text exposition format (version 0.0.4).
   std::string render() const;
@@ -34,7 +51,7 @@ class Metrics final : public DecisionObserver {
 
  private:
   static constexpr std::size_t kFrontEnds = 3;  // policy, milter, other
-  static constexpr std::size_t kReasons = 10;
+  static constexpr std::size_t kReasons = 13;
   static constexpr std::size_t kBuckets = 14;   // the last one is +Inf
   static constexpr std::array<double, kBuckets - 1> kBucketSeconds = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
@@ -52,6 +69,17 @@ class Metrics final : public DecisionObserver {
   std::atomic<std::uint64_t> store_errors_{0};
   std::atomic<std::uint64_t> reloads_ok_{0};
   std::atomic<std::uint64_t> reloads_failed_{0};
+  std::atomic<std::uint64_t> rules_reloads_ok_{0};
+  std::atomic<std::uint64_t> rules_reloads_failed_{0};
+
+  void count_rule_match(const RuleMatch& match) noexcept;
+  void render_rules(std::ostream& out) const;
+
+  mutable std::mutex rules_mutex_;
+  // Guarded by rules_mutex_: matches by (rule label, action); answers by
+  // list, indexed by DnsAnswer::Kind.
+  std::map<std::pair<std::string, std::string>, std::uint64_t> rule_matches_;
+  std::map<std::string, std::array<std::uint64_t, 3>, std::less<>> list_answers_;
 };
 
 }  // namespace greylist

@@ -6,28 +6,21 @@
 
 #include <ares.h>
 #include <ares_nameser.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <mutex>
-#include <thread>
 
+#include "dns/ares_job_runner.h"
 #include "dns/dns_cache.h"
 #include "dns/dns_failure_log.h"
 #include "dns/dns_reply.h"
-#include "dns/dns_servers.h"
 #include "util/log.h"
 
 namespace greylist {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::once_flag g_library_once;
-int g_library_status = ARES_SUCCESS;
 
 // One resolve() call: the answers gathered so far, until `pending` is 0 or
 // the deadline passes.
@@ -38,6 +31,14 @@ struct Job {
   DnsResolver::Callback done;
   Clock::time_point deadline;
   bool finished = false;
+
+  // Calls back with the answers; names not answered are kFailed.
+  void finish() {
+    finished = true;
+    for (const std::string& name : missing) answers.try_emplace(name);  // kFailed
+    auto callback = std::move(done);
+    callback(std::move(answers));
+  }
 };
 
 std::string canonical_name(std::string name) {
@@ -46,40 +47,16 @@ std::string canonical_name(std::string name) {
   return name;
 }
 
-void finish(Job& job) {
-  job.finished = true;
-  for (const std::string& name : job.missing) job.answers.try_emplace(name);  // kFailed
-  auto done = std::move(job.done);
-  done(std::move(job.answers));
-}
-
 }  // namespace
 
-class AresResolver::Impl {
+class AresResolver::Impl final : public AresJobRunner<AresResolver::Impl, Job> {
  public:
   explicit Impl(const AresResolverOptions& options)
       : options_(options), cache_(options.cache_entries), failure_log_(options.failure_log_interval) {}
 
-  ~Impl() {
-    if (thread_.joinable()) {
-      {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-      }
-      wake();
-      thread_.join();
-    }
-    if (channel_ != nullptr) ares_destroy(channel_);
-    if (wake_fd_ >= 0) close(wake_fd_);
-  }
+  ~Impl() { stop_worker(); }
 
-  Status start() {
-    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (wake_fd_ < 0) return Status::Unavailable("eventfd failed");
-    if (Status status = init_channel(); !status.ok()) return status;
-    thread_ = std::thread([this] { loop(); });
-    return Status::Ok();
-  }
+  Status start() { return start_worker(options_.servers, options_.timeout); }
 
   void resolve(std::vector<std::string> names, Callback done) {
     auto job = std::make_shared<Job>();
@@ -105,12 +82,11 @@ class AresResolver::Impl {
           job->missing.push_back(std::move(name));
         }
       }
-      overloaded = !job->missing.empty() && queued_jobs_ >= options_.max_pending_lookups;
-      if (!job->missing.empty() && !stopping_ && !overloaded) {
+      overloaded = !job->missing.empty() && this->overloaded(options_.max_pending_lookups);
+      if (!job->missing.empty() && !stopping() && !overloaded) {
         job->pending = job->missing.size();
         job->deadline = now + options_.timeout;
-        queue_.push_back(job);
-        ++queued_jobs_;
+        push(job);
         queued = true;
       }
     }
@@ -120,7 +96,7 @@ class AresResolver::Impl {
                           "DNS lists: " + std::to_string(options_.max_pending_lookups) +
                               " lookups pending already; a new one counts as not listed");
       }
-      return finish(*job);
+      return job->finish();
     }
     wake();
   }
@@ -138,111 +114,10 @@ class AresResolver::Impl {
     std::string name;
   };
 
-  Status init_channel() {
-    std::call_once(g_library_once, [] { g_library_status = ares_library_init(ARES_LIB_INIT_ALL); });
-    if (g_library_status != ARES_SUCCESS) {
-      return Status::Unavailable(std::string("c-ares: ") + ares_strerror(g_library_status));
-    }
-    std::vector<DnsServer> servers;
-    for (const std::string& spec : options_.servers) {
-      auto server = parse_dns_server(spec);
-      if (!server.ok()) return server.status();
-      servers.push_back(server.value());
-    }
-    ares_options opts{};
-    opts.timeout = static_cast<int>(std::max<long long>(options_.timeout.count() / 2, 20));
-    opts.tries = 2;
-    int status = ares_init_options(&channel_, &opts, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
-    if (status == ARES_SUCCESS && !servers.empty()) {
-      status = ares_set_servers_ports_csv(channel_, dns_servers_csv(servers).c_str());
-    }
-    if (status != ARES_SUCCESS) {
-      return Status::Unavailable(std::string("c-ares: cannot start: ") + ares_strerror(status));
-    }
-    return Status::Ok();
-  }
+  friend class AresJobRunner<Impl, Job>;
 
-  // Finishes a queued job (resolver thread).
-  void complete(Job& job) {
-    {
-      std::lock_guard lock(mutex_);
-      --queued_jobs_;
-    }
-    finish(job);
-  }
-
-  void wake() const {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t n = write(wake_fd_, &one, sizeof one);
-  }
-
-  void loop() {
-    for (;;) {
-      wait_for_events();
-      std::vector<std::shared_ptr<Job>> started;
-      bool stopping = false;
-      {
-        std::lock_guard lock(mutex_);
-        started.swap(queue_);
-        stopping = stopping_;
-      }
-      for (auto& job : started) start_job(std::move(job));
-      if (stopping) break;
-      expire_jobs();
-    }
-    ares_cancel(channel_);  // callbacks with ARES_ECANCELLED finish the jobs
-    for (auto& job : active_) {
-      if (!job->finished) complete(*job);
-    }
-    active_.clear();
-  }
-
-  // poll() on c-ares' sockets and the eventfd until something happens, a
-  // c-ares timeout is due or the nearest job deadline passes; then lets
-  // c-ares read, write and retry.
-  void wait_for_events() {
-    ares_socket_t sockets[ARES_GETSOCK_MAXNUM];
-    const int mask = ares_getsock(channel_, sockets, ARES_GETSOCK_MAXNUM);
-    std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
-    for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
-      short events = 0;
-      if (ARES_GETSOCK_READABLE(mask, i)) events |= POLLIN;
-      if (ARES_GETSOCK_WRITABLE(mask, i)) events |= POLLOUT;
-      if (events != 0) fds.push_back({sockets[i], events, 0});
-    }
-    poll(fds.data(), fds.size(), poll_timeout_ms());
-    if ((fds[0].revents & POLLIN) != 0) {
-      std::uint64_t count = 0;
-      [[maybe_unused]] const ssize_t n = read(wake_fd_, &count, sizeof count);
-    }
-    bool any = false;
-    for (std::size_t i = 1; i < fds.size(); ++i) {
-      if (fds[i].revents == 0) continue;
-      any = true;
-      const bool readable = (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0;
-      const bool writable = (fds[i].revents & POLLOUT) != 0;
-      ares_process_fd(channel_, readable ? fds[i].fd : ARES_SOCKET_BAD,
-                      writable ? fds[i].fd : ARES_SOCKET_BAD);
-    }
-    if (!any) ares_process_fd(channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // timeouts
-  }
-
-  int poll_timeout_ms() {
-    timeval max{1, 0};
-    timeval tv{};
-    const timeval* next = ares_timeout(channel_, &max, &tv);
-    long long ms = next->tv_sec * 1000LL + next->tv_usec / 1000;
-    const auto now = Clock::now();
-    for (const auto& job : active_) {
-      if (job->finished) continue;
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(job->deadline - now).count();
-      ms = std::min<long long>(ms, std::max<long long>(left, 0));
-    }
-    return static_cast<int>(std::max<long long>(ms, 1));
-  }
-
-  void start_job(std::shared_ptr<Job> job) {
+  // Resolver thread (AresJobRunner).
+  void start_job(const std::shared_ptr<Job>& job) {
     for (const std::string& name : job->missing) {
       auto [it, first] = in_flight_.try_emplace(name);
       it->second.push_back(job);
@@ -252,9 +127,8 @@ class AresResolver::Impl {
         ++stats_.queries;
       }
       auto* tag = new QueryTag{this, name};  // owned by the callback
-      ares_query(channel_, name.c_str(), C_IN, T_A, &Impl::on_reply, tag);
+      ares_query(channel(), name.c_str(), C_IN, T_A, &Impl::on_reply, tag);
     }
-    active_.push_back(std::move(job));
   }
 
   static void on_reply(void* arg, int status, int /*timeouts*/, unsigned char* reply, int length) {
@@ -287,36 +161,21 @@ class AresResolver::Impl {
     return std::clamp(ttl, options_.min_ttl, options_.max_ttl);
   }
 
-  void expire_jobs() {
-    const auto now = Clock::now();
-    for (auto& job : active_) {
-      if (!job->finished && job->deadline <= now) {
-        for (const std::string& name : job->missing) {
-          if (job->answers.count(name) == 0) failure_log_.failed(name, "no answer in time");
-        }
-        complete(*job);
-      }
+  void expire_job(Job& job) {
+    for (const std::string& name : job.missing) {
+      if (job.answers.count(name) == 0) failure_log_.failed(name, "no answer in time");
     }
-    std::erase_if(active_, [](const auto& job) { return job->finished; });
   }
 
   const AresResolverOptions options_;
-  mutable std::mutex mutex_;  // guards cache_, queue_, stats_, stopping_
+  // mutex_ (AresJobRunner's) guards cache_ and stats_ too.
   DnsCache cache_;
-  std::vector<std::shared_ptr<Job>> queue_;
   AresResolverStats stats_;
-  std::size_t queued_jobs_ = 0;  // queued and not finished
-  bool stopping_ = false;
   RateLimitedLog overload_log_{std::chrono::seconds(60)};
 
   // The resolver thread's own.
-  ares_channel channel_ = nullptr;
   std::unordered_map<std::string, std::vector<std::shared_ptr<Job>>> in_flight_;
-  std::vector<std::shared_ptr<Job>> active_;
   DnsFailureLog failure_log_;
-
-  int wake_fd_ = -1;
-  std::thread thread_;
 };
 
 Result<std::unique_ptr<AresResolver>> AresResolver::create(const AresResolverOptions& options) {

@@ -7,53 +7,15 @@
 #include <cstdint>
 #include <cstring>
 
+#include "dns/dns_wire_reader.h"
+
 namespace greylist {
 namespace {
 
-constexpr std::size_t kHeaderBytes = 12;
 constexpr std::uint16_t kTypeSoa = 6;
 
-class Reader {
- public:
-  Reader(const unsigned char* data, std::size_t size) : data_(data), size_(size) {}
-  bool ok() const { return ok_; }
-  std::size_t pos() const { return pos_; }
-
-  std::uint32_t number(std::size_t bytes) {
-    if (!ok_ || bytes > size_ - pos_) return fail();
-    std::uint32_t value = 0;
-    for (std::size_t i = 0; i < bytes; ++i) value = (value << 8) | data_[pos_++];
-    return value;
-  }
-  void skip(std::size_t bytes) {
-    if (!ok_ || bytes > size_ - pos_) fail();
-    else pos_ += bytes;
-  }
-  // A domain name: labels up to a zero byte or a compression pointer.
-  void skip_name() {
-    for (int labels = 0; ok_ && labels < 128; ++labels) {
-      const std::uint32_t length = number(1);
-      if (length == 0) return;
-      if ((length & 0xc0) == 0xc0) return skip(1);
-      if ((length & 0xc0) != 0) break;
-      skip(length);
-    }
-    fail();
-  }
-
- private:
-  std::uint32_t fail() {
-    ok_ = false;
-    return 0;
-  }
-  const unsigned char* data_;
-  std::size_t size_;
-  std::size_t pos_ = 0;
-  bool ok_ = true;
-};
-
 // Skips `count` resource records.
-void skip_records(Reader& reader, std::uint32_t count) {
+void skip_records(DnsWireReader& reader, std::uint32_t count) {
   for (std::uint32_t i = 0; i < count && reader.ok(); ++i) {
     reader.skip_name();
     reader.skip(8);  // type, class, ttl
@@ -85,17 +47,11 @@ DnsReply listed_reply(const unsigned char* reply, int length) {
 }  // namespace
 
 std::optional<std::chrono::seconds> negative_ttl(const unsigned char* reply, int length) {
-  if (reply == nullptr || length < static_cast<int>(kHeaderBytes)) return std::nullopt;
-  Reader reader(reply, static_cast<std::size_t>(length));
-  reader.skip(4);  // id, flags
-  const std::uint32_t questions = reader.number(2);
-  const std::uint32_t answers = reader.number(2);
-  const std::uint32_t authorities = reader.number(2);
-  reader.skip(2);
-  for (std::uint32_t i = 0; i < questions && reader.ok(); ++i) {
-    reader.skip_name();
-    reader.skip(4);
-  }
+  if (reply == nullptr || length < static_cast<int>(DnsWireReader::kHeaderBytes)) return std::nullopt;
+  DnsWireReader reader(reply, static_cast<std::size_t>(length));
+  std::uint32_t answers = 0;
+  std::uint32_t authorities = 0;
+  reader.skip_header(answers, authorities);
   skip_records(reader, answers);
   for (std::uint32_t i = 0; i < authorities && reader.ok(); ++i) {
     reader.skip_name();

@@ -116,15 +116,15 @@ std::optional<IpAddress> address_of(const sockaddr* address) {
 }
 
 sfsistat answer_rcpt(SMFICTX* ctx, const RcptReply& reply) {
-  if (!reply.tempfail) return SMFIS_CONTINUE;
+  if (!reply.tempfail && !reply.reject) return SMFIS_CONTINUE;
   if (smfi_setreply(ctx, const_cast<char*>(reply.code.c_str()),
                     const_cast<char*>(reply.enhanced_code.c_str()),
                     const_cast<char*>(reply.text.c_str())) != MI_SUCCESS) {
     // The text is already escaped and cut; this only fails on a bad code.
     log_warning("milter: smfi_setreply refused '" + printable(reply.code + " " +
-                reply.enhanced_code + " " + reply.text) + "'; the MTA uses its default 4xx text");
+                reply.enhanced_code + " " + reply.text) + "'; the MTA uses its default text");
   }
-  return SMFIS_TEMPFAIL;
+  return reply.reject ? SMFIS_REJECT : SMFIS_TEMPFAIL;
 }
 
 sfsistat rcpt_fallback(SMFICTX* ctx) {

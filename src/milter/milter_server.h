@@ -1,8 +1,10 @@
 // MilterServer: the libmilter front end.
 //
 // Gates each recipient at RCPT time through the shared Greylister (tempfail
-// with smfi_setreply on greylist), and inserts the X-Greylist header at
-// end-of-message when a recipient of the message passed after a delay.
+// with smfi_setreply on greylist, reject with 550 5.7.1 for a blacklist
+// rule; a session thread waits up to --dns-timeout for the rules' DNS
+// lists), and inserts the X-Greylist header at end-of-message when a
+// recipient of the message passed after a delay.
 // Negotiates with the MTA to be sent no headers, body, DATA or unknown
 // commands, and asks for the {auth_authen} and {i} macros. Clients in
 // skip_networks, SMTP-AUTH clients and clients without an address are not

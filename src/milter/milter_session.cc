@@ -6,6 +6,7 @@
 
 #include "greylist/log_line.h"
 #include "greylist/reply_text.h"
+#include "greylist/rule_reply.h"
 #include "util/log.h"
 
 namespace greylist {
@@ -48,6 +49,9 @@ std::string_view not_delayed_why(const Decision& decision) {
     case Decision::Reason::kEarlyRetry:
     case Decision::Reason::kTripletFound:
     case Decision::Reason::kPool: return kNotDelayedPassedBefore;
+    case Decision::Reason::kRuleWhitelist: return kNotDelayedRuleWhitelist;
+    case Decision::Reason::kRuleBlacklist:
+    case Decision::Reason::kGreytrap:
     case Decision::Reason::kClientWhitelist:
     case Decision::Reason::kClientAwl:
     case Decision::Reason::kDomainAwl: break;
@@ -174,6 +178,7 @@ void MilterSession::helo(std::string_view helo_name) { request_.helo_name = cut(
 void MilterSession::mail_from(std::string_view sender, std::string_view auth_authen) {
   reset_message();
   request_.sender = envelope_address(sender);
+  request_.sasl_username = cut(auth_authen);
   authenticated_ = !auth_authen.empty();
 }
 
@@ -192,16 +197,18 @@ RcptReply MilterSession::rcpt_to(std::string_view recipient) {
     return {};
   }
 
-  const Decision decision = context_.greylister->decide(request_);
+  const Decision decision = decide();
   log_decision(request_, decision);
   switch (decision.action) {
-    case Decision::Action::kGreylist: {
+    case Decision::Action::kGreylist:
+      return greylist_reply(decision);
+    case Decision::Action::kReject: {
+      const RuleReply rule = reject_reply(decision.rule);
       RcptReply reply;
-      reply.tempfail = true;
-      reply.code = context_.settings.reply_code;
-      reply.enhanced_code = context_.settings.enhanced_code;
-      reply.text = escape_milter_reply(format_greylist_text(
-          context_.settings.common.greylist_text, decision.seconds_left, request_.recipient));
+      reply.reject = true;
+      reply.code = rule.code;
+      reply.enhanced_code = rule.enhanced_code;
+      reply.text = escape_milter_reply(rule.text);
       return reply;
     }
     case Decision::Action::kPass:
@@ -215,6 +222,37 @@ RcptReply MilterSession::rcpt_to(std::string_view recipient) {
   }
   RcptReply reply = rcpt_reply_on_error(context_.settings.common.on_error);
   if (!reply.tempfail) note_accepted(not_delayed_why(decision), std::nullopt);
+  return reply;
+}
+
+Decision MilterSession::decide() const {
+  const Greylister& greylister = *context_.greylister;
+  const RulePlan plan = greylister.plan(request_);
+  const std::vector<DnsQuery>& queries = plan.assessment.queries;
+  if (queries.empty()) return greylister.decide(request_, plan, DnsAnswers{});
+  // A milter thread may block: libmilter gives each connection its own.
+  const DnsLists& lists = context_.settings.common.dns;
+  const DnsAnswers answers = lists.resolver != nullptr
+                                 ? resolve_and_wait(*lists.resolver, query_names(queries), lists.timeout)
+                                 : DnsAnswers{};
+  Decision decision = greylister.decide(request_, plan, answers);
+  report_dns_answers(lists, queries, answers);
+  return decision;
+}
+
+// --milter-reply-code, --milter-enhanced-code and --greylist-text, or a
+// greylist or greytrap rule's code, ecode and msg in their place.
+RcptReply MilterSession::greylist_reply(const Decision& decision) const {
+  const RuleReply rule = greylist_overrides(decision.rule);
+  RcptReply reply;
+  reply.tempfail = true;
+  reply.code = !rule.code.empty() ? rule.code : context_.settings.reply_code;
+  reply.enhanced_code = !rule.enhanced_code.empty() ? rule.enhanced_code
+                                                    : context_.settings.enhanced_code;
+  reply.text = escape_milter_reply(
+      !rule.text.empty() ? rule.text
+                         : format_greylist_text(context_.settings.common.greylist_text,
+                                                decision.seconds_left, request_.recipient));
   return reply;
 }
 
@@ -244,6 +282,7 @@ void MilterSession::reset_message() {
   request_.sender.clear();
   request_.recipient.clear();
   request_.queue_id.clear();
+  request_.sasl_username.clear();
   authenticated_ = false;
   max_delay_.reset();
   not_delayed_why_.clear();

@@ -49,11 +49,14 @@ struct MilterContext {
 Result<MilterContext> make_milter_context(MilterSettings settings, const Greylister& greylister,
                                           const Clock& clock);
 
-// What to answer to one RCPT.
+// What to answer to one RCPT: continue, tempfail (4xx) or, for a
+// `blacklist` rule only, reject (5xx).
 struct RcptReply {
   bool tempfail = false;
-  // With tempfail: smfi_setreply's arguments. `text` is one line, escaped
-  // for libmilter/Postfix ('%' doubled) and short enough for smfi_setreply.
+  bool reject = false;
+  // With tempfail or reject: smfi_setreply's arguments. `text` is one line,
+  // escaped for libmilter/Postfix ('%' doubled) and short enough for
+  // smfi_setreply.
   std::string code;
   std::string enhanced_code;
   std::string text;
@@ -75,6 +78,7 @@ inline constexpr std::string_view kNotDelayedLocal = "Local submission";
 inline constexpr std::string_view kNotDelayedClientWhitelist = "Sender IP whitelisted";
 inline constexpr std::string_view kNotDelayedRecipientWhitelist = "Recipient whitelisted";
 inline constexpr std::string_view kNotDelayedPassedBefore = "Passed greylisting before";
+inline constexpr std::string_view kNotDelayedRuleWhitelist = "Whitelisted by a rule";
 inline constexpr std::string_view kNotDelayedError = "Greylisting unavailable";
 
 // Longest envelope string kept (sender, recipient, HELO, client name); the
@@ -109,7 +113,9 @@ class MilterSession {
   // xxfi_envfrom: starts a new message. `sender` as sent ("<a@b>" or "a@b");
   // `auth_authen` is the {auth_authen} macro (empty when not authenticated).
   void mail_from(std::string_view sender, std::string_view auth_authen);
-  // xxfi_envrcpt: decides this recipient (logs one decision line).
+  // xxfi_envrcpt: decides this recipient (logs one decision line). When the
+  // rules consult DNS lists, waits for the answers up to --dns-timeout
+  // (settings.common.dns); an unanswered list counts as not listed.
   RcptReply rcpt_to(std::string_view recipient);
   // xxfi_eom: the header to insert, if any; ends the message.
   std::optional<MilterHeader> end_of_message();
@@ -128,6 +134,9 @@ class MilterSession {
 
  private:
   void reset_message();
+  // The core's decision on request_, with the DNS lists its rules need.
+  Decision decide() const;
+  RcptReply greylist_reply(const Decision& decision) const;
   void note_accepted(std::string_view not_delayed_why, std::optional<std::int64_t> delayed);
 
   const MilterContext& context_;

@@ -9,6 +9,7 @@ namespace {
 constexpr std::array<std::string_view, kKnownAttributeCount> kKnownNames = {
     "request", "protocol_state", "client_address", "client_name", "helo_name",
     "sender",  "recipient",      "queue_id",       "instance",    "etrn_domain",
+    "sasl_username",
 };
 
 constexpr std::size_t kNotKnown = kKnownAttributeCount;

@@ -44,8 +44,9 @@ enum class KnownAttribute : std::uint8_t {
   kQueueId,
   kInstance,
   kEtrnDomain,
+  kSaslUsername,
 };
-inline constexpr std::size_t kKnownAttributeCount = 10;
+inline constexpr std::size_t kKnownAttributeCount = 11;
 
 // The wire name of `attribute` ("client_address").
 std::string_view attribute_name(KnownAttribute attribute);
@@ -54,7 +55,8 @@ class PolicyAttributes {
  public:
   static constexpr std::uint32_t kAbsent = UINT32_MAX;
   static constexpr std::array<std::uint32_t, kKnownAttributeCount> kNoneKnown = {
-      kAbsent, kAbsent, kAbsent, kAbsent, kAbsent, kAbsent, kAbsent, kAbsent, kAbsent, kAbsent};
+      kAbsent, kAbsent, kAbsent, kAbsent, kAbsent, kAbsent,
+      kAbsent, kAbsent, kAbsent, kAbsent, kAbsent};
 
   using Entry = std::pair<AttributeText, AttributeText>;
   using Owned = std::vector<std::pair<std::string, std::string>>;

@@ -4,6 +4,7 @@
 
 #include "greylist/log_line.h"
 #include "greylist/reply_text.h"
+#include "greylist/rule_reply.h"
 
 namespace greylist {
 namespace {
@@ -59,22 +60,41 @@ std::string PolicyResponder::on_error_action() const {
 
 std::string PolicyResponder::on_error_reply() const { return reply(on_error_action()); }
 
-PolicyAnswer PolicyResponder::respond(const PolicyRequest& request) noexcept {
+// An exception (out of memory) is answered like a store failure.
+PolicyAnswer PolicyResponder::failed(const char* what) const {
+  PolicyAnswer answer;
+  answer.reply = on_error_reply();
+  answer.log.push_back({PolicyLogRecord::Kind::kStore, Severity::kError,
+                        std::string("policy request failed") +
+                            (what != nullptr ? ": " + printable(what) : std::string())});
+  return answer;
+}
+
+PolicyStep PolicyResponder::begin(const PolicyRequest& request) noexcept {
   try {
-    return respond_or_throw(request);
+    return begin_or_throw(request);
   } catch (const std::exception& e) {
-    PolicyAnswer answer;
-    answer.reply = reply(on_error_action());
-    answer.log.push_back({PolicyLogRecord::Kind::kStore, Severity::kError,
-                          std::string("policy request failed: ") + printable(e.what())});
-    return answer;
+    return {failed(e.what()), std::nullopt};
   } catch (...) {
-    PolicyAnswer answer;
-    answer.reply = reply(on_error_action());
-    answer.log.push_back(
-        {PolicyLogRecord::Kind::kStore, Severity::kError, "policy request failed"});
-    return answer;
+    return {failed(nullptr), std::nullopt};
   }
+}
+
+PolicyAnswer PolicyResponder::finish(const PolicyLookup& lookup, const DnsAnswers& answers) noexcept {
+  try {
+    const Decision decision = greylister_.decide(lookup.core, lookup.plan, answers);
+    report_dns_answers(settings_.common.dns, lookup.plan.assessment.queries, answers);
+    return decided(lookup.core, decision, {lookup.etrn, lookup.instance});
+  } catch (const std::exception& e) {
+    return failed(e.what());
+  } catch (...) {
+    return failed(nullptr);
+  }
+}
+
+PolicyAnswer PolicyResponder::respond(const PolicyRequest& request) noexcept {
+  PolicyStep step = begin(request);
+  return step.lookup ? finish(*step.lookup, DnsAnswers{}) : std::move(step.answer);
 }
 
 // Once per connection (the first time): check_policy_service called at
@@ -122,13 +142,13 @@ std::optional<std::string> PolicyResponder::not_decided(const PolicyRequest& req
   return std::nullopt;
 }
 
-PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
-  PolicyAnswer answer;
+PolicyStep PolicyResponder::begin_or_throw(const PolicyRequest& request) {
+  PolicyStep step;
   if (auto warning = not_decided(request)) {
     if (warning->empty()) *warning = state_warning(request);  // the only silent case
-    if (!warning->empty()) answer.log.push_back(peer_warning(std::move(*warning)));
-    answer.reply = reply("DUNNO");
-    return answer;
+    if (!warning->empty()) step.answer.log.push_back(peer_warning(std::move(*warning)));
+    step.answer.reply = reply("DUNNO");
+    return step;
   }
 
   Request core;
@@ -138,36 +158,67 @@ PolicyAnswer PolicyResponder::respond_or_throw(const PolicyRequest& request) {
   core.helo_name = value_or_empty(request, KnownAttribute::kHeloName);
   core.sender = value_or_empty(request, KnownAttribute::kSender);
   core.recipient = value_or_empty(request, KnownAttribute::kRecipient);
+  core.sasl_username = value_or_empty(request, KnownAttribute::kSaslUsername);
   core.queue_id = value_or_empty(request, KnownAttribute::kQueueId);
   core.front_end = "policy";
 
-  const Decision decision = greylister_.decide(core);
+  const bool etrn = request.find(KnownAttribute::kEtrnDomain) != nullptr;
+  RulePlan plan = greylister_.plan(core);
+  if (!plan.assessment.queries.empty()) {
+    std::vector<std::string> names = query_names(plan.assessment.queries);
+    step.lookup = PolicyLookup{std::move(core), std::move(plan), std::move(names), etrn,
+                               value_or_empty(request, KnownAttribute::kInstance)};
+    return step;
+  }
+  const Decision decision = greylister_.decide(core, plan, DnsAnswers{});
+  const AttributeText* instance = request.find(KnownAttribute::kInstance);
+  step.answer = decided(core, decision,
+                        {etrn, instance != nullptr ? std::string_view(*instance) : std::string_view()});
+  return step;
+}
+
+PolicyAnswer PolicyResponder::decided(const Request& core, const Decision& decision,
+                                      const ReplyContext& context) {
+  PolicyAnswer answer;
   for (auto& entry : decision_log_entries(core, decision)) {
     answer.log.push_back(log_record(std::move(entry)));
   }
-  answer.reply = reply(action_for(request, core, decision));
+  answer.reply = reply(action_for(context, core, decision));
   return answer;
 }
 
-std::string PolicyResponder::action_for(const PolicyRequest& request, const Request& core,
+// The greylist reply: --greylist-action and --greylist-text, or a rule's
+// code, ecode and msg in their place.
+std::string PolicyResponder::greylist_action(const ReplyContext& context, const Request& core,
+                                             const Decision& decision) const {
+  const RuleReply rule = greylist_overrides(decision.rule);
+  std::string text = !rule.text.empty()
+                         ? rule.text
+                         : format_greylist_text(settings_.common.greylist_text,
+                                                decision.seconds_left, core.recipient);
+  if (!rule.enhanced_code.empty()) {
+    text = rule.enhanced_code + " " + text;
+  } else if (context.etrn && (text.empty() || text.front() < '0' || text.front() > '9')) {
+    // postgrey's work-around for Exchange, which needs a DSN code when it
+    // talks ETRN; Postfix sends etrn_domain (maybe empty) in that case.
+    text = "4.2.0 " + text;
+  }
+  return (rule.code.empty() ? settings_.greylist_action : rule.code) + " " + text;
+}
+
+std::string PolicyResponder::action_for(const ReplyContext& context, const Request& core,
                                         const Decision& decision) {
   switch (decision.action) {
-    case Decision::Action::kGreylist: {
-      std::string text = format_greylist_text(settings_.common.greylist_text,
-                                              decision.seconds_left, core.recipient);
-      // postgrey's work-around for Exchange, which needs a DSN code when it
-      // talks ETRN; Postfix sends etrn_domain (maybe empty) in that case.
-      if (request.find(KnownAttribute::kEtrnDomain) != nullptr &&
-          (text.empty() || text.front() < '0' || text.front() > '9')) {
-        text = "4.2.0 " + text;
-      }
-      return settings_.greylist_action + " " + text;
+    case Decision::Action::kGreylist:
+      return greylist_action(context, core, decision);
+    case Decision::Action::kReject: {
+      const RuleReply rule = reject_reply(decision.rule);
+      return rule.code + " " + rule.enhanced_code + " " + rule.text;
     }
     case Decision::Action::kPass: {
       if (!decision.delayed_seconds) break;
-      const std::string instance = value_or_empty(request, KnownAttribute::kInstance);
-      if (!instance.empty() && instance == last_prepended_instance_) break;
-      last_prepended_instance_ = instance;
+      if (!context.instance.empty() && context.instance == last_prepended_instance_) break;
+      last_prepended_instance_ = std::string(context.instance);
       return "PREPEND " + format_greylist_header(settings_.common.header_template,
                                                  *decision.delayed_seconds,
                                                  settings_.common.hostname, clock_.now());

@@ -14,7 +14,12 @@
 //                                                   the state (not greylistctl check's probe)
 //   client_address, client_name, sender or
 //   recipient absent (sender may be empty)          DUNNO, warning "attribute missing: <name>"
-//   greylisted                                      <greylist_action> <text>
+//   greylisted                                      <greylist_action> <text>; a greylist or
+//                                                   greytrap rule's code replaces the action,
+//                                                   its ecode prefixes the text, its msg
+//                                                   replaces the text (rule_reply.h)
+//   rejected (a blacklist rule)                     550 5.7.1 Rejected by local policy (rule
+//                                                   ID), or the rule's code, ecode and msg
 //   first pass after a delay                        PREPEND <header>, or DUNNO when this
 //                                                   connection already prepended for the
 //                                                   same non-empty instance (one header
@@ -24,6 +29,12 @@
 //                                                   DEFER_IF_PERMIT 4.3.0 Greylisting
 //                                                   service temporarily unavailable
 // policy_test_time is ignored: time comes from the Clock only.
+//
+// Rules with DNS lists: begin() answers at once, or returns the lookups
+// the decision needs (Greylister::plan()); the server resolves them
+// without blocking and calls finish() with the answers. respond() is
+// begin() then, if needed, finish() with no answers (every list "not
+// listed"), for callers without a resolver.
 //
 // Per connection (it remembers the last prepended instance); not
 // thread-safe. The Greylister and Clock must outlive it; respond() never
@@ -59,23 +70,51 @@ struct PolicyAnswer {
   std::vector<PolicyLogRecord> log;
 };
 
+// A request waiting for DNS list answers: all finish() needs, owned (it
+// outlives the request's buffer).
+struct PolicyLookup {
+  Request core;
+  RulePlan plan;
+  std::vector<std::string> names;  // to resolve: plan.assessment.queries' names
+  bool etrn = false;               // etrn_domain was present
+  std::string instance;
+};
+
+struct PolicyStep {
+  PolicyAnswer answer;                 // the answer, when lookup is unset
+  std::optional<PolicyLookup> lookup;  // set: resolve lookup->names, then finish()
+};
+
 class PolicyResponder {
  public:
   // Keeps references to all three; they must outlive the responder.
   PolicyResponder(const PolicySettings& settings, const Greylister& greylister,
                   const Clock& clock);
 
+  PolicyStep begin(const PolicyRequest& request) noexcept;
+  // The answer to a request begin() left waiting, with the answers to its
+  // names (missing or failed ones: "not listed"); counts them (DnsLists).
+  PolicyAnswer finish(const PolicyLookup& lookup, const DnsAnswers& answers) noexcept;
   PolicyAnswer respond(const PolicyRequest& request) noexcept;
   // The reply --on-error gives (a request answered when the store failed).
   std::string on_error_reply() const;
 
  private:
-  PolicyAnswer respond_or_throw(const PolicyRequest& request);
+  // What the reply depends on beyond the decision.
+  struct ReplyContext {
+    bool etrn = false;
+    std::string_view instance;
+  };
+  PolicyStep begin_or_throw(const PolicyRequest& request);
+  PolicyAnswer decided(const Request& core, const Decision& decision, const ReplyContext& context);
+  PolicyAnswer failed(const char* what) const;
   static std::optional<std::string> not_decided(const PolicyRequest& request);
   std::string state_warning(const PolicyRequest& request);
   // The reply's action for a decided request (remembers a PREPEND's instance).
-  std::string action_for(const PolicyRequest& request, const Request& core,
+  std::string action_for(const ReplyContext& context, const Request& core,
                          const Decision& decision);
+  std::string greylist_action(const ReplyContext& context, const Request& core,
+                              const Decision& decision) const;
   std::string on_error_action() const;
 
   const PolicySettings& settings_;

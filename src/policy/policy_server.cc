@@ -29,6 +29,7 @@
 
 #include "greylist/log_line.h"
 #include "policy/held_replies.h"
+#include "policy/policy_dns_step.h"
 #include "policy/policy_request_parser.h"
 #include "policy/policy_responder.h"
 #include "util/log.h"
@@ -136,6 +137,8 @@ class Connection final : public ConnectionBase,
 
  private:
   awaitable<void> serve();
+  // The answer to a request waiting for DNS lists, once they answered.
+  awaitable<PolicyAnswer> finish_after_dns(PolicyResponder& responder, PolicyLookup& lookup);
   awaitable<void> watchdog();
   void touch();
   // Runs decide(), which may write the store: with shared commits inside a
@@ -147,14 +150,12 @@ class Connection final : public ConnectionBase,
     auto result = decide();
     const DeferredCommits::Ticket ticket = scope.ticket();
     ticket_ = ticket_ ? DeferredCommits::Ticket::both(*ticket_, ticket) : ticket;
-    ++replies_held_;
     return result;
   }
   // Whether the replies in `out` must wait for a flush (no coroutine, no
   // allocation when they need not: the usual case of a read-only decision).
   bool held() {
     if (ticket_ && held_->commits().covered(*ticket_)) ticket_.reset();
-    if (!ticket_) replies_held_ = 0;
     return ticket_.has_value();
   }
   // Waits until the held replies in `out` may leave; replaces them by
@@ -177,11 +178,11 @@ class Connection final : public ConnectionBase,
   std::chrono::steady_clock::time_point deadline_{};
   HeldReplies* held_ = nullptr;  // this loop's, with shared commits
   // Touched only on the connection's thread (its worker context).
-  bool busy_ = false;      // answering (deciding or writing)
+  bool busy_ = false;      // answering (deciding, resolving or writing)
+  bool resolving_ = false;  // waiting for DNS lists (bounded by --dns-timeout)
   bool stopping_ = false;  // the server is shutting down
   bool closed_ = false;
   std::optional<DeferredCommits::Ticket> ticket_;  // the held replies'
-  std::size_t replies_held_ = 0;
 };
 
 class PolicyServerImpl final : public PolicyServer {
@@ -371,10 +372,10 @@ awaitable<void> Connection<Socket>::serve() {
           violated = true;
           break;
         }
-        const PolicyAnswer answer =
-            deferring([&] { return responder.respond(parser.take_request()); });
-        server_.emit(answer.log);
-        out += answer.reply;
+        PolicyStep step = deferring([&] { return responder.begin(parser.take_request()); });
+        if (step.lookup) step.answer = co_await finish_after_dns(responder, *step.lookup);
+        server_.emit(step.answer.log);
+        out += step.answer.reply;
         touch();
       }
       if (!out.empty()) {
@@ -399,12 +400,26 @@ awaitable<void> Connection<Socket>::serve() {
 }
 
 template <typename Socket>
+awaitable<PolicyAnswer> Connection<Socket>::finish_after_dns(PolicyResponder& responder,
+                                                             PolicyLookup& lookup) {
+  resolving_ = true;
+  const DnsAnswers answers =
+      co_await resolve_dns_lists(server_.settings().common.dns, std::move(lookup.names));
+  resolving_ = false;
+  co_return deferring([&] { return responder.finish(lookup, answers); });
+}
+
+template <typename Socket>
 awaitable<void> Connection<Socket>::release(std::string& out, const PolicyResponder& responder) {
   const DeferredCommits::Ticket ticket = *ticket_;
-  const std::size_t replies = std::exchange(replies_held_, 0);
   ticket_.reset();
   const Status durable = co_await held_->wait(ticket);
   if (durable.ok()) co_return;
+  // One "action=...\n\n" per reply, with no other line break (PolicyAnswer).
+  std::size_t replies = 0;
+  for (std::size_t at = out.find("\n\n"); at != std::string::npos; at = out.find("\n\n", at + 2)) {
+    ++replies;
+  }
   server_.undurable(durable, replies);
   out.clear();
   for (std::size_t i = 0; i < replies; ++i) out += responder.on_error_reply();
@@ -418,7 +433,9 @@ awaitable<void> Connection<Socket>::watchdog() {
     error_code ec;
     co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
     if (closed_) break;
-    if (std::chrono::steady_clock::now() >= deadline_) {
+    if (std::chrono::steady_clock::now() >= deadline_ && resolving_) {
+      touch();  // not idle: the lookup ends by its own deadline
+    } else if (std::chrono::steady_clock::now() >= deadline_) {
       server_.idle_timeout(peer_);
       close();
       break;

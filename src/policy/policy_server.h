@@ -16,6 +16,13 @@
 //
 // Requests and replies: src/policy/policy_request_parser.h (bounds,
 // malformed input) and src/policy/policy_responder.h (every answer).
+//
+// DNS lists (settings.common.dns): a request whose rules need DNS answers
+// waits for them without holding its thread (policy_dns_step.h), which
+// serves its other connections meanwhile; the requests after it on the
+// same connection are answered after it, in order. The resolver's lookups
+// must all have ended (LazyResolver::stop()) before the server is
+// destroyed.
 #pragma once
 
 #include <chrono>

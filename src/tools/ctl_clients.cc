@@ -108,16 +108,7 @@ int run_clients(CtlContext& ctx, const std::vector<std::string>& args) {
                                           if (!print_entry(ctx.out, entry, listing)) ++undecodable;
                                           return true;
                                         });
-  ctx.out.flush();
-  if (undecodable > 0) {
-    ctx.err << "greylistctl: clients: " << undecodable << " entries could not be decoded\n";
-  }
-  if (!scanned.ok() || !ctx.out) {
-    ctx.err << "greylistctl: clients: "
-            << (scanned.ok() ? std::string("cannot write the output") : scanned.message()) << "\n";
-    return kExitFailure;
-  }
-  return kExitOk;
+  return finish_listing(ctx, "clients", scanned, undecodable);
 }
 
 }  // namespace greylist

@@ -49,6 +49,10 @@ const std::vector<Command>& commands() {
        "[--dry-run] (--client-net NET | --triplet ADDR SENDER RECIPIENT [--client-name NAME] | "
        "--key KEY)...",
        "forget a client network, a triplet or a stored key", run_delete},
+      {"list-traps", "[--all] [--json]",
+       "networks trapped by a greytrap rule: network, trapped since, until", run_list_traps},
+      {"delete-trap", "[--dry-run] NETWORK",
+       "set a trapped network (or the network of an address) free", run_delete_trap},
       {"expire", "", "remove every expired entry now and print the counts", run_expire},
       {"check-rules", "FILE",
        "check a rules file (--rules) as the daemon loads it; prints the first error as FILE:LINE",
@@ -229,6 +233,21 @@ Status for_each_entry(CtlContext& ctx, Store& store, Table table,
     if (entries.value().back().key <= after) return Status::IoError("the store's scan went back");
     after = entries.value().back().key;
   }
+}
+
+int finish_listing(CtlContext& ctx, const char* command_name, const Status& scanned,
+                   std::uint64_t undecodable) {
+  ctx.out.flush();
+  if (undecodable > 0) {
+    ctx.err << "greylistctl: " << command_name << ": " << undecodable
+            << " entries could not be decoded\n";
+  }
+  if (!scanned.ok() || !ctx.out) {
+    ctx.err << "greylistctl: " << command_name << ": "
+            << (scanned.ok() ? std::string("cannot write the output") : scanned.message()) << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
 }
 
 }  // namespace greylist

@@ -74,6 +74,8 @@ int run_migrate_postgrey(CtlContext& ctx, const std::vector<std::string>& args);
 int run_check_whitelists(CtlContext& ctx, const std::vector<std::string>& args);
 int run_export(CtlContext& ctx, const std::vector<std::string>& args);
 int run_import(CtlContext& ctx, const std::vector<std::string>& args);
+int run_list_traps(CtlContext& ctx, const std::vector<std::string>& args);
+int run_delete_trap(CtlContext& ctx, const std::vector<std::string>& args);
 
 // "usage: greylistctl [--dbdir DIR] [--config FILE] NAME ARGUMENTS".
 std::string usage_line(const Command& command);
@@ -126,5 +128,11 @@ Result<OpenedStore> open_store(const DaemonOptions& settings, bool create_direct
 // IoError when ctx.out can no longer be written (a closed pipe).
 Status for_each_entry(CtlContext& ctx, Store& store, Table table,
                       const std::function<bool(const StoreEntry&)>& fn, std::size_t batch = 1000);
+
+// The end of a listing command (clients, dump, list-traps): flushes
+// ctx.out, reports the `undecodable` entries skipped and a failed scan or
+// output on ctx.err; the exit status (kExitFailure for the latter two).
+int finish_listing(CtlContext& ctx, const char* command_name, const Status& scanned,
+                   std::uint64_t undecodable);
 
 }  // namespace greylist

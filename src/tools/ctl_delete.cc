@@ -39,7 +39,8 @@ po::options_description delete_options() {
       ("key", po::value<std::vector<std::string>>()->composing(),
        ("a stored key, as 'greylistctl dump --json' or the database shows it (" +
         std::string(kTripletKeyPrefix) + "..., " + std::string(kClientKeyPrefix) + "..., " +
-        std::string(kDomainKeyPrefix) + "..., " + std::string(kHashedTripletKeyPrefix) + "...)")
+        std::string(kDomainKeyPrefix) + "..., " + std::string(kGreytrapKeyPrefix) + "..., " +
+        std::string(kHashedTripletKeyPrefix) + "...)")
            .c_str())
       ("dry-run", po::bool_switch(), "print what would be deleted, delete nothing");
   return options;
@@ -151,7 +152,10 @@ class Deleter {
     for (const Table table : {Table::kClients, Table::kTriplets}) {
       const Status status = for_each_entry(ctx_, store_, table, [&](const StoreEntry& entry) {
         const auto key = StoredKey::parse(entry.key);
-        if (key && !key->hashed && key->kind != StoredKey::Kind::kClient && key->client == network) {
+        // Its trap stays (delete-trap removes it): deleting a network's
+        // greylisting state must not free it from a greytrap's hold.
+        if (key && !key->hashed && key->kind != StoredKey::Kind::kClient &&
+            key->kind != StoredKey::Kind::kGreytrap && key->client == network) {
           matches.push_back({table, entry.key});
         }
         return true;

@@ -68,16 +68,7 @@ int run_dump(CtlContext& ctx, const std::vector<std::string>& args) {
     print_triplet(ctx.out, *key, *record, json);
     return true;
   });
-  ctx.out.flush();
-  if (undecodable > 0) {
-    ctx.err << "greylistctl: dump: " << undecodable << " entries could not be decoded\n";
-  }
-  if (!scanned.ok() || !ctx.out) {
-    ctx.err << "greylistctl: dump: "
-            << (scanned.ok() ? std::string("cannot write the output") : scanned.message()) << "\n";
-    return kExitFailure;
-  }
-  return kExitOk;
+  return finish_listing(ctx, "dump", scanned, undecodable);
 }
 
 }  // namespace greylist

@@ -22,6 +22,7 @@ struct Counts {
   std::uint64_t whitelisted_clients = 0;
   std::uint64_t domains = 0;
   std::uint64_t whitelisted_domains = 0;
+  std::uint64_t traps = 0;  // greytrapped networks still held (the others count as expired)
   std::uint64_t undecodable = 0;
 };
 
@@ -90,6 +91,12 @@ bool count_client_entry(const StoreEntry& entry, const GreylistConfig& config, E
     if (domain_expires_at(*record, config) <= now) ++n.expired;
     return true;
   }
+  if (key && key->kind == StoredKey::Kind::kGreytrap) {
+    const auto record = decode_trap(entry.value);
+    if (!record) return false;
+    ++(trap_expires_at(*record) <= now ? n.expired : n.traps);
+    return true;
+  }
   return false;
 }
 
@@ -100,6 +107,7 @@ void print_counts(std::ostream& out, const Counts& n, const GreylistConfig& conf
       << ", threshold " << config.auto_whitelist_clients << ")\n"
       << "sender domains: " << n.domains << " (auto-whitelisted " << n.whitelisted_domains
       << ", threshold " << config.auto_whitelist_domains << ")\n"
+      << "greytrapped networks: " << n.traps << "\n"
       << "expired, not yet removed: " << n.expired << "\n"
       << "undecodable entries: " << n.undecodable << "\n";
 }

@@ -1,7 +1,11 @@
 // greylistctl whitelist-check: the daemon's decision for one request, and
-// every check behind it, recording nothing.
+// every check behind it, recording nothing. With the daemon's rules (or
+// --rules), the DNS lists they consult are asked through the daemon's
+// resolver settings (--dns-server, --dns-timeout) and each answer shown.
 #include <iostream>
 
+#include "config/rules_file.h"
+#include "greylist/ares_resolver.h"
 #include "greylist/decision.h"
 #include "greylist/greylister.h"
 #include "greylist/ip_address.h"
@@ -23,6 +27,8 @@ const char* action_word(Decision::Action action) {
       return "greylist";
     case Decision::Action::kWhitelisted:
       return "pass (whitelisted)";
+    case Decision::Action::kReject:
+      return "reject";
     case Decision::Action::kError:
       break;
   }
@@ -36,7 +42,12 @@ po::options_description check_options() {
       ("client-name", po::value<std::string>()->required(),
        "CLIENT_NAME as Postfix gives it (unknown: no verified name)")
       ("sender", po::value<std::string>()->required(), "SENDER (\"\" for the null sender)")
-      ("recipient", po::value<std::string>()->required(), "RECIPIENT");
+      ("recipient", po::value<std::string>()->required(), "RECIPIENT")
+      ("helo", po::value<std::string>()->default_value(""), "the HELO name (for helo rules)")
+      ("auth", po::value<std::string>()->default_value(""),
+       "the SMTP AUTH user name (for auth rules)")
+      ("rules", po::value<std::string>(),
+       "the rules file to use instead of the daemon's (--rules; '' for none)");
   return options;
 }
 
@@ -48,6 +59,8 @@ Result<Request> read_request(const po::variables_map& vm) {
   if (request.client_name.empty()) request.client_name = "unknown";
   request.sender = vm["sender"].as<std::string>();
   request.recipient = vm["recipient"].as<std::string>();
+  request.helo_name = vm["helo"].as<std::string>();
+  request.sasl_username = vm["auth"].as<std::string>();
   if (!IpAddress::parse(request.client_address)) {
     return Status::InvalidArgument("'" + request.client_address +
                                    "' is not an IPv4 or IPv6 address");
@@ -67,6 +80,84 @@ std::unique_ptr<RegisteredDomains> pool_domains(CtlContext& ctx, const GreylistC
   return nullptr;
 }
 
+// The rules the daemon would load (--rules; whitelist-check's own wins),
+// printed as "rules: FILE: N rules" so the narration below is read
+// against the right file. nullptr: none.
+Result<std::shared_ptr<const RuleSet>> configured_rules(CtlContext& ctx,
+                                                        const po::variables_map& vm,
+                                                        RulesOptions options) {
+  if (vm.count("rules") != 0) {
+    options.file = vm["rules"].as<std::string>();
+    options.optional = false;
+  }
+  auto rules = load_rules_file(options);
+  if (rules.ok() && rules.value()) {
+    ctx.out << "rules: " << rules.value()->file() << ": " << rules.value()->rule_count()
+            << " rules\n";
+  }
+  return rules;
+}
+
+// The answers to the DNS lists `plan` needs, asked as the daemon asks them;
+// a resolver that cannot start leaves every list "not listed" (warned).
+DnsAnswers resolve_lists(CtlContext& ctx, const RulePlan& plan, const AresResolverOptions& dns) {
+  if (plan.assessment.queries.empty()) return {};
+  auto resolver = AresResolver::create(dns);
+  if (!resolver.ok()) {
+    ctx.err << "greylistctl: whitelist-check: warning: DNS lists: "
+            << resolver.status().message() << "; every list counts as not listed\n";
+    return {};
+  }
+  std::vector<std::string> names;
+  for (const DnsQuery& query : plan.assessment.queries) names.push_back(query.name);
+  return resolve_and_wait(*resolver.value(), std::move(names), dns.timeout);
+}
+
+// Everything the daemon reads at start, before the store (opening it may
+// give up root for good): the whitelists, the rules, the privacy key.
+struct Prepared {
+  std::shared_ptr<const Whitelist> whitelist;
+  std::shared_ptr<const RuleSet> rules;
+  GreylistConfig config;
+};
+
+std::optional<Prepared> prepare(CtlContext& ctx, const po::variables_map& vm,
+                                const DaemonOptions& daemon) {
+  auto loaded = StaticWhitelist::load(daemon.whitelist_clients, daemon.whitelist_recipients);
+  if (!loaded.ok()) {
+    ctx.err << "greylistctl: whitelist-check: whitelist: " << loaded.status().message() << "\n";
+    return std::nullopt;
+  }
+  for (const auto& warning : loaded.value().warnings) {
+    ctx.err << "greylistctl: whitelist-check: warning: " << warning << "\n";
+  }
+  auto rules = configured_rules(ctx, vm, daemon.rules);
+  if (!rules.ok()) {
+    ctx.err << "greylistctl: whitelist-check: rules: " << rules.status().message() << "\n";
+    return std::nullopt;
+  }
+  auto key = read_privacy_key(daemon);
+  if (!key.ok()) {
+    ctx.err << "greylistctl: whitelist-check: " << key.status().message() << "\n";
+    return std::nullopt;
+  }
+  Prepared prepared{loaded.value().whitelist, std::move(rules).value(), daemon.greylist};
+  prepared.config.privacy_key = key.value();
+  return prepared;
+}
+
+int print_explanation(CtlContext& ctx, const Explanation& e) {
+  ctx.out << "decision: " << action_word(e.decision.action) << "\n";
+  ctx.out << "reason: " << reason_text(e.decision) << "\n";
+  if (e.decision.rule) ctx.out << "rule: " << e.decision.rule->rule.to_string() << "\n";
+  if (e.decision.action == Decision::Action::kGreylist) {
+    ctx.out << "seconds left: " << e.decision.seconds_left << "\n";
+  }
+  for (const auto& check : e.checks) ctx.out << check << "\n";
+  ctx.out.flush();
+  return ctx.out ? kExitOk : kExitFailure;
+}
+
 }  // namespace
 
 int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
@@ -83,25 +174,9 @@ int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
   auto settings = load_settings(ctx.common);
   if (!settings.ok()) return usage_error(ctx, "whitelist-check", settings.status().message());
   const DaemonOptions& daemon = settings.value();
-
-  // Everything the daemon reads at start, before the store: opening it may
-  // give up root for good.
-  auto loaded = StaticWhitelist::load(daemon.whitelist_clients, daemon.whitelist_recipients);
-  if (!loaded.ok()) {
-    ctx.err << "greylistctl: whitelist-check: whitelist: " << loaded.status().message() << "\n";
-    return kExitFailure;
-  }
-  for (const auto& warning : loaded.value().warnings) {
-    ctx.err << "greylistctl: whitelist-check: warning: " << warning << "\n";
-  }
-  const std::unique_ptr<RegisteredDomains> domains = pool_domains(ctx, daemon.greylist);
-  GreylistConfig config = daemon.greylist;
-  auto key = read_privacy_key(daemon);
-  if (!key.ok()) {
-    ctx.err << "greylistctl: whitelist-check: " << key.status().message() << "\n";
-    return kExitFailure;
-  }
-  config.privacy_key = key.value();
+  const auto prepared = prepare(ctx, vm, daemon);
+  if (!prepared) return kExitFailure;
+  const std::unique_ptr<RegisteredDomains> domains = pool_domains(ctx, prepared->config);
 
   auto opened = open_store(daemon, false);
   if (!opened.ok()) {
@@ -110,23 +185,17 @@ int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
   }
   SystemClock clock;
   // Its decision steps run against a DryRunStore: decide() is never called.
-  Greylister greylister(config, *opened.value().store, clock, domains.get());
-  greylister.set_whitelist(loaded.value().whitelist);
+  Greylister greylister(prepared->config, *opened.value().store, clock, domains.get());
+  greylister.set_whitelist(prepared->whitelist);
+  greylister.set_rules(prepared->rules);
+  const DnsAnswers answers = resolve_lists(ctx, greylister.plan(request), daemon.rules.dns);
   const DecisionExplainer explainer(greylister, *opened.value().store);
-  auto explained = explainer.explain(request, clock.now());
+  auto explained = explainer.explain(request, clock.now(), answers);
   if (!explained.ok()) {
     ctx.err << "greylistctl: whitelist-check: " << explained.status().message() << "\n";
     return kExitFailure;
   }
-  const Explanation& e = explained.value();
-  ctx.out << "decision: " << action_word(e.decision.action) << "\n";
-  ctx.out << "reason: " << reason_text(e.decision) << "\n";
-  if (e.decision.action == Decision::Action::kGreylist) {
-    ctx.out << "seconds left: " << e.decision.seconds_left << "\n";
-  }
-  for (const auto& check : e.checks) ctx.out << check << "\n";
-  ctx.out.flush();
-  return ctx.out ? kExitOk : kExitFailure;
+  return print_explanation(ctx, explained.value());
 }
 
 }  // namespace greylist

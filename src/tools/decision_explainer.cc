@@ -1,6 +1,7 @@
 #include "tools/decision_explainer.h"
 
 #include "greylist/dry_run_store.h"
+#include "greylist/log_line.h"
 #include "greylist/record_codec.h"
 #include "greylist/triplet.h"
 #include "tools/ctl_output.h"
@@ -11,6 +12,41 @@ namespace {
 std::string entry_times(const TripletRecord& record) {
   return "first seen " + iso8601(record.first_seen) + ", last seen " + iso8601(record.last_seen) +
          ", " + (record.passed ? "passed" : "waiting");
+}
+
+std::string dns_answer_text(const DnsAnswers& answers, const std::string& name) {
+  const auto it = answers.find(name);
+  if (it == answers.end()) return "no answer (counts as not listed)";
+  switch (it->second.kind) {
+    case DnsAnswer::Kind::kListed: {
+      std::string text = "listed";
+      const char* separator = " (";
+      for (const auto& a : it->second.addresses) {
+        text += separator + std::to_string(a[0]) + "." + std::to_string(a[1]) + "." +
+                std::to_string(a[2]) + "." + std::to_string(a[3]);
+        separator = ", ";
+      }
+      return text + ")";
+    }
+    case DnsAnswer::Kind::kNotListed: return "not listed";
+    case DnsAnswer::Kind::kFailed: break;
+  }
+  return "failed (counts as not listed)";
+}
+
+// "FILE:LINE (ID) ACTION[, delay 900 s][, autowhite ...][, after continue ...]".
+std::string match_text(const RuleMatch& match) {
+  std::string text = match.rule.to_string() + " " + rule_action_name(match.action);
+  const RuleOptions& o = match.options;
+  if (o.delay) text += ", delay " + std::to_string(o.delay->count()) + " s";
+  if (o.autowhite) text += ", autowhite " + std::to_string(o.autowhite->count()) + " s";
+  if (o.hold) text += ", hold " + std::to_string(o.hold->count()) + " s";
+  if (o.code || o.ecode || o.msg) {
+    text += ", reply \"" + o.code.value_or("") + (o.ecode ? " " + *o.ecode : "") +
+            (o.msg ? " " + *o.msg : "") + "\"";
+  }
+  for (const RuleRef& ref : match.continued) text += ", after continue " + ref.to_string();
+  return text;
 }
 
 // Turns each step the Greylister reports into a line of narration.
@@ -62,6 +98,39 @@ class Narrator final : public DecisionTrace {
                      (record ? ", last " + iso8601(record->last_seen) : std::string()));
   }
 
+  void rule(const RuleSet* rules, const std::vector<DnsQuery>& queries, const DnsAnswers& answers,
+            const std::optional<RuleMatch>& match) override {
+    if (rules == nullptr) {
+      checks.push_back("rules: none loaded");
+      return;
+    }
+    for (const DnsQuery& query : queries) {
+      checks.push_back("dnsrbl \"" + printable(query.list) + "\": " + query.name + ": " +
+                       dns_answer_text(answers, query.name));
+    }
+    checks.push_back("rules: " + (match ? printable(match_text(*match))
+                                        : "no rule of " + std::to_string(rules->rule_count()) +
+                                              " matched"));
+  }
+
+  void greytrap(GreytrapStep step, std::string_view network,
+                const std::optional<TrapRecord>& record) override {
+    const std::string where = "greytrap: " + std::string(network);
+    if (step == GreytrapStep::kNotLookedUp) {
+      checks.push_back("greytrap: no greytrap rule (nothing read)");
+    } else if (!record) {
+      checks.push_back(where + ": not trapped");
+    } else if (step == GreytrapStep::kHit) {
+      checks.push_back(where + ": trapped by this request until " + iso8601(record->hold_until));
+    } else if (record->hold_until > now_) {
+      checks.push_back(where + ": trapped since " + iso8601(record->trapped_at) + " until " +
+                       iso8601(record->hold_until));
+    } else {
+      checks.push_back(where + ": trapped since " + iso8601(record->trapped_at) +
+                       ", hold over at " + iso8601(record->hold_until));
+    }
+  }
+
   void triplet(std::string_view client, const StoredTriplet& stored,
                const TripletChange& change) override {
     const std::string triplet = "triplet (" + std::string(client) + ", " +
@@ -83,6 +152,10 @@ class Narrator final : public DecisionTrace {
       checks.push_back("retry window: " + std::to_string(config_.retry_window) +
                        " s passed since it was first seen: it starts over");
     }
+    if (change.aged_out) {
+      checks.push_back("passed, but last seen longer ago than its lifetime (--max-age, or the "
+                       "rule's autowhite): it starts over");
+    }
     if (change.outcome == TripletChange::Outcome::kFirstPass) {
       checks.push_back("first pass after the delay: the header would say " +
                        std::to_string(now_ - change.first_seen) + " seconds");
@@ -102,11 +175,12 @@ class Narrator final : public DecisionTrace {
 DecisionExplainer::DecisionExplainer(const Greylister& greylister, Store& store)
     : greylister_(greylister), store_(store) {}
 
-Result<Explanation> DecisionExplainer::explain(const Request& request, EpochSeconds now) const {
+Result<Explanation> DecisionExplainer::explain(const Request& request, EpochSeconds now,
+                                               const DnsAnswers& answers) const {
   DryRunStore view(store_);
   Narrator narrator(request, greylister_.config(), now);
   Explanation out;
-  out.decision = greylister_.decide_traced(request, now, view, narrator);
+  out.decision = greylister_.decide_traced(request, now, view, narrator, answers);
   if (out.decision.action == Decision::Action::kError) {
     return Status::IoError(reason_text(out.decision));
   }

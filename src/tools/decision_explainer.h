@@ -33,8 +33,11 @@ class DecisionExplainer {
   // (set_whitelist) is the one consulted.
   DecisionExplainer(const Greylister& greylister, Store& store);
 
-  // Reads only. A store error is returned as a Status with its message.
-  Result<Explanation> explain(const Request& request, EpochSeconds now) const;
+  // Reads only. `answers`: the DNS answers to the Greylister's
+  // plan(request) queries (missing ones count as not listed). A store
+  // error is returned as a Status with its message.
+  Result<Explanation> explain(const Request& request, EpochSeconds now,
+                              const DnsAnswers& answers = {}) const;
 
  private:
   const Greylister& greylister_;

@@ -36,6 +36,14 @@ std::string merge_domains(const DomainRecord& existing, const DomainRecord& impo
   return encode_domain(record);
 }
 
+// A trap held by either: the earlier first hit, the later end of the hold.
+std::string merge_traps(const TrapRecord& existing, const TrapRecord& imported) {
+  TrapRecord record;
+  record.trapped_at = std::min(existing.trapped_at, imported.trapped_at);
+  record.hold_until = std::max(existing.hold_until, imported.hold_until);
+  return encode_trap(record);
+}
+
 }  // namespace
 
 std::string merge_entry(StoredKey::Kind kind, std::string_view existing,
@@ -59,6 +67,12 @@ std::string merge_entry(StoredKey::Kind kind, std::string_view existing,
       if (old_record && new_record) return merge_domains(*old_record, *new_record);
       break;
     }
+    case StoredKey::Kind::kGreytrap: {
+      const auto old_record = decode_trap(existing);
+      const auto new_record = decode_trap(imported);
+      if (old_record && new_record) return merge_traps(*old_record, *new_record);
+      break;
+    }
   }
   return std::string(imported);
 }
@@ -68,6 +82,7 @@ bool record_decodes(StoredKey::Kind kind, std::string_view bytes) {
     case StoredKey::Kind::kTriplet: return decode_triplet(bytes).has_value();
     case StoredKey::Kind::kClient: return decode_client(bytes).has_value();
     case StoredKey::Kind::kDomain: return decode_domain(bytes).has_value();
+    case StoredKey::Kind::kGreytrap: return decode_trap(bytes).has_value();
   }
   return false;
 }
@@ -89,6 +104,11 @@ bool same_record(StoredKey::Kind kind, std::string_view a, std::string_view b) {
       const auto x = decode_domain(a);
       const auto y = decode_domain(b);
       return x && y && x->last_seen == y->last_seen && x->sender_hashes == y->sender_hashes;
+    }
+    case StoredKey::Kind::kGreytrap: {
+      const auto x = decode_trap(a);
+      const auto y = decode_trap(b);
+      return x && y && x->trapped_at == y->trapped_at && x->hold_until == y->hold_until;
     }
   }
   return false;

@@ -17,7 +17,8 @@ namespace greylist {
 // either passed, the existing first network unless it has none. Clients:
 // the larger count, the latest last-seen. Sender domains: the latest
 // last-seen, the existing senders and then imported ones up to the
-// record's limit. An existing value that does not decode (a damaged entry,
+// record's limit. Greytraps: the earlier first hit, the later end of the
+// hold. An existing value that does not decode (a damaged entry,
 // which the daemon treats as absent) is replaced by `imported`.
 std::string merge_entry(StoredKey::Kind kind, std::string_view existing, std::string_view imported);
 

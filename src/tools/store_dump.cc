@@ -33,6 +33,7 @@ const char* kind_name(StoredKey::Kind kind) {
     case StoredKey::Kind::kTriplet: return "triplet";
     case StoredKey::Kind::kClient: return "client";
     case StoredKey::Kind::kDomain: return "sender domain";
+    case StoredKey::Kind::kGreytrap: return "greytrap";
   }
   return "?";
 }

@@ -56,6 +56,7 @@ std::optional<StoredKey> StoredKey::parse(std::string_view key) {
       return out;
     }
     case KeyKind::kClient:
+    case KeyKind::kGreytrap:
       if (rest.empty()) return std::nullopt;
       out.client = std::string(rest);
       return out;

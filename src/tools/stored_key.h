@@ -12,13 +12,13 @@
 namespace greylist {
 
 struct StoredKey {
-  // kTriplet, kClient or kDomain, as key_layout.h lays them out.
+  // kTriplet, kClient, kDomain or kGreytrap, as key_layout.h lays them out.
   using Kind = KeyKind;
   Kind kind = Kind::kTriplet;
   // --privacy keys (hashed_key_prefix()): only the hash is known.
   bool hashed = false;
   std::string hash;       // hashed: the hex digits after the prefix
-  std::string client;     // triplet: network or pool_client(); client, domain: network
+  std::string client;     // triplet: network or pool_client(); client, domain, greytrap: network
   std::string sender;     // triplet
   std::string recipient;  // triplet
   std::string domain;     // domain: the sender domain

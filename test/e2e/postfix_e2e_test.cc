@@ -24,8 +24,6 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -35,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include "e2e/e2e_session.h"
 #include "e2e/postfix_instance.h"
 #include "support/child_process.h"
 #include "support/daemon_process.h"
@@ -85,92 +84,11 @@ constexpr const char* kWhitelistClients =
 constexpr const char* kNameRuleSource = "whitelist_clients:2 .protection.outlook.com";
 constexpr const char* kNetworkRuleSource = "whitelist_clients:3 192.0.2.128/25";
 constexpr const char* kRecipientRuleSource = "whitelist_recipients:1 postmaster@";
-// XCLIENT's value for "no verified name": Postfix then calls it "unknown".
-constexpr const char* kNoName = "[UNAVAILABLE]";
-
-// A body that exercises SMTP transparency: lines starting with dots,
-// an empty line, tabs, trailing spaces.
-const std::string kBody =
-    "Hello from the greylist-milter end-to-end test.\r\n"
-    ".a leading dot (dot-stuffed on the wire)\r\n"
-    "..two leading dots\r\n"
-    "\r\n"
-    "  indented\twith a tab\r\n"
-    "trailing spaces   \r\n"
-    "last line";
-
-// What Maildir holds: LF line ends, one final newline.
-std::string body_on_disk() {
-  std::string out;
-  for (std::size_t i = 0; i < kBody.size(); ++i) {
-    if (kBody.compare(i, 2, "\r\n") == 0) {
-      out += '\n';
-      ++i;
-    } else {
-      out += kBody[i];
-    }
-  }
-  return out + "\n";
-}
-
-std::string base64(const std::string& in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + path);
-}
-
-// For the signal handler: what to stop when the test is interrupted, one
-// slot per store's environment.
-struct RunningParts {
-  char postfix_etc[PATH_MAX];
-  volatile pid_t daemon_pid;
-  volatile pid_t redis_pid;
-};
-RunningParts g_running[kStores] = {};
-
-extern "C" void stop_everything_and_exit(int signal_number) {
-  for (RunningParts& parts : g_running) {
-    if (parts.daemon_pid > 0) kill(parts.daemon_pid, SIGKILL);
-    if (parts.redis_pid > 0) kill(parts.redis_pid, SIGKILL);
-    if (parts.postfix_etc[0] != '\0') {
-      const pid_t child = fork();
-      if (child == 0) {
-        execl("/usr/sbin/postfix", "postfix", "-c", parts.postfix_etc, "abort",
-              static_cast<char*>(nullptr));
-        _exit(127);
-      }
-      if (child > 0) waitpid(child, nullptr, 0);
-    }
-  }
-  _exit(128 + signal_number);
 }
 
 // A private Postfix in front of the daemon on one store (and, for Redis,
@@ -189,17 +107,7 @@ class Environment {
     }
     start_daemon();
 
-    PostfixInstance::Options options;
-    options.root = daemon_.dir + "/postfix";
-    std::filesystem::create_directories(options.root);
-    options.mailboxes = kMailboxes;
-    options.milter_port = daemon_.milter_port;
-    options.policy_port = daemon_.policy_port;
-    const std::string etc = options.root + "/etc";
-    std::strncpy(parts().postfix_etc, etc.c_str(), sizeof parts().postfix_etc - 1);
-    signal(SIGINT, stop_everything_and_exit);
-    signal(SIGTERM, stop_everything_and_exit);
-    postfix_ = std::make_unique<PostfixInstance>(options);
+    postfix_ = start_postfix_for(daemon_, kMailboxes, parts());
   }
 
   ~Environment() {
@@ -223,7 +131,7 @@ class Environment {
   }
 
  private:
-  RunningParts& parts() { return g_running[static_cast<int>(store_)]; }
+  RunningParts& parts() { return running_parts(static_cast<int>(store_)); }
 
   void start_daemon() {
     daemon_.hostname = kHostname;
@@ -272,108 +180,13 @@ Environment& env(Store store = Store::kBerkeleyDb) {
   return *instance;
 }
 
-struct Attempt {
-  SmtpReply mail;
-  std::vector<SmtpReply> rcpt;
-  SmtpReply data;  // code 0 when no recipient was accepted
-};
-
-// The name each XCLIENT client gets: its own registered domain, so the
-// core's pool-by-domain and sender-domain auto-whitelist never join two
-// scenarios ("203.0.113.10" -> "mx.c-203-0-113-10.example").
-std::string client_name(std::string address) {
-  for (char& c : address) {
-    if (c == '.' || c == ':') c = '-';
-  }
-  return "mx.c-" + address + ".example";
-}
-
-// One SMTP session: XCLIENT as `client_address` named `name` (kNoName:
-// without a verified name; no address: the real loopback client), optional
-// SMTP AUTH, one message to `mailboxes` at dest.test.
-Attempt send_mail_as(Environment& e, Service service, const std::string& client_address,
-                     const std::string& name, const std::string& sender,
-                     const std::vector<std::string>& mailboxes, bool authenticate = false) {
-  SmtpClient smtp(e.postfix().port(service));
-  REQUIRE(smtp.connected());
-  REQUIRE(smtp.command("EHLO client.e2e.test").code == 250);
-  if (!client_address.empty()) {
-    REQUIRE(smtp.command("XCLIENT ADDR=" + client_address + " NAME=" + name).code == 220);
-    REQUIRE(smtp.command("EHLO " + (name == kNoName ? "client.e2e.test" : name)).code == 250);
-  }
-  if (authenticate) {
-    REQUIRE(smtp.command("AUTH PLAIN " + base64(std::string("\0alice\0secret", 13))).code == 235);
-  }
-  Attempt attempt;
-  attempt.mail = smtp.command("MAIL FROM:<" + sender + ">");
-  if (attempt.mail.code == 250) {
-    bool accepted = false;
-    for (const auto& box : mailboxes) {
-      attempt.rcpt.push_back(smtp.command("RCPT TO:<" + box + "@dest.test>"));
-      accepted = accepted || attempt.rcpt.back().code == 250;
-    }
-    if (accepted) {
-      attempt.data = smtp.data("From: <" + sender + ">\r\nTo: <" + mailboxes.front() +
-                               "@dest.test>\r\nSubject: greylist-milter e2e\r\n\r\n" + kBody);
-    }
-  }
-  smtp.command("QUIT");
-  return attempt;
-}
-
 // The same as the client with its own name (client_name()).
 Attempt send_mail(Environment& e, Service service, const std::string& client_address,
                   const std::string& sender, const std::vector<std::string>& mailboxes,
                   bool authenticate = false) {
-  return send_mail_as(e, service, client_address,
+  return send_mail_as(e.postfix().port(service), client_address,
                       client_address.empty() ? "" : client_name(client_address), sender, mailboxes,
                       authenticate);
-}
-
-struct DeliveredMessage {
-  std::vector<std::string> greylist_headers;  // every "X-Greylist:" line
-  std::string body;
-};
-
-DeliveredMessage read_delivered(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  const std::string text = s.str();
-  DeliveredMessage message;
-  const auto split = text.find("\n\n");
-  const std::string headers = text.substr(0, split);
-  message.body = split == std::string::npos ? "" : text.substr(split + 2);
-  std::istringstream lines(headers);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("X-Greylist:", 0) == 0) message.greylist_headers.push_back(line);
-  }
-  return message;
-}
-
-// N of "X-Greylist: delayed N seconds by greylist-milter-VERSION at HOST; DATE", -1 otherwise.
-long delayed_seconds(const std::string& header) {
-  const std::string prefix = "X-Greylist: delayed ";
-  const std::string by = std::string(" seconds by greylist-milter-") + GREYLIST_VERSION + " at " +
-                         kHostname + "; ";
-  if (header.rfind(prefix, 0) != 0) return -1;
-  const auto end = header.find(by, prefix.size());
-  if (end == std::string::npos) return -1;
-  return std::strtol(header.substr(prefix.size(), end - prefix.size()).c_str(), nullptr, 10);
-}
-
-bool greylisted_by_milter(const SmtpReply& reply) {
-  return reply.last_line ==
-         "450 4.2.0 Greylisted, see http://postgrey.schweikert.ch/help/dest.test.html";
-}
-
-// Through check_policy_service: DEFER_IF_PERMIT with the greylist text.
-bool greylisted_by_policy(const SmtpReply& reply) {
-  return reply.code == 450 && reply.last_line.find("Greylisted, see http://postgrey.schweikert.ch/help/dest.test.html") != std::string::npos;
-}
-
-bool greylisted(Service service, const SmtpReply& reply) {
-  return service == Service::kPolicy ? greylisted_by_policy(reply) : greylisted_by_milter(reply);
 }
 
 // Whether the daemon logged a decision line containing `fields`
@@ -384,12 +197,11 @@ bool logged(const Environment& e, const std::string& fields) {
 
 // Waits for the delivery of one more message to `mailbox` and checks it.
 DeliveredMessage delivered(Environment& e, const std::string& mailbox, std::size_t before) {
-  const std::string path = e.postfix().wait_for_delivery(mailbox, before);
-  REQUIRE_MESSAGE(!path.empty(), "nothing delivered to " << mailbox << "\n" << e.postfix().maillog());
-  DeliveredMessage message = read_delivered(path);
-  CHECK(message.body == body_on_disk());
-  return message;
+  return delivered_message(e.postfix(), mailbox, before);
 }
+
+// N of "X-Greylist: delayed N seconds by greylist-milter-VERSION at HOST; DATE", -1 otherwise.
+long delayed_seconds(const std::string& header) { return e2e::delayed_seconds(header, kHostname); }
 
 TEST_SUITE("e2e") {
 
@@ -582,7 +394,7 @@ TEST_CASE("client whitelist: a name rule and a network rule pass at once through
     CAPTURE(c.address);
     const std::size_t before = e.postfix().delivered(c.mailbox).size();
     const std::string sender = "kate@" + c.mailbox + ".test";
-    const auto attempt = send_mail_as(e, c.service, c.address, c.name, sender, {c.mailbox});
+    const auto attempt = send_mail_as(e.postfix().port(c.service), c.address, c.name, sender, {c.mailbox});
     REQUIRE(attempt.rcpt.size() == 1);
     CHECK(attempt.rcpt[0].code == 250);
     CHECK(attempt.data.code == 250);
@@ -613,7 +425,7 @@ TEST_CASE("client whitelist: a client no rule covers is greylisted, also when it
   for (const auto& c : cases) {
     CAPTURE(c.address);
     const std::string sender = "leo@" + c.address + ".near.test";
-    const auto attempt = send_mail_as(e, c.service, c.address, c.name, sender, {"wl-near"});
+    const auto attempt = send_mail_as(e.postfix().port(c.service), c.address, c.name, sender, {"wl-near"});
     REQUIRE(attempt.rcpt.size() == 1);
     CHECK(greylisted(c.service, attempt.rcpt[0]));
     CHECK_MESSAGE(logged(e, "action=greylist, reason=new, client_name=" + c.logged_name +

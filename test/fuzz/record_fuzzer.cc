@@ -1,6 +1,6 @@
 // Fuzzes the record codec: arbitrary bytes as stored values (a corrupted
 // database or a hostile shared store hands back anything) through
-// decode_triplet/client/domain and entry_expires_at(), and arbitrary fields
+// decode_triplet/client/domain/trap and entry_expires_at(), and arbitrary fields
 // through the key encoders.
 //
 // Invariants:
@@ -9,9 +9,10 @@
 //  - entry_expires_at() of an accepted value is defined (no overflow) and
 //    never before the entry was last seen;
 //  - triplet keys are injective: the length prefixes give the fields back;
-//  - the Greylister, finding those bytes under the triplet, client and
-//    domain keys of a request, decides without error or overflow, at any
-//    plausible time of day (a damaged entry counts as absent).
+//  - the Greylister (with a greytrap rule), finding those bytes under the
+//    triplet, client, domain and greytrap keys of a request, decides
+//    without error or overflow, at any plausible time of day (a damaged
+//    entry counts as absent); a greylisted request has seconds left.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <algorithm>
@@ -61,7 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   config.retry_window = provider.ConsumeIntegralInRange<std::int64_t>(3600, 3650LL * 86400);
   config.max_age = provider.ConsumeIntegralInRange<std::int64_t>(86400, 3650LL * 86400);
   const auto table = provider.ConsumeBool() ? Table::kTriplets : Table::kClients;
-  const std::string key_prefix = provider.PickValueInArray({"t1:", "c1:", "d1:", "x"});
+  const std::string key_prefix = provider.PickValueInArray({"t1:", "c1:", "d1:", "g1:", "x"});
   const std::string client = provider.ConsumeRandomLengthString(64);
   const std::string sender = provider.ConsumeRandomLengthString(64);
   const std::string recipient = provider.ConsumeRandomLengthString(64);
@@ -85,6 +86,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(domain->sender_hashes.size() <= DomainRecord::kMaxSenders);
     FUZZ_CHECK(encode_domain(*domain) == value);
     FUZZ_CHECK(domain_expires_at(*domain, config) >= domain->last_seen);
+  }
+  if (const auto trap = decode_trap(value)) {
+    FUZZ_CHECK(encode_trap(*trap) == value);
+    FUZZ_CHECK(trap_expires_at(*trap) == trap->hold_until);
   }
   (void)entry_expires_at(table, key_prefix + client, value, config);
 
@@ -111,6 +116,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   decide_config.pool_by_domain = false;
   decide_config.delay = std::min<std::int64_t>(300, config.retry_window - 1);
   Greylister greylister(decide_config, store, clock);
+  static const auto rules = RuleSet::parse("racl greytrap rcpt trap@example.net hold 1h\n", "fuzz");
+  FUZZ_CHECK(rules.ok());
+  greylister.set_rules(rules.value());
   Request request;
   request.client_address = "203.0.113.7";
   request.client_name = "mail.example.org";
@@ -119,10 +127,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(store.put(Table::kTriplets, greylister.triplet_key(request), value, 0).ok());
   FUZZ_CHECK(store.put(Table::kClients, greylister.client_key(request), value, 0).ok());
   FUZZ_CHECK(store.put(Table::kClients, greylister.domain_key(request), value, 0).ok());
+  FUZZ_CHECK(store.put(Table::kClients, greylister.keys().greytrap_key(request), value, 0).ok());
   for (int i = 0; i < 3; ++i) {
     const Decision decision = greylister.decide(request);
     FUZZ_CHECK(decision.action != Decision::Action::kError);
     if (decision.delayed_seconds) FUZZ_CHECK(*decision.delayed_seconds >= 0);
+    if (decision.action == Decision::Action::kGreylist) FUZZ_CHECK(decision.seconds_left >= 1);
     clock.advance(decide_config.delay + 1);
   }
   return 0;

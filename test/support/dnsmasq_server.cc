@@ -47,6 +47,13 @@ DnsmasqServer::DnsmasqServer(const DnsmasqZones& zones)
                                 "--local-ttl=" + std::to_string(zones.ttl), "--neg-ttl=" + std::to_string(zones.ttl)};
   for (const auto& zone : zones.local_zones) argv.push_back("--local=/" + zone + "/");
   for (const auto& [name, address] : zones.records) argv.push_back("--host-record=" + name + "," + address);
+  for (const auto& [name, strings] : zones.txt_records) {
+    std::string option = "--txt-record=" + name;
+    for (const auto& text : strings) option += "," + text;  // no shell: no quotes
+    argv.push_back(option);
+  }
+  for (const auto& [name, exchange] : zones.mx_records) argv.push_back("--mx-host=" + name + "," + exchange + ",10");
+  for (const auto& [name, target] : zones.ptr_records) argv.push_back("--ptr-record=" + name + "," + target);
   for (const auto& zone : zones.silent_zones) {
     argv.push_back("--server=/" + zone + "/127.0.0.1#" + std::to_string(hole_port));
   }
@@ -70,9 +77,9 @@ DnsmasqServer::~DnsmasqServer() {
 
 std::string DnsmasqServer::log() const { return process_ ? process_->output() : std::string(); }
 
-int DnsmasqServer::queries_for(const std::string& name) const {
+int DnsmasqServer::queries_for(const std::string& name, const std::string& type) const {
   const std::string text = log();
-  const std::string needle = "]: query[A] " + name + " from";
+  const std::string needle = "]: query[" + type + "] " + name + " from";
   int count = 0;
   for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++count;
   return count;

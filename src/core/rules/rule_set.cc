@@ -30,10 +30,22 @@ std::string RuleRef::to_string() const {
 
 std::string RuleRef::label() const { return id.empty() ? file + ":" + std::to_string(line) : id; }
 
+namespace {
+
+bool any_greytrap(const RuleSet::Data& data) {
+  for (const auto& rule : data.rules) {
+    if (rule.action == RuleAction::kGreytrap) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 RuleSet::RuleSet() : data_(std::make_unique<Data>()) {
   data_->index = std::make_shared<const rules::RuleIndex>(data_->rules);
 }
-RuleSet::RuleSet(std::unique_ptr<Data> data) : data_(std::move(data)) {}
+RuleSet::RuleSet(std::unique_ptr<Data> data)
+    : data_(std::move(data)), has_greytraps_(any_greytrap(*data_)) {}
 RuleSet::~RuleSet() = default;
 
 Result<std::shared_ptr<const RuleSet>> RuleSet::parse(std::string_view text,
@@ -78,11 +90,6 @@ std::size_t RuleSet::list_count() const { return data_->lists.size(); }
 std::size_t RuleSet::dnsrbl_count() const { return data_->dns_lists.size(); }
 const std::string& RuleSet::file() const { return data_->file; }
 
-bool RuleSet::has_greytraps() const {
-  for (const auto& rule : data_->rules) {
-    if (rule.action == RuleAction::kGreytrap) return true;
-  }
-  return false;
-}
+bool RuleSet::has_greytraps() const { return has_greytraps_; }
 
 }  // namespace greylist

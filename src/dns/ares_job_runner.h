@@ -1,0 +1,131 @@
+// AresJobRunner: what both c-ares resolvers (AresResolver for DNS lists,
+// AresRecordResolver for SPF) do around their lookups: callers queue jobs
+// under the lock, the resolver thread (an AresWorker) starts them, ends
+// those whose deadline passed, and at stop finishes whatever is left.
+//
+// A Job has `std::chrono::steady_clock::time_point deadline`, `bool
+// finished` and `void finish()` (sets finished, calls the caller back).
+// Derived (CRTP) provides, for the resolver thread:
+//   void start_job(std::shared_ptr<Job>)  sends the job's queries;
+//   void expire_job(Job&)                  its deadline passed: logs what
+//                                          did not come (the runner then
+//                                          completes it).
+// Derived's destructor must call stop_worker() first: the thread calls
+// Derived's members.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "dns/ares_worker.h"
+#include "greylist/status.h"
+
+namespace greylist {
+
+template <typename Derived, typename Job>
+class AresJobRunner {
+ protected:
+  AresJobRunner() = default;
+  ~AresJobRunner() = default;
+
+  Status start_worker(const std::vector<std::string>& servers, std::chrono::milliseconds timeout) {
+    AresWorker::Hooks hooks;
+    hooks.next_deadline_ms = [this] { return next_deadline_ms(); };
+    hooks.start_queued = [this] { return start_queued(); };
+    hooks.expire = [this] { expire(); };
+    hooks.drain = [this] { drain(); };
+    return worker_.start(servers, timeout, std::move(hooks));
+  }
+
+  void stop_worker() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    worker_.wake();
+    worker_.join();
+  }
+
+  // With mutex_ held: whether a job may be queued now (not stopping, fewer
+  // than `max_pending` waiting), and queuing it (then wake() unlocked).
+  bool stopping() const { return stopping_; }
+  bool overloaded(std::size_t max_pending) const { return queued_jobs_ >= max_pending; }
+  void push(std::shared_ptr<Job> job) {
+    queue_.push_back(std::move(job));
+    ++queued_jobs_;
+  }
+  void wake() const { worker_.wake(); }
+
+  // Resolver thread: finishes a queued job.
+  void complete(Job& job) {
+    {
+      std::lock_guard lock(mutex_);
+      --queued_jobs_;
+    }
+    job.finish();
+  }
+
+  ares_channel channel() const { return worker_.channel(); }
+
+  mutable std::mutex mutex_;  // guards the queue and whatever Derived says
+
+ private:
+  Derived& derived() { return static_cast<Derived&>(*this); }
+
+  // Milliseconds until the nearest deadline of a started job (at most 1 s).
+  long long next_deadline_ms() const {
+    const auto now = std::chrono::steady_clock::now();
+    long long ms = 1000;
+    for (const auto& job : active_) {
+      if (job->finished) continue;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(job->deadline - now).count();
+      ms = std::min<long long>(ms, std::max<long long>(left, 0));
+    }
+    return ms;
+  }
+
+  bool start_queued() {
+    std::vector<std::shared_ptr<Job>> started;
+    bool stopping = false;
+    {
+      std::lock_guard lock(mutex_);
+      started.swap(queue_);
+      stopping = stopping_;
+    }
+    for (auto& job : started) {
+      derived().start_job(job);
+      active_.push_back(std::move(job));
+    }
+    return stopping;
+  }
+
+  void expire() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& job : active_) {
+      if (job->finished || job->deadline > now) continue;
+      derived().expire_job(*job);
+      complete(*job);
+    }
+    std::erase_if(active_, [](const auto& job) { return job->finished; });
+  }
+
+  // After c-ares cancelled its queries (whose callbacks finished their jobs).
+  void drain() {
+    for (auto& job : active_) {
+      if (!job->finished) complete(*job);
+    }
+    active_.clear();
+  }
+
+  std::vector<std::shared_ptr<Job>> queue_;  // mutex_
+  std::size_t queued_jobs_ = 0;              // mutex_: queued and not finished
+  bool stopping_ = false;                    // mutex_
+  std::vector<std::shared_ptr<Job>> active_;  // resolver thread
+  AresWorker worker_;
+};
+
+}  // namespace greylist

@@ -1,0 +1,288 @@
+// End-to-end rules (issue 14): the built daemon with a rules file and a
+// real DNS server (dnsmasq on loopback, support/dnsmasq_server.h) behind a
+// private Postfix (postfix_instance.h), through both front ends, each
+// scenario with its own clients (XCLIENT):
+//   - a client a DNS allow list lists with 127.0.N.T inside the rule's
+//     ADDRESS/MASK passes at once; one listed outside the mask and an
+//     unlisted one (NXDOMAIN) are greylisted;
+//   - a client a DNS block list lists is rejected with 550 5.7.1 and the
+//     rule's text (the blacklist rule);
+//   - mail to a greytrap address traps the client's network: that
+//     client's later mail, and its neighbour's, stays tempfailed past the
+//     delay while another network's mail passes after it;
+//   - a greylist rule's own delay (5 s) replaces --delay (2 s).
+//
+// Needs root and dnsmasq (dnsmasq-base); installs postfix and sasl2-bin
+// when missing. Every wait is bounded; everything started is stopped
+// when the program exits, also after a failed check, SIGINT or SIGTERM.
+// GREYLIST_E2E_KEEP=1 keeps the instance directory for a look.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "e2e/e2e_session.h"
+#include "e2e/postfix_instance.h"
+#include "support/daemon_process.h"
+#include "support/dnsmasq_server.h"
+
+namespace greylist::testing::e2e {
+namespace {
+
+using Service = PostfixInstance::Service;
+using namespace std::chrono_literals;
+
+constexpr int kDelay = 2;         // --delay
+constexpr int kRuleDelay = 5;     // the "slow" rule's delay
+constexpr auto kPastDelay = 2300ms;      // a retry at least kDelay whole seconds later
+constexpr auto kPastRuleDelay = 5300ms;  // the same for kRuleDelay
+constexpr const char* kHostname = "rules-e2e-host";
+// This program's own environment: slot 0 of the interrupt handler.
+constexpr int kSlot = 0;
+
+// Line numbers matter: the log names the rule as FILE:LINE (ID).
+constexpr const char* kRules =
+    "# greylist-milter rules e2e\n"
+    "dnsrbl \"dnswl\" dnswl.e2e.test 127.0.0.0/16\n"                         // 2
+    "dnsrbl \"bl\" bl.e2e.test 127.0.0.2\n"                                   // 3
+    "racl \"dnswl\" whitelist dnsrbl \"dnswl\"\n"                            // 4
+    "racl \"bl\" blacklist dnsrbl \"bl\" msg \"Listed in the e2e block list\"\n"  // 5
+    "racl \"trap\" greytrap rcpt trap@dest.test\n"                           // 6
+    "racl \"slow\" greylist from @slow.test delay 5s\n";                     // 7
+constexpr const char* kBlockText = "Listed in the e2e block list";
+
+// The clients of each front end (the greytrap ones in /24s of their own:
+// a trap holds the client's /24, the triplets' network grouping).
+struct Clients {
+  Service service;
+  std::string dnswl_listed, dnswl_outside, dnswl_unlisted;  // 203.0.113.0/24
+  std::string blocked;                                      // 192.0.2.0/24
+  std::string trapped, trapped_neighbour, untrapped;        // 10.61-64.x.0/24
+  std::string slow;
+};
+const Clients kMilterClients = {Service::kMilter, "203.0.113.50", "203.0.113.51", "203.0.113.52",
+                                "192.0.2.10",     "10.61.1.5",    "10.61.1.6",    "10.62.1.5",
+                                "10.65.1.5"};
+const Clients kPolicyClients = {Service::kPolicy, "203.0.113.60", "203.0.113.61", "203.0.113.62",
+                                "192.0.2.20",     "10.63.1.5",    "10.63.1.6",    "10.64.1.5",
+                                "10.66.1.5"};
+
+// "203.0.113.50" -> "50.113.0.203.ZONE"
+std::string reversed(const std::string& address, const std::string& zone) {
+  std::vector<std::string> octets;
+  std::string rest = address;
+  for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
+    octets.push_back(rest.substr(0, dot));
+    rest.erase(0, dot + 1);
+  }
+  octets.push_back(rest);
+  std::string name;
+  for (auto it = octets.rbegin(); it != octets.rend(); ++it) name += *it + ".";
+  return name + zone;
+}
+
+DnsmasqZones test_zones() {
+  DnsmasqZones zones;
+  zones.local_zones = {"dnswl.e2e.test", "bl.e2e.test"};
+  for (const Clients* c : {&kMilterClients, &kPolicyClients}) {
+    zones.records.emplace_back(reversed(c->dnswl_listed, "dnswl.e2e.test"), "127.0.10.2");
+    zones.records.emplace_back(reversed(c->dnswl_outside, "dnswl.e2e.test"), "127.1.0.1");
+    zones.records.emplace_back(reversed(c->blocked, "bl.e2e.test"), "127.0.0.2");
+  }
+  return zones;
+}
+
+const std::vector<std::string> kMailboxes = {"dnswl", "blocked", "trap", "trapped", "untrapped",
+                                             "slow", "fast"};
+
+// dnsmasq, the daemon with the rules, and a Postfix in front of it.
+class Environment {
+ public:
+  Environment() {
+    daemon_.keep_variable = "GREYLIST_E2E_KEEP";
+    clean_up_stale_instances();
+    ensure_postfix_installed(SOURCE_ROOT);
+    dns_ = std::make_unique<DnsmasqServer>(test_zones());
+    start_daemon();
+    postfix_ = start_postfix_for(daemon_, kMailboxes, running_parts(kSlot));
+  }
+
+  ~Environment() {
+    postfix_.reset();
+    running_parts(kSlot).postfix_etc[0] = '\0';
+    daemon_.kill9();
+    running_parts(kSlot).daemon_pid = 0;
+  }
+
+  PostfixInstance& postfix() { return *postfix_; }
+  std::string daemon_log() const { return daemon_.log(); }
+  std::string rules_path() const { return daemon_.dir + "/rules"; }
+
+ private:
+  void start_daemon() {
+    daemon_.hostname = kHostname;
+    daemon_.milter_port = free_loopback_port();
+    daemon_.write("rules", kRules);
+    daemon_.base_options = {"--delay", std::to_string(kDelay), "--dynamic-delay", "0", "--verbose",
+                            "--skip-networks", "127.0.0.0/8,::1/128", "--rules", rules_path(),
+                            "--dns-server", dns_->address(), "--dns-timeout", "1000"};
+    daemon_.spawn();
+    running_parts(kSlot).daemon_pid = daemon_.pid();
+    daemon_.write("daemon.pid", std::to_string(daemon_.pid()) + "\n");
+    if (!daemon_.wait_until_serving()) {
+      throw std::runtime_error("greylist-milter with rules does not serve:\n" + daemon_.log());
+    }
+  }
+
+  DaemonProcess daemon_{"greylist-e2e"};  // its directory holds everything; removed last
+  std::unique_ptr<DnsmasqServer> dns_;
+  std::unique_ptr<PostfixInstance> postfix_;  // destroyed first
+};
+
+// The environment, set up on first use and kept to the end.
+Environment& env() {
+  static std::unique_ptr<Environment> instance;
+  static std::string failure;
+  if (!instance && failure.empty()) {
+    try {
+      instance = std::make_unique<Environment>();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  }
+  REQUIRE_MESSAGE(instance != nullptr, "rules end-to-end set-up failed: " << failure);
+  return *instance;
+}
+
+Attempt send(Service service, const std::string& client, const std::string& sender,
+             const std::string& mailbox) {
+  return send_mail_as(env().postfix().port(service), client, client_name(client), sender, {mailbox});
+}
+
+bool logged(const std::string& text) { return env().daemon_log().find(text) != std::string::npos; }
+
+// How many lines of the daemon's log contain both `a` and `b`.
+int lines_with(const std::string& a, const std::string& b) {
+  std::istringstream log(env().daemon_log());
+  int count = 0;
+  for (std::string line; std::getline(log, line);) {
+    count += line.find(a) != std::string::npos && line.find(b) != std::string::npos ? 1 : 0;
+  }
+  return count;
+}
+
+// "rule=FILE:LINE (ID)" as a decision's log line names its rule.
+std::string rule_field(int line, const std::string& id) {
+  return "rule=" + env().rules_path() + ":" + std::to_string(line) + " (" + id + ")";
+}
+
+const char* front_end(Service service) { return service == Service::kPolicy ? "policy" : "milter"; }
+
+TEST_SUITE("rules_e2e") {
+
+TEST_CASE("DNSWL: a client listed inside the mask passes at once; outside it or unlisted, greylisted") {
+  for (const Clients* c : {&kMilterClients, &kPolicyClients}) {
+    CAPTURE(front_end(c->service));
+    const std::size_t before = env().postfix().delivered("dnswl").size();
+    const auto listed = send(c->service, c->dnswl_listed, "wl@dnswl.test", "dnswl");
+    REQUIRE(listed.rcpt.size() == 1);
+    CHECK(listed.rcpt[0].code == 250);
+    CHECK(listed.data.code == 250);
+    CHECK(delivered_message(env().postfix(), "dnswl", before).greylist_headers.empty());
+    CHECK_MESSAGE(logged("client_address=" + c->dnswl_listed), env().daemon_log());
+    CHECK_MESSAGE(logged(rule_field(4, "dnswl")), env().daemon_log());
+
+    for (const auto& other : {c->dnswl_outside, c->dnswl_unlisted}) {
+      CAPTURE(other);
+      const auto attempt = send(c->service, other, "wl@dnswl.test", "dnswl");
+      REQUIRE(attempt.rcpt.size() == 1);
+      CHECK(greylisted(c->service, attempt.rcpt[0]));
+    }
+  }
+}
+
+TEST_CASE("DNSBL: a blacklist rule rejects a listed client with 550 5.7.1 and the rule's text") {
+  for (const Clients* c : {&kMilterClients, &kPolicyClients}) {
+    CAPTURE(front_end(c->service));
+    const auto attempt = send(c->service, c->blocked, "spam@bl.test", "blocked");
+    REQUIRE(attempt.rcpt.size() == 1);
+    CHECK(attempt.rcpt[0].code == 550);
+    CHECK(attempt.rcpt[0].last_line.rfind("550 5.7.1 ", 0) == 0);
+    CHECK(attempt.rcpt[0].last_line.find(kBlockText) != std::string::npos);
+    CHECK(attempt.data.code == 0);
+    CHECK_MESSAGE(logged(rule_field(5, "bl")), env().daemon_log());
+  }
+  CHECK(env().postfix().delivered("blocked").empty());
+}
+
+TEST_CASE("greytrap: the trapped network stays tempfailed past the delay, another network passes") {
+  const std::vector<const Clients*> all = {&kMilterClients, &kPolicyClients};
+  for (const Clients* c : all) {
+    CAPTURE(front_end(c->service));
+    const auto hit = send(c->service, c->trapped, "bot@trap.test", "trap");
+    REQUIRE(hit.rcpt.size() == 1);
+    CHECK(greylisted(c->service, hit.rcpt[0]));
+    CHECK_MESSAGE(logged(rule_field(6, "trap")), env().daemon_log());
+    CHECK(greylisted(c->service, send(c->service, c->trapped, "bot@trap.test", "trapped").rcpt.at(0)));
+    CHECK(greylisted(c->service, send(c->service, c->untrapped, "ok@fine.test", "untrapped").rcpt.at(0)));
+  }
+  std::this_thread::sleep_for(kPastDelay);
+  for (const Clients* c : all) {
+    CAPTURE(front_end(c->service));
+    // The same triplet as before the delay, and a neighbour in the /24.
+    CHECK(greylisted(c->service, send(c->service, c->trapped, "bot@trap.test", "trapped").rcpt.at(0)));
+    CHECK(greylisted(c->service,
+                     send(c->service, c->trapped_neighbour, "bot2@trap.test", "trapped").rcpt.at(0)));
+    // The trapped network's later mail: "greytrap (NETWORK)", no rule.
+    const std::string neighbour = "client_address=" + c->trapped_neighbour + ",";
+    CHECK_MESSAGE(lines_with("action=greylist, reason=greytrap (", neighbour) == 1, env().daemon_log());
+    CHECK_MESSAGE(lines_with("reason=greytrap (", "client_address=" + c->trapped + ",") == 3,
+                  env().daemon_log());
+
+    const std::size_t before = env().postfix().delivered("untrapped").size();
+    const auto retry = send(c->service, c->untrapped, "ok@fine.test", "untrapped");
+    REQUIRE(retry.rcpt.size() == 1);
+    CHECK(retry.rcpt[0].code == 250);
+    CHECK(delivered_message(env().postfix(), "untrapped", before).greylist_headers.size() == 1);
+  }
+  CHECK(env().postfix().delivered("trapped").empty());
+  CHECK(env().postfix().delivered("trap").empty());
+}
+
+TEST_CASE("per-rule delay: a greylist rule's delay 5s replaces --delay 2") {
+  const std::vector<const Clients*> all = {&kMilterClients, &kPolicyClients};
+  for (const Clients* c : all) {
+    CAPTURE(front_end(c->service));
+    CHECK(greylisted(c->service, send(c->service, c->slow, "late@slow.test", "slow").rcpt.at(0)));
+    CHECK(greylisted(c->service, send(c->service, c->slow, "soon@fast.test", "fast").rcpt.at(0)));
+  }
+  std::this_thread::sleep_for(kPastDelay);
+  for (const Clients* c : all) {
+    CAPTURE(front_end(c->service));
+    CHECK(greylisted(c->service, send(c->service, c->slow, "late@slow.test", "slow").rcpt.at(0)));
+    CHECK(send(c->service, c->slow, "soon@fast.test", "fast").rcpt.at(0).code == 250);
+  }
+  std::this_thread::sleep_for(kPastRuleDelay - kPastDelay);
+  for (const Clients* c : all) {
+    CAPTURE(front_end(c->service));
+    const std::size_t before = env().postfix().delivered("slow").size();
+    const auto retry = send(c->service, c->slow, "late@slow.test", "slow");
+    REQUIRE(retry.rcpt.size() == 1);
+    CHECK(retry.rcpt[0].code == 250);
+    const auto message = delivered_message(env().postfix(), "slow", before);
+    REQUIRE(message.greylist_headers.size() == 1);
+    CHECK(delayed_seconds(message.greylist_headers[0], kHostname) >= kRuleDelay);
+  }
+  CHECK_MESSAGE(logged(rule_field(7, "slow")), env().daemon_log());
+}
+
+}  // TEST_SUITE
+
+}  // namespace
+}  // namespace greylist::testing::e2e

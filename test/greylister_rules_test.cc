@@ -1,0 +1,371 @@
+// Greylister with rules (issue 14 phase 2): the rule step, greytraps and
+// the order of evaluation, over a MemoryStore and a FakeClock.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "greylist/expiry_sweeper.h"
+#include "greylist/greylister.h"
+#include "greylist/log_line.h"
+#include "greylist/record_codec.h"
+#include "greylist/triplet.h"
+#include "store/memory_store.h"
+#include "support/fake_clock.h"
+
+using namespace greylist;
+using greylist::testing::FakeClock;
+using Action = Decision::Action;
+using Reason = Decision::Reason;
+
+namespace {
+
+std::shared_ptr<const RuleSet> rules(std::string_view text) {
+  auto set = RuleSet::parse(text, "rules");
+  REQUIRE_MESSAGE(set.ok(), set.status().message());
+  return set.value();
+}
+
+Request request(std::string client = "203.0.113.7", std::string sender = "a@foo.test",
+                std::string recipient = "b@bar.test") {
+  Request r;
+  r.client_address = std::move(client);
+  r.client_name = "mail.foo.test";
+  r.sender = std::move(sender);
+  r.recipient = std::move(recipient);
+  return r;
+}
+
+struct Fixture {
+  MemoryStore store;
+  FakeClock clock;
+  GreylistConfig config;
+  Fixture() {
+    // One delay for every client, no auto-whitelists, unless a test says so.
+    config.dynamic_delay = 0;
+    config.auto_whitelist_clients = 0;
+    config.auto_whitelist_domains = 0;
+  }
+  Greylister make(std::string_view text) {
+    Greylister g(config, store, clock);
+    g.set_rules(rules(text));
+    return g;
+  }
+  // Passes `r` through the greylisting (first attempt, retry after the delay).
+  Decision pass(const Greylister& g, const Request& r, EpochSeconds delay) {
+    g.decide(r);
+    clock.advance(delay);
+    return g.decide(r);
+  }
+};
+
+class ListWhitelist final : public Whitelist {
+ public:
+  std::optional<WhitelistMatch> match(const Request& r) const override {
+    if (r.recipient != "postmaster@bar.test") return std::nullopt;
+    return WhitelistMatch{WhitelistMatch::List::kRecipients, "whitelist_recipients:1 postmaster@"};
+  }
+};
+
+constexpr const char* kTrapRules =
+    "racl \"trap\" greytrap rcpt trap@bar.test hold 2h\n"
+    "racl \"ok\" whitelist addr 198.51.100.0/24\n";
+
+}  // namespace
+
+TEST_SUITE("greylister_rules") {
+
+TEST_CASE_FIXTURE(Fixture, "whitelist rule: passes at once, names the rule, writes nothing") {
+  const Greylister g = make("racl \"friends\" whitelist addr 203.0.113.0/24\n");
+  const Decision d = g.decide(request());
+  CHECK(d.action == Action::kWhitelisted);
+  CHECK(d.reason == Reason::kRuleWhitelist);
+  CHECK(reason_text(d) == "rule whitelist (rules:1 (friends))");
+  REQUIRE(d.rule);
+  CHECK(d.rule->action == RuleAction::kWhitelist);
+  CHECK(store.count(Table::kTriplets).value() == 0);
+  CHECK(store.count(Table::kClients).value() == 0);
+  CHECK(decision_log_line(request(), d).find(", rule=rules:1 (friends),") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(Fixture, "blacklist rule: the only kReject; log line says reject and the rule") {
+  const Greylister g = make("racl greylist rcpt x@bar.test\nracl blacklist from @foo.test\n");
+  const Decision d = g.decide(request());
+  CHECK(d.action == Action::kReject);
+  CHECK(reason_text(d) == "rule blacklist (rules:2)");
+  CHECK(decision_log_line(request(), d).starts_with(
+      "action=reject, reason=rule blacklist (rules:2), rule=rules:2, client_name="));
+  CHECK(store.count(Table::kTriplets).value() == 0);
+  // Repeated, still rejected: nothing was counted.
+  clock.advance(10000);
+  CHECK(g.decide(request()).action == Action::kReject);
+  // Another sender: no rule, the default greylisting without a rule named.
+  const Decision other = g.decide(request("203.0.113.7", "a@other.test"));
+  CHECK(other.reason == Reason::kNew);
+  CHECK_FALSE(other.rule);
+}
+
+TEST_CASE_FIXTURE(Fixture, "greylist rule: its delay replaces --delay and --dynamic-delay") {
+  config.delay = 300;
+  config.dynamic_delay = 2400;
+  const Greylister g = make("racl \"slow\" greylist rcpt @bar.test delay 15m\n"
+                            "racl \"fast\" greylist rcpt @fast.test delay 30s\n");
+  const Decision first = g.decide(request());
+  CHECK(first.action == Action::kGreylist);
+  CHECK(first.seconds_left == 900);
+  REQUIRE(first.rule);
+  CHECK(first.rule->rule.id == "slow");
+  CHECK(decision_log_line(request(), first).find("rule=rules:1 (slow)") != std::string::npos);
+  clock.advance(600);
+  CHECK(reason_text(g.decide(request())) == "early-retry (300s missing)");
+  clock.advance(300);
+  const Decision passed = g.decide(request());
+  CHECK(passed.action == Action::kPass);
+  CHECK(passed.delayed_seconds == 900);
+  CHECK(passed.rule);
+
+  // A client without a name would wait --dynamic-delay; the rule's 30 s wins.
+  Request unnamed = request("192.0.2.9", "a@foo.test", "b@fast.test");
+  unnamed.client_name = "unknown";
+  CHECK(g.decide(unnamed).seconds_left == 30);
+  clock.advance(30);
+  CHECK(g.decide(unnamed).action == Action::kPass);
+  // Without a rule, the unnamed client waits --dynamic-delay.
+  unnamed.recipient = "b@other.test";
+  CHECK(g.decide(unnamed).seconds_left == 2400);
+}
+
+TEST_CASE_FIXTURE(Fixture, "greylist rule: autowhite is how long the passed triplet stays passed") {
+  const Greylister g = make("racl greylist rcpt @bar.test autowhite 1d\n");
+  CHECK(pass(g, request(), 300).action == Action::kPass);
+  clock.advance(86400 - 1);
+  CHECK(reason_text(g.decide(request())) == "triplet found");  // refreshes last seen
+  clock.advance(86400);
+  CHECK(reason_text(g.decide(request())) == "new");  // not swept yet: forgotten all the same
+  // The entry's expiry (Redis's TTL) is the autowhite's.
+  const Request other = request("203.0.113.7", "c@foo.test");
+  CHECK(pass(g, other, 300).action == Action::kPass);
+  const auto key = g.triplet_key(other);
+  const auto value = store.get(Table::kTriplets, key).value();
+  REQUIRE(value);
+  const auto record = decode_triplet(*value);
+  REQUIRE(record);
+  CHECK(record->last_seen == clock.now());
+  // Without the rule the triplet lives --max-age.
+  const Request unruled = request("203.0.113.7", "a@foo.test", "b@elsewhere.test");
+  CHECK(pass(g, unruled, 300).action == Action::kPass);
+  clock.advance(2 * 86400);
+  CHECK(reason_text(g.decide(unruled)) == "triplet found");
+}
+
+TEST_CASE_FIXTURE(Fixture, "continue rules pass their options on to the deciding rule") {
+  const Greylister g = make(
+      "racl \"long\" continue from @foo.test delay 20m autowhite 2d\n"
+      "racl \"short\" continue rcpt @bar.test delay 2m\n"
+      "racl \"reply\" greylist rcpt b@bar.test msg \"come back later\"\n");
+  const Decision d = g.decide(request());
+  CHECK(d.seconds_left == 120);  // the later continue's delay wins
+  REQUIRE(d.rule);
+  CHECK(d.rule->rule.id == "reply");
+  CHECK(d.rule->options.msg == "come back later");
+  CHECK(d.rule->options.autowhite == std::chrono::seconds(2 * 86400));
+  REQUIRE(d.rule->continued.size() == 2);
+  CHECK(d.rule->continued[0].id == "long");
+
+  // Only continue rules matched: greylisted as without rules, with their options.
+  const Decision c = g.decide(request("203.0.113.7", "a@foo.test", "z@zzz.test"));
+  CHECK(c.seconds_left == 1200);
+  REQUIRE(c.rule);
+  CHECK(c.rule->rule.id == "long");
+}
+
+TEST_CASE_FIXTURE(Fixture, "greytrap: the network stays tempfailed past the delay, another passes") {
+  config.delay = 300;
+  const Greylister g = make(kTrapRules);
+  const Decision hit = g.decide(request("203.0.113.7", "spam@foo.test", "trap@bar.test"));
+  CHECK(hit.action == Action::kGreylist);
+  CHECK(hit.reason == Reason::kGreytrap);
+  CHECK(reason_text(hit) == "greytrap (rules:1 (trap))");
+  CHECK(hit.seconds_left == 7200);
+  REQUIRE(hit.rule);
+  CHECK(hit.rule->action == RuleAction::kGreytrap);
+  CHECK(store.count(Table::kTriplets).value() == 0);  // nothing else written
+  const auto trap = store.get(Table::kClients, encode_greytrap_key("203.0.113.0")).value();
+  REQUIRE(trap);
+  const auto record = decode_trap(*trap);
+  REQUIRE(record);
+  CHECK(record->trapped_at == clock.now());
+  CHECK(record->hold_until == clock.now() + 7200);
+
+  // Later mail from the network (another host of the /24 too) is
+  // tempfailed well past the delay, without a triplet.
+  const Request later = request("203.0.113.99", "x@foo.test", "b@bar.test");
+  for (int i = 0; i < 3; ++i) {
+    const Decision d = g.decide(later);
+    CHECK(d.action == Action::kGreylist);
+    CHECK(reason_text(d) == "greytrap (203.0.113.0)");
+    CHECK(d.seconds_left == 7200 - 400 * i);
+    CHECK_FALSE(d.rule);
+    clock.advance(400);
+  }
+  CHECK(store.count(Table::kTriplets).value() == 0);
+  // Another network passes after the delay meanwhile.
+  CHECK(pass(g, request("192.0.2.1"), 300).action == Action::kPass);
+}
+
+TEST_CASE_FIXTURE(Fixture, "greytrap: a trapped network never counts towards the auto-whitelists") {
+  config.auto_whitelist_clients = 1;
+  config.auto_whitelist_domains = 1;
+  config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
+  const Greylister g = make(kTrapRules);
+  g.decide(request("203.0.113.7", "a@foo.test", "trap@bar.test"));
+  CHECK(store.count(Table::kClients).value() == 1);  // the trap only
+  for (int i = 0; i < 4; ++i) {
+    CHECK(g.decide(request()).reason == Reason::kGreytrap);
+    clock.advance(1800);
+  }
+  CHECK(store.count(Table::kClients).value() == 1);
+  CHECK(store.count(Table::kTriplets).value() == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "greytrap: when the hold ends the network is greylisted as usual") {
+  const Greylister g = make(kTrapRules);
+  g.decide(request("203.0.113.7", "a@foo.test", "trap@bar.test"));
+  clock.advance(7199);
+  CHECK(g.decide(request()).seconds_left == 1);
+  clock.advance(1);
+  const Decision d = g.decide(request());
+  CHECK(d.reason == Reason::kNew);
+  clock.advance(300);
+  CHECK(g.decide(request()).action == Action::kPass);
+}
+
+TEST_CASE_FIXTURE(Fixture, "greytrap: a second hit keeps the first hit's time and the later end") {
+  const Greylister g = make(kTrapRules);
+  const EpochSeconds first = clock.now();
+  g.decide(request("203.0.113.7", "a@foo.test", "trap@bar.test"));
+  clock.advance(3600);
+  g.decide(request("203.0.113.8", "b@foo.test", "trap@bar.test"));
+  const auto record = decode_trap(*store.get(Table::kClients, encode_greytrap_key("203.0.113.0")).value());
+  REQUIRE(record);
+  CHECK(record->trapped_at == first);
+  CHECK(record->hold_until == clock.now() + 7200);
+}
+
+TEST_CASE_FIXTURE(Fixture, "greytrap: default hold, IPv6 /64, privacy key") {
+  config.privacy = true;
+  config.privacy_key = "secret";
+  const Greylister g = make("racl greytrap rcpt trap@bar.test\n");
+  const Decision hit = g.decide(request("2001:db8:1:2::7", "a@foo.test", "trap@bar.test"));
+  CHECK(hit.seconds_left == RuleSet::kDefaultHold.count());
+  const std::string key = g.keys().greytrap_key(request("2001:db8:1:2::7"));
+  CHECK(key.starts_with(kHashedGreytrapKeyPrefix));
+  CHECK(store.get(Table::kClients, key).value());
+  CHECK(reason_text(g.decide(request("2001:db8:1:2:ffff::1"))) == "greytrap (2001:db8:1:2::)");
+  CHECK(g.decide(request("2001:db8:1:3::1")).reason == Reason::kNew);
+}
+
+TEST_CASE_FIXTURE(Fixture, "greytrap records: swept at the end of the hold, the live one kept") {
+  const Greylister g = make(kTrapRules);
+  g.decide(request("203.0.113.7", "a@foo.test", "trap@bar.test"));
+  clock.advance(3600);
+  g.decide(request("192.0.2.7", "a@foo.test", "trap@bar.test"));
+  CHECK(entry_expires_at(Table::kClients, encode_greytrap_key("192.0.2.0"),
+                         *store.get(Table::kClients, encode_greytrap_key("192.0.2.0")).value(), config) ==
+        clock.now() + 7200);
+  clock.advance(3600);
+  ExpirySweeper sweeper(config, store, clock);
+  std::size_t erased = 0;
+  for (int i = 0; i < 4; ++i) erased += sweeper.step(100).value().erased;
+  CHECK(erased == 1);
+  CHECK_FALSE(store.get(Table::kClients, encode_greytrap_key("203.0.113.0")).value());
+  CHECK(store.get(Table::kClients, encode_greytrap_key("192.0.2.0")).value());
+}
+
+TEST_CASE_FIXTURE(Fixture, "order: static whitelist and auto-whitelists before the rules") {
+  config.auto_whitelist_clients = 1;
+  config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
+  Greylister g = make("racl blacklist default\n");
+  g.set_whitelist(std::make_shared<ListWhitelist>());
+  CHECK(g.decide(request("203.0.113.7", "a@foo.test", "postmaster@bar.test")).reason ==
+        Reason::kRecipientWhitelist);
+  CHECK(g.decide(request()).action == Action::kReject);
+  // The client becomes auto-whitelisted without rules; then it beats them.
+  g.set_rules(nullptr);
+  CHECK(pass(g, request(), 300).action == Action::kPass);
+  g.set_rules(rules("racl blacklist default\n"));
+  CHECK(g.decide(request("203.0.113.7", "z@foo.test", "z@bar.test")).reason ==
+        Reason::kClientAwl);
+}
+
+TEST_CASE_FIXTURE(Fixture, "order: first match wins; whitelist and blacklist rules beat a trap") {
+  const Greylister g = make("racl \"ok\" whitelist from @friend.test\n"
+                            "racl \"trap\" greytrap rcpt trap@bar.test\n"
+                            "racl blacklist from @spam.test\n");
+  g.decide(request("203.0.113.7", "a@friend.test", "trap@bar.test"));  // whitelisted first
+  CHECK(store.count(Table::kClients).value() == 0);
+  CHECK(g.decide(request("203.0.113.7", "a@foo.test", "trap@bar.test")).reason ==
+        Reason::kGreytrap);
+  CHECK(store.count(Table::kClients).value() == 1);
+  CHECK(g.decide(request("203.0.113.7", "a@foo.test")).reason == Reason::kGreytrap);
+  CHECK(g.decide(request("203.0.113.7", "a@friend.test")).reason == Reason::kRuleWhitelist);
+  CHECK(g.decide(request("203.0.113.7", "a@spam.test")).action == Action::kReject);
+  CHECK(g.decide(request("192.0.2.7", "a@spam.test")).action == Action::kReject);
+}
+
+TEST_CASE_FIXTURE(Fixture, "without greytrap rules no trap is read, a stored one is ignored") {
+  const Greylister g = make("racl greylist default delay 1m\n");
+  store.put(Table::kClients, encode_greytrap_key("203.0.113.0"), encode_trap({clock.now(), clock.now() + 999}), 0);
+  CHECK(g.decide(request()).reason == Reason::kNew);
+}
+
+TEST_CASE_FIXTURE(Fixture, "dnsrbl: plan names the query; decide reads the answers; none means not listed") {
+  Greylister g = make("dnsrbl \"bl\" bl.example 127.0.0.2\n"
+                            "racl \"bl\" blacklist dnsrbl \"bl\"\n");
+  const RulePlan plan = g.plan(request());
+  REQUIRE(plan.rules);
+  REQUIRE(plan.assessment.queries.size() == 1);
+  CHECK(plan.assessment.queries[0].name == "7.113.0.203.bl.example");
+  DnsAnswers answers;
+  answers["7.113.0.203.bl.example"] = DnsAnswer{DnsAnswer::Kind::kListed, {{127, 0, 0, 2}}};
+  CHECK(g.decide(request(), plan, answers).action == Action::kReject);
+  CHECK(g.decide(request(), plan, {}).reason == Reason::kNew);
+  clock.advance(10);
+  answers["7.113.0.203.bl.example"] = DnsAnswer{DnsAnswer::Kind::kFailed, {}};
+  CHECK(g.decide(request(), plan, answers).reason == Reason::kEarlyRetry);
+  // The plan's rules decide, even if others were set meanwhile.
+  g.set_rules(nullptr);
+  answers["7.113.0.203.bl.example"] = DnsAnswer{DnsAnswer::Kind::kListed, {{127, 0, 0, 2}}};
+  CHECK(g.decide(request(), plan, answers).action == Action::kReject);
+  CHECK(g.plan(request()).assessment.queries.empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "concurrent set_rules while decide runs: every decision is one rule set's") {
+  Greylister g(config, store, clock);
+  const auto white = rules("racl whitelist default\n");
+  const auto black = rules("racl blacklist default\n");
+  g.set_rules(white);
+  std::atomic<bool> stop{false};
+  std::atomic<int> odd{0};
+  std::vector<std::thread> deciders;
+  for (int t = 0; t < 4; ++t) {
+    deciders.emplace_back([&] {
+      for (int i = 0; i < 300; ++i) {
+        const Decision d = g.decide(request());
+        const bool known = d.reason == Reason::kRuleWhitelist || d.reason == Reason::kRuleBlacklist;
+        if (!known || !d.rule) ++odd;
+      }
+    });
+  }
+  std::thread swapper([&] {
+    for (int i = 0; i < 300 && !stop.load(); ++i) g.set_rules(i % 2 == 0 ? black : white);
+  });
+  for (auto& t : deciders) t.join();
+  stop = true;
+  swapper.join();
+  CHECK(odd == 0);
+  CHECK(store.count(Table::kTriplets).value() == 0);
+}
+
+}  // TEST_SUITE
