@@ -29,6 +29,31 @@ ExpirySweeper::Step sweep_all(ExpirySweeper& sweeper, std::size_t batch) {
 
 TEST_SUITE("expiry_sweeper") {
 
+TEST_CASE("a rule's autowhite longer than --max-age keeps passed triplets, nothing else") {
+  MemoryStore store;
+  FakeClock clock(1'000'000'000);
+  GreylistConfig config;
+  const EpochSeconds now = clock.now();
+  const std::int64_t autowhite = config.max_age + 10 * 86400;
+  store.put(Table::kTriplets, "t-passed", encode_triplet({0, now - config.max_age - 5, true}), 0);
+  store.put(Table::kTriplets, "t-passed-older", encode_triplet({0, now - autowhite, true}), 0);
+  store.put(Table::kClients, "c-old", encode_client({9, now - config.max_age - 5}), 0);
+  auto rules = RuleSet::parse("racl greylist rcpt @slow.test autowhite 45d\n"
+                              "racl greylist rcpt @fast.test autowhite 1d\n", "rules");
+  REQUIRE(rules.ok());
+  CHECK(rules.value()->longest_autowhite() == std::chrono::seconds(autowhite));
+  std::shared_ptr<const RuleSet> current = rules.value();
+  ExpirySweeper sweeper(config, store, clock, [&current] { return current; });
+  CHECK(sweep_all(sweeper, 10).erased == 2);
+  CHECK(store.get(Table::kTriplets, "t-passed").value());  // kept for the 45d rule
+  CHECK_FALSE(store.get(Table::kTriplets, "t-passed-older").value());
+  CHECK_FALSE(store.get(Table::kClients, "c-old").value());  // the clients keep --max-age
+  // The rules asked at each step: without them --max-age again.
+  current = nullptr;
+  CHECK(sweep_all(sweeper, 10).erased == 1);
+  CHECK_FALSE(store.get(Table::kTriplets, "t-passed").value());
+}
+
 TEST_CASE("removes exactly the expired entries of both tables, in small batches") {
   MemoryStore store;
   FakeClock clock(1'000'000'000);

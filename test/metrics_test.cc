@@ -81,8 +81,22 @@ TEST_CASE("decisions are counted by front end, action and reason, with latency")
   CHECK(has_line(text, R"(greylist_decision_duration_seconds_count{front_end="milter"} 1)"));
   CHECK(has_line(text, R"(greylist_whitelist_reloads_total{result="ok"} 2)"));
   CHECK(has_line(text, R"(greylist_whitelist_reloads_total{result="failed"} 1)"));
+  CHECK(has_line(text, R"(greylist_config_reloads_total{result="ok"} 0)"));
+  CHECK(has_line(text, "greylist_config_restart_pending 0"));
   CHECK(text.find("# TYPE greylist_decision_duration_seconds histogram") != std::string::npos);
   CHECK(text.find("greylist_database_bytes ") != std::string::npos);
+}
+
+TEST_CASE("settings reloads: counted by result; restart-pending is the last valid reload's") {
+  Metrics metrics(".");
+  metrics.on_config_reload(true, 2);
+  metrics.on_config_reload(false, 0);  // an invalid file: what waits still waits
+  const std::string text = metrics.render();
+  CHECK(has_line(text, R"(greylist_config_reloads_total{result="ok"} 1)"));
+  CHECK(has_line(text, R"(greylist_config_reloads_total{result="failed"} 1)"));
+  CHECK(has_line(text, "greylist_config_restart_pending 2"));
+  metrics.on_config_reload(true, 0);
+  CHECK(has_line(metrics.render(), "greylist_config_restart_pending 0"));
 }
 
 TEST_CASE("rule decisions: their reasons, matches per rule label, DNS list answers") {

@@ -3,17 +3,24 @@
 // Each step() scans at most `batch` entries from where the previous step
 // stopped and erases the expired ones, re-checking each under Store::update
 // so an entry refreshed meanwhile survives. Damaged entries are removed;
-// entries a newer release wrote (after a downgrade) are kept and counted. Between steps the caller lets
+// entries a newer release wrote (after a downgrade) are kept and counted.
+// Lifetimes are record_codec.h's under the daemon's settings, but a passed
+// triplet is kept up to the longest `autowhite` of the rules in force when
+// that is longer than --max-age (the decision itself forgets each triplet at
+// its own lifetime: change_triplet()). Between steps the caller lets
 // requests run: expiry never holds the store for more than one batch.
 // Not thread-safe itself (one sweeper thread); the store it uses is.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "greylist/clock.h"
 #include "greylist/greylist_config.h"
+#include "greylist/rule_set.h"
 #include "greylist/status.h"
 #include "greylist/store.h"
 
@@ -30,16 +37,28 @@ class ExpirySweeper {
     bool pass_finished = false;  // both tables were swept to the end
   };
 
-  ExpirySweeper(const GreylistConfig& config, Store& store, const Clock& clock);
+  // The rules in force, asked once a step (Greylister::rules()).
+  using RulesSource = std::function<std::shared_ptr<const RuleSet>()>;
+
+  // `rules`: empty, or the source of the rules whose autowhite may keep a
+  // passed triplet longer than config.max_age.
+  ExpirySweeper(const GreylistConfig& config, Store& store, const Clock& clock,
+                RulesSource rules = {});
 
   // One batch. On a store error the position is kept and the error returned.
   Result<Step> step(std::size_t batch);
 
+  // The lifetimes (--max-age, --retry-window) of the next step on (SIGHUP);
+  // call between steps, on the sweeper's thread.
+  void set_config(const GreylistConfig& config) { config_ = config; }
+
  private:
   enum class Verdict { kLive, kExpired, kDamaged, kNewer };
-  Verdict judge(Table table, std::string_view key, std::string_view value, EpochSeconds now) const;
+  Verdict judge(Table table, std::string_view key, std::string_view value, EpochSeconds now,
+               const GreylistConfig& triplet_config) const;
 
   GreylistConfig config_;
+  RulesSource rules_;
   Store& store_;
   const Clock& clock_;
   Table table_ = Table::kTriplets;

@@ -103,7 +103,15 @@ class Greylister {
     return keys_.triplet_client(request);
   }
 
-  const GreylistConfig& config() const { return config_; }
+  // Replaces the settings decisions use (SIGHUP): the delays, retry
+  // window, max age and auto-whitelist thresholds of `config` decide from
+  // the next decision on; a decision in progress keeps the settings it
+  // began with. The settings keys depend on (keying_difference(),
+  // key_layout.h) cannot change: InvalidArgument naming the option of the
+  // first that differs, and nothing changes. Thread-safe.
+  Status set_config(GreylistConfig config);
+  // The settings in force (a copy: set_config() may replace them).
+  GreylistConfig config() const;
 
  private:
   struct Run;  // one decision: request, time, store, trace
@@ -122,10 +130,8 @@ class Greylister {
   // First pass of a triplet: count it towards both auto-whitelists.
   void count_first_pass(const Run& run, Decision& decision) const;
 
-  GreylistConfig config_;
-  // config_ with the delay of clients without a name or with a
-  // dynamic-looking one (--dynamic-delay).
-  GreylistConfig dynamic_config_;
+  struct Settings;  // immutable; one decision uses one from start to end
+  std::shared_ptr<const Settings> settings_;  // accessed with atomic_load/store
   RecordKeys keys_;
   Store& store_;
   const Clock& clock_;

@@ -81,12 +81,21 @@ std::string hashed_key(KeyKind kind, std::string_view plain_key, std::string_vie
 // contents under --privacy; see record_hash()).
 std::uint64_t keyed_hash64(std::string_view text, std::string_view secret);
 
+// The option of the first setting keys depend on (--lookup-by-host,
+// --ipv4cidr, --ipv6cidr, --privacy and its key, --pool-by-domain,
+// --pool-dynamic-names, --client-awl-key) that differs between `a` and `b`;
+// nullopt when they key alike.
+std::optional<std::string_view> keying_difference(const GreylistConfig& a, const GreylistConfig& b);
+
 // The keys of one request, as the daemon computes them: --privacy,
 // --lookup-by-host, the subnet masks and --pool-by-domain applied.
 class RecordKeys {
  public:
   // `domains` must outlive this; nullptr: --pool-by-domain has no effect.
   RecordKeys(GreylistConfig config, const RegisteredDomains* domains);
+  // The settings the keys are made with (never changed: see
+  // keying_difference()).
+  const GreylistConfig& config() const { return config_; }
 
   // What the client's verified name says (client_kind.h), its registered
   // domain left out of the look.

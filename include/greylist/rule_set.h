@@ -125,6 +125,9 @@ class RuleSet {
   std::size_t list_count() const;
   std::size_t dnsrbl_count() const;
   bool has_greytraps() const;  // a greytrap rule exists (cheap: computed at parse)
+  // The longest `autowhite` of any rule (nullopt: none has one), for the
+  // expiry sweep: a passed triplet may live that long. Cheap.
+  std::optional<std::chrono::seconds> longest_autowhite() const;
   const std::string& file() const;
 
   ~RuleSet();
@@ -136,6 +139,7 @@ class RuleSet {
  private:
   std::unique_ptr<Data> data_;
   bool has_greytraps_ = false;  // computed once: the core asks on every request
+  std::optional<std::chrono::seconds> longest_autowhite_;
 };
 
 }  // namespace greylist

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -39,13 +40,17 @@ std::string error_message(const po::error& e) {
 
 namespace {
 
-// The config file `vm` names, stored after the command lines (they win),
-// then the values checked and converted.
+// The config file `vm` names (a relative path taken from `directory`, when
+// given), stored after the command lines (they win), then the values
+// checked and converted.
 Result<ParsedOptions> finish(const po::options_description& description, po::variables_map& vm,
-                             ParsedOptions parsed) {
+                             ParsedOptions parsed, const std::string& directory = {}) {
   std::ifstream file;
   if (vm.count("config") != 0) {
-    const auto path = vm["config"].as<std::string>();
+    auto path = vm["config"].as<std::string>();
+    if (!directory.empty() && !path.empty() && path.front() != '/') {
+      path = (std::filesystem::path(directory) / path).lexically_normal().string();
+    }
     file.open(path);
     if (!file) return Status::InvalidArgument("cannot read config file " + path);
     parsed.options.config_file = path;
@@ -111,6 +116,37 @@ Result<ParsedOptions> parse_daemon_option_layers(const std::vector<std::vector<s
     return Status::InvalidArgument(error_message(e));
   }
   return finish(description, vm, ParsedOptions{});
+}
+
+Result<ParsedOptions> reparse_daemon_options(const std::vector<std::string>& args,
+                                             const std::string& directory) {
+  const po::options_description description = config::describe_options();
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(description).run(), vm);
+  } catch (const po::error& e) {
+    return Status::InvalidArgument(error_message(e));
+  }
+  auto parsed = finish(description, vm, ParsedOptions{}, directory);
+  if (parsed.ok()) make_paths_absolute(parsed.value().options, directory);
+  return parsed;
+}
+
+void make_paths_absolute(DaemonOptions& options, const std::string& directory) {
+  const auto absolute = [&directory](std::string& path) {
+    if (path.empty()) return;
+    path = (std::filesystem::path(directory) / path).lexically_normal().string();
+  };
+  absolute(options.dbdir);
+  absolute(options.pidfile);
+  absolute(options.privacy_key_file);
+  absolute(options.rules.file);  // also names the rules in log lines and metrics
+  for (auto& file : options.whitelist_clients) absolute(file.path);
+  for (auto& file : options.whitelist_recipients) absolute(file.path);
+  for (auto& spec : options.policy.sockets) {
+    if (spec.kind == SocketSpec::Kind::kUnix) absolute(spec.path);
+  }
+  if (options.milter.socket.kind == SocketSpec::Kind::kUnix) absolute(options.milter.socket.path);
 }
 
 std::vector<std::string> daemon_option_names() {

@@ -83,6 +83,18 @@ Result<ParsedOptions> parse_daemon_options(int argc, const char* const argv[]);
 // options compose. Without --help/--version handling (never kRun otherwise).
 Result<ParsedOptions> parse_daemon_option_layers(const std::vector<std::vector<std::string>>& layers);
 
+// parse_daemon_options() again while the daemon runs (SIGHUP): `args` is
+// the start's argv without the program name, `directory` the working
+// directory at start. A relative --config path and every relative path in
+// the result are taken from `directory`, as they were at start.
+Result<ParsedOptions> reparse_daemon_options(const std::vector<std::string>& args,
+                                             const std::string& directory);
+
+// Makes the options' relative paths (--dbdir, --pidfile, --privacy-key-file, --rules,
+// whitelist files, unix sockets) absolute from `directory`: the daemon
+// changes directory after start-up.
+void make_paths_absolute(DaemonOptions& options, const std::string& directory);
+
 // The long name of every option, for checks that the man page and the
 // sample configuration document them all.
 std::vector<std::string> daemon_option_names();

@@ -88,6 +88,15 @@ Decision rule_decision(Action action, Reason reason, const RuleMatch& match) {
 
 }  // namespace
 
+struct Greylister::Settings {
+  explicit Settings(GreylistConfig c)
+      : config(std::move(c)), dynamic_config(with_dynamic_delay(config)) {}
+  GreylistConfig config;
+  // config with the delay of clients without a name or with a
+  // dynamic-looking one (--dynamic-delay).
+  GreylistConfig dynamic_config;
+};
+
 struct Greylister::Run {
   const Request& request;
   EpochSeconds now;
@@ -95,15 +104,26 @@ struct Greylister::Run {
   DecisionTrace* trace;
   const RulePlan& plan;
   const DnsAnswers& answers;
+  const Settings& settings;
 };
 
 Greylister::Greylister(GreylistConfig config, Store& store, const Clock& clock,
                        const RegisteredDomains* domains)
-    : config_(std::move(config)),
-      dynamic_config_(with_dynamic_delay(config_)),
-      keys_(config_, domains),
+    : settings_(std::make_shared<const Settings>(std::move(config))),
+      keys_(settings_->config, domains),
       store_(store),
       clock_(clock) {}
+
+Status Greylister::set_config(GreylistConfig config) {
+  if (const auto differs = keying_difference(config, keys_.config())) {
+    return Status::InvalidArgument("--" + std::string(*differs) +
+                                   " decides the keys of stored entries: it needs a restart");
+  }
+  std::atomic_store(&settings_, std::make_shared<const Settings>(std::move(config)));
+  return Status::Ok();
+}
+
+GreylistConfig Greylister::config() const { return std::atomic_load(&settings_)->config; }
 
 void Greylister::set_whitelist(std::shared_ptr<const Whitelist> whitelist) {
   std::atomic_store(&whitelist_, std::move(whitelist));
@@ -129,7 +149,9 @@ Decision Greylister::decide(const Request& request) const {
 Decision Greylister::decide(const Request& request, const RulePlan& plan,
                             const DnsAnswers& answers) const {
   const auto started = std::chrono::steady_clock::now();
-  const Decision decision = run(Run{request, clock_.now(), store_, nullptr, plan, answers});
+  const auto settings = std::atomic_load(&settings_);
+  const Decision decision =
+      run(Run{request, clock_.now(), store_, nullptr, plan, answers, *settings});
   if (observer_ != nullptr) {
     observer_->on_decision(request, decision, std::chrono::steady_clock::now() - started);
   }
@@ -139,7 +161,8 @@ Decision Greylister::decide(const Request& request, const RulePlan& plan,
 Decision Greylister::decide_traced(const Request& request, EpochSeconds now, Store& view,
                                    DecisionTrace& trace, const DnsAnswers& answers) const {
   const RulePlan rules = plan(request);
-  return run(Run{request, now, view, &trace, rules, answers});
+  const auto settings = std::atomic_load(&settings_);
+  return run(Run{request, now, view, &trace, rules, answers, *settings});
 }
 
 Decision Greylister::run(const Run& run) const {
@@ -176,7 +199,7 @@ std::optional<Decision> Greylister::whitelist_step(const Run& run) const {
 }
 
 std::optional<Decision> Greylister::client_awl_step(const Run& run, std::string& warning) const {
-  const std::uint32_t threshold = config_.auto_whitelist_clients;
+  const std::uint32_t threshold = run.settings.config.auto_whitelist_clients;
   if (threshold == 0) {
     if (run.trace != nullptr) run.trace->client_awl(0, std::nullopt);
     return std::nullopt;
@@ -187,12 +210,12 @@ std::optional<Decision> Greylister::client_awl_step(const Run& run, std::string&
   const auto& record = found.value();
   if (run.trace != nullptr) run.trace->client_awl(threshold, record);
   if (!record || kClientAwl.progress(*record) < threshold) return std::nullopt;
-  awl_refresh(run.store, config_, kClientAwl, key, *record, run.now, warning);
+  awl_refresh(run.store, run.settings.config, kClientAwl, key, *record, run.now, warning);
   return make_decision(Action::kWhitelisted, Reason::kClientAwl);
 }
 
 std::optional<Decision> Greylister::domain_awl_step(const Run& run, std::string& warning) const {
-  const std::uint32_t threshold = config_.auto_whitelist_domains;
+  const std::uint32_t threshold = run.settings.config.auto_whitelist_domains;
   const std::string key = threshold > 0 ? keys_.domain_key(run.request) : std::string();
   if (key.empty()) {
     if (run.trace != nullptr) run.trace->domain_awl(threshold, threshold == 0, std::nullopt);
@@ -203,7 +226,7 @@ std::optional<Decision> Greylister::domain_awl_step(const Run& run, std::string&
   const auto& record = found.value();
   if (run.trace != nullptr) run.trace->domain_awl(threshold, true, record);
   if (!record || kDomainAwl.progress(*record) < threshold) return std::nullopt;
-  awl_refresh(run.store, config_, kDomainAwl, key, *record, run.now, warning);
+  awl_refresh(run.store, run.settings.config, kDomainAwl, key, *record, run.now, warning);
   return make_decision(Action::kWhitelisted, Reason::kDomainAwl);
 }
 
@@ -247,7 +270,7 @@ Decision Greylister::greytrap_hit(const Run& run, const RuleMatch& match) const 
       });
   if (run.trace != nullptr) {
     run.trace->greytrap(DecisionTrace::GreytrapStep::kHit,
-                        client_network(run.request.client_address, config_), written);
+                        client_network(run.request.client_address, keys_.config()), written);
   }
   Decision decision = rule_decision(Action::kGreylist, Reason::kGreytrap, match);
   decision.seconds_left = std::max<std::int64_t>(hold, 1);
@@ -260,12 +283,13 @@ std::optional<Decision> Greylister::trapped_step(const Run& run) const {
   const bool traps = run.plan.rules && run.plan.rules->has_greytraps();
   if (!traps) {
     if (run.trace != nullptr) {
-      run.trace->greytrap(Step::kNotLookedUp, client_network(run.request.client_address, config_),
+      run.trace->greytrap(Step::kNotLookedUp,
+                          client_network(run.request.client_address, keys_.config()),
                           std::nullopt);
     }
     return std::nullopt;
   }
-  const std::string network = client_network(run.request.client_address, config_);
+  const std::string network = client_network(run.request.client_address, keys_.config());
   auto found = run.store.get(Table::kClients, keys_.greytrap_key(run.request));
   if (!found.ok()) return error_decision(found.status());
   const auto record = found.value() ? decode_trap(*found.value()) : std::nullopt;
@@ -278,15 +302,16 @@ std::optional<Decision> Greylister::trapped_step(const Run& run) const {
 
 Decision Greylister::triplet_step(const Run& run, const std::optional<RuleMatch>& match) const {
   const std::string client = keys_.triplet_client(run.request);
-  const std::string network_text = client_network(run.request.client_address, config_);
+  const std::string network_text = client_network(run.request.client_address, keys_.config());
   const std::string key = keys_.triplet_key_for(client, run.request);
   StoredTriplet stored;
   stored.pooled = client != network_text;
-  stored.network = record_hash(network_text, config_);
+  stored.network = record_hash(network_text, keys_.config());
   std::optional<GreylistConfig> ruled;
-  const GreylistConfig& settings = triplet_settings(
-      keys_.client_kind(run.request) == ClientKind::kServer ? config_ : dynamic_config_, config_,
-      match, ruled);
+  const bool server = keys_.client_kind(run.request) == ClientKind::kServer;
+  const GreylistConfig& settings =
+      triplet_settings(server ? run.settings.config : run.settings.dynamic_config,
+                       run.settings.config, match, ruled);
   TripletChange change;
   // Called again by the store after a lock conflict: depends only on `value`
   // and on `stored`'s look-up fields, set between the two updates.
@@ -337,7 +362,7 @@ Decision Greylister::triplet_step(const Run& run, const std::optional<RuleMatch>
 
 void Greylister::count_first_pass(const Run& run, Decision& decision) const {
   const EpochSeconds now = run.now;
-  const std::uint32_t client_threshold = config_.auto_whitelist_clients;
+  const std::uint32_t client_threshold = run.settings.config.auto_whitelist_clients;
   if (client_threshold > 0) {
     // postgrey counts a client's first successful retry of each triplet, at
     // most once an hour, towards auto-whitelisting.
@@ -356,7 +381,7 @@ void Greylister::count_first_pass(const Run& run, Decision& decision) const {
           record->last_seen = now;
           reached = record->deliveries == client_threshold;
           value = encode_client(*record);
-          return {UpdateOutcome::Verdict::kWrite, client_expires_at(*record, config_)};
+          return {UpdateOutcome::Verdict::kWrite, client_expires_at(*record, run.settings.config)};
         });
     if (!counted.ok()) {
       decision.warning = "client AWL count failed: " + counted.message();
@@ -365,10 +390,10 @@ void Greylister::count_first_pass(const Run& run, Decision& decision) const {
     }
   }
 
-  const std::uint32_t domain_threshold = config_.auto_whitelist_domains;
+  const std::uint32_t domain_threshold = run.settings.config.auto_whitelist_domains;
   const std::string key = domain_threshold > 0 ? keys_.domain_key(run.request) : std::string();
   if (key.empty()) return;
-  const std::uint64_t sender = record_hash(normalize_sender(run.request.sender), config_);
+  const std::uint64_t sender = record_hash(normalize_sender(run.request.sender), keys_.config());
   const Status counted = run.store.update(
       Table::kClients, key, [&](std::optional<std::string>& value) -> UpdateOutcome {
         auto record = value ? decode_domain(*value) : std::nullopt;
@@ -380,7 +405,7 @@ void Greylister::count_first_pass(const Run& run, Decision& decision) const {
         }
         record->last_seen = now;
         value = encode_domain(*record);
-        return {UpdateOutcome::Verdict::kWrite, domain_expires_at(*record, config_)};
+        return {UpdateOutcome::Verdict::kWrite, domain_expires_at(*record, run.settings.config)};
       });
   if (!counted.ok()) decision.warning = "domain AWL count failed: " + counted.message();
 }

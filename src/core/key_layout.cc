@@ -186,4 +186,17 @@ std::string RecordKeys::greytrap_key_of(std::string_view client_address) const {
   return stored(KeyKind::kGreytrap, encode_greytrap_key(client_network(client_address, config_)));
 }
 
+std::optional<std::string_view> keying_difference(const GreylistConfig& a,
+                                                  const GreylistConfig& b) {
+  if (a.lookup_by_host != b.lookup_by_host) return "lookup-by-host";
+  if (a.ipv4_cidr != b.ipv4_cidr) return "ipv4cidr";
+  if (a.ipv6_cidr != b.ipv6_cidr) return "ipv6cidr";
+  if (a.privacy != b.privacy) return "privacy";
+  if (a.privacy && a.privacy_key != b.privacy_key) return "privacy-key-file";
+  if (a.pool_by_domain != b.pool_by_domain) return "pool-by-domain";
+  if (a.pool_dynamic_names != b.pool_dynamic_names) return "pool-dynamic-names";
+  if (a.client_awl_key != b.client_awl_key) return "client-awl-key";
+  return std::nullopt;
+}
+
 }  // namespace greylist

@@ -1,10 +1,12 @@
 #include "daemon/expiry_thread.h"
 
+#include <utility>
+
 namespace greylist {
 
 ExpiryThread::ExpiryThread(const GreylistConfig& config, Store& store, const Clock& clock,
-                           ExpiryPace pace)
-    : sweeper_(config, store, clock), pace_(pace), thread_([this] { loop(); }) {}
+                           ExpiryPace pace, ExpirySweeper::RulesSource rules)
+    : sweeper_(config, store, clock, std::move(rules)), pace_(pace), thread_([this] { loop(); }) {}
 
 ExpiryThread::~ExpiryThread() { stop(); }
 
@@ -17,12 +19,21 @@ void ExpiryThread::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void ExpiryThread::set_config(const GreylistConfig& config) {
+  std::lock_guard lock(mutex_);
+  next_config_ = config;
+}
+
 void ExpiryThread::loop() {
   std::size_t erased_this_pass = 0;
   std::size_t scanned_this_pass = 0;
   std::size_t newer_this_pass = 0;
   for (;;) {
     std::chrono::milliseconds pause = pace_.between_batches;
+    {
+      std::lock_guard lock(mutex_);
+      if (next_config_) sweeper_.set_config(*std::exchange(next_config_, std::nullopt));
+    }
     auto step = sweeper_.step(pace_.batch);
     if (!step.ok()) {
       error_log_.log(Severity::kWarning, "expiry sweep: " + step.status().message());

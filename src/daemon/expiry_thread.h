@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "greylist/expiry_sweeper.h"
@@ -23,12 +24,17 @@ struct ExpiryPace {
 
 class ExpiryThread {
  public:
-  // Starts the thread. config/store/clock must outlive this object.
-  ExpiryThread(const GreylistConfig& config, Store& store, const Clock& clock, ExpiryPace pace = ExpiryPace());
+  // Starts the thread. config/store/clock must outlive this object; `rules`
+  // as ExpirySweeper's (the Greylister's rules, for their autowhite).
+  ExpiryThread(const GreylistConfig& config, Store& store, const Clock& clock,
+               ExpiryPace pace = ExpiryPace(), ExpirySweeper::RulesSource rules = {});
   ~ExpiryThread();  // stop()s
 
   // Wakes the thread and joins it; idempotent.
   void stop();
+
+  // The sweep uses `config` from its next batch on (SIGHUP). Thread-safe.
+  void set_config(const GreylistConfig& config);
 
  private:
   void loop();
@@ -39,6 +45,7 @@ class ExpiryThread {
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  std::optional<GreylistConfig> next_config_;  // set_config()'s, until the loop takes it
   std::thread thread_;
 };
 

@@ -26,6 +26,7 @@
 #include "daemon/control_signals.h"
 #include "daemon/expiry_thread.h"
 #include "daemon/front_end_threads.h"
+#include "daemon/hup_reload.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_server.h"
 #include "daemon/rules_reload.h"
@@ -89,45 +90,6 @@ void raise_descriptor_limit(const DaemonOptions& options) {
                 std::to_string(options.milter.limits.max_connections) +
                 " need: raise it (systemd: LimitNOFILE=) or lower them");
   }
-}
-
-// Relative paths are resolved at start: the daemon changes directory.
-void make_paths_absolute(DaemonOptions& options) {
-  const auto absolute = [](std::string& path) {
-    if (!path.empty()) path = std::filesystem::absolute(path).lexically_normal().string();
-  };
-  absolute(options.dbdir);
-  absolute(options.pidfile);
-  absolute(options.privacy_key_file);
-  absolute(options.rules.file);  // also names the rules in log lines and metrics
-  for (auto& file : options.whitelist_clients) absolute(file.path);
-  for (auto& file : options.whitelist_recipients) absolute(file.path);
-  for (auto& spec : options.policy.sockets) {
-    if (spec.kind == SocketSpec::Kind::kUnix) absolute(spec.path);
-  }
-  if (options.milter.socket.kind == SocketSpec::Kind::kUnix) absolute(options.milter.socket.path);
-}
-
-// SIGHUP: a complete new whitelist replaces the old one in one atomic swap,
-// so requests in flight see either list, never a half-read one; on any
-// error the old lists stay in force.
-void reload_whitelists(const DaemonOptions& options, Greylister& greylister, Metrics& metrics) {
-  log_info("HUP received: reloading whitelists...");
-  notify_reloading();
-  auto whitelist = StaticWhitelist::load(options.whitelist_clients, options.whitelist_recipients);
-  if (!whitelist.ok()) {
-    log_warning("whitelist reload failed, keeping the old lists: " + whitelist.status().message());
-    metrics.on_whitelist_reload(false);
-    notify_status("serving (whitelist reload failed)");
-    return;
-  }
-  for (const auto& warning : whitelist.value().warnings) log_warning(warning);
-  const auto& loaded = *whitelist.value().whitelist;
-  log_info("whitelists reloaded: " + std::to_string(loaded.client_rule_count()) + " client rules, " +
-           std::to_string(loaded.recipient_rule_count()) + " recipient rules");
-  greylister.set_whitelist(whitelist.value().whitelist);
-  metrics.on_whitelist_reload(true);
-  notify_status("serving");
 }
 
 // What the daemon opens at start-up, in the order it must be closed.
@@ -272,8 +234,7 @@ struct Core {
 // Waits for control signals (and ControlSignals::wake()) until one stops
 // the daemon; with the systemd watchdog on, wakes up to prove the daemon
 // is alive (a store call still returns) between them.
-void serve_until_stopped(const DaemonOptions& options, ControlSignals& signals, Core& core,
-                         Store& store) {
+void serve_until_stopped(ControlSignals& signals, Store& store, HupReload& hup) {
   const auto watchdog = watchdog_interval();
   for (;;) {
     const auto signal_number = signals.wait(watchdog);
@@ -288,8 +249,7 @@ void serve_until_stopped(const DaemonOptions& options, ControlSignals& signals, 
       continue;
     }
     if (*signal_number == SIGHUP) {
-      reload_whitelists(options, core.greylister, core.metrics);
-      reload_rules(options.rules, core.greylister, core.resolver, core.metrics);
+      hup.reload();
       continue;
     }
     if (*signal_number == ControlSignals::kWoken) return;  // a front end stopped
@@ -414,12 +374,16 @@ void log_starting(const DaemonOptions& options, const FrontEnds& front_ends, Sto
 
 // Serves until a control signal stops the daemon, then stops the front
 // ends and the expiry thread; the exit status.
-int serve(const DaemonOptions& options, ControlSignals& signals, FrontEnds& front_ends, Core& core,
-          Store& store) {
+int serve(const DaemonOptions& options, ConfigReload config, ControlSignals& signals,
+          FrontEnds& front_ends, Core& core, Store& store) {
   // The expiry thread inherits the block; the front ends' threads are
   // started after listen(), each blocked from its start: from here on
   // every control signal reaches the main loop, none libmilter's thread.
-  ExpiryThread expiry(core.greylister.config(), store, core.clock);
+  ExpiryThread expiry(core.greylister.config(), store, core.clock, ExpiryPace(),
+                      [&greylister = core.greylister] { return greylister.rules(); });
+  HupReload hup(std::move(config), options,
+                {core.greylister, expiry, core.metrics, core.resolver, front_ends.policy.get(),
+                 front_ends.milter.get()});
   signals.listen();
   // A front end that stops on its own (a listener error, libmilter's loop
   // returning) stops the whole daemon with a failure status, for the
@@ -430,7 +394,7 @@ int serve(const DaemonOptions& options, ControlSignals& signals, FrontEnds& fron
   log_info("ready");
   notify_ready("serving");
   report_started();
-  serve_until_stopped(options, signals, core, store);
+  serve_until_stopped(signals, store, hup);
 
   threads.request_stop();
   notify_stopping();
@@ -453,9 +417,10 @@ int fail(const std::string& message, int status = kExitStartup) {
   return status;
 }
 
-int run(DaemonOptions options) {
+int run(DaemonOptions options, ConfigReload config) {
   configure_logging(options.log);
-  make_paths_absolute(options);
+  // Relative paths are resolved at start: the daemon changes directory.
+  make_paths_absolute(options, std::filesystem::current_path().string());
   // Before detaching: an invalid rules file is a configuration error, told
   // on the terminal with its FILE:LINE.
   auto rules = load_rules(options.rules);
@@ -492,7 +457,7 @@ int run(DaemonOptions options) {
     metrics_server = std::move(started).value();
   }
   log_starting(options, front_ends, *resources.store);
-  return serve(options, *process.signals, front_ends, core, *resources.store);
+  return serve(options, std::move(config), *process.signals, front_ends, core, *resources.store);
 }
 
 }  // namespace
@@ -506,7 +471,11 @@ int main(int argc, char* argv[]) {
   }
   if (parsed.value().outcome != greylist::ParsedOptions::Outcome::kRun) return 0;
   try {
-    return greylist::run(std::move(parsed).value().options);
+    // SIGHUP reads the configuration again as here, from here (the daemon
+    // changes directory).
+    greylist::ConfigReload config(std::vector<std::string>(argv + 1, argv + argc),
+                                  std::filesystem::current_path().string());
+    return greylist::run(std::move(parsed).value().options, std::move(config));
   } catch (const std::exception& e) {
     greylist::log(greylist::Severity::kCritical, std::string("unexpected error: ") + e.what());
     greylist::report_failed(e.what());

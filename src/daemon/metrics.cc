@@ -89,6 +89,16 @@ std::uint64_t directory_bytes(const std::string& dir) {
   return total;
 }
 
+// A counter of reloads by result ("ok", "failed").
+void render_reload_counter(std::ostream& out, const char* name, const char* help,
+                           const std::atomic<std::uint64_t>& ok,
+                           const std::atomic<std::uint64_t>& failed) {
+  out << "# HELP " << name << " " << help << "\n"
+      << "# TYPE " << name << " counter\n"
+      << name << "{result=\"ok\"} " << ok.load(std::memory_order_relaxed) << "\n"
+      << name << "{result=\"failed\"} " << failed.load(std::memory_order_relaxed) << "\n";
+}
+
 }  // namespace
 
 Metrics::Metrics(std::string dbdir)
@@ -124,6 +134,11 @@ void Metrics::on_rules_reload(bool ok) noexcept {
   (ok ? rules_reloads_ok_ : rules_reloads_failed_).fetch_add(1, std::memory_order_relaxed);
 }
 
+void Metrics::on_config_reload(bool ok, std::size_t restart_pending) noexcept {
+  (ok ? config_reloads_ok_ : config_reloads_failed_).fetch_add(1, std::memory_order_relaxed);
+  if (ok) restart_pending_.store(restart_pending, std::memory_order_relaxed);
+}
+
 void Metrics::count_rule_match(const RuleMatch& match) noexcept {
   try {
     std::pair<std::string, std::string> key{match.rule.label(), rule_action_name(match.action)};
@@ -154,14 +169,23 @@ void Metrics::on_dns_list_answer(std::string_view list, DnsAnswer::Kind kind) no
   }
 }
 
+void Metrics::render_reloads(std::ostream& out) const {
+  render_reload_counter(out, "greylist_whitelist_reloads_total",
+                        "Whitelist reloads (SIGHUP) by result.", reloads_ok_, reloads_failed_);
+  render_reload_counter(out, "greylist_config_reloads_total",
+                        "Settings reloads (SIGHUP) by result.", config_reloads_ok_,
+                        config_reloads_failed_);
+  out << "# HELP greylist_config_restart_pending Changed settings that wait for a restart.\n"
+      << "# TYPE greylist_config_restart_pending gauge\n"
+      << "greylist_config_restart_pending " << restart_pending_.load(std::memory_order_relaxed)
+      << "\n";
+}
+
 void Metrics::render_rules(std::ostream& out) const {
-  out << "# HELP greylist_rules_reloads_total Rules file reloads (SIGHUP) by result.\n"
-      << "# TYPE greylist_rules_reloads_total counter\n"
-      << "greylist_rules_reloads_total{result=\"ok\"} "
-      << rules_reloads_ok_.load(std::memory_order_relaxed) << "\n"
-      << "greylist_rules_reloads_total{result=\"failed\"} "
-      << rules_reloads_failed_.load(std::memory_order_relaxed) << "\n"
-      << "# HELP greylist_rule_matches_total Decisions a rule made or whose options applied, by "
+  render_reload_counter(out, "greylist_rules_reloads_total",
+                        "Rules file reloads (SIGHUP) by result.", rules_reloads_ok_,
+                        rules_reloads_failed_);
+  out << "# HELP greylist_rule_matches_total Decisions a rule made or whose options applied, by "
          "rule (its id, or FILE:LINE) and action.\n"
       << "# TYPE greylist_rule_matches_total counter\n";
   std::lock_guard lock(rules_mutex_);
@@ -216,13 +240,8 @@ std::string Metrics::render() const {
   out << "# HELP greylist_store_errors_total Decisions the database could not make (answered by "
          "--on-error).\n"
       << "# TYPE greylist_store_errors_total counter\n"
-      << "greylist_store_errors_total " << store_errors_.load(std::memory_order_relaxed) << "\n"
-      << "# HELP greylist_whitelist_reloads_total Whitelist reloads (SIGHUP) by result.\n"
-      << "# TYPE greylist_whitelist_reloads_total counter\n"
-      << "greylist_whitelist_reloads_total{result=\"ok\"} "
-      << reloads_ok_.load(std::memory_order_relaxed) << "\n"
-      << "greylist_whitelist_reloads_total{result=\"failed\"} "
-      << reloads_failed_.load(std::memory_order_relaxed) << "\n";
+      << "greylist_store_errors_total " << store_errors_.load(std::memory_order_relaxed) << "\n";
+  render_reloads(out);
   render_rules(out);
   out << "# HELP greylist_database_bytes Bytes of the files in the database directory.\n"
       << "# TYPE greylist_database_bytes gauge\n"

@@ -1,7 +1,7 @@
 // Metrics: counters the daemon keeps for Prometheus (--metrics).
 //
 // Decisions by front end, action and reason; decision latency histograms;
-// store errors; whitelist and rules reloads; the database's size on disk;
+// store errors; settings, whitelist and rules reloads; the database's size on disk;
 // matches per rule and DNS list answers per list. The counters of every
 // request are lock-free atomics; those of the rules (only for decisions a
 // rule made or shaped, and DNS list lookups) take a mutex. Thread-safe.
@@ -39,6 +39,9 @@ class Metrics final : public DecisionObserver, public DnsListObserver {
                    std::chrono::nanoseconds elapsed) noexcept override;
   void on_whitelist_reload(bool ok) noexcept;
   void on_rules_reload(bool ok) noexcept;
+  // A settings reload (SIGHUP): whether the file was valid, and how many
+  // changed restart-only settings now wait for a restart (0 when invalid).
+  void on_config_reload(bool ok, std::size_t restart_pending) noexcept;
   void on_dns_list_answer(std::string_view list, DnsAnswer::Kind kind) noexcept override;
 
   // The Prometheus text exposition format (version 0.0.4).
@@ -71,8 +74,13 @@ class Metrics final : public DecisionObserver, public DnsListObserver {
   std::atomic<std::uint64_t> reloads_failed_{0};
   std::atomic<std::uint64_t> rules_reloads_ok_{0};
   std::atomic<std::uint64_t> rules_reloads_failed_{0};
+  std::atomic<std::uint64_t> config_reloads_ok_{0};
+  std::atomic<std::uint64_t> config_reloads_failed_{0};
+  std::atomic<std::uint64_t> restart_pending_{0};
 
   void count_rule_match(const RuleMatch& match) noexcept;
+  // SIGHUP: whitelist and settings reloads.
+  void render_reloads(std::ostream& out) const;
   void render_rules(std::ostream& out) const;
 
   mutable std::mutex rules_mutex_;

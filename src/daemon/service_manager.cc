@@ -12,7 +12,7 @@ void notify_ready(const std::string& status) {
 
 void notify_stopping() { sd_notify(0, "STOPPING=1\nSTATUS=stopping"); }
 
-void notify_reloading() { sd_notify(0, "STATUS=reloading whitelists"); }
+void notify_reloading() { sd_notify(0, "STATUS=reloading the configuration and the whitelists"); }
 
 void notify_status(const std::string& status) { sd_notify(0, ("STATUS=" + status).c_str()); }
 

@@ -163,18 +163,24 @@ class LibmilterServer final : public MilterServer {
  public:
   LibmilterServer(MilterContext context, std::optional<sockaddr_storage> poke_address,
                   socklen_t poke_length)
-      : context_(std::move(context)), poke_address_(poke_address), poke_length_(poke_length) {}
+      : context_(std::make_shared<const MilterContext>(std::move(context))),
+        poke_address_(poke_address),
+        poke_length_(poke_length) {}
   ~LibmilterServer() override;
 
   void run() override;
   void stop() override;
 
-  const MilterContext& context() const { return context_; }
+  Status set_replies(const MilterSettings& settings) override;
+
+  // What a connection beginning now is answered with.
+  std::shared_ptr<const MilterContext> context() const { return std::atomic_load(&context_); }
 
  private:
   void poke_listener() const;
 
-  const MilterContext context_;
+  // Accessed with atomic_load/store (set_replies()).
+  std::shared_ptr<const MilterContext> context_;
   // Where the listener can be reached from here, to wake it on stop().
   const std::optional<sockaddr_storage> poke_address_;
   const socklen_t poke_length_;
@@ -333,8 +339,9 @@ void LibmilterServer::run() {
   running_ = true;
   if (!stop_requested_) {
     std::optional<MilterConnectionGuard> guard;
-    if (context_.settings.socket.kind == SocketSpec::Kind::kInet) {
-      guard.emplace(context_.settings.socket.port, context_.settings.limits);
+    const auto opened = context();  // its socket and limits never change
+    if (opened->settings.socket.kind == SocketSpec::Kind::kInet) {
+      guard.emplace(opened->settings.socket.port, opened->settings.limits);
     }
     if (smfi_main() != MI_SUCCESS) log_error("milter: libmilter's listener failed");
   }
@@ -466,6 +473,22 @@ Status register_and_listen(const SocketSpec& spec, const MilterSettings& setting
 }
 
 }  // namespace
+
+Status LibmilterServer::set_replies(const MilterSettings& settings) {
+  const auto current = context();
+  MilterSettings next = current->settings;
+  next.common = settings.common;
+  next.common.dns = current->settings.common.dns;  // the resolver is open()'s
+  next.reply_code = settings.reply_code;
+  next.enhanced_code = settings.enhanced_code;
+  next.header_always = settings.header_always;
+  auto context = make_milter_context(std::move(next), *current->greylister, *current->clock);
+  if (!context.ok()) return context.status();
+  registry().on_error = settings.common.on_error;
+  std::atomic_store(&context_,
+                    std::make_shared<const MilterContext>(std::move(context).value()));
+  return Status::Ok();
+}
 
 Result<std::unique_ptr<MilterServer>> MilterServer::open(MilterSettings settings,
                                                          const Greylister& greylister,

@@ -75,6 +75,13 @@ class MilterServer {
   virtual void run() = 0;
   // Thread-safe, idempotent; may be called before run().
   virtual void stop() = 0;
+  // Answers connections that begin from now on with the reply settings of
+  // `settings` (common: texts, header, hostname, on_error; reply_code,
+  // enhanced_code, header_always); the socket, skip networks, limits,
+  // timeout and DNS lists (common.dns) stay as open() set them. A connection in progress finishes
+  // with the settings it began with. InvalidArgument (nothing changes) when
+  // they are malformed, as open()'s. Thread-safe (SIGHUP).
+  virtual Status set_replies(const MilterSettings& settings) = 0;
 };
 
 }  // namespace greylist

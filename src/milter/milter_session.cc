@@ -149,6 +149,9 @@ Result<MilterContext> make_milter_context(MilterSettings settings, const Greylis
 
 MilterSession::MilterSession(const MilterContext& context) : context_(context) {}
 
+MilterSession::MilterSession(std::shared_ptr<const MilterContext> context)
+    : held_context_(std::move(context)), context_(*held_context_) {}
+
 void MilterSession::connect(std::string_view hostname, std::optional<IpAddress> address) {
   request_ = Request{};
   request_.front_end = "milter";

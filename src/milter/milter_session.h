@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -103,6 +104,8 @@ class MilterSession {
  public:
   // `context` must outlive the session.
   explicit MilterSession(const MilterContext& context);
+  // The session keeps `context` (not null) alive.
+  explicit MilterSession(std::shared_ptr<const MilterContext> context);
 
   // xxfi_connect. `hostname` is the MTA's name for the client; a bracketed
   // address ("[192.0.2.1]", Postfix's form when the name is unknown) or an
@@ -139,6 +142,7 @@ class MilterSession {
   RcptReply greylist_reply(const Decision& decision) const;
   void note_accepted(std::string_view not_delayed_why, std::optional<std::int64_t> delayed);
 
+  std::shared_ptr<const MilterContext> held_context_;  // first: context_ may refer to it
   const MilterContext& context_;
   Request request_;               // client, HELO, sender, queue id; recipient per call
   // Connection-level exemption (skip networks, no client address): the

@@ -51,10 +51,15 @@ std::string value_or_empty(const PolicyRequest& request, KnownAttribute name) {
 
 PolicyResponder::PolicyResponder(const PolicySettings& settings, const Greylister& greylister,
                                  const Clock& clock)
-    : settings_(settings), greylister_(greylister), clock_(clock) {}
+    : settings_(&settings), greylister_(greylister), clock_(clock) {}
+
+void PolicyResponder::use_settings(std::shared_ptr<const PolicySettings> settings) {
+  held_settings_ = std::move(settings);
+  settings_ = held_settings_.get();
+}
 
 std::string PolicyResponder::on_error_action() const {
-  return settings_.common.on_error == OnError::kTempfail ? std::string(kTempfailReply)
+  return settings_->common.on_error == OnError::kTempfail ? std::string(kTempfailReply)
                                                          : std::string("DUNNO");
 }
 
@@ -83,7 +88,7 @@ PolicyStep PolicyResponder::begin(const PolicyRequest& request) noexcept {
 PolicyAnswer PolicyResponder::finish(const PolicyLookup& lookup, const DnsAnswers& answers) noexcept {
   try {
     const Decision decision = greylister_.decide(lookup.core, lookup.plan, answers);
-    report_dns_answers(settings_.common.dns, lookup.plan.assessment.queries, answers);
+    report_dns_answers(settings_->common.dns, lookup.plan.assessment.queries, answers);
     return decided(lookup.core, decision, {lookup.etrn, lookup.instance});
   } catch (const std::exception& e) {
     return failed(e.what());
@@ -194,7 +199,7 @@ std::string PolicyResponder::greylist_action(const ReplyContext& context, const 
   const RuleReply rule = greylist_overrides(decision.rule);
   std::string text = !rule.text.empty()
                          ? rule.text
-                         : format_greylist_text(settings_.common.greylist_text,
+                         : format_greylist_text(settings_->common.greylist_text,
                                                 decision.seconds_left, core.recipient);
   if (!rule.enhanced_code.empty()) {
     text = rule.enhanced_code + " " + text;
@@ -203,7 +208,7 @@ std::string PolicyResponder::greylist_action(const ReplyContext& context, const 
     // talks ETRN; Postfix sends etrn_domain (maybe empty) in that case.
     text = "4.2.0 " + text;
   }
-  return (rule.code.empty() ? settings_.greylist_action : rule.code) + " " + text;
+  return (rule.code.empty() ? settings_->greylist_action : rule.code) + " " + text;
 }
 
 std::string PolicyResponder::action_for(const ReplyContext& context, const Request& core,
@@ -219,9 +224,9 @@ std::string PolicyResponder::action_for(const ReplyContext& context, const Reque
       if (!decision.delayed_seconds) break;
       if (!context.instance.empty() && context.instance == last_prepended_instance_) break;
       last_prepended_instance_ = std::string(context.instance);
-      return "PREPEND " + format_greylist_header(settings_.common.header_template,
+      return "PREPEND " + format_greylist_header(settings_->common.header_template,
                                                  *decision.delayed_seconds,
-                                                 settings_.common.hostname, clock_.now());
+                                                 settings_->common.hostname, clock_.now());
     }
     case Decision::Action::kWhitelisted:
       break;

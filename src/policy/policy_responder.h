@@ -41,6 +41,7 @@
 // throws.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -99,6 +100,10 @@ class PolicyResponder {
   // The reply --on-error gives (a request answered when the store failed).
   std::string on_error_reply() const;
 
+  // Answers with `settings` instead of the constructor's from now on,
+  // keeping them alive (a reload: PolicyServer::set_replies()).
+  void use_settings(std::shared_ptr<const PolicySettings> settings);
+
  private:
   // What the reply depends on beyond the decision.
   struct ReplyContext {
@@ -117,7 +122,8 @@ class PolicyResponder {
                               const Decision& decision) const;
   std::string on_error_action() const;
 
-  const PolicySettings& settings_;
+  const PolicySettings* settings_;
+  std::shared_ptr<const PolicySettings> held_settings_;  // use_settings()'s
   const Greylister& greylister_;
   const Clock& clock_;
   std::string last_prepended_instance_;

@@ -190,6 +190,7 @@ class PolicyServerImpl final : public PolicyServer {
   PolicyServerImpl(PolicySettings settings, const Greylister& greylister, const Clock& clock,
                    DeferredCommits* commits)
       : settings_(std::move(settings)),
+        replies_(std::make_shared<const PolicySettings>(settings_)),
         greylister_(greylister),
         clock_(clock),
         io_(std::make_unique<asio::io_context>(1)),
@@ -232,9 +233,15 @@ class PolicyServerImpl final : public PolicyServer {
   void run() override;
   void stop() override;
   std::vector<std::string> bound_addresses() const override { return bound_; }
+  void set_replies(const PolicySettings& settings) override {
+    auto replies = std::make_shared<PolicySettings>(settings);
+    replies->common.dns = settings_.common.dns;  // the resolver is open()'s
+    std::atomic_store(&replies_, std::shared_ptr<const PolicySettings>(std::move(replies)));
+  }
 
   // For connections.
   const PolicySettings& settings() const { return settings_; }
+  std::shared_ptr<const PolicySettings> replies() const { return std::atomic_load(&replies_); }
   const PolicyLimits& limits() const { return limits_; }
   const Greylister& greylister() const { return greylister_; }
   const Clock& clock() const { return clock_; }
@@ -268,6 +275,9 @@ class PolicyServerImpl final : public PolicyServer {
   void remove_socket_files();
 
   PolicySettings settings_;
+  // What requests are answered with (set_replies()); accessed with
+  // atomic_load/store.
+  std::shared_ptr<const PolicySettings> replies_;
   PolicyLimits limits_;
   const Greylister& greylister_;
   const Clock& clock_;
@@ -372,6 +382,7 @@ awaitable<void> Connection<Socket>::serve() {
           violated = true;
           break;
         }
+        responder.use_settings(server_.replies());
         PolicyStep step = deferring([&] { return responder.begin(parser.take_request()); });
         if (step.lookup) step.answer = co_await finish_after_dns(responder, *step.lookup);
         server_.emit(step.answer.log);

@@ -82,6 +82,12 @@ class PolicyServer {
   virtual void run() = 0;
   // Thread-safe; idempotent; may come before run() (run() then returns soon).
   virtual void stop() = 0;
+  // Answers from the next request on with the reply settings of `settings`
+  // (greylist_action and common: texts, header, hostname, on_error); the
+  // sockets, threads, limits and DNS lists (common.dns) stay as open() set
+  // them. Thread-safe
+  // (SIGHUP); a request being answered finishes with the old ones.
+  virtual void set_replies(const PolicySettings& settings) = 0;
   // Every listening address in the order of settings.sockets, in Postfix
   // syntax with the port actually bound: "inet:127.0.0.1:10023",
   // "inet:[::1]:10023", "unix:/run/x.sock". A host name gives one entry per

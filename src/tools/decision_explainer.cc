@@ -178,7 +178,8 @@ DecisionExplainer::DecisionExplainer(const Greylister& greylister, Store& store)
 Result<Explanation> DecisionExplainer::explain(const Request& request, EpochSeconds now,
                                                const DnsAnswers& answers) const {
   DryRunStore view(store_);
-  Narrator narrator(request, greylister_.config(), now);
+  const GreylistConfig config = greylister_.config();  // the narrator keeps a reference
+  Narrator narrator(request, config, now);
   Explanation out;
   out.decision = greylister_.decide_traced(request, now, view, narrator, answers);
   if (out.decision.action == Decision::Action::kError) {

@@ -4,6 +4,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <string>
@@ -12,6 +13,9 @@ namespace greylist {
 namespace {
 
 LogSettings g_settings;
+// g_settings.verbose and .quiet, which change while threads log.
+std::atomic<bool> g_verbose{false};
+std::atomic<bool> g_quiet{false};
 std::mutex g_stderr_mutex;
 // The process id in stderr lines, kept instead of a getpid() call per line;
 // a forked child (daemonizing) takes its own.
@@ -41,10 +45,11 @@ const char* prefix(Severity severity) {
 
 }  // namespace
 
-bool decision_lines_logged() { return !g_settings.quiet; }
+bool decision_lines_logged() { return !g_quiet.load(std::memory_order_relaxed); }
 
 void configure_logging(const LogSettings& settings) {
   g_settings = settings;
+  set_log_verbosity(settings.verbose, settings.quiet);
   refresh_pid();
   if (settings.target == LogSettings::Target::kSyslog) {
     // openlog keeps the pointer: g_settings.ident lives for the whole process.
@@ -52,8 +57,13 @@ void configure_logging(const LogSettings& settings) {
   }
 }
 
+void set_log_verbosity(bool verbose, bool quiet) {
+  g_verbose.store(verbose, std::memory_order_relaxed);
+  g_quiet.store(quiet, std::memory_order_relaxed);
+}
+
 void log(Severity severity, std::string_view message) {
-  if (severity == Severity::kDebug && !g_settings.verbose) return;
+  if (severity == Severity::kDebug && !g_verbose.load(std::memory_order_relaxed)) return;
   const int length = message.size() > 8000 ? 8000 : static_cast<int>(message.size());
   if (g_settings.target == LogSettings::Target::kSyslog) {
     syslog(syslog_priority(severity), "%s%.*s", prefix(severity), length, message.data());

@@ -30,6 +30,10 @@ bool decision_lines_logged();
 // Installs the sink. Not thread-safe: call before starting threads.
 void configure_logging(const LogSettings& settings);
 
+// Changes LogSettings::verbose and ::quiet of the installed sink (SIGHUP);
+// thread-safe, takes effect for the next line.
+void set_log_verbosity(bool verbose, bool quiet);
+
 // Writes one line. Warnings are prefixed "warning: ", errors "error: ",
 // critical "fatal: " (Postfix style). Thread-safe.
 void log(Severity severity, std::string_view message);

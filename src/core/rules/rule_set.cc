@@ -39,13 +39,25 @@ bool any_greytrap(const RuleSet::Data& data) {
   return false;
 }
 
+std::optional<std::chrono::seconds> any_longest_autowhite(const RuleSet::Data& data) {
+  std::optional<std::chrono::seconds> longest;
+  for (const auto& rule : data.rules) {
+    if (rule.options.autowhite && (!longest || *rule.options.autowhite > *longest)) {
+      longest = rule.options.autowhite;
+    }
+  }
+  return longest;
+}
+
 }  // namespace
 
 RuleSet::RuleSet() : data_(std::make_unique<Data>()) {
   data_->index = std::make_shared<const rules::RuleIndex>(data_->rules);
 }
 RuleSet::RuleSet(std::unique_ptr<Data> data)
-    : data_(std::move(data)), has_greytraps_(any_greytrap(*data_)) {}
+    : data_(std::move(data)),
+      has_greytraps_(any_greytrap(*data_)),
+      longest_autowhite_(any_longest_autowhite(*data_)) {}
 RuleSet::~RuleSet() = default;
 
 Result<std::shared_ptr<const RuleSet>> RuleSet::parse(std::string_view text,
@@ -91,5 +103,9 @@ std::size_t RuleSet::dnsrbl_count() const { return data_->dns_lists.size(); }
 const std::string& RuleSet::file() const { return data_->file; }
 
 bool RuleSet::has_greytraps() const { return has_greytraps_; }
+
+std::optional<std::chrono::seconds> RuleSet::longest_autowhite() const {
+  return longest_autowhite_;
+}
 
 }  // namespace greylist
