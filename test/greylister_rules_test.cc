@@ -341,6 +341,17 @@ TEST_CASE_FIXTURE(Fixture, "dnsrbl: plan names the query; decide reads the answe
   CHECK(g.plan(request()).assessment.queries.empty());
 }
 
+TEST_CASE_FIXTURE(Fixture, "dnsrbl: a statically whitelisted request needs no lookup") {
+  Greylister g = make("dnsrbl \"bl\" bl.example 127.0.0.2\n"
+                      "racl \"bl\" blacklist dnsrbl \"bl\"\n");
+  g.set_whitelist(std::make_shared<ListWhitelist>());
+  const Request listed = request("203.0.113.7", "a@foo.test", "postmaster@bar.test");
+  const RulePlan plan = g.plan(listed);
+  CHECK(plan.assessment.queries.empty());
+  CHECK(g.decide(listed, plan, {}).reason == Reason::kRecipientWhitelist);
+  CHECK(g.plan(request()).assessment.queries.size() == 1);
+}
+
 TEST_CASE_FIXTURE(Fixture, "concurrent set_rules while decide runs: every decision is one rule set's") {
   Greylister g(config, store, clock);
   const auto white = rules("racl whitelist default\n");

@@ -52,7 +52,9 @@ class Greylister {
   std::shared_ptr<const RuleSet> rules() const;
 
   // The rules now in force and the DNS names a decision on `request` needs
-  // (none without rules or dnsrbl clauses). Thread-safe; never throws.
+  // (none without rules or dnsrbl clauses, and none for a client or
+  // recipient on the static whitelists, which decide first: their
+  // addresses are not sent to the lists). Thread-safe; never throws.
   RulePlan plan(const Request& request) const;
 
   // Every decision is reported to `observer` (nullptr = none). Not

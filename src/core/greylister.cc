@@ -139,6 +139,11 @@ RulePlan Greylister::plan(const Request& request) const {
   RulePlan plan;
   plan.rules = rules();
   if (plan.rules) plan.assessment = plan.rules->assess(request);
+  if (!plan.assessment.queries.empty()) {
+    // The static whitelist decides before the rules: no lookup for its clients.
+    const auto whitelist = std::atomic_load(&whitelist_);
+    if (whitelist && whitelist->match(request)) plan.assessment = RuleAssessment{};
+  }
   return plan;
 }
 
