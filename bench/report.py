@@ -29,7 +29,7 @@ SERVER_NAMES = {
 
 # Top-level sections of BENCHMARKS.md that this report does not generate.
 KEPT_SECTIONS = ("## Redis store", "## Through Postfix", "## Before and after a refactoring",
-                 "## Rules and DNS lists")
+                 "## Rules and DNS lists", "## Shared commits and the cache size")
 
 
 def kept_sections(path):

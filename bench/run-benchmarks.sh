@@ -6,6 +6,12 @@
 #
 # Options: --quick | --full, --rounds N, --duration SECONDS (per measurement),
 # --no-scale (skip the pre-filled database tests), --no-milter, --no-report.
+# A part of the run (then use --no-report and read bench/results/latest.jsonl):
+# --policy-servers "LIST" (of gm-crash-safe gm-full postgrey noop-policy, and
+# gm-base-crash-safe gm-base-full: --baseline BINARY, an older build, side by
+# side; "" for none), --mixes "LIST", --connections "LIST", --no-c1000, --scale-sizes
+# "LIST", --cache-size SIZE (given to every start of the built greylist-milter,
+# the scale runs' included).
 #
 # Installs what it needs when missing (needs root then), builds the daemon and
 # the bench tools, then for several rounds starts each server on loopback with
@@ -27,6 +33,13 @@ DURATION=""
 SCALE=1
 MILTER=1
 REPORT=1
+C1000=1
+unset POLICY_SERVERS_ARG
+MIXES_ARG=""
+CONNECTIONS_ARG=""
+SCALE_SIZES_ARG=""
+BASELINE=""
+CACHE_ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) MODE=quick ;;
@@ -36,7 +49,14 @@ while [ $# -gt 0 ]; do
     --no-scale) SCALE=0 ;;
     --no-milter) MILTER=0 ;;
     --no-report) REPORT=0 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --no-c1000) C1000=0 ;;
+    --policy-servers) POLICY_SERVERS_ARG=$2; shift ;;
+    --mixes) MIXES_ARG=$2; shift ;;
+    --connections) CONNECTIONS_ARG=$2; shift ;;
+    --scale-sizes) SCALE_SIZES_ARG=$2; shift ;;
+    --baseline) BASELINE=$2; shift ;;
+    --cache-size) CACHE_ARGS=(--cache-size "$2"); shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "run-benchmarks: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -53,8 +73,9 @@ else
   SCALE_SIZES="10000 1000000 10000000"
   REQUESTS=2000000
 fi
-CONNECTIONS="1 8 32 128"
-MIXES="new repeat whitelisted"
+CONNECTIONS=${CONNECTIONS_ARG:-"1 8 32 128"}
+MIXES=${MIXES_ARG:-"new repeat whitelisted"}
+SCALE_SIZES=${SCALE_SIZES_ARG:-$SCALE_SIZES}
 DELAY=1                    # greylisting delay of every server: repeat pre-warm waits DELAY+1 s
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
 RESULTS_DIR=$ROOT/bench/results
@@ -105,10 +126,14 @@ start_server() {
   SERVER_PORT=$(free_port)
   mkdir -p "$db"
   case "$name" in
-    gm-crash-safe|gm-full)
-      local sync=crash-safe
-      [ "$name" = gm-full ] && sync=full
-      "$DAEMON" --policy "inet:127.0.0.1:$SERVER_PORT" --milter none --dbdir "$db" --log stderr \
+    gm-crash-safe|gm-full|gm-base-crash-safe|gm-base-full)
+      local sync=crash-safe daemon=$DAEMON
+      case "$name" in *-full) sync=full ;; esac
+      case "$name" in gm-base-*) daemon=$BASELINE ;; esac
+      [ -n "$daemon" ] || { echo "run-benchmarks: $name needs --baseline BINARY" >&2; exit 2; }
+      local -a cache=()
+      [ "$daemon" = "$DAEMON" ] && cache=("${CACHE_ARGS[@]}")
+      "$daemon" "${cache[@]}" --policy "inet:127.0.0.1:$SERVER_PORT" --milter none --dbdir "$db" --log stderr \
         --delay $DELAY --dynamic-delay 0 --sync $sync --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS" \
         2>>"$log" &
       ;;
@@ -199,7 +224,7 @@ BEGIN_S=$SECONDS
 echo "run-benchmarks: $MODE mode, $ROUNDS rounds, ${DURATION}s per measurement; results in $RESULTS" >&2
 
 # ---- policy: four servers, interleaved, rotated each round -------------------
-POLICY_SERVERS=(gm-crash-safe gm-full postgrey noop-policy)
+read -r -a POLICY_SERVERS <<<"${POLICY_SERVERS_ARG-gm-crash-safe gm-full postgrey noop-policy}"
 for round in $(seq 1 "$ROUNDS"); do
   n=${#POLICY_SERVERS[@]}
   for k in $(seq 0 $((n - 1))); do
@@ -231,6 +256,7 @@ if [ "$MILTER" = 1 ]; then
 fi
 
 # ---- 1,000 policy connections held open at once ----------------------------------
+if [ "$C1000" = 1 ]; then
 start_server gm-crash-safe "$WORK/db-c1000"
 out=$("$BENCH/policy-load" --port "$SERVER_PORT" --mix new --connections 1000 --client-threads 2 \
   --requests 50000 --duration 10 --timeout 10 --label gm-crash-safe || true)
@@ -238,6 +264,7 @@ echo "$out" | tail -1 >&2
 record "$(echo "$out" | grep '^{' || true)" "\"server\":\"gm-crash-safe\",\"round\":1,\"kind\":\"c1000\""
 stop_server
 rm -rf "$WORK/db-c1000"
+fi
 
 # ---- scale: pre-filled databases -------------------------------------------------
 if [ "$SCALE" = 1 ]; then

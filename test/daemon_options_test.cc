@@ -43,6 +43,7 @@ TEST_CASE("defaults are postgrey's") {
   CHECK(o.log.target == LogSettings::Target::kSyslog);
   CHECK(o.milter.skip_networks.size() == 2);
   CHECK(o.policy.threads == 4);
+  CHECK(o.cache_bytes == 64u * 1024 * 1024);
   CHECK(o.milter.limits.max_connections == 1000);
   CHECK(o.milter.limits.idle_timeout == std::chrono::seconds(3600));
 }
@@ -93,15 +94,36 @@ TEST_CASE("client kinds: defaults, values, and --compat postgrey") {
   CHECK_FALSE(parse({"--dynamic-delay", "7200", "--retry-window", "2h"}).ok());
 }
 
-TEST_CASE("--sync full raises the default thread count for group commit; --threads wins") {
+TEST_CASE("--sync full keeps 4 threads (one flusher shares the fsyncs); --threads wins") {
   auto full = parse({"--sync", "full"});
   REQUIRE(full.ok());
   CHECK(full.value().options.sync_full);
-  CHECK(full.value().options.policy.threads == 32);
+  CHECK(full.value().options.policy.threads == 4);
+  auto redis = parse({"--store", "redis"});
+  REQUIRE(redis.ok());
+  CHECK(redis.value().options.policy.threads == 32);
   auto explicit_threads = parse({"--sync", "full", "--threads", "8"});
   REQUIRE(explicit_threads.ok());
   CHECK(explicit_threads.value().options.policy.threads == 8);
   CHECK_FALSE(parse({"--threads", "0"}).ok());
+}
+
+TEST_CASE("--cache-size: bytes or K, M, G; from 1M to 64G") {
+  const std::vector<std::pair<const char*, std::uint64_t>> sizes = {
+      {"1048576", 1048576}, {"2048K", 2u << 20}, {"256M", 256u << 20}, {"256m", 256u << 20},
+      {"2G", std::uint64_t{2} << 30}, {"64G", std::uint64_t{64} << 30}};
+  for (const auto& [text, bytes] : sizes) {
+    CAPTURE(text);
+    auto r = parse({"--cache-size", text});
+    REQUIRE_MESSAGE(r.ok(), r.status().message());
+    CHECK(r.value().options.cache_bytes == bytes);
+  }
+  for (const char* bad : {"", "M", "1023K", "65G", "-1M", "1.5G", "12MB", "99999999999999999999G"}) {
+    CAPTURE(bad);
+    auto r = parse({"--cache-size", bad});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.status().message().find("--cache-size") != std::string::npos);
+  }
 }
 
 TEST_CASE("postgrey's spellings and units") {

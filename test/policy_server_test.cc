@@ -29,6 +29,7 @@
 #include "support/child_process.h"
 #include "support/fake_clock.h"
 #include "support/file_text.h"
+#include "support/forwarding_store.h"
 #include "support/line_client.h"
 #include "support/temp_dir.h"
 
@@ -73,32 +74,17 @@ int port_of(const std::string& address) {
 }
 
 // A Store whose updates take `delay`: a request stays in flight that long.
-class SlowStore final : public Store {
+class SlowStore final : public greylist::testing::ForwardingStore {
  public:
-  explicit SlowStore(Store& inner) : inner_(inner) {}
+  explicit SlowStore(Store& inner) : ForwardingStore(inner) {}
   std::chrono::milliseconds delay{0};
   std::atomic<int> updates_started{0};
-
   Status update(Table t, std::string_view k, const UpdateFunction& fn) override {
     ++updates_started;
     std::this_thread::sleep_for(delay);
-    return inner_.update(t, k, fn);
+    return ForwardingStore::update(t, k, fn);
   }
-  Result<std::optional<std::string>> get(Table t, std::string_view k) override {
-    return inner_.get(t, k);
-  }
-  Status put(Table t, std::string_view k, std::string_view v, EpochSeconds e) override {
-    return inner_.put(t, k, v, e);
-  }
-  Status erase(Table t, std::string_view k) override { return inner_.erase(t, k); }
-  Result<std::vector<StoreEntry>> scan(Table t, std::string_view a, std::size_t l) override {
-    return inner_.scan(t, a, l);
-  }
-  Result<std::uint64_t> count(Table t) override { return inner_.count(t); }
   const char* name() const override { return "slow"; }
-
- private:
-  Store& inner_;
 };
 
 // Waits for a thread running PolicyServer::run(). One that does not return

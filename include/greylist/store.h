@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "greylist/clock.h"
+#include "greylist/deferred_commits.h"
 #include "greylist/status.h"
 
 namespace greylist {
@@ -53,13 +54,17 @@ class Store {
   // Reads key, calls fn, applies its verdict: all atomically with respect to
   // every other update of the same key (also from other processes or hosts
   // sharing the store). When this returns ok, a kWrite/kErase is durable to
-  // the degree the store is configured for. On error nothing was changed.
+  // the degree the store is configured for, except on a thread inside a
+  // Scope of this store's deferred_commits(): there it is committed (every
+  // reader sees it) and durable only once a flush covered its ticket. On
+  // error nothing was changed.
   virtual Status update(Table table, std::string_view key, const UpdateFunction& fn) = 0;
 
   // The value under key, nullopt when absent.
   virtual Result<std::optional<std::string>> get(Table table, std::string_view key) = 0;
 
-  // Unconditional write / delete (import tools, tests). Erasing an absent key is ok.
+  // Unconditional write / delete (import tools, tests). Erasing an absent
+  // key is ok. Durable on return as update() is (deferred inside a Scope).
   virtual Status put(Table table, std::string_view key, std::string_view value,
                      EpochSeconds expires_at) = 0;
   virtual Status erase(Table table, std::string_view key) = 0;
@@ -76,6 +81,11 @@ class Store {
 
   // Short name for logs and metrics: "bdb", "memory", "redis".
   virtual const char* name() const = 0;
+
+  // Shared commits (greylist/deferred_commits.h), for a front end that can
+  // hold its replies until one flush covers many writes; nullptr when the
+  // store has none (every write is durable on return). Owned by the store.
+  virtual DeferredCommits* deferred_commits() { return nullptr; }
 };
 
 }  // namespace greylist

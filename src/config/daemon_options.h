@@ -46,6 +46,7 @@ struct DaemonOptions {
   // (checked whatever --store says, used with --store redis).
   RedisOptions redis;
   bool sync_full = false;           // --sync full: fsync every commit
+  std::size_t cache_bytes = 64 * 1024 * 1024;  // --cache-size: the Berkeley DB cache
   // --on-corruption reset: a database beyond recovery at start is moved
   // aside and the daemon starts empty (default fail: exit, saying what to do).
   bool reset_on_corruption = false;

@@ -85,13 +85,18 @@ Status fill_process(const po::variables_map& vm, DaemonOptions& out) {
   return Status::Ok();
 }
 
-// --dbdir, --sync, --on-corruption.
+// --dbdir, --sync, --cache-size, --on-corruption.
 Status fill_database(const po::variables_map& vm, DaemonOptions& out) {
   out.dbdir = get<std::string>(vm, "dbdir");
   if (out.dbdir.empty()) return bad("dbdir", "must not be empty");
   const auto sync = get<std::string>(vm, "sync");
   if (sync != "crash-safe" && sync != "full") return bad("sync", "'" + sync + "' must be crash-safe or full");
   out.sync_full = sync == "full";
+  constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+  auto cache = parse_byte_size("cache-size", get<std::string>(vm, "cache-size"), kMiB,
+                               std::uint64_t{64} << 30);
+  if (!cache.ok()) return cache.status();
+  out.cache_bytes = static_cast<std::size_t>(cache.value());
   const auto on_corruption = get<std::string>(vm, "on-corruption");
   if (on_corruption != "fail" && on_corruption != "reset") {
     return bad("on-corruption", "'" + on_corruption + "' must be fail or reset");
@@ -152,12 +157,11 @@ Status fill_on_error(const po::variables_map& vm, DaemonOptions& out) {
 // --threads and the connection limits of both front ends; after the store
 // and --sync, which choose the default number of threads.
 Status fill_connections(const po::variables_map& vm, DaemonOptions& out) {
-  // With --sync full each decision waits for its commit to reach the disk;
-  // Berkeley DB flushes the commits that wait together in one fsync, so more
-  // threads mean larger groups (measured in bench/analysis.md).
   // With --store redis each decision waits for network round trips to the
-  // server: more threads keep more requests in flight.
-  const bool waits_a_lot = out.sync_full || out.store == DaemonOptions::StoreKind::kRedis;
+  // server: more threads keep more requests in flight. --sync full needs no
+  // more: the policy threads hold their replies while one flusher thread
+  // makes one fsync cover them all (HeldReplies, issue 16).
+  const bool waits_a_lot = out.store == DaemonOptions::StoreKind::kRedis;
   const unsigned threads = vm.count("threads") != 0 ? get<unsigned>(vm, "threads")
                            : waits_a_lot            ? 32u
                                                     : 4u;

@@ -26,6 +26,10 @@ po::options_description describe_options() {
       ("sync", po::value<std::string>()->default_value("crash-safe"),
        "commit durability: crash-safe (survives a killed daemon) or full (fsync: survives "
        "power loss)")
+      ("cache-size", po::value<std::string>()->default_value("64M"),
+       "Berkeley DB cache shared by both tables, bytes or with K, M or G: memory the daemon "
+       "takes once it is full (Berkeley DB adds 25% below 500M); the tree's internal pages "
+       "should fit (greylist-milter(8), CACHE SIZE)")
       ("on-error", po::value<std::string>()->default_value("accept"),
        "answer when the database fails: accept (let mail through) or tempfail")
       ("on-corruption", po::value<std::string>()->default_value("fail"),
@@ -48,9 +52,8 @@ po::options_description describe_options() {
        "with --store redis: milliseconds one store operation may take, connecting included; "
        "beyond it --on-error answers")
       ("threads", po::value<unsigned>(),
-       "threads serving policy connections (default 4; 32 with --sync full, so that many "
-       "commits can share one disk flush, and with --store redis, so that many requests wait "
-       "for Redis at once)")
+       "threads serving policy connections (default 4; 32 with --store redis, so that many "
+       "requests wait for Redis at once)")
       ("policy-max-connections", po::value<std::string>()->default_value("1000"),
        "policy connections served at once; more are closed at once, with a log line")
       ("policy-idle-timeout", po::value<std::string>()->default_value("300"),

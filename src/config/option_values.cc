@@ -25,6 +25,31 @@ Result<std::int64_t> parse_number(const std::string& option, std::string_view te
   return value;
 }
 
+Result<std::uint64_t> parse_byte_size(const std::string& option, std::string_view text,
+                                      std::uint64_t min, std::uint64_t max) {
+  unsigned shift = 0;
+  std::string_view digits = text;
+  if (!digits.empty()) {
+    switch (digits.back()) {
+      case 'K': case 'k': shift = 10; break;
+      case 'M': case 'm': shift = 20; break;
+      case 'G': case 'g': shift = 30; break;
+      default: break;
+    }
+    if (shift != 0) digits.remove_suffix(1);
+  }
+  std::uint64_t value = 0;
+  const char* end = digits.data() + digits.size();
+  auto [ptr, ec] = std::from_chars(digits.data(), end, value);
+  const bool parsed = !digits.empty() && ec == std::errc() && ptr == end && value <= (max >> shift);
+  if (!parsed || (value << shift) < min) {
+    return bad(option, "'" + std::string(text) + "' is not a size from " +
+                           std::to_string(min >> 20) + "M to " + std::to_string(max >> 30) +
+                           "G (bytes, or a number followed by K, M or G)");
+  }
+  return value << shift;
+}
+
 Result<std::int64_t> parse_retry_window(std::string_view text) {
   if (!text.empty() && (text.back() == 'h' || text.back() == 'H')) {
     auto hours = parse_number("retry-window", text.substr(0, text.size() - 1), 1, 24 * 3650);

@@ -21,6 +21,11 @@ Status bad(const std::string& option, const std::string& what);
 Result<std::int64_t> parse_number(const std::string& option, std::string_view text,
                                   std::int64_t min, std::int64_t max);
 
+// A size in bytes: a whole number, or one followed by K, M or G (powers of
+// 1024), in [min, max] bytes (--cache-size).
+Result<std::uint64_t> parse_byte_size(const std::string& option, std::string_view text,
+                                      std::uint64_t min, std::uint64_t max);
+
 // postgrey's --retry-window: N days, or N followed by 'h' for hours; in seconds.
 Result<std::int64_t> parse_retry_window(std::string_view text);
 

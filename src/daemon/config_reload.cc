@@ -68,6 +68,7 @@ const std::vector<Row>& rows() {
       row("quiet", kReload, [](auto& o) -> auto& { return o.log.quiet; }),
       row("dbdir", kRestart, [](auto& o) -> auto& { return o.dbdir; }),
       row("sync", kRestart, [](auto& o) -> auto& { return o.sync_full; }),
+      row("cache-size", kRestart, [](auto& o) -> auto& { return o.cache_bytes; }),
       row("on-error", kReload,
           [](auto& o) { return std::tie(o.policy.common.on_error, o.milter.common.on_error); }),
       row("on-corruption", kRestart, [](auto& o) -> auto& { return o.reset_on_corruption; }),

@@ -140,6 +140,7 @@ Status open_database(const DaemonOptions& options, Resources& out) {
   BdbOptions bdb_options;
   bdb_options.directory = ".";
   bdb_options.sync = options.sync_full ? BdbOptions::Sync::kFull : BdbOptions::Sync::kCrashSafe;
+  bdb_options.cache_bytes = options.cache_bytes;
   // greylistctl on a stopped daemon's database (a long dump or import) owns
   // the directory meanwhile: wait for it, within systemd's start timeout
   // (TimeoutStartSec=120s); after that the unit's restart waits again.
@@ -320,12 +321,16 @@ struct FrontEnds {
   std::unique_ptr<MilterServer> milter;
 };
 
-Status open_front_ends(const DaemonOptions& options, Core& core, FrontEnds& out) {
+// The policy server shares the store's commits (when it has them) among the
+// requests each of its loops answers in one turn; libmilter's thread per
+// connection cannot hold a reply, so the milter's writes are durable on return.
+Status open_front_ends(const DaemonOptions& options, Core& core, Store& store, FrontEnds& out) {
   if (!options.policy.sockets.empty()) {
     PolicySettings settings = options.policy;
     settings.common.dns = core.dns_lists(options);
     settings.common.spf = core.spf.pooling();
-    auto server = PolicyServer::open(std::move(settings), core.greylister, core.clock);
+    auto server = PolicyServer::open(std::move(settings), core.greylister, core.clock,
+                                     store.deferred_commits());
     if (!server.ok()) return Status::IoError("policy front end: " + server.status().message());
     out.policy = std::move(server).value();
   }
@@ -444,7 +449,8 @@ int run(DaemonOptions options, ConfigReload config) {
     return fail("--pool-by-spf: " + started.message());
   }
   FrontEnds front_ends;
-  if (const Status opened = open_front_ends(options, core, front_ends); !opened.ok()) {
+  if (const Status opened = open_front_ends(options, core, *resources.store, front_ends);
+      !opened.ok()) {
     return fail(opened.message());
   }
   if (process.user) {

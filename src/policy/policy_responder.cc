@@ -63,10 +63,12 @@ std::string PolicyResponder::on_error_action() const {
                                                          : std::string("DUNNO");
 }
 
+std::string PolicyResponder::on_error_reply() const { return reply(on_error_action()); }
+
 // An exception (out of memory) is answered like a store failure.
 PolicyAnswer PolicyResponder::failed(const char* what) const {
   PolicyAnswer answer;
-  answer.reply = reply(on_error_action());
+  answer.reply = on_error_reply();
   answer.log.push_back({PolicyLogRecord::Kind::kStore, Severity::kError,
                         std::string("policy request failed") +
                             (what != nullptr ? ": " + printable(what) : std::string())});

@@ -102,6 +102,8 @@ class PolicyResponder {
   // names (missing or failed ones: "not listed"); counts them (DnsLists).
   PolicyAnswer finish(const PolicyLookup& lookup, const DnsAnswers& answers) noexcept;
   PolicyAnswer respond(const PolicyRequest& request) noexcept;
+  // The reply --on-error gives (a request answered when the store failed).
+  std::string on_error_reply() const;
 
   // Answers with `settings` instead of the constructor's from now on,
   // keeping them alive (a reload: PolicyServer::set_replies()).

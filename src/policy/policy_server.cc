@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/execution/context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -28,6 +29,7 @@
 
 #include "greylist/log_line.h"
 #include "greylist/spf_pooling.h"
+#include "policy/held_replies.h"
 #include "policy/policy_dns_step.h"
 #include "policy/policy_request_parser.h"
 #include "policy/policy_responder.h"
@@ -140,6 +142,26 @@ class Connection final : public ConnectionBase,
   awaitable<PolicyAnswer> finish_after_dns(PolicyResponder& responder, PolicyLookup& lookup);
   awaitable<void> watchdog();
   void touch();
+  // Runs decide(), which may write the store: with shared commits inside a
+  // Scope, so its writes are deferred and its reply is held until release().
+  template <typename Decide>
+  auto deferring(Decide&& decide) -> decltype(decide()) {
+    if (held_ == nullptr) return decide();
+    DeferredCommits::Scope scope(held_->commits());
+    auto result = decide();
+    const DeferredCommits::Ticket ticket = scope.ticket();
+    ticket_ = ticket_ ? DeferredCommits::Ticket::both(*ticket_, ticket) : ticket;
+    return result;
+  }
+  // Whether the replies in `out` must wait for a flush (no coroutine, no
+  // allocation when they need not: the usual case of a read-only decision).
+  bool held() {
+    if (ticket_ && held_->commits().covered(*ticket_)) ticket_.reset();
+    return ticket_.has_value();
+  }
+  // Waits until the held replies in `out` may leave; replaces them by
+  // --on-error's when their writes could not be made durable.
+  awaitable<void> release(std::string& out, const PolicyResponder& responder);
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -155,16 +177,19 @@ class Connection final : public ConnectionBase,
   std::string peer_;
   std::uint64_t id_;
   std::chrono::steady_clock::time_point deadline_{};
+  HeldReplies* held_ = nullptr;  // this loop's, with shared commits
   // Touched only on the connection's thread (its worker context).
   bool busy_ = false;      // answering (deciding, resolving or writing)
   bool resolving_ = false;  // waiting for DNS lists or SPF (bounded by their deadlines)
   bool stopping_ = false;  // the server is shutting down
   bool closed_ = false;
+  std::optional<DeferredCommits::Ticket> ticket_;  // the held replies'
 };
 
 class PolicyServerImpl final : public PolicyServer {
  public:
-  PolicyServerImpl(PolicySettings settings, const Greylister& greylister, const Clock& clock)
+  PolicyServerImpl(PolicySettings settings, const Greylister& greylister, const Clock& clock,
+                   DeferredCommits* commits)
       : settings_(std::move(settings)),
         replies_(std::make_shared<const PolicySettings>(settings_)),
         greylister_(greylister),
@@ -178,6 +203,7 @@ class PolicyServerImpl final : public PolicyServer {
       // Concurrency hint 1: each context is run by exactly one thread.
       workers_.push_back(std::make_unique<asio::io_context>(1));
       worker_guards_.emplace_back(asio::make_work_guard(*workers_.back()));
+      if (commits != nullptr) held_.push_back(std::make_unique<HeldReplies>(*workers_.back(), *commits));
     }
     limits_.max_line_bytes = settings_.max_line_bytes;
     limits_.max_attributes = settings_.max_attributes;
@@ -196,6 +222,7 @@ class PolicyServerImpl final : public PolicyServer {
     drain_timer_.reset();
     work_.reset();
     worker_guards_.clear();
+    held_.clear();     // waits for flushes posting to the workers
     workers_.clear();  // destroys the connections' pending coroutine frames
     server_strand_.reset();
     io_.reset();
@@ -231,6 +258,13 @@ class PolicyServerImpl final : public PolicyServer {
                                        " s (--policy-idle-timeout), closing the connection");
   }
   void connection_finished(std::uint64_t id);
+  // The held replies of the worker loop `loop`; nullptr without shared commits.
+  HeldReplies* held_replies(const asio::execution_context& loop) const;
+  void undurable(const Status& status, std::size_t replies) {
+    store_log_.log(Severity::kError, "greylist store failed, answering by --on-error: " +
+                                         std::to_string(replies) + " policy replies whose writes "
+                                         "did not reach the log: " + status.message());
+  }
 
  private:
   Status bind_inet(const SocketSpec& spec);
@@ -270,6 +304,7 @@ class PolicyServerImpl final : public PolicyServer {
   // bench/analysis.md).
   std::vector<std::unique_ptr<asio::io_context>> workers_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> worker_guards_;
+  std::vector<std::unique_ptr<HeldReplies>> held_;  // one per worker, with shared commits
   std::size_t next_worker_ = 0;  // server strand only
   std::optional<asio::steady_timer> drain_timer_;
   std::vector<std::unique_ptr<tcp::acceptor>> tcp_acceptors_;
@@ -320,6 +355,7 @@ void Connection<Socket>::touch() {
 template <typename Socket>
 awaitable<void> Connection<Socket>::serve() {
   auto self = this->shared_from_this();  // alive as long as this frame
+  held_ = server_.held_replies(asio::query(socket_.get_executor(), asio::execution::context));
   PolicyRequestParser parser(server_.limits());
   PolicyResponder responder(server_.settings(), server_.greylister(), server_.clock());
   std::array<char, kReadChunk> buffer;
@@ -349,13 +385,14 @@ awaitable<void> Connection<Socket>::serve() {
           break;
         }
         responder.use_settings(server_.replies());
-        PolicyStep step = responder.begin(parser.take_request());
+        PolicyStep step = deferring([&] { return responder.begin(parser.take_request()); });
         if (step.lookup) step.answer = co_await finish_after_dns(responder, *step.lookup);
         server_.emit(step.answer.log);
         out += step.answer.reply;
         touch();
       }
       if (!out.empty()) {
+        if (held()) co_await release(out, responder);
         co_await asio::async_write(socket_, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
         if (ec) break;
       }
@@ -389,7 +426,23 @@ awaitable<PolicyAnswer> Connection<Socket>::finish_after_dns(PolicyResponder& re
   DnsAnswers answers;
   if (!lookup.names.empty()) answers = co_await resolve_dns_lists(common.dns, std::move(lookup.names));
   resolving_ = false;
-  co_return responder.finish(lookup, answers);
+  co_return deferring([&] { return responder.finish(lookup, answers); });
+}
+
+template <typename Socket>
+awaitable<void> Connection<Socket>::release(std::string& out, const PolicyResponder& responder) {
+  const DeferredCommits::Ticket ticket = *ticket_;
+  ticket_.reset();
+  const Status durable = co_await held_->wait(ticket);
+  if (durable.ok()) co_return;
+  // One "action=...\n\n" per reply, with no other line break (PolicyAnswer).
+  std::size_t replies = 0;
+  for (std::size_t at = out.find("\n\n"); at != std::string::npos; at = out.find("\n\n", at + 2)) {
+    ++replies;
+  }
+  server_.undurable(durable, replies);
+  out.clear();
+  for (std::size_t i = 0; i < replies; ++i) out += responder.on_error_reply();
 }
 
 template <typename Socket>
@@ -574,6 +627,13 @@ void PolicyServerImpl::admit(Socket socket, std::string peer) {
   connection->start();
 }
 
+HeldReplies* PolicyServerImpl::held_replies(const asio::execution_context& loop) const {
+  for (std::size_t i = 0; i < held_.size(); ++i) {
+    if (workers_[i].get() == &loop) return held_[i].get();
+  }
+  return nullptr;
+}
+
 void PolicyServerImpl::connection_finished(std::uint64_t id) {
   bool last = false;
   {
@@ -677,9 +737,11 @@ void PolicyServerImpl::begin_shutdown() {
 
 Result<std::unique_ptr<PolicyServer>> PolicyServer::open(PolicySettings settings,
                                                          const Greylister& greylister,
-                                                         const Clock& clock) {
+                                                         const Clock& clock,
+                                                         DeferredCommits* commits) {
   try {
-    auto server = std::make_unique<PolicyServerImpl>(std::move(settings), greylister, clock);
+    auto server =
+        std::make_unique<PolicyServerImpl>(std::move(settings), greylister, clock, commits);
     if (Status bound = server->bind_all(); !bound.ok()) return bound;
     server->start_accepting();
     return std::unique_ptr<PolicyServer>(std::move(server));

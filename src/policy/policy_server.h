@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "greylist/deferred_commits.h"
 #include "greylist/front_end_settings.h"
 #include "greylist/greylister.h"
 #include "greylist/status.h"
@@ -62,10 +63,15 @@ class PolicyServer {
   // answers, or any other kind of file, is an error. The server removes the
   // socket files it made when it is destroyed (if they are still its own).
   // IPv6 listeners are v6-only.
-  // `greylister` and `clock` must outlive the server.
+  // `greylister` and `clock` must outlive the server. With `commits` (the
+  // greylister's store's deferred_commits(), which must outlive the server)
+  // each worker loop shares commits: its decisions' writes are deferred and
+  // their replies held until one flush covers them all (HeldReplies); a
+  // reply whose writes could not be made durable becomes --on-error's.
   static Result<std::unique_ptr<PolicyServer>> open(PolicySettings settings,
                                                     const Greylister& greylister,
-                                                    const Clock& clock);
+                                                    const Clock& clock,
+                                                    DeferredCommits* commits = nullptr);
   virtual ~PolicyServer() = default;
 
   // Serves until stop(); blocks the calling thread, which accepts

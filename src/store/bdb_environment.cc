@@ -241,6 +241,7 @@ Status BdbEnvironment::failure(std::string_view operation, Table table, int erro
 
 bool BdbEnvironment::mark_failed_locked(int error) {
   if (joined() || !bdb::environment_failed(error) || !handles_usable_.exchange(false)) return false;
+  failures_.fetch_add(1);
   // The panic makes every call fail fast and the close before the reopen
   // write nothing from memory: only recovery writes.
   if (error != DB_RUNRECOVERY) env_->set_flags(DB_PANIC_ENVIRONMENT, 1);

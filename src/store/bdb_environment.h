@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -59,6 +60,10 @@ class BdbEnvironment {
   // code that failed the environment, starts the reopen.
   template <typename Fn>
   int with_handles(Fn&& fn);
+  // How many times the environment was declared failed (see with_handles);
+  // each failure loses the commits whose log records were not written yet.
+  std::uint64_t failures() const { return failures_.load(); }
+
   // Inside with_handles only.
   DbEnv& env() const { return *env_; }
   Db& table(Table table) const { return *dbs_[static_cast<std::size_t>(table)]; }
@@ -124,6 +129,7 @@ class BdbEnvironment {
   // Shared by every call using env_/dbs_, exclusive while they are reopened.
   std::shared_mutex handles_mutex_;
   std::atomic<bool> handles_usable_{false};
+  std::atomic<std::uint64_t> failures_{0};
   std::mutex reopen_mutex_;  // one reopen at a time; guards the four below
   bool closing_ = false;     // close() runs: no more reopening
   unsigned reopen_attempts_ = 0;

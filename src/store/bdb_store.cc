@@ -14,6 +14,7 @@
 #include "store/bdb_environment.h"
 #include "store/bdb_failchk.h"
 #include "store/bdb_maintenance.h"
+#include "store/bdb_shared_commits.h"
 
 namespace greylist {
 namespace {
@@ -79,12 +80,14 @@ class CursorCloser {
   Dbc* cursor_;
 };
 
-// Runs body(txn) in a transaction and commits when it returns 0, aborts
-// otherwise. A transaction that lost a lock conflict is retried from the
-// start (bdb_failchk.h). Returns 0, a Berkeley DB / errno code, or one of
+// Runs body(txn) in a transaction and commits when it returns 0 (through
+// `commits` when given: deferred inside its Scope), aborts otherwise. A
+// transaction that lost a lock conflict is retried from the start
+// (bdb_failchk.h). Returns 0, a Berkeley DB / errno code, or one of
 // bdb_status.h's (kBodyThrew with *thrown set to the exception text).
 template <typename Body>
-int run_transaction(DbEnv& env, u_int32_t txn_flags, Body&& body, std::string* thrown) {
+int run_transaction(DbEnv& env, u_int32_t txn_flags, Body&& body, std::string* thrown,
+                    BdbSharedCommits* commits = nullptr) {
   int timeouts = 0;
   for (int attempt = 1;; ++attempt) {
     DbTxn* txn = nullptr;
@@ -103,7 +106,7 @@ int run_transaction(DbEnv& env, u_int32_t txn_flags, Body&& body, std::string* t
     }
     // Commit and abort free the handle whatever they return.
     if (ret == 0) {
-      ret = txn->commit(0);
+      ret = commits != nullptr ? commits->commit(txn) : txn->commit(0);
     } else {
       txn->abort();
     }
@@ -141,6 +144,7 @@ BdbStore::BdbStore(BdbOptions options)
       environment_(std::make_unique<BdbEnvironment>(options_, *directory_)) {}
 
 BdbStore::~BdbStore() {
+  shared_commits_.reset();
   maintenance_.reset();
   environment_->close();
   directory_->release();
@@ -151,6 +155,8 @@ Result<std::unique_ptr<BdbStore>> BdbStore::open(const BdbOptions& options) {
   try {
     std::unique_ptr<BdbStore> store(new BdbStore(options));
     if (Status opened = store->open_files(); !opened.ok()) return opened;
+    store->shared_commits_ =
+        std::make_unique<BdbSharedCommits>(*store->environment_, options.sync);
     if (BdbMaintenance::needed(*store->environment_, options.checkpoint_interval)) {
       store->maintenance_ =
           std::make_unique<BdbMaintenance>(*store->environment_, options.checkpoint_interval);
@@ -186,6 +192,8 @@ Result<BdbStore::MovedAside> BdbStore::move_aside(const std::string& directory) 
 
 Status BdbStore::checkpoint() { return environment_->checkpoint(); }
 
+DeferredCommits* BdbStore::deferred_commits() { return shared_commits_.get(); }
+
 // First a look without a transaction: most updates on the request path (a
 // passed triplet, a retry too early) leave the entry as it is, and then the
 // look was the whole update. Only when fn wants to change something does a
@@ -205,8 +213,9 @@ Status BdbStore::update(Table table, std::string_view key, const UpdateFunction&
   auto body = [&](DbTxn* txn) {
     return apply(txn, table, key, fn, plan, &called_in_transaction);
   };
-  result = environment_->with_handles(
-      [&] { return run_transaction(environment_->env(), 0, body, &thrown); });
+  result = environment_->with_handles([&] {
+    return run_transaction(environment_->env(), 0, body, &thrown, shared_commits_.get());
+  });
   if (result != 0) return environment_->failure("update", table, result, thrown);
   return Status::Ok();
 }
@@ -303,8 +312,9 @@ Status BdbStore::put(Table table, std::string_view key, std::string_view value,
     return environment_->table(table).put(txn, &k, &v, 0);
   };
   std::string thrown;
-  const int ret = environment_->with_handles(
-      [&] { return run_transaction(environment_->env(), 0, body, &thrown); });
+  const int ret = environment_->with_handles([&] {
+    return run_transaction(environment_->env(), 0, body, &thrown, shared_commits_.get());
+  });
   if (ret != 0) return environment_->failure("put", table, ret, thrown);
   return Status::Ok();
 }
@@ -317,8 +327,9 @@ Status BdbStore::erase(Table table, std::string_view key) {
     return ret == DB_NOTFOUND ? 0 : ret;
   };
   std::string thrown;
-  const int ret = environment_->with_handles(
-      [&] { return run_transaction(environment_->env(), 0, body, &thrown); });
+  const int ret = environment_->with_handles([&] {
+    return run_transaction(environment_->env(), 0, body, &thrown, shared_commits_.get());
+  });
   if (ret != 0) return environment_->failure("erase", table, ret, thrown);
   return Status::Ok();
 }

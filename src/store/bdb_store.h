@@ -3,7 +3,8 @@
 //
 // Durability: a write (update() that writes, put(), erase()) that returned ok
 // survives a killed process, with Sync::kFull also a power cut; open() runs
-// recovery. One process owns the directory; Sharing::kJoinIfBusy joins it.
+// recovery. Inside a Scope of deferred_commits(), only once a flush covered
+// it (shared commits). One process owns the directory; Sharing::kJoinIfBusy joins it.
 // Thread-safety: every method, from many threads at once. update() may call
 // its function more than once, with the key's page write-locked: it must be
 // quick and must not call the store. Open after daemonizing, as the user that
@@ -31,6 +32,7 @@ namespace greylist {
 
 class BdbEnvironment;
 class BdbMaintenance;
+class BdbSharedCommits;
 
 class BdbStore final : public Store {
  public:
@@ -79,6 +81,9 @@ class BdbStore final : public Store {
   // metrics, not for the request path).
   Result<std::uint64_t> count(Table table) override;
   const char* name() const override { return "bdb"; }
+  // Shared commits (BdbSharedCommits): inside its Scope a write returns
+  // once committed in the process; see greylist/deferred_commits.h.
+  DeferredCommits* deferred_commits() override;
 
   // The directory given to open().
   std::string directory() const { return options_.directory; }
@@ -123,6 +128,7 @@ class BdbStore final : public Store {
   std::unique_ptr<BdbDirectory> directory_;
   std::unique_ptr<BdbEnvironment> environment_;
   std::unique_ptr<BdbMaintenance> maintenance_;
+  std::unique_ptr<BdbSharedCommits> shared_commits_;  // reset first in the destructor
 };
 
 }  // namespace greylist
