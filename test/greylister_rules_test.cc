@@ -13,9 +13,11 @@
 #include "greylist/triplet.h"
 #include "store/memory_store.h"
 #include "support/fake_clock.h"
+#include "support/sample_request.h"
 
 using namespace greylist;
 using greylist::testing::FakeClock;
+using greylist::testing::sample_request;
 using Action = Decision::Action;
 using Reason = Decision::Reason;
 
@@ -25,16 +27,6 @@ std::shared_ptr<const RuleSet> rules(std::string_view text) {
   auto set = RuleSet::parse(text, "rules");
   REQUIRE_MESSAGE(set.ok(), set.status().message());
   return set.value();
-}
-
-Request request(std::string client = "203.0.113.7", std::string sender = "a@foo.test",
-                std::string recipient = "b@bar.test") {
-  Request r;
-  r.client_address = std::move(client);
-  r.client_name = "mail.foo.test";
-  r.sender = std::move(sender);
-  r.recipient = std::move(recipient);
-  return r;
 }
 
 struct Fixture {
@@ -78,7 +70,7 @@ TEST_SUITE("greylister_rules") {
 
 TEST_CASE_FIXTURE(Fixture, "whitelist rule: passes at once, names the rule, writes nothing") {
   const Greylister g = make("racl \"friends\" whitelist addr 203.0.113.0/24\n");
-  const Decision d = g.decide(request());
+  const Decision d = g.decide(sample_request());
   CHECK(d.action == Action::kWhitelisted);
   CHECK(d.reason == Reason::kRuleWhitelist);
   CHECK(reason_text(d) == "rule whitelist (rules:1 (friends))");
@@ -86,22 +78,22 @@ TEST_CASE_FIXTURE(Fixture, "whitelist rule: passes at once, names the rule, writ
   CHECK(d.rule->action == RuleAction::kWhitelist);
   CHECK(store.count(Table::kTriplets).value() == 0);
   CHECK(store.count(Table::kClients).value() == 0);
-  CHECK(decision_log_line(request(), d).find(", rule=rules:1 (friends),") != std::string::npos);
+  CHECK(decision_log_line(sample_request(), d).find(", rule=rules:1 (friends),") != std::string::npos);
 }
 
 TEST_CASE_FIXTURE(Fixture, "blacklist rule: the only kReject; log line says reject and the rule") {
   const Greylister g = make("racl greylist rcpt x@bar.test\nracl blacklist from @foo.test\n");
-  const Decision d = g.decide(request());
+  const Decision d = g.decide(sample_request());
   CHECK(d.action == Action::kReject);
   CHECK(reason_text(d) == "rule blacklist (rules:2)");
-  CHECK(decision_log_line(request(), d).starts_with(
+  CHECK(decision_log_line(sample_request(), d).starts_with(
       "action=reject, reason=rule blacklist (rules:2), rule=rules:2, client_name="));
   CHECK(store.count(Table::kTriplets).value() == 0);
   // Repeated, still rejected: nothing was counted.
   clock.advance(10000);
-  CHECK(g.decide(request()).action == Action::kReject);
+  CHECK(g.decide(sample_request()).action == Action::kReject);
   // Another sender: no rule, the default greylisting without a rule named.
-  const Decision other = g.decide(request("203.0.113.7", "a@other.test"));
+  const Decision other = g.decide(sample_request("203.0.113.7", "a@other.test"));
   CHECK(other.reason == Reason::kNew);
   CHECK_FALSE(other.rule);
 }
@@ -111,22 +103,22 @@ TEST_CASE_FIXTURE(Fixture, "greylist rule: its delay replaces --delay and --dyna
   config.dynamic_delay = 2400;
   const Greylister g = make("racl \"slow\" greylist rcpt @bar.test delay 15m\n"
                             "racl \"fast\" greylist rcpt @fast.test delay 30s\n");
-  const Decision first = g.decide(request());
+  const Decision first = g.decide(sample_request());
   CHECK(first.action == Action::kGreylist);
   CHECK(first.seconds_left == 900);
   REQUIRE(first.rule);
   CHECK(first.rule->rule.id == "slow");
-  CHECK(decision_log_line(request(), first).find("rule=rules:1 (slow)") != std::string::npos);
+  CHECK(decision_log_line(sample_request(), first).find("rule=rules:1 (slow)") != std::string::npos);
   clock.advance(600);
-  CHECK(reason_text(g.decide(request())) == "early-retry (300s missing)");
+  CHECK(reason_text(g.decide(sample_request())) == "early-retry (300s missing)");
   clock.advance(300);
-  const Decision passed = g.decide(request());
+  const Decision passed = g.decide(sample_request());
   CHECK(passed.action == Action::kPass);
   CHECK(passed.delayed_seconds == 900);
   CHECK(passed.rule);
 
   // A client without a name would wait --dynamic-delay; the rule's 30 s wins.
-  Request unnamed = request("192.0.2.9", "a@foo.test", "b@fast.test");
+  Request unnamed = sample_request("192.0.2.9", "a@foo.test", "b@fast.test");
   unnamed.client_name = "unknown";
   CHECK(g.decide(unnamed).seconds_left == 30);
   clock.advance(30);
@@ -138,13 +130,13 @@ TEST_CASE_FIXTURE(Fixture, "greylist rule: its delay replaces --delay and --dyna
 
 TEST_CASE_FIXTURE(Fixture, "greylist rule: autowhite is how long the passed triplet stays passed") {
   const Greylister g = make("racl greylist rcpt @bar.test autowhite 1d\n");
-  CHECK(pass(g, request(), 300).action == Action::kPass);
+  CHECK(pass(g, sample_request(), 300).action == Action::kPass);
   clock.advance(86400 - 1);
-  CHECK(reason_text(g.decide(request())) == "triplet found");  // refreshes last seen
+  CHECK(reason_text(g.decide(sample_request())) == "triplet found");  // refreshes last seen
   clock.advance(86400);
-  CHECK(reason_text(g.decide(request())) == "new");  // not swept yet: forgotten all the same
+  CHECK(reason_text(g.decide(sample_request())) == "new");  // not swept yet: forgotten all the same
   // The entry's expiry (Redis's TTL) is the autowhite's.
-  const Request other = request("203.0.113.7", "c@foo.test");
+  const Request other = sample_request("203.0.113.7", "c@foo.test");
   CHECK(pass(g, other, 300).action == Action::kPass);
   const auto key = g.triplet_key(other);
   const auto value = store.get(Table::kTriplets, key).value();
@@ -153,7 +145,7 @@ TEST_CASE_FIXTURE(Fixture, "greylist rule: autowhite is how long the passed trip
   REQUIRE(record);
   CHECK(record->last_seen == clock.now());
   // Without the rule the triplet lives --max-age.
-  const Request unruled = request("203.0.113.7", "a@foo.test", "b@elsewhere.test");
+  const Request unruled = sample_request("203.0.113.7", "a@foo.test", "b@elsewhere.test");
   CHECK(pass(g, unruled, 300).action == Action::kPass);
   clock.advance(2 * 86400);
   CHECK(reason_text(g.decide(unruled)) == "triplet found");
@@ -164,7 +156,7 @@ TEST_CASE_FIXTURE(Fixture, "continue rules pass their options on to the deciding
       "racl \"long\" continue from @foo.test delay 20m autowhite 2d\n"
       "racl \"short\" continue rcpt @bar.test delay 2m\n"
       "racl \"reply\" greylist rcpt b@bar.test msg \"come back later\"\n");
-  const Decision d = g.decide(request());
+  const Decision d = g.decide(sample_request());
   CHECK(d.seconds_left == 120);  // the later continue's delay wins
   REQUIRE(d.rule);
   CHECK(d.rule->rule.id == "reply");
@@ -174,7 +166,7 @@ TEST_CASE_FIXTURE(Fixture, "continue rules pass their options on to the deciding
   CHECK(d.rule->continued[0].id == "long");
 
   // Only continue rules matched: greylisted as without rules, with their options.
-  const Decision c = g.decide(request("203.0.113.7", "a@foo.test", "z@zzz.test"));
+  const Decision c = g.decide(sample_request("203.0.113.7", "a@foo.test", "z@zzz.test"));
   CHECK(c.seconds_left == 1200);
   REQUIRE(c.rule);
   CHECK(c.rule->rule.id == "long");
@@ -183,7 +175,7 @@ TEST_CASE_FIXTURE(Fixture, "continue rules pass their options on to the deciding
 TEST_CASE_FIXTURE(Fixture, "greytrap: the network stays tempfailed past the delay, another passes") {
   config.delay = 300;
   const Greylister g = make(kTrapRules);
-  const Decision hit = g.decide(request("203.0.113.7", "spam@foo.test", "trap@bar.test"));
+  const Decision hit = g.decide(sample_request("203.0.113.7", "spam@foo.test", "trap@bar.test"));
   CHECK(hit.action == Action::kGreylist);
   CHECK(hit.reason == Reason::kGreytrap);
   CHECK(reason_text(hit) == "greytrap (rules:1 (trap))");
@@ -200,7 +192,7 @@ TEST_CASE_FIXTURE(Fixture, "greytrap: the network stays tempfailed past the dela
 
   // Later mail from the network (another host of the /24 too) is
   // tempfailed well past the delay, without a triplet.
-  const Request later = request("203.0.113.99", "x@foo.test", "b@bar.test");
+  const Request later = sample_request("203.0.113.99", "x@foo.test", "b@bar.test");
   for (int i = 0; i < 3; ++i) {
     const Decision d = g.decide(later);
     CHECK(d.action == Action::kGreylist);
@@ -211,7 +203,7 @@ TEST_CASE_FIXTURE(Fixture, "greytrap: the network stays tempfailed past the dela
   }
   CHECK(store.count(Table::kTriplets).value() == 0);
   // Another network passes after the delay meanwhile.
-  CHECK(pass(g, request("192.0.2.1"), 300).action == Action::kPass);
+  CHECK(pass(g, sample_request("192.0.2.1"), 300).action == Action::kPass);
 }
 
 TEST_CASE_FIXTURE(Fixture, "greytrap: a trapped network never counts towards the auto-whitelists") {
@@ -219,10 +211,10 @@ TEST_CASE_FIXTURE(Fixture, "greytrap: a trapped network never counts towards the
   config.auto_whitelist_domains = 1;
   config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
   const Greylister g = make(kTrapRules);
-  g.decide(request("203.0.113.7", "a@foo.test", "trap@bar.test"));
+  g.decide(sample_request("203.0.113.7", "a@foo.test", "trap@bar.test"));
   CHECK(store.count(Table::kClients).value() == 1);  // the trap only
   for (int i = 0; i < 4; ++i) {
-    CHECK(g.decide(request()).reason == Reason::kGreytrap);
+    CHECK(g.decide(sample_request()).reason == Reason::kGreytrap);
     clock.advance(1800);
   }
   CHECK(store.count(Table::kClients).value() == 1);
@@ -231,22 +223,22 @@ TEST_CASE_FIXTURE(Fixture, "greytrap: a trapped network never counts towards the
 
 TEST_CASE_FIXTURE(Fixture, "greytrap: when the hold ends the network is greylisted as usual") {
   const Greylister g = make(kTrapRules);
-  g.decide(request("203.0.113.7", "a@foo.test", "trap@bar.test"));
+  g.decide(sample_request("203.0.113.7", "a@foo.test", "trap@bar.test"));
   clock.advance(7199);
-  CHECK(g.decide(request()).seconds_left == 1);
+  CHECK(g.decide(sample_request()).seconds_left == 1);
   clock.advance(1);
-  const Decision d = g.decide(request());
+  const Decision d = g.decide(sample_request());
   CHECK(d.reason == Reason::kNew);
   clock.advance(300);
-  CHECK(g.decide(request()).action == Action::kPass);
+  CHECK(g.decide(sample_request()).action == Action::kPass);
 }
 
 TEST_CASE_FIXTURE(Fixture, "greytrap: a second hit keeps the first hit's time and the later end") {
   const Greylister g = make(kTrapRules);
   const EpochSeconds first = clock.now();
-  g.decide(request("203.0.113.7", "a@foo.test", "trap@bar.test"));
+  g.decide(sample_request("203.0.113.7", "a@foo.test", "trap@bar.test"));
   clock.advance(3600);
-  g.decide(request("203.0.113.8", "b@foo.test", "trap@bar.test"));
+  g.decide(sample_request("203.0.113.8", "b@foo.test", "trap@bar.test"));
   const auto record = decode_trap(*store.get(Table::kClients, encode_greytrap_key("203.0.113.0")).value());
   REQUIRE(record);
   CHECK(record->trapped_at == first);
@@ -257,20 +249,20 @@ TEST_CASE_FIXTURE(Fixture, "greytrap: default hold, IPv6 /64, privacy key") {
   config.privacy = true;
   config.privacy_key = "secret";
   const Greylister g = make("racl greytrap rcpt trap@bar.test\n");
-  const Decision hit = g.decide(request("2001:db8:1:2::7", "a@foo.test", "trap@bar.test"));
+  const Decision hit = g.decide(sample_request("2001:db8:1:2::7", "a@foo.test", "trap@bar.test"));
   CHECK(hit.seconds_left == RuleSet::kDefaultHold.count());
-  const std::string key = g.keys().greytrap_key(request("2001:db8:1:2::7"));
+  const std::string key = g.keys().greytrap_key(sample_request("2001:db8:1:2::7"));
   CHECK(key.starts_with(kHashedGreytrapKeyPrefix));
   CHECK(store.get(Table::kClients, key).value());
-  CHECK(reason_text(g.decide(request("2001:db8:1:2:ffff::1"))) == "greytrap (2001:db8:1:2::)");
-  CHECK(g.decide(request("2001:db8:1:3::1")).reason == Reason::kNew);
+  CHECK(reason_text(g.decide(sample_request("2001:db8:1:2:ffff::1"))) == "greytrap (2001:db8:1:2::)");
+  CHECK(g.decide(sample_request("2001:db8:1:3::1")).reason == Reason::kNew);
 }
 
 TEST_CASE_FIXTURE(Fixture, "greytrap records: swept at the end of the hold, the live one kept") {
   const Greylister g = make(kTrapRules);
-  g.decide(request("203.0.113.7", "a@foo.test", "trap@bar.test"));
+  g.decide(sample_request("203.0.113.7", "a@foo.test", "trap@bar.test"));
   clock.advance(3600);
-  g.decide(request("192.0.2.7", "a@foo.test", "trap@bar.test"));
+  g.decide(sample_request("192.0.2.7", "a@foo.test", "trap@bar.test"));
   CHECK(entry_expires_at(Table::kClients, encode_greytrap_key("192.0.2.0"),
                          *store.get(Table::kClients, encode_greytrap_key("192.0.2.0")).value(), config) ==
         clock.now() + 7200);
@@ -288,14 +280,14 @@ TEST_CASE_FIXTURE(Fixture, "order: static whitelist and auto-whitelists before t
   config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
   Greylister g = make("racl blacklist default\n");
   g.set_whitelist(std::make_shared<ListWhitelist>());
-  CHECK(g.decide(request("203.0.113.7", "a@foo.test", "postmaster@bar.test")).reason ==
+  CHECK(g.decide(sample_request("203.0.113.7", "a@foo.test", "postmaster@bar.test")).reason ==
         Reason::kRecipientWhitelist);
-  CHECK(g.decide(request()).action == Action::kReject);
+  CHECK(g.decide(sample_request()).action == Action::kReject);
   // The client becomes auto-whitelisted without rules; then it beats them.
   g.set_rules(nullptr);
-  CHECK(pass(g, request(), 300).action == Action::kPass);
+  CHECK(pass(g, sample_request(), 300).action == Action::kPass);
   g.set_rules(rules("racl blacklist default\n"));
-  CHECK(g.decide(request("203.0.113.7", "z@foo.test", "z@bar.test")).reason ==
+  CHECK(g.decide(sample_request("203.0.113.7", "z@foo.test", "z@bar.test")).reason ==
         Reason::kClientAwl);
 }
 
@@ -303,53 +295,53 @@ TEST_CASE_FIXTURE(Fixture, "order: first match wins; whitelist and blacklist rul
   const Greylister g = make("racl \"ok\" whitelist from @friend.test\n"
                             "racl \"trap\" greytrap rcpt trap@bar.test\n"
                             "racl blacklist from @spam.test\n");
-  g.decide(request("203.0.113.7", "a@friend.test", "trap@bar.test"));  // whitelisted first
+  g.decide(sample_request("203.0.113.7", "a@friend.test", "trap@bar.test"));  // whitelisted first
   CHECK(store.count(Table::kClients).value() == 0);
-  CHECK(g.decide(request("203.0.113.7", "a@foo.test", "trap@bar.test")).reason ==
+  CHECK(g.decide(sample_request("203.0.113.7", "a@foo.test", "trap@bar.test")).reason ==
         Reason::kGreytrap);
   CHECK(store.count(Table::kClients).value() == 1);
-  CHECK(g.decide(request("203.0.113.7", "a@foo.test")).reason == Reason::kGreytrap);
-  CHECK(g.decide(request("203.0.113.7", "a@friend.test")).reason == Reason::kRuleWhitelist);
-  CHECK(g.decide(request("203.0.113.7", "a@spam.test")).action == Action::kReject);
-  CHECK(g.decide(request("192.0.2.7", "a@spam.test")).action == Action::kReject);
+  CHECK(g.decide(sample_request("203.0.113.7", "a@foo.test")).reason == Reason::kGreytrap);
+  CHECK(g.decide(sample_request("203.0.113.7", "a@friend.test")).reason == Reason::kRuleWhitelist);
+  CHECK(g.decide(sample_request("203.0.113.7", "a@spam.test")).action == Action::kReject);
+  CHECK(g.decide(sample_request("192.0.2.7", "a@spam.test")).action == Action::kReject);
 }
 
 TEST_CASE_FIXTURE(Fixture, "without greytrap rules no trap is read, a stored one is ignored") {
   const Greylister g = make("racl greylist default delay 1m\n");
   store.put(Table::kClients, encode_greytrap_key("203.0.113.0"), encode_trap({clock.now(), clock.now() + 999}), 0);
-  CHECK(g.decide(request()).reason == Reason::kNew);
+  CHECK(g.decide(sample_request()).reason == Reason::kNew);
 }
 
 TEST_CASE_FIXTURE(Fixture, "dnsrbl: plan names the query; decide reads the answers; none means not listed") {
   Greylister g = make("dnsrbl \"bl\" bl.example 127.0.0.2\n"
                             "racl \"bl\" blacklist dnsrbl \"bl\"\n");
-  const RulePlan plan = g.plan(request());
+  const RulePlan plan = g.plan(sample_request());
   REQUIRE(plan.rules);
   REQUIRE(plan.assessment.queries.size() == 1);
   CHECK(plan.assessment.queries[0].name == "7.113.0.203.bl.example");
   DnsAnswers answers;
   answers["7.113.0.203.bl.example"] = DnsAnswer{DnsAnswer::Kind::kListed, {{127, 0, 0, 2}}};
-  CHECK(g.decide(request(), plan, answers).action == Action::kReject);
-  CHECK(g.decide(request(), plan, {}).reason == Reason::kNew);
+  CHECK(g.decide(sample_request(), plan, answers).action == Action::kReject);
+  CHECK(g.decide(sample_request(), plan, {}).reason == Reason::kNew);
   clock.advance(10);
   answers["7.113.0.203.bl.example"] = DnsAnswer{DnsAnswer::Kind::kFailed, {}};
-  CHECK(g.decide(request(), plan, answers).reason == Reason::kEarlyRetry);
+  CHECK(g.decide(sample_request(), plan, answers).reason == Reason::kEarlyRetry);
   // The plan's rules decide, even if others were set meanwhile.
   g.set_rules(nullptr);
   answers["7.113.0.203.bl.example"] = DnsAnswer{DnsAnswer::Kind::kListed, {{127, 0, 0, 2}}};
-  CHECK(g.decide(request(), plan, answers).action == Action::kReject);
-  CHECK(g.plan(request()).assessment.queries.empty());
+  CHECK(g.decide(sample_request(), plan, answers).action == Action::kReject);
+  CHECK(g.plan(sample_request()).assessment.queries.empty());
 }
 
 TEST_CASE_FIXTURE(Fixture, "dnsrbl: a statically whitelisted request needs no lookup") {
   Greylister g = make("dnsrbl \"bl\" bl.example 127.0.0.2\n"
                       "racl \"bl\" blacklist dnsrbl \"bl\"\n");
   g.set_whitelist(std::make_shared<ListWhitelist>());
-  const Request listed = request("203.0.113.7", "a@foo.test", "postmaster@bar.test");
+  const Request listed = sample_request("203.0.113.7", "a@foo.test", "postmaster@bar.test");
   const RulePlan plan = g.plan(listed);
   CHECK(plan.assessment.queries.empty());
   CHECK(g.decide(listed, plan, {}).reason == Reason::kRecipientWhitelist);
-  CHECK(g.plan(request()).assessment.queries.size() == 1);
+  CHECK(g.plan(sample_request()).assessment.queries.size() == 1);
 }
 
 TEST_CASE_FIXTURE(Fixture, "concurrent set_rules while decide runs: every decision is one rule set's") {
@@ -363,7 +355,7 @@ TEST_CASE_FIXTURE(Fixture, "concurrent set_rules while decide runs: every decisi
   for (int t = 0; t < 4; ++t) {
     deciders.emplace_back([&] {
       for (int i = 0; i < 300; ++i) {
-        const Decision d = g.decide(request());
+        const Decision d = g.decide(sample_request());
         const bool known = d.reason == Reason::kRuleWhitelist || d.reason == Reason::kRuleBlacklist;
         if (!known || !d.rule) ++odd;
       }

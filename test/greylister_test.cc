@@ -9,24 +9,16 @@
 #include "store/memory_store.h"
 #include "support/failing_store.h"
 #include "support/fake_clock.h"
+#include "support/sample_request.h"
 #include "support/last_two_labels.h"
 
 using namespace greylist;
 using greylist::testing::FailingStore;
 using greylist::testing::FakeClock;
+using greylist::testing::sample_request;
 using Action = Decision::Action;
 
 namespace {
-
-Request request(std::string client = "203.0.113.7", std::string sender = "a@foo.test",
-                std::string recipient = "b@bar.test") {
-  Request r;
-  r.client_address = std::move(client);
-  r.client_name = "mail.foo.test";
-  r.sender = std::move(sender);
-  r.recipient = std::move(recipient);
-  return r;
-}
 
 struct Fixture {
   MemoryStore store;
@@ -40,7 +32,7 @@ using testing::LastTwoLabels;
 
 Request named(std::string client, std::string name, std::string sender = "a@foo.test",
               std::string recipient = "b@bar.test") {
-  Request r = request(std::move(client), std::move(sender), std::move(recipient));
+  Request r = sample_request(std::move(client), std::move(sender), std::move(recipient));
   r.client_name = std::move(name);
   return r;
 }
@@ -63,71 +55,71 @@ TEST_SUITE("greylister") {
 
 TEST_CASE_FIXTURE(Fixture, "new triplet is greylisted, early retry too, retry after the delay passes once with the delay") {
   const Greylister g = make();
-  const Decision first = g.decide(request());
+  const Decision first = g.decide(sample_request());
   CHECK(first.action == Action::kGreylist);
   CHECK(reason_text(first) == "new");
   CHECK(first.seconds_left == 300);
 
   clock.advance(100);
-  const Decision early = g.decide(request());
+  const Decision early = g.decide(sample_request());
   CHECK(early.action == Action::kGreylist);
   CHECK(reason_text(early) == "early-retry (200s missing)");
   CHECK(early.seconds_left == 200);
 
   clock.advance(200);  // exactly the delay: postgrey passes when diff <= 0
-  const Decision pass = g.decide(request());
+  const Decision pass = g.decide(sample_request());
   CHECK(pass.action == Action::kPass);
   CHECK(reason_text(pass) == "triplet found");
   REQUIRE(pass.delayed_seconds);
   CHECK(*pass.delayed_seconds == 300);
 
   clock.advance(10);
-  const Decision again = g.decide(request());
+  const Decision again = g.decide(sample_request());
   CHECK(again.action == Action::kPass);
   CHECK_FALSE(again.delayed_seconds);  // header only on the first pass
 }
 
 TEST_CASE_FIXTURE(Fixture, "a retry one second before the delay is still early") {
   const Greylister g = make();
-  g.decide(request());
+  g.decide(sample_request());
   clock.advance(299);
-  const Decision d = g.decide(request());
+  const Decision d = g.decide(sample_request());
   CHECK(d.action == Action::kGreylist);
   CHECK(reason_text(d) == "early-retry (1s missing)");
 }
 
 TEST_CASE_FIXTURE(Fixture, "a retry in the same second is still reason new") {
   const Greylister g = make();
-  g.decide(request());
-  CHECK(reason_text(g.decide(request())) == "new");
+  g.decide(sample_request());
+  CHECK(reason_text(g.decide(sample_request())) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "a retry after the retry window starts over as new") {
   const Greylister g = make();
-  g.decide(request());
+  g.decide(sample_request());
   clock.advance(config.retry_window + 1);
-  const Decision d = g.decide(request());
+  const Decision d = g.decide(sample_request());
   CHECK(d.action == Action::kGreylist);
   CHECK(reason_text(d) == "new");
   CHECK(d.seconds_left == 300);
   clock.advance(300);
-  CHECK(g.decide(request()).action == Action::kPass);
+  CHECK(g.decide(sample_request()).action == Action::kPass);
 }
 
 TEST_CASE_FIXTURE(Fixture, "a retry exactly at the end of the retry window still passes") {
   const Greylister g = make();
-  g.decide(request());
+  g.decide(sample_request());
   clock.advance(config.retry_window);
-  CHECK(g.decide(request()).action == Action::kPass);
+  CHECK(g.decide(sample_request()).action == Action::kPass);
 }
 
 TEST_CASE_FIXTURE(Fixture, "a passed triplet keeps passing beyond the retry window") {
   const Greylister g = make();
-  g.decide(request());
+  g.decide(sample_request());
   clock.advance(300);
-  g.decide(request());
+  g.decide(sample_request());
   clock.advance(config.retry_window * 3);
-  const Decision d = g.decide(request());
+  const Decision d = g.decide(sample_request());
   CHECK(d.action == Action::kPass);
   CHECK_FALSE(d.delayed_seconds);
 }
@@ -135,7 +127,7 @@ TEST_CASE_FIXTURE(Fixture, "a passed triplet keeps passing beyond the retry wind
 TEST_CASE_FIXTURE(Fixture, "delay 0 is honoured: the first attempt passes") {
   config.delay = 0;
   const Greylister g = make();
-  const Decision d = g.decide(request());
+  const Decision d = g.decide(sample_request());
   CHECK(d.action == Action::kPass);
   REQUIRE(d.delayed_seconds);
   CHECK(*d.delayed_seconds == 0);
@@ -143,54 +135,54 @@ TEST_CASE_FIXTURE(Fixture, "delay 0 is honoured: the first attempt passes") {
 
 TEST_CASE_FIXTURE(Fixture, "the triplet: same /24 shares, other sender or recipient or network does not") {
   const Greylister g = make();
-  g.decide(request("203.0.113.7"));
+  g.decide(sample_request("203.0.113.7"));
   clock.advance(300);
-  CHECK(g.decide(request("203.0.113.200")).action == Action::kPass);  // same /24
-  CHECK(reason_text(g.decide(request("203.0.114.7"))) == "new");
-  CHECK(reason_text(g.decide(request("203.0.113.7", "other@foo.test"))) == "new");
-  CHECK(reason_text(g.decide(request("203.0.113.7", "a@foo.test", "c@bar.test"))) == "new");
+  CHECK(g.decide(sample_request("203.0.113.200")).action == Action::kPass);  // same /24
+  CHECK(reason_text(g.decide(sample_request("203.0.114.7"))) == "new");
+  CHECK(reason_text(g.decide(sample_request("203.0.113.7", "other@foo.test"))) == "new");
+  CHECK(reason_text(g.decide(sample_request("203.0.113.7", "a@foo.test", "c@bar.test"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "normalized sender and case: VERP bounces and +ext share one triplet") {
   const Greylister g = make();
-  g.decide(request("203.0.113.7", "bounce-123@list.test", "B@Bar.Test"));
+  g.decide(sample_request("203.0.113.7", "bounce-123@list.test", "B@Bar.Test"));
   clock.advance(300);
-  CHECK(g.decide(request("203.0.113.7", "bounce-456@LIST.test", "b@bar.test")).action ==
+  CHECK(g.decide(sample_request("203.0.113.7", "bounce-456@LIST.test", "b@bar.test")).action ==
         Action::kPass);
-  CHECK(g.decide(request("203.0.113.7", "bounce-456+x@list.test", "b@bar.test")).action ==
+  CHECK(g.decide(sample_request("203.0.113.7", "bounce-456+x@list.test", "b@bar.test")).action ==
         Action::kPass);
 }
 
 TEST_CASE_FIXTURE(Fixture, "null sender is a triplet of its own") {
   const Greylister g = make();
-  CHECK(reason_text(g.decide(request("203.0.113.7", ""))) == "new");
+  CHECK(reason_text(g.decide(sample_request("203.0.113.7", ""))) == "new");
   clock.advance(300);
-  CHECK(g.decide(request("203.0.113.7", "")).action == Action::kPass);
-  CHECK(reason_text(g.decide(request("203.0.113.7", "x@foo.test"))) == "new");
+  CHECK(g.decide(sample_request("203.0.113.7", "")).action == Action::kPass);
+  CHECK(reason_text(g.decide(sample_request("203.0.113.7", "x@foo.test"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "lookup by host keys on the full address") {
   config.lookup_by_host = true;
   const Greylister g = make();
-  g.decide(request("203.0.113.7"));
+  g.decide(sample_request("203.0.113.7"));
   clock.advance(300);
-  CHECK(reason_text(g.decide(request("203.0.113.8"))) == "new");
-  CHECK(g.decide(request("203.0.113.7")).action == Action::kPass);
+  CHECK(reason_text(g.decide(sample_request("203.0.113.8"))) == "new");
+  CHECK(g.decide(sample_request("203.0.113.7")).action == Action::kPass);
 }
 
 TEST_CASE_FIXTURE(Fixture, "IPv6 clients share their /64") {
   const Greylister g = make();
-  g.decide(request("2001:db8:1:2::1"));
+  g.decide(sample_request("2001:db8:1:2::1"));
   clock.advance(300);
-  CHECK(g.decide(request("2001:db8:1:2:ffff::9")).action == Action::kPass);
-  CHECK(reason_text(g.decide(request("2001:db8:1:3::1"))) == "new");
+  CHECK(g.decide(sample_request("2001:db8:1:2:ffff::9")).action == Action::kPass);
+  CHECK(reason_text(g.decide(sample_request("2001:db8:1:3::1"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "first-seen in the future is corrected to now") {
   const Greylister g = make();
-  const std::string key = g.triplet_key(request());
+  const std::string key = g.triplet_key(sample_request());
   REQUIRE(store.put(Table::kTriplets, key, encode_triplet({clock.now() + 5000, clock.now() + 5000, false}), 0).ok());
-  const Decision d = g.decide(request());
+  const Decision d = g.decide(sample_request());
   CHECK(d.action == Action::kGreylist);
   CHECK(reason_text(d) == "new");
   auto stored = decode_triplet(*store.get(Table::kTriplets, key).value());
@@ -200,21 +192,21 @@ TEST_CASE_FIXTURE(Fixture, "first-seen in the future is corrected to now") {
 
 TEST_CASE_FIXTURE(Fixture, "an undecodable entry is greylisted afresh and repaired") {
   const Greylister g = make();
-  const std::string key = g.triplet_key(request());
+  const std::string key = g.triplet_key(sample_request());
   REQUIRE(store.put(Table::kTriplets, key, "garbage", 0).ok());
-  CHECK(reason_text(g.decide(request())) == "new");
+  CHECK(reason_text(g.decide(sample_request())) == "new");
   CHECK(decode_triplet(*store.get(Table::kTriplets, key).value()));
 }
 
 // Regression (record_fuzzer): these times overflowed "now - first_seen".
 TEST_CASE_FIXTURE(Fixture, "an entry with an absurd time is damaged: greylisted afresh, no overflow") {
   const Greylister g = make();
-  const std::string key = g.triplet_key(request());
+  const std::string key = g.triplet_key(sample_request());
   for (const std::int64_t bad : {INT64_MIN + 1, INT64_MAX - 1}) {
     CAPTURE(bad);
     REQUIRE(store.put(Table::kTriplets, key, encode_triplet({bad, bad, true}), 0).ok());
-    REQUIRE(store.put(Table::kClients, g.client_key(request()), encode_client({100, bad}), 0).ok());
-    const Decision d = g.decide(request());
+    REQUIRE(store.put(Table::kClients, g.client_key(sample_request()), encode_client({100, bad}), 0).ok());
+    const Decision d = g.decide(sample_request());
     CHECK(d.action == Action::kGreylist);
     CHECK(reason_text(d) == "new");
     auto stored = decode_triplet(*store.get(Table::kTriplets, key).value());
@@ -225,21 +217,21 @@ TEST_CASE_FIXTURE(Fixture, "an entry with an absurd time is damaged: greylisted 
 
 TEST_CASE_FIXTURE(Fixture, "repeat traffic is read-only: no write for an early retry or a recent pass") {
   const Greylister g = make();
-  g.decide(request());
-  const std::string key = g.triplet_key(request());
+  g.decide(sample_request());
+  const std::string key = g.triplet_key(sample_request());
   const std::string after_new = *store.get(Table::kTriplets, key).value();
   clock.advance(100);
-  g.decide(request());
+  g.decide(sample_request());
   CHECK(*store.get(Table::kTriplets, key).value() == after_new);
   clock.advance(200);
-  g.decide(request());
+  g.decide(sample_request());
   const std::string after_pass = *store.get(Table::kTriplets, key).value();
   CHECK(after_pass != after_new);
   clock.advance(kLastSeenRefreshSeconds - 1);
-  g.decide(request());
+  g.decide(sample_request());
   CHECK(*store.get(Table::kTriplets, key).value() == after_pass);
   clock.advance(1);
-  g.decide(request());
+  g.decide(sample_request());
   const auto refreshed = decode_triplet(*store.get(Table::kTriplets, key).value());
   REQUIRE(refreshed);
   CHECK(refreshed->last_seen == clock.now());
@@ -251,91 +243,91 @@ TEST_CASE_FIXTURE(Fixture, "auto-whitelisting: after N first passes (one per hou
   int newly = 0;
   for (int i = 0; i < 3; ++i) {
     const std::string rcpt = "r" + std::to_string(i) + "@bar.test";
-    CHECK(g.decide(request("198.51.100.9", "s@foo.test", rcpt)).action == Action::kGreylist);
+    CHECK(g.decide(sample_request("198.51.100.9", "s@foo.test", rcpt)).action == Action::kGreylist);
     clock.advance(300);
-    const Decision pass = g.decide(request("198.51.100.9", "s@foo.test", rcpt));
+    const Decision pass = g.decide(sample_request("198.51.100.9", "s@foo.test", rcpt));
     CHECK(pass.action == Action::kPass);
     newly += pass.client_newly_whitelisted ? 1 : 0;
     if (i < 2) CHECK_FALSE(pass.client_newly_whitelisted);
     clock.advance(kLastSeenRefreshSeconds);
   }
   CHECK(newly == 1);
-  const Decision d = g.decide(request("198.51.100.77", "new@foo.test", "new@bar.test"));
+  const Decision d = g.decide(sample_request("198.51.100.77", "new@foo.test", "new@bar.test"));
   CHECK(d.action == Action::kWhitelisted);
   CHECK(reason_text(d) == "client AWL");
   // Another network is not whitelisted.
-  CHECK(g.decide(request("198.51.101.9", "new@foo.test", "new@bar.test")).action ==
+  CHECK(g.decide(sample_request("198.51.101.9", "new@foo.test", "new@bar.test")).action ==
         Action::kGreylist);
 }
 
 TEST_CASE_FIXTURE(Fixture, "auto-whitelisting counts at most one pass per hour") {
   config.auto_whitelist_clients = 2;
   const Greylister g = make();
-  for (int i = 0; i < 4; ++i) g.decide(request("198.51.100.9", "s@foo.test", "r" + std::to_string(i) + "@x.test"));
+  for (int i = 0; i < 4; ++i) g.decide(sample_request("198.51.100.9", "s@foo.test", "r" + std::to_string(i) + "@x.test"));
   clock.advance(300);
-  for (int i = 0; i < 4; ++i) g.decide(request("198.51.100.9", "s@foo.test", "r" + std::to_string(i) + "@x.test"));
-  auto client = decode_client(*store.get(Table::kClients, g.client_key(request("198.51.100.9"))).value());
+  for (int i = 0; i < 4; ++i) g.decide(sample_request("198.51.100.9", "s@foo.test", "r" + std::to_string(i) + "@x.test"));
+  auto client = decode_client(*store.get(Table::kClients, g.client_key(sample_request("198.51.100.9"))).value());
   REQUIRE(client);
   CHECK(client->deliveries == 1);
-  CHECK(g.decide(request("198.51.100.9", "z@foo.test", "z@x.test")).action == Action::kGreylist);
+  CHECK(g.decide(sample_request("198.51.100.9", "z@foo.test", "z@x.test")).action == Action::kGreylist);
 }
 
 TEST_CASE_FIXTURE(Fixture, "both auto-whitelists off with 0: no client table writes") {
   config.auto_whitelist_clients = 0;
   config.auto_whitelist_domains = 0;
   const Greylister g = make();
-  g.decide(request());
+  g.decide(sample_request());
   clock.advance(300);
-  g.decide(request());
+  g.decide(sample_request());
   CHECK(store.count(Table::kClients).value() == 0);
 }
 
 TEST_CASE_FIXTURE(Fixture, "static whitelist comes first and names its rule; the store is not touched") {
   Greylister g = make();
   g.set_whitelist(std::make_shared<PostmasterRecipientWhitelist>());
-  const Decision d = g.decide(request("203.0.113.7", "a@foo.test", "postmaster@bar.test"));
+  const Decision d = g.decide(sample_request("203.0.113.7", "a@foo.test", "postmaster@bar.test"));
   CHECK(d.action == Action::kWhitelisted);
   CHECK(reason_text(d) == "recipient whitelist (whitelist_recipients:1 postmaster@)");
   CHECK(store.count(Table::kTriplets).value() == 0);
   g.set_whitelist(nullptr);
-  CHECK(reason_text(g.decide(request("203.0.113.7", "a@foo.test", "postmaster@bar.test"))) == "new");
+  CHECK(reason_text(g.decide(sample_request("203.0.113.7", "a@foo.test", "postmaster@bar.test"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "privacy: keys are keyed hashes, decisions unchanged") {
   config.privacy = true;
   config.privacy_key = "0123456789abcdef0123456789abcdef";
   const Greylister g = make();
-  const std::string key = g.triplet_key(request());
+  const std::string key = g.triplet_key(sample_request());
   CHECK(key.rfind("t1h:", 0) == 0);
   CHECK(key.size() == 4 + 64);
   CHECK(key.find("foo.test") == std::string::npos);
-  g.decide(request());
+  g.decide(sample_request());
   clock.advance(300);
-  CHECK(g.decide(request()).action == Action::kPass);
+  CHECK(g.decide(sample_request()).action == Action::kPass);
   config.privacy_key = "another key, another hash!!!!!!";
-  CHECK(make().triplet_key(request()) != key);
+  CHECK(make().triplet_key(sample_request()) != key);
 }
 
 TEST_CASE_FIXTURE(Fixture, "store failures give kError with the reason, never a throw") {
   FailingStore failing(store);
   Greylister g(config, failing, clock);
   failing.fail_reads = true;
-  Decision d = g.decide(request());
+  Decision d = g.decide(sample_request());
   CHECK(d.action == Action::kError);
   CHECK(reason_text(d).find("injected read failure") != std::string::npos);
   failing.fail_reads = false;
   failing.fail_writes = true;
-  d = g.decide(request());
+  d = g.decide(sample_request());
   CHECK(d.action == Action::kError);
   CHECK(reason_text(d).find("injected write failure") != std::string::npos);
   failing.fail_writes = false;
-  CHECK(reason_text(g.decide(request())) == "new");  // recovers by itself
+  CHECK(reason_text(g.decide(sample_request())) == "new");  // recovers by itself
 }
 
 TEST_CASE_FIXTURE(Fixture, "a failing AWL counter write does not change a pass, but is reported") {
   FailingStore failing(store);
   Greylister g(config, failing, clock);
-  g.decide(request());
+  g.decide(sample_request());
   clock.advance(300);
   // Let the triplet update through, fail only the client update: fail after the first write.
   struct CountingStore final : public Store {
@@ -355,7 +347,7 @@ TEST_CASE_FIXTURE(Fixture, "a failing AWL counter write does not change a pass, 
     const char* name() const override { return "counting"; }
   } counting(store);
   Greylister g2(config, counting, clock);
-  const Decision d = g2.decide(request());
+  const Decision d = g2.decide(sample_request());
   CHECK(d.action == Action::kPass);
   CHECK(d.delayed_seconds);
   CHECK(d.warning.find("clients table down") != std::string::npos);
@@ -368,7 +360,7 @@ TEST_CASE_FIXTURE(Fixture, "concurrent first attempts of one triplet record one 
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 50; ++i) {
-        if (reason_text(g.decide(request())) == "new") ++news;
+        if (reason_text(g.decide(sample_request())) == "new") ++news;
       }
     });
   }
@@ -383,34 +375,34 @@ TEST_CASE_FIXTURE(Fixture, "domain AWL: after N distinct senders of a domain pas
   const Greylister g = make();
   // The same sender twice counts once.
   for (const char* rcpt : {"r1@bar.test", "r2@bar.test"}) {
-    g.decide(request("198.51.100.9", "alice@shop.test", rcpt));
+    g.decide(sample_request("198.51.100.9", "alice@shop.test", rcpt));
     clock.advance(300);
-    CHECK(reason_text(g.decide(request("198.51.100.9", "alice@shop.test", rcpt))) == "triplet found");
+    CHECK(reason_text(g.decide(sample_request("198.51.100.9", "alice@shop.test", rcpt))) == "triplet found");
   }
-  CHECK(reason_text(g.decide(request("198.51.100.9", "carol@shop.test", "r3@bar.test"))) == "new");
-  g.decide(request("198.51.100.9", "bob@shop.test", "r1@bar.test"));
+  CHECK(reason_text(g.decide(sample_request("198.51.100.9", "carol@shop.test", "r3@bar.test"))) == "new");
+  g.decide(sample_request("198.51.100.9", "bob@shop.test", "r1@bar.test"));
   clock.advance(300);
-  CHECK(g.decide(request("198.51.100.9", "bob@shop.test", "r1@bar.test")).action == Action::kPass);
+  CHECK(g.decide(sample_request("198.51.100.9", "bob@shop.test", "r1@bar.test")).action == Action::kPass);
   // Two distinct senders: the domain is whitelisted from that network...
-  const Decision d = g.decide(request("198.51.100.77", "dave@SHOP.test", "new@bar.test"));
+  const Decision d = g.decide(sample_request("198.51.100.77", "dave@SHOP.test", "new@bar.test"));
   CHECK(d.action == Action::kWhitelisted);
   CHECK(reason_text(d) == "domain AWL");
   // ...but not from another network, and not another domain.
-  CHECK(reason_text(g.decide(request("198.51.101.9", "dave@shop.test", "new@bar.test"))) == "new");
-  CHECK(reason_text(g.decide(request("198.51.100.9", "dave@other.test", "new@bar.test"))) == "new");
+  CHECK(reason_text(g.decide(sample_request("198.51.101.9", "dave@shop.test", "new@bar.test"))) == "new");
+  CHECK(reason_text(g.decide(sample_request("198.51.100.9", "dave@other.test", "new@bar.test"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "domain AWL ignores the null sender") {
   config.auto_whitelist_clients = 0;
   const Greylister g = make();
-  CHECK(g.domain_key(request("198.51.100.9", "")).empty());
+  CHECK(g.domain_key(sample_request("198.51.100.9", "")).empty());
   for (int i = 0; i < 3; ++i) {
     const std::string rcpt = "r" + std::to_string(i) + "@bar.test";
-    g.decide(request("198.51.100.9", "", rcpt));
+    g.decide(sample_request("198.51.100.9", "", rcpt));
     clock.advance(300);
-    g.decide(request("198.51.100.9", "", rcpt));
+    g.decide(sample_request("198.51.100.9", "", rcpt));
   }
-  CHECK(reason_text(g.decide(request("198.51.100.9", "", "z@bar.test"))) == "new");
+  CHECK(reason_text(g.decide(sample_request("198.51.100.9", "", "z@bar.test"))) == "new");
 }
 
 TEST_CASE_FIXTURE(Fixture, "pool: a retry from another network of the same registered domain is the same triplet") {
