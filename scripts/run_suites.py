@@ -14,7 +14,15 @@ counts a stage that could not be built as one failure.
 Each suite is a doctest executable; its closing "[doctest] test cases:" line
 gives the counts. A suite that dies or times out without that line counts as
 one failure, as does a sanitizer report. Prints "N passed, N failed" last
-and exits 1 on any failure.
+and exits 1 on any failure; the lines before it name every suite that
+failed and the test cases that failed in it, so the tail of a CI log says
+what broke.
+
+A doctest suite (not a sanitizer or fuzz run) whose test cases failed
+without a crash is run once more with only those cases: the process suites
+measure time on a shared 2-core machine. A case that passes the second time
+counts as passed and is listed under "passed on retry" in the closing lines,
+so a flaky case stays visible; a case that fails twice counts as failed.
 """
 import argparse
 import json
@@ -28,6 +36,9 @@ import time
 SUMMARY = re.compile(r"\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed")
 SANITIZER_REPORT = re.compile(r"^(==\d+==ERROR: \w+Sanitizer|WARNING: ThreadSanitizer|"
                               r"SUMMARY: \w+Sanitizer|.*: runtime error: )", re.MULTILINE)
+FAILURE_BLOCK_SEPARATOR = re.compile(r"^={60,}$", re.MULTILINE)
+FAILED_CASE = re.compile(r"^TEST CASE:\s+(.*)$", re.MULTILINE)
+FAILURE_MARK = re.compile(r"^[^\n]*(ERROR|FATAL ERROR): ", re.MULTILINE)
 FUZZ_STAT = re.compile(r"^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|"
                        r"peak_rss_mb):\s*(\d+)", re.MULTILINE)
 
@@ -69,19 +80,47 @@ def sanitizer_env():
     }
 
 
+def failed_cases(output):
+    """The names of the doctest cases with an ERROR or FATAL ERROR in `output`."""
+    names = []
+    for block in FAILURE_BLOCK_SEPARATOR.split(output):
+        case = FAILED_CASE.search(block)
+        if case and FAILURE_MARK.search(block) and case.group(1).strip() not in names:
+            names.append(case.group(1).strip())
+    return names
+
+
+def case_filter(names):
+    """A doctest --test-case value matching exactly `names` (commas escaped)."""
+    return "--test-case=" + ",".join(name.replace("\\", "\\\\").replace(",", "\\,")
+                                     for name in names)
+
+
 class Totals:
     def __init__(self):
         self.passed = 0
         self.failed = 0
+        self.failures = []  # (suite, [failed test cases] or why)
+        self.retried = []   # (suite, [cases that passed on retry])
 
     def fail(self, name, why):
         print(f"=== {name}: 0 passed, 1 failed ({why})", flush=True)
         self.failed += 1
+        self.failures.append((name, why))
+
+    def report(self):
+        """The closing lines: what failed, what passed only on retry."""
+        for name, cases in self.retried:
+            print(f"=== passed on retry: {name}: {'; '.join(cases)}")
+        for name, what in self.failures:
+            detail = "; ".join(what) if isinstance(what, list) else what
+            print(f"=== FAILED: {name}: {detail}")
 
     def run(self, name, cmd, env=None, cwd=None, timeout=600, single=False, counts=None,
-            sanitized=False):
+            sanitized=False, retry=False):
         """Runs one suite; adds its doctest counts (or 1 pass/fail when `single`).
-        With `sanitized`, a sanitizer report in the output is a failure too."""
+        With `sanitized`, a sanitizer report in the output is a failure too.
+        With `retry`, failed doctest cases are run once more (module docstring)."""
         full_env = dict(os.environ)
         full_env.update(env or {})
         started = time.monotonic()
@@ -102,17 +141,48 @@ class Totals:
         for match in SUMMARY.finditer(output):
             pass
         sanitized = sanitized and SANITIZER_REPORT.search(output) is not None
+        cases = []
         if match and not single:
             passed, failed = int(match.group(2)), int(match.group(3))
-            if (code != 0 or sanitized) and failed == 0:
+            cases = failed_cases(output)
+            retried = failed and retry and not sanitized and len(cases) == failed
+            if retried:
+                again = self.retry(name, cmd, full_env, cwd, timeout, cases)
+                passed, failed = passed + len(cases) - len(again), len(again)
+                cases = again
+            elif (code != 0 or sanitized) and failed == 0:
                 failed = 1  # crashed after its summary, a sanitizer report, or a non-test failure
+                cases = [f"exit status {code}" + (", sanitizer report" if sanitized else "")]
         else:
             passed, failed = (1, 0) if code == 0 and not sanitized else (0, 1)
+            if failed:
+                cases = [f"exit status {code}" + (", sanitizer report" if sanitized else "")]
+        if failed:
+            self.failures.append((name, cases or [f"exit status {code}"]))
         self.passed += passed
         self.failed += failed
         print(f"=== {name}: {passed} passed, {failed} failed "
               f"({time.monotonic() - started:.1f} s)", flush=True)
         return output
+
+    def retry(self, name, cmd, env, cwd, timeout, cases):
+        """Runs `cases` of suite `name` once more; returns those that failed again."""
+        print(f"=== {name}: retrying {len(cases)} failed case(s): {'; '.join(cases)}", flush=True)
+        try:
+            run = subprocess.run(cmd + [case_filter(cases)], cwd=cwd or None, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 errors="replace", timeout=timeout)
+            output, code = run.stdout, run.returncode
+        except subprocess.TimeoutExpired:
+            output, code = f"{name}: the retry timed out after {timeout} s\n", -1
+        sys.stdout.write(output)
+        match = None
+        for match in SUMMARY.finditer(output):
+            pass
+        if code != 0 or match is None or int(match.group(2)) != len(cases):
+            return failed_cases(output) or cases
+        self.retried.append((name, cases))
+        return []
 
 
 def meson_tests(build):
@@ -129,7 +199,7 @@ def run_build(totals, build, prefix="", only=None, extra_args=None, env=None):
         test_env.update(env or {})
         totals.run(prefix + name, test["cmd"] + (extra_args or {}).get(name, []), env=test_env,
                    cwd=test.get("workdir"), timeout=test.get("timeout") or 600,
-                   sanitized=env is not None)
+                   sanitized=env is not None, retry=env is None)
 
 
 def run_tsan(totals, build):
@@ -204,6 +274,7 @@ def main() -> int:
     if args.fuzz:
         run_fuzz(totals, args.fuzz, args.fuzz_seconds,
                  [t for t in args.fuzz_targets.split(",") if t])
+    totals.report()
     print(f"{totals.passed} passed, {totals.failed} failed")
     return 1 if totals.failed else 0
 
