@@ -12,10 +12,15 @@ def _empty():
     return {"n": 0, "first": 0, "accepted": 0, "delays": []}
 
 
+# Legitimate classes sent by one host each; their union is the group
+# "single_host" that the provider pools are compared with.
+SINGLE_HOST = ("mta_postfix", "mta_exim", "mta_exchange", "mta_sendmail", "mta_no_fcrdns")
+
+
 def summarize(messages, accepted):
     """accepted[i]: index of the accepted attempt of messages[i], or None."""
     out = {"legit": _empty(), "spam": _empty(), "classes": {}, "legit_returning": _empty(),
-           "legit_first_contact": _empty(), "providers": {}}
+           "legit_first_contact": _empty(), "providers": {}, "groups": {"single_host": _empty()}}
     for m, k in zip(messages, accepted):
         if not m.measured:
             continue
@@ -24,6 +29,8 @@ def summarize(messages, accepted):
             buckets.append(out["legit_returning" if m.returning else "legit_first_contact"])
             if m.cls == "provider":
                 buckets.append(out["providers"].setdefault(m.detail, _empty()))
+            if m.cls in SINGLE_HOST:
+                buckets.append(out["groups"]["single_host"])
         for b in buckets:
             b["n"] += 1
             if k is not None:
@@ -43,12 +50,12 @@ def pool(summaries):
     out = None
     for s in summaries:
         if out is None:
-            out = {k: (dict(v) if k not in ("classes", "providers") else
+            out = {k: (dict(v) if k not in ("classes", "providers", "groups") else
                        {c: dict(x) for c, x in v.items()}) for k, v in s.items()}
             continue
         for key in ("legit", "spam", "legit_returning", "legit_first_contact"):
             out[key] = add(out[key], s[key])
-        for group in ("classes", "providers"):
+        for group in ("classes", "providers", "groups"):
             for c, v in s[group].items():
                 out[group][c] = add(out[group][c], v) if c in out[group] else dict(v)
     return out
@@ -82,7 +89,8 @@ def figures(summary):
            "legit": bucket_figures(summary["legit"], "legit"),
            "legit_returning": bucket_figures(summary["legit_returning"], "legit"),
            "legit_first_contact": bucket_figures(summary["legit_first_contact"], "legit"),
-           "classes": {}, "providers": {}}
+           "classes": {}, "providers": {},
+           "groups": {g: bucket_figures(b, "legit") for g, b in summary["groups"].items()}}
     for c, b in summary["classes"].items():
         out["classes"][c] = bucket_figures(b, c.split(".")[0])
     for c, b in summary["providers"].items():

@@ -155,6 +155,13 @@ PROVIDERS = {
                                    "286:21", "356:21", "426:21"),
                   "every": None, "name": "indiacom"},
 }
+# Share of a provider's outbound hosts without a forward-confirmed name
+# (client_name "unknown"): 0, every provider's outbound names resolve back
+# to their addresses, as the names of names.py do (ASSUMPTION; the
+# sensitivity row provider-pools-unnamed sets 0.5). Such hosts are keyed
+# by network under --pool-by-domain, and by the sender's domain under
+# --pool-by-spf when SPF passes.
+PROVIDER_UNNAMED = 0.0
 # Senders (users) per provider that write to the site: ASSUMPTION.
 PROVIDER_SENDERS = 3000
 
@@ -221,3 +228,74 @@ CAMPAIGN_BOTS_FROM_ONE_ISP = 0.5  # share of a campaign's bots in its main ISP
 SNOWSHOE_OPERATIONS = 8
 SNOWSHOE_HOSTS = (10, 60)
 SNOWSHOE_VIA_HOSTER_NAME = 0.5  # names under the hoster's domain (static.a.b.c.d.clients...)
+
+# ------------------------------------------------------------------- SPF
+# The model's SPF records (RFC 7208), served by a private dnsmasq on
+# loopback (dns_zone.py builds them, dns_server.py serves them) and
+# evaluated by the greylist-milter under test (--dns-server 127.0.0.1:PORT).
+# A record covers the addresses the model gives its domain's senders and
+# nothing else, so pass means "one of the domain's own hosts".
+#
+# TTL of every answer, negative ones included (dnsmasq --local-ttl,
+# --neg-ttl). The daemon's DNS and SPF caches run on the monotonic clock,
+# which the replay leaves real (FAKETIME_DONT_FAKE_MONOTONIC): 3600 s of
+# real time outlast the replay of a whole run of one configuration, so each
+# (domain, client address) is evaluated through DNS once and then answered
+# from the cache, as records that never change within a run would be.
+# Caching changes no decision of the model, only the number of queries.
+SPF_TTL = 3600
+# The daemon's --dns-timeout in the replay, milliseconds: far above a
+# loopback answer, so that a busy machine cannot turn an answer into a
+# temperror and move a seed's figures.
+SPF_DNS_TIMEOUT_MS = 5000
+# Networks listed per record of an include chain (a TXT string holds 255
+# characters; the providers split their lists the same way, e.g. Google's
+# _netblocks.google.com, _netblocks2, _netblocks3).
+SPF_NETS_PER_RECORD = 8
+
+# Providers and ESPs: "v=spf1 redirect=_spf.DOMAIN", that record an include
+# chain over records listing the pool's /24s, ending in the `all` below --
+# the shape the big providers publish (gmail.com redirects to
+# _spf.google.com, which includes Google's _netblocks records). Which
+# provider ends in -all and which in ~all: ASSUMPTION (Gmail's record ended
+# in ?all in 2008, open-spf.org "Frank Ellermann/Google", ~all since; the
+# others not checked). A bot forging the domain gets fail or softfail; both
+# are "not pass" to the daemon, so the split moves no figure.
+PROVIDER_SPF_ALL = {"gmail.com": "~all", "yahoo.co.uk": "~all", "hotmail.com": "~all",
+                    "qq.com": "-all", "mail.ru": "~all", "yandex.com": "~all",
+                    "mail.com": "~all", "gmx.com": "-all", "aol.com": "~all",
+                    "india.com": "-all"}
+ESP_SPF_ALL = {"amazonses.com": "-all", "mcsv.net": "~all"}
+# Forged domains without a pool in the model (no legitimate mail from them
+# reaches the site) publish a record listing FORGED_ONLY_NETS networks of
+# their own: ASSUMPTION.
+FORGED_ONLY_SPF_ALL = {"yahoo.com": "~all", "outlook.com": "-all"}
+FORGED_ONLY_NETS = 8
+
+# Single-host MTAs' domains (organisations and list servers): whether they
+# publish a record, and its shape. About half of the top ten million
+# domains published an SPF record in 2023-2024 (spamresource.com, "SPF
+# adoption rates over time", 2024), many of them not sending mail; of
+# 8,362 records of the 2004 SPF adoption roll, 84 % ended in -all, 11 % in
+# ?all, 5 % in ~all, and "v=spf1 mx -all" and "v=spf1 a mx -all" were the
+# most common (ietf-mxcomp, 2004-05, msg00144). The shares: ASSUMPTION.
+# mx / a: the domain's MX and A records name the MTA's address.
+MTA_SPF = {
+    "none": 0.30,             # no SPF record at all (the domain has an MX, no TXT)
+    "v=spf1 mx -all": 0.25,
+    "v=spf1 a mx -all": 0.15,
+    "v=spf1 ip4:{ip} -all": 0.10,
+    "v=spf1 ip4:{ip} ~all": 0.10,
+    "v=spf1 a mx ?all": 0.10,
+}
+
+# Spam sender domains of bots (every bot class and campaigns; a campaign's
+# one domain draws once): ASSUMPTION, no public figure. "nxdomain": the
+# domain does not exist; "none": it exists without a record; "+all": the
+# spammer authorizes every address (v=spf1 +all), so every bot passes;
+# "?all": neutral; "own": a record listing a network of the spammer's own,
+# so bots get fail.
+SPAM_SPF = {"nxdomain": 0.45, "none": 0.20, "+all": 0.15, "?all": 0.05, "own": 0.15}
+# Snowshoe operations publish per operation: a record covering their /24
+# ("range": v=spf1 ip4:a.b.c.0/24 -all), +all, or none. ASSUMPTION.
+SNOWSHOE_SPF = {"range": 0.60, "+all": 0.20, "none": 0.20}

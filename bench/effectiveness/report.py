@@ -138,3 +138,28 @@ def seeds_table(per_seed, scenario, names):
                                                             _pct(f["legit"]["delayed"])))
         lines.append("| %d | %s |" % (seed, " | ".join(cells)))
     return "\n".join(lines)
+
+
+def pool_table(results, scenario, configs):
+    """Provider pools against single-host MTAs, one column per configuration
+    (configs: CONFIGS entries): delayed % / p95 minutes / lost per row."""
+    cols = [c for c in configs if c["name"] in results[scenario]]
+    lines = ["| sender | " + " | ".join(c["short"] for c in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+
+    def row(label, pick):
+        cells = []
+        for c in cols:
+            f = pick(results[scenario][c["name"]])
+            cells.append("-" if f is None else "%s / %s / %d" % (
+                _pct(f["delayed"]), _min(f["p95_min"]), f["lost"]))
+        lines.append("| %s | %s |" % (label, " | ".join(cells)))
+
+    row("**single-host MTAs** (all five classes)", lambda f: f["groups"]["single_host"])
+    for cls in metrics.SINGLE_HOST:
+        row("&nbsp; " + cls, lambda f, k="legit." + cls: f["classes"].get(k))
+    row("**provider pools** (all)", lambda f: f["classes"].get("legit.provider"))
+    first = results[scenario][cols[0]["name"]]
+    for prov in sorted(first["providers"]):
+        row("&nbsp; " + prov, lambda f, p=prov: f["providers"].get(p))
+    return "\n".join(lines)

@@ -10,6 +10,7 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
+import dns_zone
 import names
 import params as P
 import schedules
@@ -65,15 +66,20 @@ class _Bot:
 
 
 class _Pool:
-    """An outbound pool: `nets` /24 networks with `hosts` hosts each."""
+    """An outbound pool: `nets` /24 networks with `hosts` hosts each; a
+    share `unnamed` of the hosts has no forward-confirmed name."""
 
-    def __init__(self, rng, networks, nets, style, hosts):
+    def __init__(self, rng, networks, nets, style, hosts, unnamed=0.0):
         self.hosts = []
         for _ in range(nets):
             net = networks.new()
             for h in rng.sample(range(1, 255), hosts):
                 ip = names.address(net, h)
-                self.hosts.append(_Host(ip, names.provider_name(style, ip, len(self.hosts), rng)))
+                name = names.provider_name(style, ip, len(self.hosts), rng)
+                # drawn only when asked for, so the base model's stream is unchanged
+                if unnamed and rng.random() < unnamed:
+                    name = "unknown"
+                self.hosts.append(_Host(ip, name))
 
 
 class Model:
@@ -106,8 +112,8 @@ class Model:
                     names.mta_name(domain, rng.random() < P.MTA_NAME_WITH_DIGITS, rng)
                 orgs.append((domain, _Host(ip, name)))
             self.orgs[cls] = (orgs, _zipf_weights(count, P.ORG_ZIPF))
-        self.providers = {d: _Pool(rng, self.nets, s["nets"], s["name"], s["hosts"])
-                          for d, s in P.PROVIDERS.items()}
+        self.providers = {d: _Pool(rng, self.nets, s["nets"], s["name"], s["hosts"],
+                                   P.PROVIDER_UNNAMED) for d, s in P.PROVIDERS.items()}
         self.esps = {d: _Pool(rng, self.nets, s["nets"], s["name"], s["hosts"]) for d, s in P.ESPS.items()}
         self.esp_customers = [names.org_domain(5000 + i, rng) for i in range(P.ESP_CUSTOMERS)]
         self.lists = []
@@ -332,3 +338,10 @@ class Model:
 
 def build(seed, warmup_days, days, scale):
     return Model(seed, warmup_days, days, scale).build()
+
+
+def build_with_zone(seed, warmup_days, days, scale):
+    """The messages and the DNS zone of their senders (dns_zone.py)."""
+    model = Model(seed, warmup_days, days, scale)
+    messages = model.build()
+    return messages, dns_zone.build(model, seed)
