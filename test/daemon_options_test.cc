@@ -73,6 +73,7 @@ TEST_CASE("client kinds: defaults, values, and --compat postgrey") {
   REQUIRE(compat.ok());
   const GreylistConfig& c = compat.value().options.greylist;
   CHECK_FALSE(c.pool_by_domain);
+  CHECK_FALSE(c.pool_by_spf);  // postgrey checks no SPF (default no: issue 18's measurement)
   CHECK(c.auto_whitelist_domains == 0);
   CHECK(c.client_awl_key == GreylistConfig::ClientAwlKey::kHost);
   CHECK(c.dynamic_delay == 0);

@@ -71,21 +71,28 @@ class DnsServer:
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
+        problem = self._await_answer(timeout)
+        if problem:
+            servers.stop_process(self.proc)
+            raise RuntimeError(problem)
+
+    def _await_answer(self, timeout):
+        """None once dnsmasq answers a TXT record of the zone; else why not."""
         deadline = time.monotonic() + timeout
         probe = next(iter(self.zone.txt))
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("dnsmasq exited with %s; see %s" % (self.proc.returncode, self.log))
+                return "dnsmasq exited with %s; see %s" % (self.proc.returncode, self.log)
             try:
                 rcode, answers = query(self.port, probe, timeout=0.2)
-                if rcode == 0 and answers == 1:
-                    return
-                raise RuntimeError("dnsmasq answered %s with rcode %d, %d answers" %
-                                   (probe, rcode, answers))
             except OSError:
                 time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("dnsmasq did not answer on port %d within %d s" % (self.port, timeout))
+                continue
+            if rcode == 0 and answers == 1:
+                return None
+            return "dnsmasq answered %s with rcode %d, %d answers; see %s" % (
+                probe, rcode, answers, self.log)
+        return "dnsmasq did not answer on port %d within %d s" % (self.port, timeout)
 
     def stop(self):
         """The number of queries answered (None if unknown); SIGTERM, then
@@ -100,10 +107,5 @@ class DnsServer:
             with open(self.log) as f:
                 found = re.findall(r"queries answered locally (\d+)", f.read())
             answered = int(found[-1]) - 1 if found else None  # less the start-up probe
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        servers.stop_process(self.proc)
         return answered

@@ -123,11 +123,17 @@ class Server:
 
     def stop(self):
         """SIGTERM, then SIGKILL after 10 s; only the process we started."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc)
+
+
+def stop_process(proc):
+    """SIGTERM to `proc` (a Popen we started; None or exited: nothing), then
+    SIGKILL after 10 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
