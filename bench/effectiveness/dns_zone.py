@@ -21,6 +21,14 @@ _NOWHERE_NET = "203.0.113.0/24"      # RFC 5737 TEST-NET-3: no sender of the mod
 _NOWHERE_HOST = "192.0.2.1"          # TEST-NET-1: the A record of a domain without SPF
 _FORGED_ONLY_FIRST = (198, 51, 100)  # TEST-NET-2, split into /28s for the forged-only pools
 
+# How Zone.policies names the records (EFFECTIVENESS.md's table).
+_POOL_LABEL = "v=spf1 redirect=_spf.DOMAIN: includes listing the pool's networks, %s"
+_NO_RECORD = "(no record)"
+_SPAM_LABELS = {"nxdomain": "(the domain does not exist)", "none": _NO_RECORD,
+                "+all": "v=spf1 +all", "?all": "v=spf1 ?all",
+                "own": "v=spf1 ip4:" + _NOWHERE_NET + " -all"}
+_SNOWSHOE_LABELS = {"range": "v=spf1 ip4:ITS-/24 -all", "+all": "v=spf1 +all", "none": _NO_RECORD}
+
 
 @dataclass
 class Zone:
@@ -66,14 +74,14 @@ def _providers(zone, model):
     for domain, pool in model.providers.items():
         qualifier = P.PROVIDER_SPF_ALL[domain]
         _pool_records(zone, domain, _pool_nets(pool), qualifier)
-        zone.count("provider", qualifier)
+        zone.count("provider", _POOL_LABEL % qualifier)
     for i, (domain, qualifier) in enumerate(sorted(P.FORGED_ONLY_SPF_ALL.items())):
         size = 256 // P.FORGED_ONLY_NETS // len(P.FORGED_ONLY_SPF_ALL)
         base = i * size * P.FORGED_ONLY_NETS
         nets = ["%d.%d.%d.%d/28" % (*_FORGED_ONLY_FIRST, base + k * size)
                 for k in range(P.FORGED_ONLY_NETS)]
         _pool_records(zone, domain, nets, qualifier)
-        zone.count("forged only", qualifier)
+        zone.count("forged-only domain", _POOL_LABEL % qualifier)
 
 
 def _esps(zone, model, messages):
@@ -82,6 +90,8 @@ def _esps(zone, model, messages):
     # Mailchimp's senders are at mailN.atl11.mcsv.net: each redirects to
     # mcsv.net's chain over the mcdlv.net pool.
     _pool_records(zone, "mcsv.net", _pool_nets(model.esps["mcdlv.net"]), P.ESP_SPF_ALL["mcsv.net"])
+    for domain, qualifier in P.ESP_SPF_ALL.items():
+        zone.count("ESP", _POOL_LABEL % qualifier)
     for m in messages:
         domain = m.sender.rsplit("@", 1)[1]
         if m.cls == "esp_verp" and domain.endswith(".mcsv.net"):
@@ -94,7 +104,7 @@ def _single_host(zone, seed, group, domain, host):
     zone.mx[domain] = exchange
     zone.hosts[exchange] = host.address
     shape = _draw(seed, "mta/" + domain, P.MTA_SPF)
-    zone.count(group, shape.replace("{ip}", "ADDRESS"))
+    zone.count(group, _NO_RECORD if shape == "none" else shape.replace("{ip}", "ADDRESS"))
     if shape == "none":
         return
     zone.txt[domain] = shape.format(ip=host.address)
@@ -112,7 +122,7 @@ def _legit_single_hosts(zone, seed, model):
 
 def _spam_domain(zone, seed, group, domain):
     policy = _draw(seed, "spam/" + domain, P.SPAM_SPF)
-    zone.count(group, policy)
+    zone.count(group, _SPAM_LABELS[policy])
     if policy == "nxdomain":
         return
     zone.hosts[domain] = _NOWHERE_HOST
@@ -135,7 +145,7 @@ def _spam(zone, seed, model, messages):
         _spam_domain(zone, seed, "bot spam sender", domain)
     for i, hosts in enumerate(model.snowshoe):
         policy = _draw(seed, "snowshoe/%d" % i, P.SNOWSHOE_SPF)
-        zone.count("snowshoe operation", policy)
+        zone.count("snowshoe operation", _SNOWSHOE_LABELS[policy])
         for domain, host in hosts:
             zone.hosts[domain] = host.address
             if policy == "range":

@@ -163,3 +163,16 @@ def pool_table(results, scenario, configs):
     for prov in sorted(first["providers"]):
         row("&nbsp; " + prov, lambda f, p=prov: f["providers"].get(p))
     return "\n".join(lines)
+
+
+def zone_table(policies):
+    """policies: {"group: record": domains} (dns_zone.Zone.policies)."""
+    lines = ["| domains of | SPF record | domains |", "|---|---|---:|"]
+    groups = {}
+    for key, count in policies.items():
+        group, record = key.split(": ", 1)
+        groups.setdefault(group, []).append((count, record))
+    for group, records in groups.items():
+        for count, record in sorted(records, reverse=True):
+            lines.append("| %s | `%s` | %d |" % (group, record, count))
+    return "\n".join(lines)
