@@ -179,7 +179,8 @@ class Totals:
         match = None
         for match in SUMMARY.finditer(output):
             pass
-        if code != 0 or match is None or int(match.group(2)) != len(cases):
+        if (code != 0 or match is None or int(match.group(2)) != len(cases)
+                or SANITIZER_REPORT.search(output)):
             return failed_cases(output) or cases
         self.retried.append((name, cases))
         return []
