@@ -607,9 +607,11 @@ TEST_CASE("whitelist-check with --pool-by-spf shows the SPF result and the tripl
   CHECK(contains(pass.output, "spf: pass for pool.test ("));
   CHECK(contains(pass.output, "key: pool:spf:pool.test\n"));
   CHECK(contains(pass.output, "triplet (pool:spf:pool.test, "));
+  CHECK(contains(pass.output, "domain AWL: pool.test from the addresses its SPF authorizes: "));
   const Run fail = run({"whitelist-check", "203.0.113.5", "unknown", "a@pool.test", "b@bar.test"});
   CHECK(contains(fail.output, "spf: fail for pool.test ("));
   CHECK(contains(fail.output, "key: 203.0.113.0\n"));
+  CHECK(contains(fail.output, "domain AWL: pool.test from 203.0.113.0: "));
   const Run bounce = run({"whitelist-check", "192.0.2.7", "unknown", "", "b@bar.test"});
   CHECK(contains(bounce.output, "spf: not checked (null sender)\nkey: 192.0.2.0\n"));
   // Off: no SPF line.

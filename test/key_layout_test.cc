@@ -120,6 +120,13 @@ TEST_CASE("--pool-by-spf keys an SPF pass on the sender's domain, anything else 
   // The option off: a pass is ignored.
   config.pool_by_spf = false;
   CHECK(RecordKeys(config, nullptr).triplet_client(first) == "192.0.2.0");
+  // The sender-domain auto-whitelist counts the domain's senders from the
+  // whole pool its SPF authorizes; without a pass, per network.
+  CHECK(keys.domain_key(first) == encode_domain_key("pool:spf:foo.test", "foo.test"));
+  CHECK(keys.domain_key(retry) == keys.domain_key(first));
+  CHECK(keys.domain_key(failed) == encode_domain_key("198.51.100.0", "foo.test"));
+  CHECK(keys.domain_key(bounce).empty());
+  CHECK(RecordKeys(config, nullptr).domain_key(first) == encode_domain_key("192.0.2.0", "foo.test"));
   // The client auto-whitelist and greytraps stay on the network.
   CHECK(keys.client_key(first) == "c1:192.0.2.7");
   CHECK(keys.greytrap_key(first) == "g1:192.0.2.0");

@@ -9,7 +9,9 @@
 //                the client passed SPF for the sender's domain (--pool-by-spf)
 //   client key   "c1:" <client network, or the full address>     (client AWL,
 //                --client-awl-key)
-//   domain key   "d1:" <len>':'<client network> <sender domain>  (domain AWL)
+//   domain key   "d1:" <len>':'<client> <sender domain>  (domain AWL)
+//                <client>: the client network, or "pool:spf:" <sender domain>
+//                when the client passed SPF for it (--pool-by-spf)
 //   greytrap key "g1:" <client network>    (a network trapped by a greytrap
 //                rule; never a pool, never a single host but by
 //                --lookup-by-host)
@@ -125,8 +127,11 @@ class RecordKeys {
   // (`by_host`, when it parses) or its network; for tools that have an
   // address but no name.
   std::string client_key_of(std::string_view client_address, bool by_host) const;
-  // The (client network, sender domain) key of the domain auto-whitelist;
-  // empty for a sender without a domain (the null sender).
+  // The (client network, sender domain) key of the domain auto-whitelist,
+  // the network replaced by spf_pool_client(<sender domain>) for a request
+  // with spf_pass_domain under --pool-by-spf (the senders of a domain that
+  // passed from any address it authorizes count together, as a pool's
+  // retries do); empty for a sender without a domain (the null sender).
   std::string domain_key(const Request& request) const;
   // The greytrap key of the client's network (client_network(): the
   // triplets' grouping, never a pool); greytrap_key_of() for tools that

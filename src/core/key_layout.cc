@@ -180,8 +180,10 @@ std::string RecordKeys::domain_key(const Request& request) const {
   const std::string sender = normalize_sender(request.sender);
   const auto at = sender.rfind('@');
   if (at == std::string::npos || at + 1 == sender.size()) return {};
+  const bool spf_pool = config_.pool_by_spf && !request.spf_pass_domain.empty();
   return stored(KeyKind::kDomain,
-                encode_domain_key(client_network(request.client_address, config_),
+                encode_domain_key(spf_pool ? spf_pool_client(request.spf_pass_domain)
+                                           : client_network(request.client_address, config_),
                                   std::string_view(sender).substr(at + 1)));
 }
 

@@ -92,7 +92,10 @@ class Narrator final : public DecisionTrace {
     }
     const std::string domain(address_domain(normalize_sender(request_.sender)));
     const auto senders = record ? record->sender_hashes.size() : 0;
-    checks.push_back("domain AWL: " + domain + " from " + network_ + ": " +
+    // The key's client part (key_layout.h): the SPF pool on a pass.
+    const bool spf_pool = config_.pool_by_spf && !request_.spf_pass_domain.empty();
+    const std::string from = spf_pool ? "the addresses its SPF authorizes" : network_;
+    checks.push_back("domain AWL: " + domain + " from " + from + ": " +
                      std::to_string(senders) + " of " + std::to_string(threshold) +
                      " senders passed" +
                      (record ? ", last " + iso8601(record->last_seen) : std::string()));
