@@ -229,17 +229,20 @@ for round in $(seq 1 "$ROUNDS"); do
     # CPU of Postfix's processes and of the hook's server: robust to a
     # shared machine, where messages/s follows the neighbours' load.
     cpu_before=$(python3 "$ROOT/bench/cpu_seconds.py" "$MASTER_PID" ${HOOK_PID[$hook]})
+    hook_cpu_before=$(python3 "$ROOT/bench/cpu_seconds.py" ${HOOK_PID[$hook]})
     start=$(date +%s.%N)
     timeout 600 smtp-source "${LOAD[@]}" -s "$SESSIONS" -m "$MESSAGES" \
       "127.0.0.1:${SMTPD_PORT[$hook]}" >"$WORK/source.out" 2>&1 || true
     end=$(date +%s.%N)
     postfix_wait_queue_empty "$WORK/postfix" 120
     cpu_after=$(python3 "$ROOT/bench/cpu_seconds.py" "$MASTER_PID" ${HOOK_PID[$hook]})
+    hook_cpu_after=$(python3 "$ROOT/bench/cpu_seconds.py" ${HOOK_PID[$hook]})
     rejects=$(( $(postfix_rejects "$WORK/postfix") - rejects_before ))
     rate=$(python3 -c "print('%.1f' % ($MESSAGES / ($end - $start)))")
-    printf '{"round": %d, "hook": "%s", "seconds": %.3f, "messages_per_s": %s, "cpu_ms_per_message": %.3f, "rejected": %d, "loadavg": %s}\n' \
+    printf '{"round": %d, "hook": "%s", "seconds": %.3f, "messages_per_s": %s, "cpu_ms_per_message": %.3f, "hook_cpu_ms_per_message": %.3f, "rejected": %d, "loadavg": %s}\n' \
       "$round" "$hook" "$(python3 -c "print($end - $start)")" "$rate" \
-      "$(python3 -c "print(1000 * ($cpu_after - $cpu_before) / $MESSAGES)")" "$rejects" \
+      "$(python3 -c "print(1000 * ($cpu_after - $cpu_before) / $MESSAGES)")" \
+      "$(python3 -c "print(1000 * (${hook_cpu_after:-0} - ${hook_cpu_before:-0}) / $MESSAGES)")" "$rejects" \
       "$(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
     echo "round $round: $hook $rate messages/s, $rejects rejected" >&2
     if [ "$rejects" != 0 ] || grep -q 'fatal\|error' "$WORK/source.out"; then
