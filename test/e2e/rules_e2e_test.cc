@@ -14,7 +14,12 @@
 //   - --pool-by-spf (issue 18): a first attempt from one network the
 //     sender domain's SPF record authorizes and the retry from another
 //     authorized network passes; the envelope from an address the record
-//     does not authorize is greylisted.
+//     does not authorize is greylisted, keyed by its network (its
+//     neighbour's retry passes, another network's waits);
+//   - --pool-by-spf with a DNS server that never answers (a dnsmasq zone
+//     forwarded to a silent socket): the mail is answered within
+//     --dns-timeout plus a margin, keyed by network, and the timeout is
+//     logged once, naming the DNS server.
 //
 // Needs root and dnsmasq (dnsmasq-base); installs postfix and sasl2-bin
 // when missing. Every wait is bounded; everything started is stopped
@@ -83,6 +88,14 @@ constexpr const char* kSpfDomain = "pool.e2e.test";
 constexpr const char* kSpfFirst = "100.64.1.5";         // authorized
 constexpr const char* kSpfRetry = "100.64.2.9";         // authorized, another network
 constexpr const char* kSpfUnauthorized = "100.64.3.7";  // -all
+constexpr const char* kSpfUnauthorizedNeighbour = "100.64.3.8";  // its /24
+constexpr const char* kSpfUnauthorizedOther = "100.64.4.7";      // -all, another /24
+// Sender domains under a zone dnsmasq forwards to a socket that never
+// answers: SPF times out (--dns-timeout). One per front end, so each waits
+// for its own timeout (the resolver caches a failure for 30 s).
+constexpr const char* kSilentZone = "silent.e2e.test";
+constexpr auto kDnsTimeout = 1000ms;  // --dns-timeout
+constexpr auto kAnswerMargin = 3000ms;  // Postfix's own work in one SMTP session
 
 // "203.0.113.50" -> "50.113.0.203.ZONE"
 std::string reversed(const std::string& address, const std::string& zone) {
@@ -101,6 +114,7 @@ std::string reversed(const std::string& address, const std::string& zone) {
 DnsmasqZones test_zones() {
   DnsmasqZones zones;
   zones.local_zones = {"dnswl.e2e.test", "bl.e2e.test", kSpfDomain};
+  zones.silent_zones = {kSilentZone};
   zones.txt_records = {{kSpfDomain, {"v=spf1 ip4:100.64.1.0/24 ip4:100.64.2.0/24 -all"}}};
   for (const Clients* c : {&kMilterClients, &kPolicyClients}) {
     zones.records.emplace_back(reversed(c->dnswl_listed, "dnswl.e2e.test"), "127.0.10.2");
@@ -111,7 +125,7 @@ DnsmasqZones test_zones() {
 }
 
 const std::vector<std::string> kMailboxes = {"dnswl", "blocked", "trap", "trapped", "untrapped",
-                                             "slow", "fast", "spf"};
+                                             "slow", "fast", "spf", "spf-silent"};
 
 
 // dnsmasq, the daemon with the rules, and a Postfix in front of it.
@@ -136,6 +150,7 @@ class Environment {
   PostfixInstance& postfix() { return *postfix_; }
   std::string daemon_log() const { return daemon_.log(); }
   std::string rules_path() const { return daemon_.dir + "/rules"; }
+  std::string dns_address() const { return dns_->address(); }
 
  private:
   void start_daemon() {
@@ -144,7 +159,8 @@ class Environment {
     daemon_.write("rules", kRules);
     daemon_.base_options = {"--delay", std::to_string(kDelay), "--dynamic-delay", "0", "--verbose",
                             "--skip-networks", "127.0.0.0/8,::1/128", "--rules", rules_path(),
-                            "--dns-server", dns_->address(), "--dns-timeout", "1000",
+                            "--dns-server", dns_->address(), "--dns-timeout",
+                            std::to_string(kDnsTimeout.count()),
                             "--pool-by-spf", "yes"};
     daemon_.spawn();
     running_parts(kSlot).daemon_pid = daemon_.pid();
@@ -297,7 +313,7 @@ TEST_CASE("per-rule delay: a greylist rule's delay 5s replaces --delay 2") {
 }
 
 TEST_CASE("--pool-by-spf: the retry from another authorized network passes; an unauthorized "
-          "address is greylisted") {
+          "address is greylisted, keyed by its network") {
   const std::vector<Service> services = {Service::kMilter, Service::kPolicy};
   const auto sender = [](Service service) {
     return std::string(front_end(service)) + "@" + kSpfDomain;
@@ -305,6 +321,7 @@ TEST_CASE("--pool-by-spf: the retry from another authorized network passes; an u
   for (const Service service : services) {
     CAPTURE(front_end(service));
     CHECK(greylisted(service, send(service, kSpfFirst, sender(service), "spf").rcpt.at(0)));
+    CHECK(greylisted(service, send(service, kSpfUnauthorized, sender(service), "spf").rcpt.at(0)));
   }
   std::this_thread::sleep_for(kPastDelay);
   for (const Service service : services) {
@@ -315,10 +332,54 @@ TEST_CASE("--pool-by-spf: the retry from another authorized network passes; an u
     REQUIRE(retry.rcpt.size() == 1);
     CHECK(retry.rcpt[0].code == 250);
     CHECK(delivered_message(env().postfix(), "spf", before).greylist_headers.size() == 1);
-    CHECK(greylisted(service, send(service, kSpfUnauthorized, sender(service), "spf").rcpt.at(0)));
+    // The unauthorized first attempt's triplet is its network's: the
+    // neighbour's retry passes, another unauthorized network waits.
+    const auto neighbour = send(service, kSpfUnauthorizedNeighbour, sender(service), "spf");
+    REQUIRE(neighbour.rcpt.size() == 1);
+    CHECK(neighbour.rcpt[0].code == 250);
+    CHECK(greylisted(service, send(service, kSpfUnauthorizedOther, sender(service), "spf").rcpt.at(0)));
   }
   CHECK_MESSAGE(lines_with("reason=pool (spf:pool.e2e.test)", "client_address=100.64.2.9,") == 2,
                 env().daemon_log());
+  CHECK_MESSAGE(lines_with("action=pass, reason=triplet found", "client_address=100.64.3.8,") == 2,
+                env().daemon_log());
+  CHECK_MESSAGE(lines_with("action=greylist, reason=new", "client_address=100.64.4.7,") == 2,
+                env().daemon_log());
+  CHECK_MESSAGE(lines_with("spf:", "client_address=100.64.3.") == 0, env().daemon_log());
+}
+
+TEST_CASE("--pool-by-spf with a silent DNS server: answered within --dns-timeout, keyed by "
+          "network, the timeout logged once naming the server") {
+  const std::vector<Service> services = {Service::kMilter, Service::kPolicy};
+  const auto sender = [](Service service) {
+    return std::string("a@") + front_end(service) + "." + kSilentZone;
+  };
+  for (const Service service : services) {
+    CAPTURE(front_end(service));
+    const auto started = std::chrono::steady_clock::now();
+    const auto first = send(service, "100.64.5.7", sender(service), "spf-silent");
+    const auto took = std::chrono::steady_clock::now() - started;
+    CHECK(greylisted(service, first.rcpt.at(0)));
+    CHECK(took >= kDnsTimeout - 100ms);  // it did wait for SPF
+    CHECK(took < kDnsTimeout + kAnswerMargin);
+  }
+  std::this_thread::sleep_for(kPastDelay);
+  for (const Service service : services) {
+    CAPTURE(front_end(service));
+    // Keyed by network: a neighbour's retry is the same triplet.
+    const std::size_t before = env().postfix().delivered("spf-silent").size();
+    const auto started = std::chrono::steady_clock::now();
+    const auto retry = send(service, "100.64.5.8", sender(service), "spf-silent");
+    CHECK(std::chrono::steady_clock::now() - started < kDnsTimeout + kAnswerMargin);
+    REQUIRE(retry.rcpt.size() == 1);
+    CHECK(retry.rcpt[0].code == 250);
+    CHECK(delivered_message(env().postfix(), "spf-silent", before).greylist_headers.size() == 1);
+  }
+  // Four temperrors, one line (the interval is 5 minutes). Its reason is
+  // the checker's deadline or, for a milter thread, the end of its wait.
+  const std::string logged = ") at " + env().dns_address() + ": keyed by network (--pool-by-spf)";
+  CHECK_MESSAGE(lines_with("SPF check of ", logged) == 1, env().daemon_log());
+  CHECK_MESSAGE(lines_with("SPF check of ", "") == 1, env().daemon_log());
 }
 
 }  // TEST_SUITE
