@@ -2,9 +2,10 @@
 //
 // Decisions by front end, action and reason; decision latency histograms;
 // store errors; settings, whitelist and rules reloads; the database's size on disk;
-// matches per rule and DNS list answers per list; SPF results (--pool-by-spf). The counters of every
-// request are lock-free atomics; those of the rules (only for decisions a
-// rule made or shaped, and DNS list lookups) take a mutex. Thread-safe.
+// matches per rule and DNS list answers per list; SPF results (--pool-by-spf).
+// The counters of every request (and the SPF results) are lock-free
+// atomics; those of the rules (only for decisions a rule made or shaped,
+// and DNS list lookups) take a mutex. Thread-safe.
 //
 // Rule and DNS list labels come from the rules file (a rule's id, or
 // FILE:LINE; a dnsrbl's NAME), so the file bounds them; reloads can add

@@ -12,9 +12,10 @@
 // end_of_message(), so RSET, aborted transactions and several messages per
 // connection start clean. With --pool-by-spf the SPF check (which depends
 // only on the client address, the sender and the HELO name) runs once per
-// message, at its first greylisted recipient; the others reuse its result. An
-// XCLIENT/new-connection event is a new MilterSession (MilterServer deletes
-// the old one at close and creates a new one at connect).
+// message, at the first recipient the core decides; the others reuse its
+// result. An XCLIENT/new-connection event is a new MilterSession
+// (MilterServer deletes the old one at close and creates a new one at
+// connect).
 //
 // Every string argument is untrusted SMTP input; nothing here throws on bad
 // input (it may throw std::bad_alloc, which MilterServer catches). Not
