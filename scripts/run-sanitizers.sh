@@ -4,7 +4,7 @@
 #               milter, milter_hostile), every UB report a hard error;
 #   build/tsan  -Db_sanitize=thread: the concurrent test cases of the unit
 #               suite (store contract, greylister, bdb store, policy server,
-#               expiry thread).
+#               expiry thread, DNS resolvers, SPF checker and policy SPF step).
 # What the sanitizers cannot see (uninstrumented Berkeley DB and libmilter)
 # and any suppression: RELIABILITY.md, "Hostile input".
 #

@@ -54,11 +54,13 @@ ASAN_EXCLUDE_SUITES = {"milter_hostile": ["--test-suite-exclude=log_injection_po
 # The test cases with threads of their own, run under TSan: every case named
 # "concurrent..." (store contract, greylister, bdb store) and the suites
 # built around threads (the policy server, its DNS step and the resolver
-# whose thread answers it).
+# whose thread answers it; SPF: the checker, whose callbacks run on the
+# resolver's thread, the records resolver, and the policy server's SPF step).
 TSAN_RUNS = (
     ("tsan/unit concurrent", ["--test-case=*concurren*"]),
     ("tsan/unit threaded suites", ["--test-suite=policy_server,expiry_thread,policy_dns_step,"
-                                   "lazy_resolver",
+                                   "lazy_resolver,spf_checker,ares_record_resolver,"
+                                   "policy_spf_pool",
                                    "--test-case-exclude=*concurren*"]),
 )
 

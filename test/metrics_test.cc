@@ -155,4 +155,18 @@ TEST_CASE("rule and list labels are bounded: beyond the limit they count as (oth
   CHECK(rule_lines == Metrics::kMaxRuleLabels + 1);
 }
 
+TEST_CASE("SPF results (--pool-by-spf) are counted by result, every result rendered") {
+  Metrics metrics(".");
+  metrics.on_spf_result(SpfResult::kPass);
+  metrics.on_spf_result(SpfResult::kPass);
+  metrics.on_spf_result(SpfResult::kTemperror);
+  const std::string text = metrics.render();
+  CHECK(has_line(text, R"(greylist_spf_results_total{result="pass"} 2)"));
+  CHECK(has_line(text, R"(greylist_spf_results_total{result="temperror"} 1)"));
+  for (const char* result : {"none", "neutral", "fail", "softfail", "permerror"}) {
+    CAPTURE(result);
+    CHECK(has_line(text, std::string("greylist_spf_results_total{result=\"") + result + "\"} 0"));
+  }
+}
+
 }  // TEST_SUITE

@@ -13,12 +13,15 @@
 #include <sstream>
 
 #include "greylist/greylister.h"
+#include "greylist/key_layout.h"
 #include "greylist/log_line.h"
+#include "greylist/triplet.h"
 #include "policy/policy_responder.h"
 #include "store/memory_store.h"
 #include "support/failing_store.h"
 #include "support/fake_clock.h"
 #include "support/spf_zone.h"
+#include "support/stderr_capture.h"
 #include "util/log.h"
 
 namespace greylist {
@@ -82,41 +85,7 @@ struct Fixture {
   std::unique_ptr<MilterContext> context;
 };
 
-// Where log() writes (stderr) redirected to a file while it lives; the
-// messages without the "ident[pid]: " prefix.
-class StderrCapture {
- public:
-  StderrCapture() {
-    char path[] = "/tmp/milter-session-log-XXXXXX";
-    const int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    path_ = path;
-    std::fflush(stderr);
-    saved_ = dup(STDERR_FILENO);
-    REQUIRE(dup2(fd, STDERR_FILENO) == STDERR_FILENO);
-    close(fd);
-  }
-  ~StderrCapture() {
-    std::fflush(stderr);
-    dup2(saved_, STDERR_FILENO);
-    close(saved_);
-    std::remove(path_.c_str());
-  }
-  std::vector<std::string> messages() const {
-    std::fflush(stderr);
-    std::ifstream in(path_);
-    std::vector<std::string> out;
-    for (std::string line; std::getline(in, line);) {
-      const auto colon = line.find(": ");
-      out.push_back(colon == std::string::npos ? line : line.substr(colon + 2));
-    }
-    return out;
-  }
-
- private:
-  std::string path_;
-  int saved_ = -1;
-};
+using testing::StderrCapture;
 
 TEST_SUITE("milter") {
 
@@ -592,13 +561,7 @@ TEST_CASE("--pool-by-spf at RCPT: a pass from another authorized network is the 
   CHECK(f.session("203.0.113.5", "<a@pool.test>")->rcpt_to("<b@dest.test>").tempfail);
   CHECK(f.triplets() == 2);
 
-  const auto logged = [&log](const std::string& text) {
-    const auto lines = log.messages();
-    return std::count_if(lines.begin(), lines.end(), [&text](const std::string& line) {
-      return line.find(text) != std::string::npos;
-    });
-  };
-  CHECK(logged("reason=pool (spf:pool.test)") == 1);
+  CHECK(log.count("reason=pool (spf:pool.test)") == 1);
   resolver.hold(true);
   const auto start = std::chrono::steady_clock::now();
   // Addresses not checked before (a verdict is cached per domain and address).
@@ -608,9 +571,60 @@ TEST_CASE("--pool-by-spf at RCPT: a pass from another authorized network is the 
   CHECK(waited >= std::chrono::milliseconds(380));
   CHECK(waited < std::chrono::milliseconds(3000));
   CHECK(f.triplets() == 4);
-  CHECK(logged("SPF check of pool.test for 192.0.2.") == 1);
+  CHECK(log.count("SPF check of pool.test for 192.0.2.") == 1);
   resolver.hold(false);
   resolver.release();
+}
+
+TEST_CASE("--pool-by-spf: one SPF check per message, its result reused for every recipient") {
+  testing::SpfZone zone;
+  zone.txt("pool.test", {"v=spf1 ip4:192.0.2.0/24 -all"});
+  zone.txt("other.test", {"v=spf1 -all"});
+  testing::FakeRecordResolver resolver(zone);
+  SpfChecker checker(resolver);
+  MilterSettings settings;
+  settings.common.spf.checker = &checker;
+  settings.common.spf.wait = std::chrono::milliseconds(200);
+  GreylistConfig config = Fixture::config();
+  config.pool_by_domain = false;
+  config.pool_by_spf = true;
+  Fixture f(settings, config);
+  const auto stored = [&f](const std::string& client, const std::string& sender, const std::string& to) {
+    auto found = f.memory.get(Table::kTriplets, encode_triplet_key(client, normalize_sender(sender), to));
+    return found.ok() && found.value().has_value();
+  };
+
+  auto s = f.session("192.0.2.7", "<a@pool.test>");
+  for (const char* to : {"<b@dest.test>", "<c@dest.test>", "<d@dest.test>"}) {
+    CHECK(s->rcpt_to(to).tempfail);
+  }
+  CHECK(checker.stats().checks == 1);
+  for (const char* to : {"b@dest.test", "c@dest.test", "d@dest.test"}) {
+    CHECK(stored(spf_pool_client("pool.test"), "a@pool.test", to));
+  }
+  // The next message of the connection checks its own sender: a fail.
+  s->abort();
+  s->mail_from("<e@other.test>", "");
+  CHECK(s->rcpt_to("<b@dest.test>").tempfail);
+  CHECK(s->rcpt_to("<c@dest.test>").tempfail);
+  CHECK(checker.stats().checks == 2);
+  CHECK(stored("192.0.2.0", "e@other.test", "b@dest.test"));
+  CHECK(stored("192.0.2.0", "e@other.test", "c@dest.test"));
+
+  // A silent DNS server: the message waits for one timeout, not one per
+  // recipient, and every recipient is keyed by network.
+  resolver.hold(true);
+  auto silent = f.session("192.0.2.8", "<f@pool.test>");
+  const auto start = std::chrono::steady_clock::now();
+  for (const char* to : {"<b@dest.test>", "<c@dest.test>", "<d@dest.test>"}) {
+    CHECK(silent->rcpt_to(to).tempfail);
+  }
+  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(190));
+  CHECK(checker.stats().checks == 3);
+  CHECK(resolver.queries() == 3);  // pool.test's TXT, other.test's TXT, the held one
+  CHECK(stored("192.0.2.0", "f@pool.test", "d@dest.test"));
+  resolver.hold(false);
+  resolver.expire();
 }
 
 }  // TEST_SUITE

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "greylist/request.h"
 #include "greylist/spf_checker.h"
@@ -22,6 +23,14 @@
 namespace greylist {
 
 class RateLimitedLog;
+
+// Told of every SPF result a front end got for a request (metrics). Must be
+// thread-safe, quick, and must not throw.
+class SpfResultObserver {
+ public:
+  virtual ~SpfResultObserver() = default;
+  virtual void on_spf_result(SpfResult result) noexcept = 0;
+};
 
 struct SpfPooling {
   // nullptr: --pool-by-spf is off (or the daemon has no resolver): no check.
@@ -31,6 +40,10 @@ struct SpfPooling {
   std::chrono::milliseconds wait{1000};
   // Where temperrors are logged; nullptr: not logged.
   std::shared_ptr<RateLimitedLog> temperror_log;
+  // The DNS servers asked, as the temperror line names them
+  // ("127.0.0.1:5353", "the /etc/resolv.conf servers").
+  std::string dns_servers;
+  SpfResultObserver* observer = nullptr;  // nullptr: results not counted
 };
 
 // The identity to check for `request`, nullopt when nothing is checked: the
@@ -39,7 +52,11 @@ struct SpfPooling {
 std::optional<SpfIdentity> spf_pool_identity(const SpfPooling& pooling, const Request& request);
 
 // Sets request.spf_pass_domain to the identity's domain on a pass, clears
-// it otherwise; logs a temperror (rate-limited).
+// it otherwise; tells pooling.observer the result; logs a temperror
+// (rate-limited):
+//   "SPF check of DOMAIN for ADDRESS failed (WHY) at SERVERS: keyed by
+//    network (--pool-by-spf)"
+// with " (N similar messages suppressed)" when others were not logged.
 void apply_spf_verdict(const SpfPooling& pooling, const SpfIdentity& identity,
                        const SpfVerdict& verdict, Request& request);
 

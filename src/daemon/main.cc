@@ -444,7 +444,8 @@ int run(DaemonOptions options, ConfigReload config) {
   if (const Status started = start_dns_lists(resources.rules.get(), core.resolver); !started.ok()) {
     return fail(started.message());
   }
-  if (const Status started = core.spf.start(options.greylist.pool_by_spf, options.rules.dns);
+  if (const Status started =
+          core.spf.start(options.greylist.pool_by_spf, options.rules.dns, &core.metrics);
       !started.ok()) {
     return fail("--pool-by-spf: " + started.message());
   }

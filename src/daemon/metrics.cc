@@ -169,6 +169,21 @@ void Metrics::on_dns_list_answer(std::string_view list, DnsAnswer::Kind kind) no
   }
 }
 
+void Metrics::on_spf_result(SpfResult result) noexcept {
+  const auto index = static_cast<std::size_t>(result);
+  if (index < kSpfResults) spf_results_[index].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::render_spf(std::ostream& out) const {
+  out << "# HELP greylist_spf_results_total SPF results of --pool-by-spf checks (pass: keyed by "
+         "the sender's domain; temperror: a DNS failure or timeout, keyed by network).\n"
+      << "# TYPE greylist_spf_results_total counter\n";
+  for (std::size_t r = 0; r < kSpfResults; ++r) {
+    out << "greylist_spf_results_total{result=\"" << to_string(static_cast<SpfResult>(r)) << "\"} "
+        << spf_results_[r].load(std::memory_order_relaxed) << "\n";
+  }
+}
+
 void Metrics::render_reloads(std::ostream& out) const {
   render_reload_counter(out, "greylist_whitelist_reloads_total",
                         "Whitelist reloads (SIGHUP) by result.", reloads_ok_, reloads_failed_);
@@ -243,6 +258,7 @@ std::string Metrics::render() const {
       << "greylist_store_errors_total " << store_errors_.load(std::memory_order_relaxed) << "\n";
   render_reloads(out);
   render_rules(out);
+  render_spf(out);
   out << "# HELP greylist_database_bytes Bytes of the files in the database directory.\n"
       << "# TYPE greylist_database_bytes gauge\n"
       << "greylist_database_bytes " << directory_bytes(dbdir_) << "\n"

@@ -2,9 +2,10 @@
 //
 // Decisions by front end, action and reason; decision latency histograms;
 // store errors; settings, whitelist and rules reloads; the database's size on disk;
-// matches per rule and DNS list answers per list. The counters of every
-// request are lock-free atomics; those of the rules (only for decisions a
-// rule made or shaped, and DNS list lookups) take a mutex. Thread-safe.
+// matches per rule and DNS list answers per list; SPF results (--pool-by-spf).
+// The counters of every request (and the SPF results) are lock-free
+// atomics; those of the rules (only for decisions a rule made or shaped,
+// and DNS list lookups) take a mutex. Thread-safe.
 //
 // Rule and DNS list labels come from the rules file (a rule's id, or
 // FILE:LINE; a dnsrbl's NAME), so the file bounds them; reloads can add
@@ -24,10 +25,11 @@
 
 #include "greylist/decision_observer.h"
 #include "greylist/dns_lists.h"
+#include "greylist/spf_pooling.h"
 
 namespace greylist {
 
-class Metrics final : public DecisionObserver, public DnsListObserver {
+class Metrics final : public DecisionObserver, public DnsListObserver, public SpfResultObserver {
  public:
   static constexpr std::size_t kMaxRuleLabels = 1000;
   static constexpr std::size_t kMaxListLabels = 100;
@@ -43,6 +45,7 @@ class Metrics final : public DecisionObserver, public DnsListObserver {
   // changed restart-only settings now wait for a restart (0 when invalid).
   void on_config_reload(bool ok, std::size_t restart_pending) noexcept;
   void on_dns_list_answer(std::string_view list, DnsAnswer::Kind kind) noexcept override;
+  void on_spf_result(SpfResult result) noexcept override;
 
   // The Prometheus text exposition format (version 0.0.4).
   std::string render() const;
@@ -56,6 +59,7 @@ class Metrics final : public DecisionObserver, public DnsListObserver {
   static constexpr std::size_t kFrontEnds = 3;  // policy, milter, other
   static constexpr std::size_t kReasons = 13;
   static constexpr std::size_t kBuckets = 14;   // the last one is +Inf
+  static constexpr std::size_t kSpfResults = 7;  // SpfResult's values
   static constexpr std::array<double, kBuckets - 1> kBucketSeconds = {
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
 
@@ -77,11 +81,13 @@ class Metrics final : public DecisionObserver, public DnsListObserver {
   std::atomic<std::uint64_t> config_reloads_ok_{0};
   std::atomic<std::uint64_t> config_reloads_failed_{0};
   std::atomic<std::uint64_t> restart_pending_{0};
+  std::array<std::atomic<std::uint64_t>, kSpfResults> spf_results_{};
 
   void count_rule_match(const RuleMatch& match) noexcept;
   // SIGHUP: whitelist and settings reloads.
   void render_reloads(std::ostream& out) const;
   void render_rules(std::ostream& out) const;
+  void render_spf(std::ostream& out) const;
 
   mutable std::mutex rules_mutex_;
   // Guarded by rules_mutex_: matches by (rule label, action); answers by

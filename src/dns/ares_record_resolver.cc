@@ -117,14 +117,30 @@ class AresRecordResolver::Impl final : public AresJobRunner<AresRecordResolver::
     for (std::size_t i = 0; i < job.queries.size(); ++i) {
       job.queries[i].name = dns_canonical_name(std::move(job.queries[i].name));
       ++stats_.lookups;
-      if (auto hit = cache_.find(cache_key(job.queries[i]), now)) {
-        ++stats_.cache_hits;
-        job.answers[i] = std::move(hit->value);
-        job.answers[i].ttl = std::chrono::duration_cast<std::chrono::seconds>(hit->expires - now);
-      } else {
-        job.missing.push_back(i);
-      }
+      if (!take_cached(job, i, now)) job.missing.push_back(i);
     }
+  }
+
+  // Under the lock: answers query `index` from the cache, if it holds it.
+  bool take_cached(Job& job, std::size_t index, Clock::time_point now) {
+    auto hit = cache_.find(cache_key(job.queries[index]), now);
+    if (!hit) return false;
+    ++stats_.cache_hits;
+    job.answers[index] = std::move(hit->value);
+    job.answers[index].ttl = std::chrono::duration_cast<std::chrono::seconds>(hit->expires - now);
+    return true;
+  }
+
+  // Whether another job's query came back after resolve() missed the cache
+  // and before this job started: then its answer is taken from the cache
+  // rather than asked again.
+  bool answered_meanwhile(Job& job, std::size_t index) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!take_cached(job, index, Clock::now())) return false;
+    }
+    --job.pending;
+    return true;
   }
 
   friend class AresJobRunner<Impl, Job>;
@@ -134,6 +150,10 @@ class AresRecordResolver::Impl final : public AresJobRunner<AresRecordResolver::
     for (const std::size_t index : job->missing) {
       const DnsRecordQuery& query = job->queries[index];
       auto [it, first] = in_flight_.try_emplace(cache_key(query));
+      if (first && answered_meanwhile(*job, index)) {
+        in_flight_.erase(it);
+        continue;
+      }
       it->second.push_back(Waiter{job, index});
       if (!first) continue;
       {
@@ -143,6 +163,7 @@ class AresRecordResolver::Impl final : public AresJobRunner<AresRecordResolver::
       auto* tag = new QueryTag{this, query};  // owned by the callback
       ares_query(channel(), query.name.c_str(), C_IN, ares_type(query.type), &Impl::on_reply, tag);
     }
+    if (job->pending == 0) complete(*job);
   }
 
   static void on_reply(void* arg, int status, int /*timeouts*/, unsigned char* reply, int length) {

@@ -120,6 +120,10 @@ class AresResolver::Impl final : public AresJobRunner<AresResolver::Impl, Job> {
   void start_job(const std::shared_ptr<Job>& job) {
     for (const std::string& name : job->missing) {
       auto [it, first] = in_flight_.try_emplace(name);
+      if (first && answered_meanwhile(*job, name)) {
+        in_flight_.erase(it);
+        continue;
+      }
       it->second.push_back(job);
       if (!first) continue;
       {
@@ -129,6 +133,23 @@ class AresResolver::Impl final : public AresJobRunner<AresResolver::Impl, Job> {
       auto* tag = new QueryTag{this, name};  // owned by the callback
       ares_query(channel(), name.c_str(), C_IN, T_A, &Impl::on_reply, tag);
     }
+    if (job->pending == 0) complete(*job);
+  }
+
+  // Whether another job's query for `name` came back after resolve() missed
+  // the cache and before this job started: then its answer is taken from
+  // the cache rather than asked again.
+  bool answered_meanwhile(Job& job, const std::string& name) {
+    std::optional<DnsAnswer> cached;
+    {
+      std::lock_guard lock(mutex_);
+      cached = cache_.get(name, Clock::now());
+      if (cached) ++stats_.cache_hits;
+    }
+    if (!cached) return false;
+    job.answers[name] = std::move(*cached);
+    --job.pending;
+    return true;
   }
 
   static void on_reply(void* arg, int status, int /*timeouts*/, unsigned char* reply, int length) {

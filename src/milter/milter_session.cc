@@ -200,6 +200,7 @@ RcptReply MilterSession::rcpt_to(std::string_view recipient) {
     return {};
   }
 
+  check_spf_once();
   const Decision decision = decide();
   log_decision(request_, decision);
   switch (decision.action) {
@@ -228,11 +229,16 @@ RcptReply MilterSession::rcpt_to(std::string_view recipient) {
   return reply;
 }
 
+void MilterSession::check_spf_once() {
+  if (spf_checked_) return;
+  // A milter thread may block: libmilter gives each connection its own.
+  check_spf_and_wait(context_.settings.common.spf, request_);
+  spf_checked_ = true;
+}
+
 Decision MilterSession::decide() const {
   const Greylister& greylister = *context_.greylister;
-  // A milter thread may block: libmilter gives each connection its own.
-  Request request = request_;
-  check_spf_and_wait(context_.settings.common.spf, request);
+  const Request& request = request_;
   const RulePlan plan = greylister.plan(request);
   const std::vector<DnsQuery>& queries = plan.assessment.queries;
   if (queries.empty()) return greylister.decide(request, plan, DnsAnswers{});
@@ -288,7 +294,9 @@ void MilterSession::reset_message() {
   request_.recipient.clear();
   request_.queue_id.clear();
   request_.sasl_username.clear();
+  request_.spf_pass_domain.clear();
   authenticated_ = false;
+  spf_checked_ = false;
   max_delay_.reset();
   not_delayed_why_.clear();
 }

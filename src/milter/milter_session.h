@@ -7,11 +7,15 @@
 //
 // Per-connection state: client address and name, HELO, and whether the
 // connection is exempt (skip networks, no client address). Per-message
-// state (sender, SMTP AUTH, the longest delay of an accepted recipient) is
-// reset by mail_from(), abort() and end_of_message(), so RSET, aborted
-// transactions and several messages per connection start clean. An
-// XCLIENT/new-connection event is a new MilterSession (MilterServer deletes
-// the old one at close and creates a new one at connect).
+// state (sender, SMTP AUTH, the SPF result, the longest delay of an
+// accepted recipient) is reset by mail_from(), abort() and
+// end_of_message(), so RSET, aborted transactions and several messages per
+// connection start clean. With --pool-by-spf the SPF check (which depends
+// only on the client address, the sender and the HELO name) runs once per
+// message, at the first recipient the core decides; the others reuse its
+// result. An XCLIENT/new-connection event is a new MilterSession
+// (MilterServer deletes the old one at close and creates a new one at
+// connect).
 //
 // Every string argument is untrusted SMTP input; nothing here throws on bad
 // input (it may throw std::bad_alloc, which MilterServer catches). Not
@@ -118,7 +122,9 @@ class MilterSession {
   void mail_from(std::string_view sender, std::string_view auth_authen);
   // xxfi_envrcpt: decides this recipient (logs one decision line). When the
   // rules consult DNS lists, waits for the answers up to --dns-timeout
-  // (settings.common.dns); an unanswered list counts as not listed.
+  // (settings.common.dns); an unanswered list counts as not listed. With
+  // --pool-by-spf, the message's first call waits for its SPF result too
+  // (at most settings.common.spf.wait); later calls reuse it.
   RcptReply rcpt_to(std::string_view recipient);
   // xxfi_eom: the header to insert, if any; ends the message.
   std::optional<MilterHeader> end_of_message();
@@ -137,8 +143,10 @@ class MilterSession {
 
  private:
   void reset_message();
-  // The core's decision on request_, with its SPF result (--pool-by-spf,
-  // waited for at most --dns-timeout) and the DNS lists its rules need.
+  // --pool-by-spf: sets request_.spf_pass_domain, checking SPF (waiting at
+  // most --dns-timeout) only the first time in a message.
+  void check_spf_once();
+  // The core's decision on request_ with the DNS lists its rules need.
   Decision decide() const;
   RcptReply greylist_reply(const Decision& decision) const;
   void note_accepted(std::string_view not_delayed_why, std::optional<std::int64_t> delayed);
@@ -151,6 +159,7 @@ class MilterSession {
   std::optional<Decision> skip_;
   // Per message.
   bool authenticated_ = false;
+  bool spf_checked_ = false;               // request_.spf_pass_domain holds the result
   std::optional<std::int64_t> max_delay_;  // longest delay among accepted recipients
   std::string not_delayed_why_;            // first accepted recipient's reason
 };

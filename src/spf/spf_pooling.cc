@@ -19,6 +19,7 @@ std::optional<SpfIdentity> spf_pool_identity(const SpfPooling& pooling, const Re
 void apply_spf_verdict(const SpfPooling& pooling, const SpfIdentity& identity,
                        const SpfVerdict& verdict, Request& request) {
   request.spf_pass_domain.clear();
+  if (pooling.observer != nullptr) pooling.observer->on_spf_result(verdict.result);
   if (verdict.result == SpfResult::kPass) {
     request.spf_pass_domain = dns_canonical_name(identity.domain);
     return;
@@ -27,8 +28,9 @@ void apply_spf_verdict(const SpfPooling& pooling, const SpfIdentity& identity,
     pooling.temperror_log->log(
         Severity::kWarning, "SPF check of " + printable(identity.domain, 253) + " for " +
                                 printable(request.client_address, 64) + " failed (" +
-                                printable(verdict.reason) +
-                                "): keyed by network (--pool-by-spf)");
+                                printable(verdict.reason) + ") at " +
+                                printable(pooling.dns_servers, 256) +
+                                ": keyed by network (--pool-by-spf)");
   }
 }
 

@@ -6,7 +6,8 @@
 // The checker's deadline and a milter thread's wait are both --dns-timeout:
 // a verdict that takes longer is a temperror, and the triplet is keyed by
 // network. Temperrors are logged once per the resolver's
-// failure_log_interval.
+// failure_log_interval, naming the DNS servers (--dns-server, or those of
+// /etc/resolv.conf).
 //
 // start() and stop() from one thread (the daemon's main thread, or a tool);
 // pooling() is what the front ends are given.
@@ -29,8 +30,9 @@ class SpfService {
   SpfService& operator=(const SpfService&) = delete;
 
   // `on` false: nothing. Else creates the resolver and the checker;
-  // AresRecordResolver::create's errors (a bad --dns-server).
-  Status start(bool on, const AresResolverOptions& dns);
+  // AresRecordResolver::create's errors (a bad --dns-server). `observer`
+  // (may be nullptr; must outlive the service) counts every result.
+  Status start(bool on, const AresResolverOptions& dns, SpfResultObserver* observer = nullptr);
 
   // checker nullptr until start() succeeded with the option on.
   SpfPooling pooling() const;

@@ -14,7 +14,12 @@
 //   - --pool-by-spf (issue 18): a first attempt from one network the
 //     sender domain's SPF record authorizes and the retry from another
 //     authorized network passes; the envelope from an address the record
-//     does not authorize is greylisted.
+//     does not authorize is greylisted, keyed by its network (its
+//     neighbour's retry passes, another network's waits);
+//   - --pool-by-spf with a DNS server that never answers (a dnsmasq zone
+//     forwarded to a silent socket): the mail is answered within
+//     --dns-timeout plus a margin, keyed by network, and the timeout is
+//     logged once, naming the DNS server.
 //
 // Needs root and dnsmasq (dnsmasq-base); installs postfix and sasl2-bin
 // when missing. Every wait is bounded; everything started is stopped
@@ -35,6 +40,7 @@
 #include "e2e/postfix_instance.h"
 #include "support/daemon_process.h"
 #include "support/dnsmasq_server.h"
+#include "support/line_client.h"
 
 namespace greylist::testing::e2e {
 namespace {
@@ -83,6 +89,14 @@ constexpr const char* kSpfDomain = "pool.e2e.test";
 constexpr const char* kSpfFirst = "100.64.1.5";         // authorized
 constexpr const char* kSpfRetry = "100.64.2.9";         // authorized, another network
 constexpr const char* kSpfUnauthorized = "100.64.3.7";  // -all
+constexpr const char* kSpfUnauthorizedNeighbour = "100.64.3.8";  // its /24
+constexpr const char* kSpfUnauthorizedOther = "100.64.4.7";      // -all, another /24
+// Sender domains under a zone dnsmasq forwards to a socket that never
+// answers: SPF times out (--dns-timeout). One per front end, so each waits
+// for its own timeout (the resolver caches a failure for 30 s).
+constexpr const char* kSilentZone = "silent.e2e.test";
+constexpr auto kDnsTimeout = 1000ms;  // --dns-timeout
+constexpr auto kAnswerMargin = 3000ms;  // Postfix's own work in one SMTP session
 
 // "203.0.113.50" -> "50.113.0.203.ZONE"
 std::string reversed(const std::string& address, const std::string& zone) {
@@ -100,7 +114,11 @@ std::string reversed(const std::string& address, const std::string& zone) {
 
 DnsmasqZones test_zones() {
   DnsmasqZones zones;
-  zones.local_zones = {"dnswl.e2e.test", "bl.e2e.test", kSpfDomain};
+  // The other scenarios' sender domains too: without SPF records (none),
+  // their checks never fail, so the only temperrors are kSilentZone's.
+  zones.local_zones = {"dnswl.e2e.test", "bl.e2e.test", kSpfDomain, "dnswl.test", "bl.test",
+                       "trap.test",      "fine.test",   "slow.test", "fast.test"};
+  zones.silent_zones = {kSilentZone};
   zones.txt_records = {{kSpfDomain, {"v=spf1 ip4:100.64.1.0/24 ip4:100.64.2.0/24 -all"}}};
   for (const Clients* c : {&kMilterClients, &kPolicyClients}) {
     zones.records.emplace_back(reversed(c->dnswl_listed, "dnswl.e2e.test"), "127.0.10.2");
@@ -111,7 +129,8 @@ DnsmasqZones test_zones() {
 }
 
 const std::vector<std::string> kMailboxes = {"dnswl", "blocked", "trap", "trapped", "untrapped",
-                                             "slow", "fast", "spf"};
+                                             "slow", "fast", "spf", "spf-silent",
+                                             "spf-silent2"};
 
 
 // dnsmasq, the daemon with the rules, and a Postfix in front of it.
@@ -136,6 +155,8 @@ class Environment {
   PostfixInstance& postfix() { return *postfix_; }
   std::string daemon_log() const { return daemon_.log(); }
   std::string rules_path() const { return daemon_.dir + "/rules"; }
+  std::string dns_address() const { return dns_->address(); }
+  int metrics_port() const { return metrics_port_; }
 
  private:
   void start_daemon() {
@@ -144,8 +165,10 @@ class Environment {
     daemon_.write("rules", kRules);
     daemon_.base_options = {"--delay", std::to_string(kDelay), "--dynamic-delay", "0", "--verbose",
                             "--skip-networks", "127.0.0.0/8,::1/128", "--rules", rules_path(),
-                            "--dns-server", dns_->address(), "--dns-timeout", "1000",
-                            "--pool-by-spf", "yes"};
+                            "--dns-server", dns_->address(), "--dns-timeout",
+                            std::to_string(kDnsTimeout.count()),
+                            "--pool-by-spf", "yes", "--metrics",
+                            "inet:127.0.0.1:" + std::to_string(metrics_port_)};
     daemon_.spawn();
     running_parts(kSlot).daemon_pid = daemon_.pid();
     daemon_.write("daemon.pid", std::to_string(daemon_.pid()) + "\n");
@@ -155,6 +178,7 @@ class Environment {
   }
 
   DaemonProcess daemon_{"greylist-e2e"};  // its directory holds everything; removed last
+  const int metrics_port_ = free_loopback_port();
   std::unique_ptr<DnsmasqServer> dns_;
   std::unique_ptr<PostfixInstance> postfix_;  // destroyed first
 };
@@ -177,6 +201,20 @@ Environment& env() {
 Attempt send(Service service, const std::string& client, const std::string& sender,
              const std::string& mailbox) {
   return send_mail_as(env().postfix().port(service), client, client_name(client), sender, {mailbox});
+}
+
+// As send(), the client without a verified name: --pool-by-domain leaves it
+// keyed by network.
+Attempt send_unnamed(Service service, const std::string& client, const std::string& sender,
+                     const std::vector<std::string>& mailboxes) {
+  return send_mail_as(env().postfix().port(service), client, kNoName, sender, mailboxes);
+}
+
+// The daemon's --metrics text ("" when it does not answer).
+std::string metrics() {
+  LineClient http(env().metrics_port());
+  if (!http.send("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")) return "";
+  return http.read_until("greylist_start_time_seconds ").value_or("");
 }
 
 bool logged(const std::string& text) { return env().daemon_log().find(text) != std::string::npos; }
@@ -297,7 +335,7 @@ TEST_CASE("per-rule delay: a greylist rule's delay 5s replaces --delay 2") {
 }
 
 TEST_CASE("--pool-by-spf: the retry from another authorized network passes; an unauthorized "
-          "address is greylisted") {
+          "address is greylisted, keyed by its network") {
   const std::vector<Service> services = {Service::kMilter, Service::kPolicy};
   const auto sender = [](Service service) {
     return std::string(front_end(service)) + "@" + kSpfDomain;
@@ -305,6 +343,8 @@ TEST_CASE("--pool-by-spf: the retry from another authorized network passes; an u
   for (const Service service : services) {
     CAPTURE(front_end(service));
     CHECK(greylisted(service, send(service, kSpfFirst, sender(service), "spf").rcpt.at(0)));
+    CHECK(greylisted(service,
+                     send_unnamed(service, kSpfUnauthorized, sender(service), {"spf"}).rcpt.at(0)));
   }
   std::this_thread::sleep_for(kPastDelay);
   for (const Service service : services) {
@@ -315,10 +355,73 @@ TEST_CASE("--pool-by-spf: the retry from another authorized network passes; an u
     REQUIRE(retry.rcpt.size() == 1);
     CHECK(retry.rcpt[0].code == 250);
     CHECK(delivered_message(env().postfix(), "spf", before).greylist_headers.size() == 1);
-    CHECK(greylisted(service, send(service, kSpfUnauthorized, sender(service), "spf").rcpt.at(0)));
+    // The unauthorized first attempt's triplet is its network's: the
+    // neighbour's retry passes, another unauthorized network waits.
+    const auto neighbour = send_unnamed(service, kSpfUnauthorizedNeighbour, sender(service), {"spf"});
+    REQUIRE(neighbour.rcpt.size() == 1);
+    CHECK(neighbour.rcpt[0].code == 250);
+    CHECK(greylisted(service,
+                     send_unnamed(service, kSpfUnauthorizedOther, sender(service), {"spf"}).rcpt.at(0)));
   }
   CHECK_MESSAGE(lines_with("reason=pool (spf:pool.e2e.test)", "client_address=100.64.2.9,") == 2,
                 env().daemon_log());
+  CHECK_MESSAGE(lines_with("action=pass, reason=triplet found", "client_address=100.64.3.8,") == 2,
+                env().daemon_log());
+  CHECK_MESSAGE(lines_with("action=greylist, reason=new", "client_address=100.64.4.7,") == 2,
+                env().daemon_log());
+  CHECK_MESSAGE(lines_with("spf:", "client_address=100.64.3.") == 0, env().daemon_log());
+}
+
+TEST_CASE("--pool-by-spf with a silent DNS server: answered within --dns-timeout, keyed by "
+          "network, the timeout logged once naming the server") {
+  const std::vector<Service> services = {Service::kMilter, Service::kPolicy};
+  const auto sender = [](Service service) {
+    return std::string("a@") + front_end(service) + "." + kSilentZone;
+  };
+  env();  // set up before the clock starts
+  for (const Service service : services) {
+    CAPTURE(front_end(service));
+    const auto started = std::chrono::steady_clock::now();
+    // Two recipients: the milter checks once per message (a second check
+    // would wait for the silent server again), the policy service once per
+    // recipient.
+    const auto first =
+        send_unnamed(service, "100.64.5.7", sender(service), {"spf-silent", "spf-silent2"});
+    const auto took = std::chrono::steady_clock::now() - started;
+    MESSAGE(std::string(front_end(service)) << ": answered in "
+                               << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                               << " ms");
+    REQUIRE(first.rcpt.size() == 2);
+    CHECK(greylisted(service, first.rcpt[0]));
+    CHECK(greylisted(service, first.rcpt[1]));
+    CHECK(took >= kDnsTimeout - 100ms);  // it did wait for SPF
+    CHECK(took < kDnsTimeout + kAnswerMargin);
+  }
+  std::this_thread::sleep_for(kPastDelay);
+  for (const Service service : services) {
+    CAPTURE(front_end(service));
+    // Keyed by network: a neighbour's retry is the same triplet.
+    const std::size_t before = env().postfix().delivered("spf-silent").size();
+    const auto started = std::chrono::steady_clock::now();
+    const auto retry = send_unnamed(service, "100.64.5.8", sender(service), {"spf-silent"});
+    CHECK(std::chrono::steady_clock::now() - started < kDnsTimeout + kAnswerMargin);
+    REQUIRE(retry.rcpt.size() == 1);
+    CHECK(retry.rcpt[0].code == 250);
+    CHECK(delivered_message(env().postfix(), "spf-silent", before).greylist_headers.size() == 1);
+  }
+  // Five temperrors (milter 1 + 1, policy 2 + 1), one line each from the
+  // check and from the resolver (the interval is 5 minutes). The check's
+  // reason is its deadline or, for a milter thread, the end of its wait.
+  const std::string logged = ") at " + env().dns_address() + ": keyed by network (--pool-by-spf)";
+  CHECK_MESSAGE(lines_with("SPF check of milter.silent.e2e.test for 100.64.5.7 failed (", logged) == 1,
+                env().daemon_log());
+  CHECK_MESSAGE(lines_with("SPF check of ", "") == 1, env().daemon_log());
+  CHECK_MESSAGE(lines_with("SPF DNS: lookup of TXT milter.silent.e2e.test failed", "") == 1,
+                env().daemon_log());
+  CHECK_MESSAGE(lines_with("SPF DNS: lookup of ", "") == 1, env().daemon_log());
+  const std::string text = metrics();
+  CHECK_MESSAGE(text.find("\ngreylist_spf_results_total{result=\"temperror\"} 5\n") != std::string::npos,
+                text);
 }
 
 }  // TEST_SUITE

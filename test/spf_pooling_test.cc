@@ -1,0 +1,149 @@
+// The front ends' SPF step (greylist/spf_pooling.h) on a fake resolver:
+// which requests are checked at all (never the null sender, whose identity
+// would be the HELO name, nor a sender without a domain), what a verdict
+// sets, what is counted and what is logged.
+#include "greylist/spf_pooling.h"
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "support/spf_zone.h"
+#include "support/stderr_capture.h"
+#include "util/log.h"
+
+using namespace greylist;
+using greylist::testing::FakeRecordResolver;
+using greylist::testing::SpfZone;
+using greylist::testing::StderrCapture;
+
+namespace {
+
+class CountingObserver final : public SpfResultObserver {
+ public:
+  void on_spf_result(SpfResult result) noexcept override { ++counts[static_cast<std::size_t>(result)]; }
+  int count(SpfResult result) const { return counts[static_cast<std::size_t>(result)]; }
+  std::array<int, 7> counts{};
+};
+
+// pool.test and the HELO name mx.pool.test both authorize 192.0.2.0/24.
+SpfZone zone() {
+  SpfZone z;
+  z.txt("pool.test", {"v=spf1 ip4:192.0.2.0/24 -all"});
+  z.txt("mx.pool.test", {"v=spf1 ip4:192.0.2.0/24 -all"});
+  z.fail("broken.test", DnsRecordType::kTxt);
+  return z;
+}
+
+Request request(std::string sender, std::string client = "192.0.2.7") {
+  Request r;
+  r.client_address = std::move(client);
+  r.client_name = "unknown";
+  r.helo_name = "mx.pool.test";
+  r.sender = std::move(sender);
+  r.recipient = "r@dest.test";
+  return r;
+}
+
+struct Fixture {
+  SpfZone records = zone();
+  FakeRecordResolver resolver{records};
+  SpfChecker checker{resolver};
+  CountingObserver observer;
+  SpfPooling pooling = [this] {
+    SpfPooling p;
+    p.checker = &checker;
+    p.wait = std::chrono::milliseconds(500);
+    p.temperror_log = std::make_shared<RateLimitedLog>(std::chrono::seconds(300));
+    p.dns_servers = "127.0.0.1:5353";
+    p.observer = &observer;
+    return p;
+  }();
+};
+
+}  // namespace
+
+TEST_SUITE("spf_pooling") {
+
+TEST_CASE("null senders, senders without a domain and bad client addresses are not checked") {
+  Fixture f;
+  // "" is a bounce: SPF would check the HELO identity postmaster@mx.pool.test,
+  // which passes here; pooling on it would let any host claiming that HELO
+  // name join the pool, so it stays keyed by network.
+  for (const std::string sender : {"", "postmaster", "user@", "@"}) {
+    CAPTURE(sender);
+    Request r = request(sender);
+    CHECK_FALSE(spf_pool_identity(f.pooling, r).has_value());
+    check_spf_and_wait(f.pooling, r);
+    CHECK(r.spf_pass_domain.empty());
+  }
+  Request unparsable = request("a@pool.test", "not-an-address");
+  CHECK_FALSE(spf_pool_identity(f.pooling, unparsable).has_value());
+  check_spf_and_wait(f.pooling, unparsable);
+  CHECK(unparsable.spf_pass_domain.empty());
+  CHECK(f.checker.stats().checks == 0);
+  CHECK(f.resolver.queries() == 0);
+  CHECK(f.observer.counts == std::array<int, 7>{});
+
+  // The option off: no checker, nothing checked.
+  CHECK_FALSE(spf_pool_identity(SpfPooling{}, request("a@pool.test")).has_value());
+}
+
+TEST_CASE("the MAIL FROM identity is the sender's domain; a pass sets it, in lower case") {
+  Fixture f;
+  Request r = request("Someone@Pool.TEST");
+  const auto identity = spf_pool_identity(f.pooling, r);
+  REQUIRE(identity.has_value());
+  CHECK(identity->client.to_string() == "192.0.2.7");
+  CHECK(identity->helo == "mx.pool.test");
+  check_spf_and_wait(f.pooling, r);
+  CHECK(r.spf_pass_domain == "pool.test");
+  CHECK(f.observer.count(SpfResult::kPass) == 1);
+}
+
+TEST_CASE("any other result keys by network: the pass domain is cleared, the result counted") {
+  Fixture f;
+  Request r = request("a@pool.test", "203.0.113.5");
+  r.spf_pass_domain = "stale.test";  // a previous message's
+  check_spf_and_wait(f.pooling, r);
+  CHECK(r.spf_pass_domain.empty());
+  CHECK(f.observer.count(SpfResult::kFail) == 1);
+  Request none = request("a@unknown.test");
+  check_spf_and_wait(f.pooling, none);
+  CHECK(none.spf_pass_domain.empty());
+  CHECK(f.observer.count(SpfResult::kNone) == 1);
+}
+
+TEST_CASE("temperrors are logged once per interval, naming the DNS server and counting the rest") {
+  Fixture f;
+  StderrCapture log;
+  for (const char* client : {"192.0.2.7", "192.0.2.8", "192.0.2.9"}) {
+    Request r = request("a@broken.test", client);
+    check_spf_and_wait(f.pooling, r);
+    CHECK(r.spf_pass_domain.empty());
+  }
+  CHECK(f.observer.count(SpfResult::kTemperror) == 3);
+  CHECK(log.count("SPF check of broken.test for 192.0.2.7 failed (") == 1);
+  CHECK(log.count(") at 127.0.0.1:5353: keyed by network (--pool-by-spf)") == 1);
+  CHECK(log.count("SPF check of") == 1);
+
+  // The interval passed (a 1 s one here): the next line counts the two
+  // not logged.
+  f.pooling.temperror_log = std::make_shared<RateLimitedLog>(std::chrono::seconds(1));
+  for (const char* client : {"192.0.2.10", "192.0.2.11", "192.0.2.12"}) {
+    Request r = request("a@broken.test", client);
+    check_spf_and_wait(f.pooling, r);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  Request r = request("a@broken.test", "192.0.2.13");
+  check_spf_and_wait(f.pooling, r);
+  CHECK(log.count("SPF check of broken.test for 192.0.2.10 failed (") == 1);
+  CHECK(log.count("SPF check of broken.test for 192.0.2.13 failed (") == 1);
+  CHECK(log.count("keyed by network (--pool-by-spf) (2 similar messages suppressed)") == 1);
+  CHECK(log.count("SPF check of") == 3);
+}
+
+}  // TEST_SUITE
