@@ -196,7 +196,7 @@ TEST_CASE_FIXTURE(Fixture, "greytrap: the network stays tempfailed past the dela
   for (int i = 0; i < 3; ++i) {
     const Decision d = g.decide(later);
     CHECK(d.action == Action::kGreylist);
-    CHECK(reason_text(d) == "greytrap (203.0.113.0)");
+    CHECK(reason_text(d) == "greytrap (203.0.113.0/24)");
     CHECK(d.seconds_left == 7200 - 400 * i);
     CHECK_FALSE(d.rule);
     clock.advance(400);
@@ -254,7 +254,7 @@ TEST_CASE_FIXTURE(Fixture, "greytrap: default hold, IPv6 /64, privacy key") {
   const std::string key = g.keys().greytrap_key(sample_request("2001:db8:1:2::7"));
   CHECK(key.starts_with(kHashedGreytrapKeyPrefix));
   CHECK(store.get(Table::kClients, key).value());
-  CHECK(reason_text(g.decide(sample_request("2001:db8:1:2:ffff::1"))) == "greytrap (2001:db8:1:2::)");
+  CHECK(reason_text(g.decide(sample_request("2001:db8:1:2:ffff::1"))) == "greytrap (2001:db8:1:2::/64)");
   CHECK(g.decide(sample_request("2001:db8:1:3::1")).reason == Reason::kNew);
 }
 

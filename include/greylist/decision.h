@@ -39,7 +39,7 @@ struct Decision {
     kRuleWhitelist,       // "rule whitelist (FILE:LINE (ID))": a `whitelist` rule
     kRuleBlacklist,       // "rule blacklist (FILE:LINE (ID))": a `blacklist` rule
     kGreytrap,            // "greytrap (FILE:LINE (ID))": the hit that traps the
-                          // network; "greytrap (NETWORK)": later mail from it
+                          // network; "greytrap (NETWORK/LEN)": later mail from it
   };
 
   Action action = Action::kError;
@@ -48,7 +48,7 @@ struct Decision {
   // .example.com", may be empty), the pool's registered domain, the skip
   // network, the error message, the rule (RuleRef::to_string()) of
   // kRuleWhitelist, kRuleBlacklist and a greytrap hit, or the trapped
-  // network of later mail from it. Empty for the other reasons.
+  // network of later mail from it (network_with_prefix()). Empty for the other reasons.
   std::string detail;
   // The rule that decided (kRuleWhitelist, kRuleBlacklist, a greytrap hit),
   // or, for a decision by the triplet (kGreylist, kPass), the greylist or
@@ -79,7 +79,7 @@ Decision whitelist_decision(const WhitelistMatch& match);
 // found", "pool (example.com)", "client whitelist (whitelist_clients:3
 // .example.com)", "client AWL", ..., or the store's error message; for the
 // rules: "rule whitelist (rules:3 (dnswl))", "rule blacklist (rules:4)",
-// "greytrap (rules:7)", "greytrap (192.0.2.0)".
+// "greytrap (rules:7)", "greytrap (192.0.2.0/24)".
 std::string reason_text(const Decision& decision);
 
 // "pass", "greylist", "pass" (whitelisted), "error", or "reject" (a

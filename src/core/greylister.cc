@@ -275,7 +275,7 @@ Decision Greylister::greytrap_hit(const Run& run, const RuleMatch& match) const 
       });
   if (run.trace != nullptr) {
     run.trace->greytrap(DecisionTrace::GreytrapStep::kHit,
-                        client_network(run.request.client_address, keys_.config()), written);
+                        client_network_text(run.request.client_address, keys_.config()), written);
   }
   Decision decision = rule_decision(Action::kGreylist, Reason::kGreytrap, match);
   decision.seconds_left = std::max<std::int64_t>(hold, 1);
@@ -289,12 +289,12 @@ std::optional<Decision> Greylister::trapped_step(const Run& run) const {
   if (!traps) {
     if (run.trace != nullptr) {
       run.trace->greytrap(Step::kNotLookedUp,
-                          client_network(run.request.client_address, keys_.config()),
+                          client_network_text(run.request.client_address, keys_.config()),
                           std::nullopt);
     }
     return std::nullopt;
   }
-  const std::string network = client_network(run.request.client_address, keys_.config());
+  const std::string network = client_network_text(run.request.client_address, keys_.config());
   auto found = run.store.get(Table::kClients, keys_.greytrap_key(run.request));
   if (!found.ok()) return error_decision(found.status());
   const auto record = found.value() ? decode_trap(*found.value()) : std::nullopt;
