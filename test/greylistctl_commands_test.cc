@@ -562,11 +562,12 @@ TEST_CASE("greytraps and rules: list-traps, delete-trap, whitelist-check names t
   CHECK(contains(ruled.output, "reason: new\nrule: " + dir + "/rules:4\nseconds left: 1200\n"));
   CHECK(contains(ruled.output, "5.113.0.203.wl.test: not listed"));
   const Run listed = run({"whitelist-check", "192.0.2.7", "unknown", "a@foo.test", "b@slow.test"});
-  CHECK(contains(listed.output, "decision: pass (whitelisted)\nreason: rule whitelist (" + dir +
-                                    "/rules:2 (dnswl))\n"));
+  // The rule named once, on its own line.
+  CHECK(contains(listed.output, "decision: pass (whitelisted)\nreason: rule whitelist\nrule: " +
+                                    dir + "/rules:2 (dnswl)\n"));
   CHECK(contains(listed.output, "dnsrbl \"wl\": 7.2.0.192.wl.test: listed (127.0.10.2)"));
   const Run hit = run({"whitelist-check", "203.0.113.5", "unknown", "a@foo.test", "trap@bar.test"});
-  CHECK(contains(hit.output, "reason: greytrap (" + dir + "/rules:3 (trap))\n"));
+  CHECK(contains(hit.output, "reason: greytrap\nrule: " + dir + "/rules:3 (trap)\n"));
   const Run other = run({"whitelist-check", "--rules", "", "198.51.100.9", "unknown", "a@foo.test",
                          "b@slow.test"});
   CHECK(contains(other.output, "reason: new\n"));

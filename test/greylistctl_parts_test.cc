@@ -335,7 +335,7 @@ TEST_CASE("the explainer names the rule, each DNS list's answer and the greytrap
   listed[query] = DnsAnswer{DnsAnswer::Kind::kListed, {{127, 0, 10, 2}}};
   auto white = explainer.explain(r, clock.now(), listed);
   REQUIRE(white.ok());
-  CHECK(reason_text(white.value().decision) == "rule whitelist (rules:2 (dnswl))");
+  CHECK(reason_text(white.value().decision) == "rule whitelist");
   CHECK(has_line(white.value().checks, "dnsrbl \"wl\": " + query + ": listed (127.0.10.2)"));
   CHECK(has_line(white.value().checks, "rules: rules:2 (dnswl) whitelist"));
 
@@ -354,7 +354,8 @@ TEST_CASE("the explainer names the rule, each DNS list's answer and the greytrap
   auto hit = explainer.explain(trap, clock.now(), {});
   REQUIRE(hit.ok());
   CHECK(same(before, everything(store)));  // the trap is not written
-  CHECK(reason_text(hit.value().decision) == "greytrap (rules:3 (trap))");
+  CHECK(reason_text(hit.value().decision) == "greytrap");
+  CHECK(hit.value().decision.rule->rule.to_string() == "rules:3 (trap)");
   CHECK(has_line(hit.value().checks, "greytrap: 192.0.2.0/24: trapped by this request until " +
                                          iso8601(clock.now() + 3600)));
   greylister.decide(trap);

@@ -73,7 +73,7 @@ TEST_CASE_FIXTURE(Fixture, "whitelist rule: passes at once, names the rule, writ
   const Decision d = g.decide(sample_request());
   CHECK(d.action == Action::kWhitelisted);
   CHECK(d.reason == Reason::kRuleWhitelist);
-  CHECK(reason_text(d) == "rule whitelist (rules:1 (friends))");
+  CHECK(reason_text(d) == "rule whitelist");
   REQUIRE(d.rule);
   CHECK(d.rule->action == RuleAction::kWhitelist);
   CHECK(store.count(Table::kTriplets).value() == 0);
@@ -85,9 +85,9 @@ TEST_CASE_FIXTURE(Fixture, "blacklist rule: the only kReject; log line says reje
   const Greylister g = make("racl greylist rcpt x@bar.test\nracl blacklist from @foo.test\n");
   const Decision d = g.decide(sample_request());
   CHECK(d.action == Action::kReject);
-  CHECK(reason_text(d) == "rule blacklist (rules:2)");
+  CHECK(reason_text(d) == "rule blacklist");
   CHECK(decision_log_line(sample_request(), d).starts_with(
-      "action=reject, reason=rule blacklist (rules:2), rule=rules:2, client_name="));
+      "action=reject, reason=rule blacklist, rule=rules:2, client_name="));
   CHECK(store.count(Table::kTriplets).value() == 0);
   // Repeated, still rejected: nothing was counted.
   clock.advance(10000);
@@ -178,10 +178,12 @@ TEST_CASE_FIXTURE(Fixture, "greytrap: the network stays tempfailed past the dela
   const Decision hit = g.decide(sample_request("203.0.113.7", "spam@foo.test", "trap@bar.test"));
   CHECK(hit.action == Action::kGreylist);
   CHECK(hit.reason == Reason::kGreytrap);
-  CHECK(reason_text(hit) == "greytrap (rules:1 (trap))");
+  CHECK(reason_text(hit) == "greytrap");
   CHECK(hit.seconds_left == 7200);
   REQUIRE(hit.rule);
   CHECK(hit.rule->action == RuleAction::kGreytrap);
+  CHECK(decision_log_line(sample_request(), hit).starts_with(
+      "action=greylist, reason=greytrap, rule=rules:1 (trap), client_name="));
   CHECK(store.count(Table::kTriplets).value() == 0);  // nothing else written
   const auto trap = store.get(Table::kClients, encode_greytrap_key("203.0.113.0")).value();
   REQUIRE(trap);

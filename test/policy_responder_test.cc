@@ -405,7 +405,7 @@ TEST_CASE("a blacklist rule: 550 5.7.1 without the file's path, logged with the 
   const PolicyAnswer answer = f.responder.respond(request(rcpt()));
   CHECK(answer.reply == "action=550 5.7.1 Rejected by local policy (rule at line 1)\n\n");
   CHECK(logged(answer,
-               "action=reject, reason=rule blacklist (/etc/greylist-milter/rules:1), "
+               "action=reject, reason=rule blacklist, "
                "rule=/etc/greylist-milter/rules:1, client_name=mail.example.test, "
                "client_address=192.0.2.7, sender=a@example.test, recipient=b@example.org",
                Severity::kInfo));

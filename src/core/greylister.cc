@@ -81,7 +81,8 @@ const GreylistConfig& triplet_settings(const GreylistConfig& base, const Greylis
 }
 
 Decision rule_decision(Action action, Reason reason, const RuleMatch& match) {
-  Decision decision = make_decision(action, reason, match.rule.to_string());
+  // No detail: Decision::rule names the rule (the log line's rule= field).
+  Decision decision = make_decision(action, reason);
   decision.rule = match;
   return decision;
 }
