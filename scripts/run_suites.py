@@ -18,8 +18,8 @@ and exits 1 on any failure; the lines before it name every suite that
 failed and the test cases that failed in it, so the tail of a CI log says
 what broke.
 
-A doctest suite (not a sanitizer or fuzz run) whose test cases failed
-without a crash is run once more with only those cases: the process suites
+A doctest suite whose test cases failed without a crash or a sanitizer
+report is run once more with only those cases: the process suites
 measure time on a shared 2-core machine. A case that passes the second time
 counts as passed and is listed under "passed on retry" in the closing lines,
 so a flaky case stays visible; a case that fails twice counts as failed.
@@ -179,7 +179,8 @@ class Totals:
         match = None
         for match in SUMMARY.finditer(output):
             pass
-        if code != 0 or match is None or int(match.group(2)) != len(cases):
+        if (code != 0 or match is None or int(match.group(2)) != len(cases)
+                or SANITIZER_REPORT.search(output)):
             return failed_cases(output) or cases
         self.retried.append((name, cases))
         return []
@@ -199,7 +200,7 @@ def run_build(totals, build, prefix="", only=None, extra_args=None, env=None):
         test_env.update(env or {})
         totals.run(prefix + name, test["cmd"] + (extra_args or {}).get(name, []), env=test_env,
                    cwd=test.get("workdir"), timeout=test.get("timeout") or 600,
-                   sanitized=env is not None, retry=env is None)
+                   sanitized=env is not None, retry=True)
 
 
 def run_tsan(totals, build):
@@ -208,7 +209,8 @@ def run_tsan(totals, build):
         totals.fail("tsan", "no unit suite in " + build)
         return
     for name, args in TSAN_RUNS:
-        totals.run(name, unit[0]["cmd"] + args, env=sanitizer_env(), timeout=900, sanitized=True)
+        totals.run(name, unit[0]["cmd"] + args, env=sanitizer_env(), timeout=900, sanitized=True,
+                   retry=True)
 
 
 def fuzz_summary(output):

@@ -295,7 +295,10 @@ TEST_CASE("an event loop keeps running while a lookup waits; the answer comes ba
   loop.run_for(3s);
   CHECK(answered_on == std::this_thread::get_id());
   CHECK(answers.at("3.0.0.127.silent.test").kind == DnsAnswer::Kind::kFailed);
-  CHECK(ticks >= 20);  // ~50 ticks of 10 ms during the 500 ms wait
+  // ~50 ticks of 10 ms during the 500 ms wait on a quiet machine; a loop
+  // blocked by the lookup would tick at most once. A loaded CI machine
+  // fires timers late, so ask only for clearly more than one.
+  CHECK(ticks >= 5);
 }
 
 TEST_CASE("a rule set's lookups, resolved through the DNS server, decide") {
