@@ -342,8 +342,35 @@ TEST_CASE_FIXTURE(Fixture, "dnsrbl: a statically whitelisted request needs no lo
   const Request listed = sample_request("203.0.113.7", "a@foo.test", "postmaster@bar.test");
   const RulePlan plan = g.plan(listed);
   CHECK(plan.assessment.queries.empty());
+  CHECK(plan.lookups_skipped);
   CHECK(g.decide(listed, plan, {}).reason == Reason::kRecipientWhitelist);
   CHECK(g.plan(sample_request()).assessment.queries.size() == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "dnsrbl: a client the client auto-whitelist passes needs no lookup") {
+  config.auto_whitelist_clients = 1;
+  config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
+  Greylister g(config, store, clock);
+  CHECK(pass(g, sample_request(), 300).action == Action::kPass);  // now on the client AWL
+  g.set_rules(rules("dnsrbl \"bl\" bl.example 127.0.0.2\n"
+                    "racl \"bl\" blacklist dnsrbl \"bl\"\n"
+                    "racl blacklist rcpt late@bar.test\n"));
+  const Request known = sample_request("203.0.113.7", "z@foo.test", "late@bar.test");
+  const RulePlan plan = g.plan(known);
+  CHECK(plan.assessment.queries.empty());
+  CHECK(plan.lookups_skipped);
+  CHECK(g.decide(known, plan, {}).reason == Reason::kClientAwl);
+  // Another network is not on it: its lookup is asked.
+  const RulePlan other = g.plan(sample_request("192.0.2.7"));
+  CHECK(other.assessment.queries.size() == 1);
+  CHECK_FALSE(other.lookups_skipped);
+  // The entry gone between plan() and decide(): the rules decide, every
+  // list "not listed".
+  REQUIRE(store.erase(Table::kClients, g.client_key(known)).ok());
+  const Decision late = g.decide(known, plan, {});
+  CHECK(late.action == Action::kReject);
+  REQUIRE(late.rule);
+  CHECK(late.rule->rule.line == 3);
 }
 
 TEST_CASE_FIXTURE(Fixture, "concurrent set_rules while decide runs: every decision is one rule set's") {

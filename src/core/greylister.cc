@@ -140,12 +140,22 @@ RulePlan Greylister::plan(const Request& request) const {
   RulePlan plan;
   plan.rules = rules();
   if (plan.rules) plan.assessment = plan.rules->assess(request);
-  if (!plan.assessment.queries.empty()) {
-    // The static whitelist decides before the rules: no lookup for its clients.
-    const auto whitelist = std::atomic_load(&whitelist_);
-    if (whitelist && whitelist->match(request)) plan.assessment = RuleAssessment{};
+  if (plan.assessment.queries.empty()) return plan;
+  // The static whitelist and the client AWL decide before the rules: no
+  // lookup for the clients they pass (their addresses are not sent out).
+  const auto whitelist = std::atomic_load(&whitelist_);
+  if ((whitelist && whitelist->match(request)) || client_awl_passes(request)) {
+    plan.assessment = RuleAssessment{};
+    plan.lookups_skipped = true;
   }
   return plan;
+}
+
+bool Greylister::client_awl_passes(const Request& request) const {
+  const std::uint32_t threshold = std::atomic_load(&settings_)->config.auto_whitelist_clients;
+  if (threshold == 0) return false;
+  const auto found = awl_lookup(store_, kClientAwl, keys_.client_key(request));
+  return found.ok() && found.value() && kClientAwl.progress(*found.value()) >= threshold;
 }
 
 Decision Greylister::decide(const Request& request) const {
@@ -240,8 +250,8 @@ std::optional<Decision> Greylister::rule_step(const Run& run,
                                               std::optional<RuleMatch>& match) const {
   const RuleSet* rules = run.plan.rules.get();
   if (rules != nullptr) {
-    match = run.plan.assessment.queries.empty() ? run.plan.assessment.match
-                                                : rules->evaluate(run.request, run.answers);
+    const bool assessed = run.plan.assessment.queries.empty() && !run.plan.lookups_skipped;
+    match = assessed ? run.plan.assessment.match : rules->evaluate(run.request, run.answers);
   }
   if (run.trace != nullptr) run.trace->rule(rules, run.plan.assessment.queries, run.answers, match);
   if (!match) return std::nullopt;
