@@ -187,7 +187,8 @@ class LibmilterServer final : public MilterServer {
   const std::optional<sockaddr_storage> poke_address_;
   const socklen_t poke_length_;
   // A unix socket's file, removed by the destructor while it is still ours
-  // (libmilter removes it only when not running as root).
+  // (libmilter removes it only when not running as root). Not before:
+  // stop() wakes the listener through it.
   const std::optional<UnixSocketFile> socket_file_;
   std::mutex stop_mutex_;
   std::atomic<bool> stop_requested_{false};

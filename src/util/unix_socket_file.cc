@@ -1,5 +1,6 @@
 #include "util/unix_socket_file.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,9 +19,10 @@ bool someone_accepts(const std::string& path) {
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof address.sun_path) return false;
   std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking: a listener with a full backlog must not hang the start
+  // (EAGAIN: it is live too).
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
-  // A full backlog (EAGAIN) is a live listener too.
   const bool live = connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 ||
                     errno == EAGAIN;
   close(fd);
@@ -49,9 +51,35 @@ Status UnixSocketFile::clear_stale(const std::string& path, const std::string& n
 }
 
 std::optional<UnixSocketFile> UnixSocketFile::created(const std::string& path) {
+  const int pin = open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (pin < 0) return std::nullopt;
   struct stat st {};
-  if (lstat(path.c_str(), &st) != 0) return std::nullopt;
-  return UnixSocketFile(path, st.st_dev, st.st_ino);
+  if (fstat(pin, &st) != 0) {
+    close(pin);
+    return std::nullopt;
+  }
+  return UnixSocketFile(path, pin, st.st_dev, st.st_ino);
+}
+
+UnixSocketFile::~UnixSocketFile() {
+  if (pin_ >= 0) close(pin_);
+}
+
+UnixSocketFile::UnixSocketFile(UnixSocketFile&& other) noexcept
+    : path_(std::move(other.path_)),
+      pin_(std::exchange(other.pin_, -1)),
+      device_(other.device_),
+      inode_(other.inode_) {}
+
+UnixSocketFile& UnixSocketFile::operator=(UnixSocketFile&& other) noexcept {
+  if (this != &other) {
+    if (pin_ >= 0) close(pin_);
+    path_ = std::move(other.path_);
+    pin_ = std::exchange(other.pin_, -1);
+    device_ = other.device_;
+    inode_ = other.inode_;
+  }
+  return *this;
 }
 
 Status UnixSocketFile::remove_if_ours() const {
