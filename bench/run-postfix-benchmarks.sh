@@ -14,6 +14,8 @@
 #                        policy       greylist-milter's policy front end (check_policy_service)
 #                        postgrey     Debian's postgrey (check_policy_service)
 #                        noop-milter  bench/noop-milter over TCP (libmilter doing nothing)
+#                        milter-tcp-base, milter-unix-base  as milter-tcp and
+#                                     milter-unix, with the --baseline binary
 #   --rounds N         rounds; within a round every hook is measured once, in an
 #                      order rotated from round to round (default 3)
 #   --messages N       messages per measurement (default 2000)
@@ -27,6 +29,8 @@
 #   --loopback-quickack  for the run, give the loopback routes (127.0.0.0/8 and
 #                      127.0.0.1) "quickack 1", the administrator's setting of
 #                      README's milter section; restored on exit
+#   --baseline BINARY  another greylist-milter (an earlier build) for the
+#                      *-base hooks: before/after in the same rounds
 #   --benchmarks FILE  write the "## Through Postfix" section of FILE
 #                      (BENCHMARKS.md) from this run, replacing only it
 #
@@ -60,6 +64,7 @@ RESULTS=$ROOT/bench/results/postfix-latest.jsonl
 KEEP=0
 QUICKACK_ROUTE=0
 BENCHMARKS=""
+BASELINE=""
 COMMAND="bash bench/run-postfix-benchmarks.sh$(printf ' %q' "$@")"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -73,7 +78,8 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1 ;;
     --loopback-quickack) QUICKACK_ROUTE=1 ;;
     --benchmarks) BENCHMARKS=$2; shift ;;
-    -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
+    --baseline) BASELINE=$2; shift ;;
+    -h|--help) sed -n '2,51p' "$0"; exit 0 ;;
     *) echo "run-postfix-benchmarks: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -115,6 +121,7 @@ fi
 # ---- the greylisters ----------------------------------------------------------
 declare -A HOOK_SETTING HOOK_PID
 MILTER_SOCKET=$WORK/postfix/spool/greylist-milter/milter.sock
+BASE_SOCKET=$WORK/postfix/spool/greylist-milter/milter-base.sock
 
 # start_greylister HOOK: starts what HOOK needs (nothing for "none"); sets
 # HOOK_SETTING[HOOK] to its Postfix setting.
@@ -136,6 +143,15 @@ start_greylister() {
       install -d -o root -g postfix -m 0750 "$(dirname "$MILTER_SOCKET")"
       "$DAEMON" --policy none --milter "unix:$MILTER_SOCKET" "${common[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_milters=unix:greylist-milter/milter.sock" ;;
+    milter-tcp-base)
+      [ -x "$BASELINE" ] || { echo "run-postfix-benchmarks: $hook needs --baseline BINARY" >&2; exit 2; }
+      "$BASELINE" --policy none --milter "inet:127.0.0.1:$port" "${common[@]}" 2>>"$log" &
+      HOOK_SETTING[$hook]="-o smtpd_milters=inet:127.0.0.1:$port" ;;
+    milter-unix-base)
+      [ -x "$BASELINE" ] || { echo "run-postfix-benchmarks: $hook needs --baseline BINARY" >&2; exit 2; }
+      install -d -o root -g postfix -m 0750 "$(dirname "$BASE_SOCKET")"
+      "$BASELINE" --policy none --milter "unix:$BASE_SOCKET" "${common[@]}" 2>>"$log" &
+      HOOK_SETTING[$hook]="-o smtpd_milters=unix:greylist-milter/milter-base.sock" ;;
     policy)
       "$DAEMON" --milter none --policy "inet:127.0.0.1:$port" "${common[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:$port,permit" ;;
@@ -154,6 +170,8 @@ start_greylister() {
   HOOK_PID[$hook]=$!
   if [ "$hook" = milter-unix ]; then
     wait_file_socket "$MILTER_SOCKET" 60
+  elif [ "$hook" = milter-unix-base ]; then
+    wait_file_socket "$BASE_SOCKET" 60
   elif ! wait_port "$port" 60 >/dev/null; then
     echo "run-postfix-benchmarks: $hook did not listen within 60 s; its log:" >&2
     tail -20 "$log" >&2
@@ -211,17 +229,20 @@ for round in $(seq 1 "$ROUNDS"); do
     # CPU of Postfix's processes and of the hook's server: robust to a
     # shared machine, where messages/s follows the neighbours' load.
     cpu_before=$(python3 "$ROOT/bench/cpu_seconds.py" "$MASTER_PID" ${HOOK_PID[$hook]})
+    hook_cpu_before=$(python3 "$ROOT/bench/cpu_seconds.py" ${HOOK_PID[$hook]})
     start=$(date +%s.%N)
     timeout 600 smtp-source "${LOAD[@]}" -s "$SESSIONS" -m "$MESSAGES" \
       "127.0.0.1:${SMTPD_PORT[$hook]}" >"$WORK/source.out" 2>&1 || true
     end=$(date +%s.%N)
     postfix_wait_queue_empty "$WORK/postfix" 120
     cpu_after=$(python3 "$ROOT/bench/cpu_seconds.py" "$MASTER_PID" ${HOOK_PID[$hook]})
+    hook_cpu_after=$(python3 "$ROOT/bench/cpu_seconds.py" ${HOOK_PID[$hook]})
     rejects=$(( $(postfix_rejects "$WORK/postfix") - rejects_before ))
     rate=$(python3 -c "print('%.1f' % ($MESSAGES / ($end - $start)))")
-    printf '{"round": %d, "hook": "%s", "seconds": %.3f, "messages_per_s": %s, "cpu_ms_per_message": %.3f, "rejected": %d, "loadavg": %s}\n' \
+    printf '{"round": %d, "hook": "%s", "seconds": %.3f, "messages_per_s": %s, "cpu_ms_per_message": %.3f, "hook_cpu_ms_per_message": %.3f, "rejected": %d, "loadavg": %s}\n' \
       "$round" "$hook" "$(python3 -c "print($end - $start)")" "$rate" \
-      "$(python3 -c "print(1000 * ($cpu_after - $cpu_before) / $MESSAGES)")" "$rejects" \
+      "$(python3 -c "print(1000 * ($cpu_after - $cpu_before) / $MESSAGES)")" \
+      "$(python3 -c "print(1000 * (${hook_cpu_after:-0} - ${hook_cpu_before:-0}) / $MESSAGES)")" "$rejects" \
       "$(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
     echo "round $round: $hook $rate messages/s, $rejects rejected" >&2
     if [ "$rejects" != 0 ] || grep -q 'fatal\|error' "$WORK/source.out"; then

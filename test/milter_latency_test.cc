@@ -10,13 +10,21 @@
 // as Postfix does. Own executable: libmilter serves once per process.
 #include <doctest/doctest.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
 #include <vector>
 
 #include "greylist/greylister.h"
+#include "milter/libmilter_listen.h"
 #include "milter/libmilter_quickack.h"
+#include "milter/libmilter_session_wait.h"
 #include "milter/milter_server.h"
 #include "store/memory_store.h"
 #include "support/child_process.h"
@@ -57,6 +65,12 @@ struct TcpMilter {
   std::thread thread;
 };
 
+// The one TCP milter of this process (libmilter serves once per process).
+TcpMilter& tcp_milter() {
+  static TcpMilter milter;
+  return milter;
+}
+
 // One milter connection as Postfix opens it, up to HELO.
 MilterClient open_session(int port) {
   auto client = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(port));
@@ -94,7 +108,7 @@ double median_macro_then_command_ms(MilterClient& m) {
 TEST_SUITE("milter_latency") {
 
 TEST_CASE("over TCP, a command written after an unanswered macro packet is answered within 5 ms") {
-  static TcpMilter milter;
+  TcpMilter& milter = tcp_milter();
   auto m = open_session(milter.port);
   const double median = median_macro_then_command_ms(m);
   MESSAGE("median macro packet + end of message over TCP: " << median << " ms");
@@ -109,6 +123,52 @@ TEST_CASE("over TCP, a command written after an unanswered macro packet is answe
   set_libmilter_quickack(true);
   MESSAGE("the same without TCP_QUICKACK re-arming: " << without << " ms");
   WARN_MESSAGE(without > 30.0, "no delayed-ACK stall without the fix on this host");
+}
+
+TEST_CASE("a TCP milter connection has an MSS below 1 KB, so that Postfix keeps 4 KB buffers") {
+  const TcpMilter& milter = tcp_milter();
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(milter.port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0);
+  // What Postfix's vstream_tweak_tcp() reads: its buffers grow to four times
+  // this when it exceeds 1024 (loopback's own is tens of kilobytes).
+  int mss = 0;
+  socklen_t length = sizeof mss;
+  REQUIRE(getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &length) == 0);
+  close(fd);
+  MESSAGE("MSS of a milter connection as the MTA sees it: " << mss);
+  CHECK(mss > 0);
+  CHECK(mss <= 1024);
+}
+
+TEST_CASE("libmilter's 1 ms readiness check waits up to kSessionWait; other polls are unchanged") {
+  int fds[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+  // The command arrives 20 ms after the reply: within kSessionWait, far
+  // beyond libmilter's own 1 ms.
+  static_assert(kSessionWait >= std::chrono::milliseconds(40));
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(write(fds[1], "x", 1) == 1);
+  });
+  pollfd ready{fds[0], POLLIN, 0};
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(greylist_libmilter_poll(&ready, 1, 1) == 1);
+  CHECK((ready.revents & POLLIN) != 0);
+  MESSAGE("waited " << Millis(std::chrono::steady_clock::now() - start).count() << " ms");
+  writer.join();
+  char byte = 0;
+  CHECK(read(fds[0], &byte, 1) == 1);
+
+  // Any other timeout is poll's own: nothing to read, 2 ms, returns 0.
+  pollfd other{fds[0], POLLIN, 0};
+  CHECK(greylist_libmilter_poll(&other, 1, 2) == 0);
+  close(fds[0]);
+  close(fds[1]);
 }
 
 }  // TEST_SUITE

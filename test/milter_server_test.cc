@@ -29,6 +29,12 @@ constexpr std::uint32_t kNoHeaders = 0x20;      // SMFIP_NOHDRS
 constexpr std::uint32_t kNoEoh = 0x40;          // SMFIP_NOEOH
 constexpr std::uint32_t kNoUnknown = 0x100;     // SMFIP_NOUNKNOWN
 constexpr std::uint32_t kNoData = 0x200;        // SMFIP_NODATA
+constexpr std::uint32_t kNoReplyConnect = 0x1000;  // SMFIP_NR_CONN
+constexpr std::uint32_t kNoReplyHelo = 0x2000;     // SMFIP_NR_HELO
+constexpr std::uint32_t kNoReplyMail = 0x4000;     // SMFIP_NR_MAIL
+constexpr std::uint32_t kNoReplyRcpt = 0x8000;     // SMFIP_NR_RCPT
+constexpr std::uint32_t kMacrosConnect = 0;    // SMFIM_CONNECT
+constexpr std::uint32_t kMacrosHelo = 1;       // SMFIM_HELO
 constexpr std::uint32_t kMacrosEnvfrom = 2;     // SMFIM_ENVFROM
 
 // The one server of this process.
@@ -89,10 +95,10 @@ void connect_client(MilterClient& m, const std::string& name, const std::string&
   m.macros('C', {{"j", "mx.test"}, {"{daemon_name}", "smtpd"}});
   auto reply = m.connect(name, family, 25, address);
   REQUIRE(reply.has_value());
-  CHECK(reply->command == 'c');
+  CHECK(MilterClient::continues(*reply));
   reply = m.helo("helo.example.org");
   REQUIRE(reply.has_value());
-  CHECK(reply->command == 'c');
+  CHECK(MilterClient::continues(*reply));
 }
 
 void mail(MilterClient& m, const std::string& sender, const std::string& auth = "") {
@@ -101,7 +107,7 @@ void mail(MilterClient& m, const std::string& sender, const std::string& auth = 
   m.macros('M', values);
   const auto reply = m.mail({"<" + sender + ">", "SIZE=100"});
   REQUIRE(reply.has_value());
-  CHECK(reply->command == 'c');
+  CHECK(MilterClient::continues(*reply));
 }
 
 MilterReply rcpt(MilterClient& m, const std::string& recipient) {
@@ -158,6 +164,46 @@ TEST_CASE("negotiation: no headers, body, DATA or unknown commands; may add head
   connect_client(*plain, "mail.example.org", "203.0.113.57");
   mail(*plain, "noheaders@example.org");
   CHECK(is_greylisted(rcpt(*plain, "b@dest.test")));
+}
+
+TEST_CASE("no reply to CONNECT, HELO and MAIL when the MTA offers it; a faked continue otherwise") {
+  // Postfix (milter protocol 6) offers every "no reply" step.
+  auto client = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(live().port));
+  REQUIRE(client.has_value());
+  const auto negotiated = client->negotiate();
+  REQUIRE(negotiated.has_value());
+  CHECK((negotiated->protocol & kNoReplyConnect) != 0);
+  CHECK((negotiated->protocol & kNoReplyHelo) != 0);
+  CHECK((negotiated->protocol & kNoReplyMail) != 0);
+  CHECK((negotiated->protocol & kNoReplyRcpt) == 0);  // RCPT carries the decision
+  // Nothing to decide at CONNECT and HELO: the macro lists name only the
+  // queue id, which Postfix does not know yet (an empty list would mean
+  // Postfix's default macros).
+  CHECK(negotiated->macro_lists.at(kMacrosConnect) == "i");
+  CHECK(negotiated->macro_lists.at(kMacrosHelo) == "i");
+  client->macros('C', {{"j", "mx.test"}});
+  REQUIRE(client->connect("mail.example.org", '4', 25, "203.0.113.70").has_value());
+  REQUIRE(client->helo("helo.example.org").has_value());
+  REQUIRE(client->mail({"<noreply@example.org>"}).has_value());
+  CHECK_FALSE(client->read(std::chrono::milliseconds(300)).has_value());  // nothing was sent
+  CHECK(is_greylisted(rcpt(*client, "b@dest.test")));  // and the stream is in step
+
+  // An MTA without "no reply" steps gets a "continue" for each, from libmilter.
+  auto old = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(live().port));
+  REQUIRE(old.has_value());
+  const auto without = old->negotiate(6, 0x1ff, 0x1fffff & ~MilterClient::kNoReplyBits);
+  REQUIRE(without.has_value());
+  CHECK((without->protocol & MilterClient::kNoReplyBits) == 0);
+  auto reply = old->connect("mail.example.org", '4', 25, "203.0.113.71");
+  REQUIRE(reply.has_value());
+  CHECK(reply->command == 'c');
+  reply = old->helo("helo.example.org");
+  REQUIRE(reply.has_value());
+  CHECK(reply->command == 'c');
+  reply = old->mail({"<noreply@example.org>"});
+  REQUIRE(reply.has_value());
+  CHECK(reply->command == 'c');
+  CHECK(is_greylisted(rcpt(*old, "b@dest.test")));
 }
 
 TEST_CASE("greylist at RCPT, early retry deferred, pass after the delay with exactly one header") {
@@ -252,7 +298,7 @@ TEST_CASE("skip networks, SMTP AUTH and address-less clients are not greylisted"
     auto m = open_milter();
     auto reply = m.connect("localhost", 'U');
     REQUIRE(reply.has_value());
-    CHECK(reply->command == 'c');
+    CHECK(MilterClient::continues(*reply));
     mail(m, "root@localhost");
     CHECK(rcpt(m, "skip@dest.test").command == 'c');
   }

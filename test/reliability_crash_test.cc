@@ -148,7 +148,7 @@ class Load {
       }
       if (milter && in_transaction == 0) {
         const auto mail = milter->mail({"<" + sender + ">"});
-        if (!mail || mail->command != 'c') milter.reset();
+        if (!mail || !MilterClient::continues(*mail)) milter.reset();
       }
       if (milter) {
         const std::string recipient = "r" + letters(i) + "@dest.test";
@@ -174,9 +174,9 @@ class Load {
                                             static_cast<std::uint16_t>(daemon_.milter_port), 1s);
     if (!milter || !milter->negotiate()) return std::nullopt;
     const auto connected = milter->connect("[" + address + "]", '4', 25, address);
-    if (!connected || connected->command != 'c') return std::nullopt;
+    if (!connected || !MilterClient::continues(*connected)) return std::nullopt;
     const auto helo = milter->helo("helo.crash.test");
-    if (!helo || helo->command != 'c') return std::nullopt;
+    if (!helo || !MilterClient::continues(*helo)) return std::nullopt;
     return milter;
   }
 

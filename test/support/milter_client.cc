@@ -25,6 +25,10 @@ constexpr char kBodyEob = 'E';
 constexpr char kAbort = 'A';
 constexpr char kQuit = 'Q';
 constexpr char kQuitNc = 'K';
+constexpr std::uint32_t kNoReplyConnect = 0x1000;  // SMFIP_NR_CONN
+constexpr std::uint32_t kNoReplyHelo = 0x2000;     // SMFIP_NR_HELO
+constexpr std::uint32_t kNoReplyMail = 0x4000;     // SMFIP_NR_MAIL
+constexpr std::uint32_t kNoReplyRcpt = 0x8000;     // SMFIP_NR_RCPT
 
 void put_u32(std::string& out, std::uint32_t value) {
   const std::uint32_t be = htonl(value);
@@ -86,12 +90,16 @@ std::optional<MilterClient> MilterClient::connect_tcp(const std::string& host, s
   return MilterClient(fd);
 }
 
-MilterClient::MilterClient(MilterClient&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+MilterClient::MilterClient(MilterClient&& other) noexcept
+    : fd_(other.fd_), no_reply_steps_(other.no_reply_steps_) {
+  other.fd_ = -1;
+}
 
 MilterClient& MilterClient::operator=(MilterClient&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) close(fd_);
     fd_ = other.fd_;
+    no_reply_steps_ = other.no_reply_steps_;
     other.fd_ = -1;
   }
   return *this;
@@ -194,6 +202,7 @@ std::optional<MilterNegotiation> MilterClient::negotiate(std::uint32_t version, 
   out.version = get_u32(reply->data, 0);
   out.actions = get_u32(reply->data, 4);
   out.protocol = get_u32(reply->data, 8);
+  no_reply_steps_ = out.protocol & protocol & kNoReplyBits;
   std::size_t at = 12;
   while (at + 4 < reply->data.size()) {
     const std::uint32_t where = get_u32(reply->data, at);
@@ -227,27 +236,32 @@ std::optional<MilterReply> MilterClient::connect(std::string_view hostname, char
     put_string(data, address);
   }
   if (!send(kConnect, data)) return std::nullopt;
-  return read();
+  return reply_unless(kNoReplyConnect);
 }
 
 std::optional<MilterReply> MilterClient::helo(std::string_view name) {
   std::string data;
   put_string(data, name);
   if (!send(kHelo, data)) return std::nullopt;
-  return read();
+  return reply_unless(kNoReplyHelo);
 }
 
 std::optional<MilterReply> MilterClient::mail(const std::vector<std::string>& args) {
   std::string data;
   for (const auto& arg : args) put_string(data, arg);
   if (!send(kMail, data)) return std::nullopt;
-  return read();
+  return reply_unless(kNoReplyMail);
 }
 
 std::optional<MilterReply> MilterClient::rcpt(const std::vector<std::string>& args) {
   std::string data;
   for (const auto& arg : args) put_string(data, arg);
   if (!send(kRcpt, data)) return std::nullopt;
+  return reply_unless(kNoReplyRcpt);
+}
+
+std::optional<MilterReply> MilterClient::reply_unless(std::uint32_t no_reply_bit) {
+  if ((no_reply_steps_ & no_reply_bit) != 0) return MilterReply{kNoReply, {}};
   return read();
 }
 

@@ -41,6 +41,11 @@ struct MilterHeaderChange {
 class MilterClient {
  public:
   static constexpr std::size_t kMaxReplyBytes = 1 << 20;
+  // The SMFIP_NR_* bits: steps a milter may ask to answer with no reply.
+  static constexpr std::uint32_t kNoReplyBits = 0x000ff080;
+  // The command of what connect(), helo(), mail() and rcpt() return for a
+  // step negotiated without a reply (nothing was read).
+  static constexpr char kNoReply = '\0';
   static constexpr std::chrono::milliseconds kDefaultTimeout{5000};
 
   // Connects to host:port over TCP (bounded by `timeout`); nullopt on failure.
@@ -61,13 +66,17 @@ class MilterClient {
   // True when the peer closed the connection within `timeout`.
   bool wait_closed(std::chrono::milliseconds timeout = kDefaultTimeout);
 
-  // SMFIC_OPTNEG with what the MTA offers (defaults: all of protocol v6).
+  // SMFIC_OPTNEG with what the MTA offers (defaults: all of protocol v6, as
+  // Postfix offers it, "no reply" steps included). Remembers which steps the
+  // milter chose to answer with no reply.
   std::optional<MilterNegotiation> negotiate(std::uint32_t version = 6,
                                              std::uint32_t actions = 0x1ff,
                                              std::uint32_t protocol = 0x1fffff);
   // SMFIC_MACRO for the command `for_command` (no reply).
   bool macros(char for_command, const std::vector<std::pair<std::string, std::string>>& values);
   // SMFIC_CONNECT. family: '4', '6', 'L' (unix) or 'U' (unknown, no address).
+  // These four read the reply, except for a step negotiated without one:
+  // then a MilterReply with command kNoReply.
   std::optional<MilterReply> connect(std::string_view hostname, char family,
                                      std::uint16_t port = 0, std::string_view address = {});
   std::optional<MilterReply> helo(std::string_view name);
@@ -81,6 +90,10 @@ class MilterClient {
   bool quit_nc();  // SMFIC_QUIT_NC: a new connection follows on this socket
 
   // Helpers for replies.
+  // "continue": the reply 'c', or no reply for a step negotiated without one.
+  static bool continues(const MilterReply& reply) {
+    return reply.command == 'c' || reply.command == kNoReply;
+  }
   static std::optional<MilterHeaderChange> header_change(const MilterReply& reply);
   // For SMFIR_REPLYCODE: the text ("450 4.2.0 Greylisted ...") without the NUL.
   static std::string reply_text(const MilterReply& reply);
@@ -88,8 +101,11 @@ class MilterClient {
  private:
   explicit MilterClient(int fd) : fd_(fd) {}
   bool read_exactly(char* buffer, std::size_t size, std::chrono::steady_clock::time_point deadline);
+  // read(), or kNoReply without reading when `no_reply_bit` was negotiated.
+  std::optional<MilterReply> reply_unless(std::uint32_t no_reply_bit);
 
   int fd_ = -1;
+  std::uint32_t no_reply_steps_ = 0;  // SMFIP_NR_* bits of the negotiation
 };
 
 }  // namespace greylist::testing
