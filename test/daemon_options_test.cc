@@ -10,6 +10,7 @@
 #include <fstream>
 #include <vector>
 
+#include "config/option_table.h"
 #include "support/temp_dir.h"
 
 using namespace greylist;
@@ -291,6 +292,25 @@ TEST_CASE("config lines holding Boost's message placeholders give an error, not 
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
   }
+}
+
+TEST_CASE("--help shows a yes/no option's default as yes or no, as the options are written") {
+  namespace po = boost::program_options;
+  const po::options_description described = greylist::config::describe_options();
+  int yes_no = 0;
+  for (const auto& option : described.options()) {
+    const auto& semantic = option->semantic();
+    // A bool_switch takes no value and shows no default.
+    if (dynamic_cast<const po::typed_value<bool>*>(semantic.get()) == nullptr ||
+        semantic->max_tokens() == 0) {
+      continue;
+    }
+    CAPTURE(option->long_name());
+    const std::string shown = option->format_parameter();
+    CHECK((shown == "arg (=yes)" || shown == "arg (=no)"));
+    ++yes_no;
+  }
+  CHECK(yes_no >= 3);  // --pool-by-domain, --pool-by-spf, --pool-dynamic-names
 }
 
 TEST_CASE("the man page and the sample configuration document every option") {

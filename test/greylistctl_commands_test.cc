@@ -547,25 +547,27 @@ TEST_CASE("greytraps and rules: list-traps, delete-trap, whitelist-check names t
 
   const Run traps = run({"list-traps"});
   CHECK(traps.status == 0);
-  CHECK(traps.output == "198.51.100.0 " + iso(now - 600) + " " + iso(now + 3000) + "\n");
+  // Each network with its prefix length (the stored key has none).
+  CHECK(traps.output == "198.51.100.0/24 " + iso(now - 600) + " " + iso(now + 3000) + "\n");
   const Run all = run({"list-traps", "--all", "--json"});
   CHECK(lines_of(all.output).size() == 2);
-  CHECK(contains(all.output, "{\"network\":\"2001:db8:1::\",\"trapped_at\":"));
+  CHECK(contains(all.output, "{\"network\":\"2001:db8:1::/64\",\"trapped_at\":"));
   CHECK(contains(run({"stats"}).output, "greytrapped networks: 1\n"));
 
   const Run trapped = run({"whitelist-check", "198.51.100.9", "unknown", "a@foo.test", "b@slow.test"});
   CHECK(trapped.status == 0);
-  CHECK(contains(trapped.output, "decision: greylist\nreason: greytrap (198.51.100.0)\n"));
-  CHECK(contains(trapped.output, "greytrap: 198.51.100.0: trapped since " + iso(now - 600)));
+  CHECK(contains(trapped.output, "decision: greylist\nreason: greytrap (198.51.100.0/24)\n"));
+  CHECK(contains(trapped.output, "greytrap: 198.51.100.0/24: trapped since " + iso(now - 600)));
   const Run ruled = run({"whitelist-check", "203.0.113.5", "unknown", "a@foo.test", "b@slow.test"});
   CHECK(contains(ruled.output, "reason: new\nrule: " + dir + "/rules:4\nseconds left: 1200\n"));
   CHECK(contains(ruled.output, "5.113.0.203.wl.test: not listed"));
   const Run listed = run({"whitelist-check", "192.0.2.7", "unknown", "a@foo.test", "b@slow.test"});
-  CHECK(contains(listed.output, "decision: pass (whitelisted)\nreason: rule whitelist (" + dir +
-                                    "/rules:2 (dnswl))\n"));
+  // The rule named once, on its own line.
+  CHECK(contains(listed.output, "decision: pass (whitelisted)\nreason: rule whitelist\nrule: " +
+                                    dir + "/rules:2 (dnswl)\n"));
   CHECK(contains(listed.output, "dnsrbl \"wl\": 7.2.0.192.wl.test: listed (127.0.10.2)"));
   const Run hit = run({"whitelist-check", "203.0.113.5", "unknown", "a@foo.test", "trap@bar.test"});
-  CHECK(contains(hit.output, "reason: greytrap (" + dir + "/rules:3 (trap))\n"));
+  CHECK(contains(hit.output, "reason: greytrap\nrule: " + dir + "/rules:3 (trap)\n"));
   const Run other = run({"whitelist-check", "--rules", "", "198.51.100.9", "unknown", "a@foo.test",
                          "b@slow.test"});
   CHECK(contains(other.output, "reason: new\n"));
@@ -573,14 +575,15 @@ TEST_CASE("greytraps and rules: list-traps, delete-trap, whitelist-check names t
 
   const Run dry = run({"delete-trap", "--dry-run", "198.51.100.77"});
   CHECK(dry.status == 0);
-  CHECK(dry.output == "would delete the trap of 198.51.100.0\n");
-  const Run deleted = run({"delete-trap", "198.51.100.0"});
+  CHECK(dry.output == "would delete the trap of 198.51.100.0/24\n");
+  // The network as list-traps prints it.
+  const Run deleted = run({"delete-trap", "198.51.100.0/24"});
   CHECK(deleted.status == 0);
-  CHECK(deleted.output == "deleted the trap of 198.51.100.0\n");
+  CHECK(deleted.output == "deleted the trap of 198.51.100.0/24\n");
   CHECK(run({"list-traps"}).output.empty());
   const Run again = run({"delete-trap", "198.51.100.0"});
   CHECK(again.status == 1);
-  CHECK(contains(again.output, "198.51.100.0 is not trapped"));
+  CHECK(contains(again.output, "198.51.100.0/24 is not trapped"));
   CHECK(run({"delete-trap"}).status == 2);
   CHECK(run({"delete-trap", "nowhere"}).status == 2);
   CHECK(run({"list-traps", "extra"}).status == 2);

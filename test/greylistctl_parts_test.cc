@@ -335,7 +335,7 @@ TEST_CASE("the explainer names the rule, each DNS list's answer and the greytrap
   listed[query] = DnsAnswer{DnsAnswer::Kind::kListed, {{127, 0, 10, 2}}};
   auto white = explainer.explain(r, clock.now(), listed);
   REQUIRE(white.ok());
-  CHECK(reason_text(white.value().decision) == "rule whitelist (rules:2 (dnswl))");
+  CHECK(reason_text(white.value().decision) == "rule whitelist");
   CHECK(has_line(white.value().checks, "dnsrbl \"wl\": " + query + ": listed (127.0.10.2)"));
   CHECK(has_line(white.value().checks, "rules: rules:2 (dnswl) whitelist"));
 
@@ -345,7 +345,7 @@ TEST_CASE("the explainer names the rule, each DNS list's answer and the greytrap
                  "dnsrbl \"wl\": " + query + ": no answer (counts as not listed)"));
   CHECK(has_line(plain.value().checks,
                  "rules: rules:5 (bar) greylist, delay 120 s, after continue rules:4"));
-  CHECK(has_line(plain.value().checks, "greytrap: 192.0.2.0: not trapped"));
+  CHECK(has_line(plain.value().checks, "greytrap: 192.0.2.0/24: not trapped"));
   CHECK(plain.value().decision.seconds_left == 120);
   CHECK(greylister.decide(r, greylister.plan(r), {}).seconds_left == 120);
 
@@ -354,18 +354,19 @@ TEST_CASE("the explainer names the rule, each DNS list's answer and the greytrap
   auto hit = explainer.explain(trap, clock.now(), {});
   REQUIRE(hit.ok());
   CHECK(same(before, everything(store)));  // the trap is not written
-  CHECK(reason_text(hit.value().decision) == "greytrap (rules:3 (trap))");
-  CHECK(has_line(hit.value().checks, "greytrap: 192.0.2.0: trapped by this request until " +
+  CHECK(reason_text(hit.value().decision) == "greytrap");
+  CHECK(hit.value().decision.rule->rule.to_string() == "rules:3 (trap)");
+  CHECK(has_line(hit.value().checks, "greytrap: 192.0.2.0/24: trapped by this request until " +
                                          iso8601(clock.now() + 3600)));
   greylister.decide(trap);
   clock.advance(60);
   auto trapped = explainer.explain(r, clock.now(), {});
   REQUIRE(trapped.ok());
-  CHECK(reason_text(trapped.value().decision) == "greytrap (192.0.2.0)");
-  CHECK(has_line(trapped.value().checks, "greytrap: 192.0.2.0: trapped since " +
+  CHECK(reason_text(trapped.value().decision) == "greytrap (192.0.2.0/24)");
+  CHECK(has_line(trapped.value().checks, "greytrap: 192.0.2.0/24: trapped since " +
                                              iso8601(clock.now() - 60) + " until " +
                                              iso8601(clock.now() + 3540)));
-  CHECK(reason_text(greylister.decide(r)) == "greytrap (192.0.2.0)");
+  CHECK(reason_text(greylister.decide(r)) == "greytrap (192.0.2.0/24)");
 
   greylister.set_rules(nullptr);
   auto none = explainer.explain(r, clock.now(), {});

@@ -6,7 +6,6 @@
 
 #include <doctest/doctest.h>
 
-#include <future>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -17,6 +16,7 @@
 #include "support/fake_clock.h"
 #include "support/forwarding_store.h"
 #include "support/line_client.h"
+#include "support/loopback_policy_server.h"
 
 namespace greylist {
 namespace {
@@ -101,36 +101,15 @@ struct Server {
   GatedStore store{gate};
   FakeClock clock{1'795'590'188};
   Greylister greylister{one_delay(), store, clock};
-  std::unique_ptr<PolicyServer> server;
-  std::future<void> finished;
+  testing::LoopbackPolicyServer server{{}, greylister, clock, 2, store.deferred_commits()};
 
-  Server() {
-    PolicySettings settings;
-    SocketSpec spec;
-    spec.kind = SocketSpec::Kind::kInet;
-    spec.host = "127.0.0.1";
-    spec.port = 0;
-    settings.sockets = {spec};
-    settings.threads = 2;
-    auto opened = PolicyServer::open(settings, greylister, clock, store.deferred_commits());
-    REQUIRE_MESSAGE(opened.ok(), opened.status().message());
-    server = std::move(opened).value();
-    finished = std::async(std::launch::async, [this] { server->run(); });
-  }
-  ~Server() {
-    gate.complete(Status::Ok());  // nothing stays held at the stop
-    server->stop();
-    REQUIRE(finished.wait_for(10s) == std::future_status::ready);
-  }
+  ~Server() { gate.complete(Status::Ok()); }  // nothing stays held at the stop
   // Until the server asked for a flush (at most 1 s): how many it asked for.
   std::size_t wait_for_a_flush() const {
     for (int i = 0; i < 200 && gate.flushes_asked() == 0; ++i) std::this_thread::sleep_for(5ms);
     return gate.flushes_asked();
   }
-  int port() const {
-    const std::string address = server->bound_addresses().at(0);
-    return std::stoi(address.substr(address.rfind(':') + 1));
-  }
+  int port() const { return server.port(); }
 };
 
 }  // namespace

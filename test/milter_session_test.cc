@@ -15,6 +15,7 @@
 #include "greylist/greylister.h"
 #include "greylist/key_layout.h"
 #include "greylist/log_line.h"
+#include "greylist/record_codec.h"
 #include "greylist/triplet.h"
 #include "policy/policy_responder.h"
 #include "store/memory_store.h"
@@ -524,6 +525,27 @@ TEST_CASE("DNS lists at RCPT: a listed client is rejected; a silent list waits -
   CHECK_FALSE(reply.reject);
   CHECK(waited >= std::chrono::milliseconds(190));
   CHECK(waited < std::chrono::milliseconds(2000));
+}
+
+TEST_CASE("DNS lists at RCPT: a client the client auto-whitelist passes is not looked up") {
+  TableResolver resolver;
+  MilterSettings settings;
+  settings.common.dns = DnsLists{&resolver, nullptr, std::chrono::milliseconds(200)};
+  GreylistConfig config = Fixture::config();
+  config.auto_whitelist_clients = 1;
+  config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
+  Fixture f(settings, config);
+  set_rules(f, "dnsrbl \"bl\" bl.test 127.0.0.2\nracl \"bl\" blacklist dnsrbl \"bl\"\n");
+  Request known;
+  known.client_address = "203.0.113.30";
+  REQUIRE(f.memory.put(Table::kClients, f.greylister.client_key(known),
+                       encode_client({1, f.clock.now()}), 0).ok());
+  const RcptReply passed = f.session("203.0.113.30")->rcpt_to("<b@dest.test>");
+  CHECK_FALSE(passed.tempfail);
+  CHECK_FALSE(passed.reject);
+  CHECK(resolver.lookups == 0);
+  CHECK(f.session("198.51.100.30")->rcpt_to("<b@dest.test>").tempfail);
+  CHECK(resolver.lookups == 1);  // another client's is
 }
 
 TEST_CASE("a rule whitelist passes at once; the 'not delayed' header names it") {

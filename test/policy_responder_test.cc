@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "greylist/record_codec.h"
 #include "greylist/reply_text.h"
 #include "store/memory_store.h"
 #include "support/failing_store.h"
@@ -405,7 +406,7 @@ TEST_CASE("a blacklist rule: 550 5.7.1 without the file's path, logged with the 
   const PolicyAnswer answer = f.responder.respond(request(rcpt()));
   CHECK(answer.reply == "action=550 5.7.1 Rejected by local policy (rule at line 1)\n\n");
   CHECK(logged(answer,
-               "action=reject, reason=rule blacklist (/etc/greylist-milter/rules:1), "
+               "action=reject, reason=rule blacklist, "
                "rule=/etc/greylist-milter/rules:1, client_name=mail.example.test, "
                "client_address=192.0.2.7, sender=a@example.test, recipient=b@example.org",
                Severity::kInfo));
@@ -442,6 +443,21 @@ TEST_CASE("rules with a DNS list: begin() asks for the lookup, finish() decides 
   failed["7.2.0.192.bl.example"] = DnsAnswer{};
   CHECK(f.responder.finish(*step.lookup, failed).reply == kGreylisted);
   CHECK(f.responder.respond(request(rcpt())).reply == kGreylisted);
+}
+
+TEST_CASE("rules with a DNS list: a client the client auto-whitelist passes is decided at once") {
+  Fixture f;
+  set_rules(f, "dnsrbl \"bl\" bl.example 127.0.0.2\n"
+               "racl \"bl\" blacklist dnsrbl \"bl\"\n");
+  Request known;
+  known.client_address = "192.0.2.7";
+  known.client_name = "mail.example.test";
+  REQUIRE(f.store.put(Table::kClients, f.greylister.client_key(known),
+                      encode_client({f.config.auto_whitelist_clients, f.clock.now()}), 0).ok());
+  const PolicyStep step = f.responder.begin(request(rcpt()));
+  CHECK_FALSE(step.lookup);  // no DNS step: the client AWL decides before the rules
+  REQUIRE_FALSE(step.answer.log.empty());
+  CHECK(step.answer.log[0].message.starts_with("action=pass, reason=client AWL, "));
 }
 
 }  // TEST_SUITE

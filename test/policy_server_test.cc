@@ -31,11 +31,13 @@
 #include "support/file_text.h"
 #include "support/forwarding_store.h"
 #include "support/line_client.h"
+#include "support/loopback_policy_server.h"
 #include "support/temp_dir.h"
 
 using namespace greylist;
 using greylist::testing::FakeClock;
 using greylist::testing::LineClient;
+using greylist::testing::PolicyServerThread;
 using namespace std::chrono_literals;
 
 namespace {
@@ -90,6 +92,8 @@ class SlowStore final : public greylist::testing::ForwardingStore {
 // Waits for a thread running PolicyServer::run(). One that does not return
 // cannot be abandoned (it uses objects on this stack), so the suite stops
 // loudly instead of hanging.
+// Waits for run() to return; a hang aborts the suite (a server left running
+// would use objects the test is destroying).
 void join_or_abort(std::future<void>& finished, std::chrono::milliseconds limit) {
   if (finished.wait_for(limit) == std::future_status::ready) return;
   std::fprintf(stderr, "policy_server_test: run() did not return within %lld ms\n",
@@ -97,8 +101,6 @@ void join_or_abort(std::future<void>& finished, std::chrono::milliseconds limit)
   std::abort();
 }
 
-// A PolicyServer running on its own thread; stopped and joined on
-// destruction.
 // The transcripts' clients have no verified name: one delay (--delay) for
 // every client, so they test the protocol, not --dynamic-delay.
 GreylistConfig one_delay_config() {
@@ -107,35 +109,28 @@ GreylistConfig one_delay_config() {
   return config;
 }
 
+std::unique_ptr<PolicyServer> open_or_fail(PolicySettings settings, const Greylister& greylister,
+                                           const Clock& clock) {
+  auto opened = PolicyServer::open(std::move(settings), greylister, clock);
+  if (!opened.ok()) FAIL("open: " << opened.status().message());
+  return std::move(opened).value();
+}
+
+// A PolicyServer (test_settings(), or the test's) on a store whose updates
+// take a while, serving on its own thread.
 struct RunningServer {
   MemoryStore memory;
   SlowStore slow{memory};
   FakeClock clock{kStart};
-  Greylister greylister;
-  std::unique_ptr<PolicyServer> server;
-  std::future<void> finished;
+  Greylister greylister{one_delay_config(), slow, clock};
+  PolicyServerThread running;
 
   explicit RunningServer(PolicySettings settings = test_settings())
-      : greylister(one_delay_config(), slow, clock) {
-    auto opened = PolicyServer::open(std::move(settings), greylister, clock);
-    if (!opened.ok()) FAIL("open: " << opened.status().message());
-    server = std::move(opened).value();
-    finished = std::async(std::launch::async, [this] { server->run(); });
-  }
-  ~RunningServer() {
-    if (server) {
-      server->stop();
-      join_or_abort(finished, 10s);
-    }
-  }
-  int port(std::size_t i = 0) const { return port_of(server->bound_addresses().at(i)); }
-  // stop() and the time run() took to return; nullopt if not within `limit`.
+      : running(open_or_fail(std::move(settings), greylister, clock)) {}
+  PolicyServer* operator->() const { return &running.server(); }
+  int port(std::size_t i = 0) const { return running.port(i); }
   std::optional<std::chrono::milliseconds> stop_and_time(std::chrono::milliseconds limit) {
-    const auto start = std::chrono::steady_clock::now();
-    server->stop();
-    if (finished.wait_for(limit) != std::future_status::ready) return std::nullopt;
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                 start);
+    return running.stop_and_time(limit);
   }
 };
 
@@ -527,8 +522,8 @@ TEST_CASE("an IPv6 listener on ::1 (v6-only) serves IPv6 clients") {
   PolicySettings settings = test_settings();
   settings.sockets = {loopback("::1")};
   RunningServer server(settings);
-  REQUIRE(server.server->bound_addresses().size() == 1);
-  CHECK(server.server->bound_addresses()[0].rfind("inet:[::1]:", 0) == 0);
+  REQUIRE(server->bound_addresses().size() == 1);
+  CHECK(server->bound_addresses()[0].rfind("inet:[::1]:", 0) == 0);
   LineClient client(server.port(), 5s, /*ipv6=*/true);
   REQUIRE(client.ok());
   CHECK(client.policy(rcpt("a@x.test", "b@example.org", "2001:db8::7")) == kGreylisted);
@@ -541,7 +536,7 @@ TEST_CASE("a host name is resolved at open: localhost") {
   PolicySettings settings = test_settings();
   settings.sockets = {loopback("localhost")};
   RunningServer server(settings);
-  const auto addresses = server.server->bound_addresses();
+  const auto addresses = server->bound_addresses();
   REQUIRE_FALSE(addresses.empty());
   const auto v4 = std::find_if(addresses.begin(), addresses.end(), [](const std::string& a) {
     return a.rfind("inet:127.0.0.1:", 0) == 0;
@@ -576,7 +571,7 @@ TEST_CASE("a unix socket gets socket_mode, goes with the server; a stale one is 
     REQUIRE(lstat(path.c_str(), &st) == 0);
     CHECK(S_ISSOCK(st.st_mode));
     CHECK((st.st_mode & 07777) == 0660);
-    CHECK(server.server->bound_addresses() == std::vector<std::string>{"unix:" + path});
+    CHECK(server->bound_addresses() == std::vector<std::string>{"unix:" + path});
     LineClient client(path);
     REQUIRE(client.ok());
     CHECK(client.policy(rcpt("a@x.test")) == kGreylisted);
@@ -648,7 +643,7 @@ TEST_CASE("stop() with nothing connected, stop() twice, stop() before run()") {
     RunningServer server;
     const auto took = server.stop_and_time(2s);
     REQUIRE(took.has_value());
-    server.server->stop();
+    server->stop();
   }
   MemoryStore store;
   FakeClock clock;

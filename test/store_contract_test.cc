@@ -475,7 +475,7 @@ TEST_CASE_TEMPLATE("greytraps: one Greylister's trap holds for another; the swee
   r.recipient = "b@bar.test";
   clock.advance(600);
   const Decision later = second.decide(r);
-  CHECK(reason_text(later) == "greytrap (192.0.2.0)");
+  CHECK(reason_text(later) == "greytrap (192.0.2.0/24)");
   CHECK(later.seconds_left == 3000);
   CHECK(must_count(s, Table::kTriplets) == 0);
 

@@ -30,6 +30,23 @@ TEST_CASE("client network: custom prefixes and lookup by host") {
   CHECK(client_network("2001:DB8::0001", config) == "2001:db8::1");
 }
 
+TEST_CASE("client network as admins read it: with its prefix length, the stored text unchanged") {
+  GreylistConfig config;
+  CHECK(client_network_text("10.61.1.7", config) == "10.61.1.0/24");
+  CHECK(client_network_text("2001:db8:1:2::7", config) == "2001:db8:1:2::/64");
+  CHECK(network_with_prefix("10.61.1.0", config) == "10.61.1.0/24");
+  CHECK(network_with_prefix("2001:db8:1:2::", config) == "2001:db8:1:2::/64");
+  config.ipv4_cidr = 16;
+  config.ipv6_cidr = 48;
+  CHECK(client_network_text("10.61.1.7", config) == "10.61.0.0/16");
+  CHECK(client_network_text("2001:db8:1:2::7", config) == "2001:db8:1::/48");
+  config.lookup_by_host = true;
+  CHECK(client_network_text("10.61.1.7", config) == "10.61.1.7/32");
+  CHECK(client_network_text("2001:db8::1", config) == "2001:db8::1/128");
+  // Not an address: as it is.
+  CHECK(network_with_prefix("not-an-ip", config) == "not-an-ip");
+}
+
 TEST_CASE("client network: garbage is kept, lower-cased, never fails") {
   GreylistConfig config;
   CHECK(client_network("Not-An-IP", config) == "not-an-ip");

@@ -36,19 +36,19 @@ struct Decision {
     kSkipNetwork,         // "skip networks (<network>)" (milter --skip-networks)
     kNoClientAddress,     // "no client address" (milter: local submission)
     kStoreError,          // "<error message>", or "store error" without one
-    kRuleWhitelist,       // "rule whitelist (FILE:LINE (ID))": a `whitelist` rule
-    kRuleBlacklist,       // "rule blacklist (FILE:LINE (ID))": a `blacklist` rule
-    kGreytrap,            // "greytrap (FILE:LINE (ID))": the hit that traps the
-                          // network; "greytrap (NETWORK)": later mail from it
+    kRuleWhitelist,       // "rule whitelist": a `whitelist` rule (Decision::rule)
+    kRuleBlacklist,       // "rule blacklist": a `blacklist` rule (Decision::rule)
+    kGreytrap,            // "greytrap": the hit that traps the network (Decision::rule);
+                          // "greytrap (NETWORK/LEN)": later mail from it
   };
 
   Action action = Action::kError;
   Reason reason = Reason::kStoreError;
   // The reason's detail: the whitelist rule ("whitelist_clients:3
   // .example.com", may be empty), the pool's registered domain, the skip
-  // network, the error message, the rule (RuleRef::to_string()) of
-  // kRuleWhitelist, kRuleBlacklist and a greytrap hit, or the trapped
-  // network of later mail from it. Empty for the other reasons.
+  // network, the error message, or the trapped network of later mail from
+  // it (network_with_prefix()). Empty for the other reasons: a decision by
+  // a rule names it in `rule` only, so that the log line names it once.
   std::string detail;
   // The rule that decided (kRuleWhitelist, kRuleBlacklist, a greytrap hit),
   // or, for a decision by the triplet (kGreylist, kPass), the greylist or
@@ -78,8 +78,8 @@ Decision whitelist_decision(const WhitelistMatch& match);
 // postgrey's reason text: "new", "early-retry (12s missing)", "triplet
 // found", "pool (example.com)", "client whitelist (whitelist_clients:3
 // .example.com)", "client AWL", ..., or the store's error message; for the
-// rules: "rule whitelist (rules:3 (dnswl))", "rule blacklist (rules:4)",
-// "greytrap (rules:7)", "greytrap (192.0.2.0)".
+// rules: "rule whitelist", "rule blacklist", "greytrap" (the rule is
+// Decision::rule), "greytrap (192.0.2.0/24)" for a trapped network.
 std::string reason_text(const Decision& decision);
 
 // "pass", "greylist", "pass" (whitelisted), "error", or "reject" (a

@@ -35,7 +35,8 @@ class DecisionTrace {
   // options apply (nullopt: no rule matched).
   virtual void rule(const RuleSet* rules, const std::vector<DnsQuery>& queries,
                     const DnsAnswers& answers, const std::optional<RuleMatch>& match) = 0;
-  // The greytrap of the client's `network` (the triplets' grouping).
+  // The greytrap of the client's `network` (the triplets' grouping, with its
+  // prefix length: network_with_prefix()).
   enum class GreytrapStep {
     kHit,           // a greytrap rule matched: `record` is the trap written
     kLookedUp,      // `record`: the trap stored, its hold maybe over (nullopt: none)

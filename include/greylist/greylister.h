@@ -30,8 +30,15 @@ namespace greylist {
 struct RulePlan {
   std::shared_ptr<const RuleSet> rules;  // null: no rules
   // assessment.queries: the DNS names to resolve before decide(); empty:
-  // decide at once (assessment.match is then the rules' answer).
+  // decide at once (assessment.match is then the rules' answer, unless
+  // lookups_skipped).
   RuleAssessment assessment;
+  // The rules wanted lookups, but a step that decides before them passes
+  // the request (the static whitelist, the client auto-whitelist): none is
+  // asked. Should that no longer hold when decide() runs (a reload, an
+  // entry gone meanwhile), the rules are evaluated without answers, every
+  // list "not listed" as after a failed lookup.
+  bool lookups_skipped = false;
 };
 
 class Greylister {
@@ -52,9 +59,13 @@ class Greylister {
   std::shared_ptr<const RuleSet> rules() const;
 
   // The rules now in force and the DNS names a decision on `request` needs
-  // (none without rules or dnsrbl clauses, and none for a client or
-  // recipient on the static whitelists, which decide first: their
-  // addresses are not sent to the lists). Thread-safe; never throws.
+  // (none without rules or dnsrbl clauses). The static whitelists and the
+  // client auto-whitelist decide before the rules, so a request they pass
+  // needs none either (lookups_skipped): the static whitelists are matched,
+  // and the client's auto-whitelist entry read (one store get) only when
+  // the rules want lookups; a store error there means the lookups are
+  // made. The sender-domain auto-whitelist is not read here. Thread-safe;
+  // never throws.
   RulePlan plan(const Request& request) const;
 
   // Every decision is reported to `observer` (nullptr = none). Not
@@ -119,6 +130,8 @@ class Greylister {
   struct Run;  // one decision: request, time, store, trace
   Decision run(const Run& run) const;
   Decision run_or_throw(const Run& run) const;
+  // plan(): whether the client auto-whitelist passes `request` now.
+  bool client_awl_passes(const Request& request) const;
   std::optional<Decision> whitelist_step(const Run& run) const;
   std::optional<Decision> client_awl_step(const Run& run, std::string& warning) const;
   std::optional<Decision> domain_awl_step(const Run& run, std::string& warning) const;

@@ -20,7 +20,8 @@ std::string printable(std::string_view text, std::size_t max_bytes = 256);
 // sender=..., recipient=..." as postgrey logs it: empty attributes left out,
 // values made printable, `delay=N` added on the first pass, `rule=FILE:LINE`
 // (or "FILE:LINE (ID)") when a rule decided or its options applied
-// (Decision::rule).
+// (Decision::rule): "action=reject, reason=rule blacklist, rule=rules:4
+// (spam), client_name=...", the rule named once.
 std::string decision_log_line(const Request& request, const Decision& decision);
 
 // "whitelisted: NAME[ADDRESS]", or "whitelisted: ADDRESS" for a client

@@ -17,6 +17,15 @@ namespace greylist {
 // lower-cased as it is.
 std::string client_network(std::string_view client_address, const GreylistConfig& config);
 
+// A client network as an administrator reads it (log lines, greylistctl):
+// `network`, client_network()'s text, followed by its prefix length under
+// `config`: "192.0.2.0/24", "2001:db8::/64", and "/32" or "/128" with
+// lookup_by_host. The stored keys keep client_network()'s text. Text that is
+// no address is returned as it is.
+std::string network_with_prefix(std::string_view network, const GreylistConfig& config);
+// network_with_prefix(client_network(client_address, config), config).
+std::string client_network_text(std::string_view client_address, const GreylistConfig& config);
+
 // postgrey's sender normalization, lower-cased: BATV "prvs=TAG=user" gives
 // "user", "+extension" is stripped, each whole digit run in the local part
 // becomes "#" (VERP). A sender without '@' (including the null sender) is

@@ -121,13 +121,13 @@ po::options_description describe_options() {
       ("auto-whitelist-domains", po::value<std::string>()->default_value("2"),
        "whitelist a sender domain from a client network after N distinct senders of it passed "
        "(0: off)")
-      ("pool-by-domain", po::value<bool>()->default_value(true),
+      ("pool-by-domain", po::value<bool>()->default_value(true, "yes"),
        "key clients with a verified name on its registered domain, so a pool retrying from "
        "another network is the same triplet (yes/no)")
-      ("pool-by-spf", po::value<bool>()->default_value(false),
+      ("pool-by-spf", po::value<bool>()->default_value(false, "no"),
        "key the triplet of a client that passes SPF for the sender's domain on that domain, so "
        "a retry from any address the domain authorizes is the same triplet (yes/no)")
-      ("pool-dynamic-names", po::value<bool>()->default_value(false),
+      ("pool-dynamic-names", po::value<bool>()->default_value(false, "no"),
        "with --pool-by-domain, also pool names that look like ISP customer ranges (yes/no)")
       ("client-awl-key", po::value<std::string>()->default_value("adaptive"),
        "what the client auto-whitelist is keyed on: network, host (the full address), or "

@@ -81,7 +81,8 @@ const GreylistConfig& triplet_settings(const GreylistConfig& base, const Greylis
 }
 
 Decision rule_decision(Action action, Reason reason, const RuleMatch& match) {
-  Decision decision = make_decision(action, reason, match.rule.to_string());
+  // No detail: Decision::rule names the rule (the log line's rule= field).
+  Decision decision = make_decision(action, reason);
   decision.rule = match;
   return decision;
 }
@@ -139,12 +140,22 @@ RulePlan Greylister::plan(const Request& request) const {
   RulePlan plan;
   plan.rules = rules();
   if (plan.rules) plan.assessment = plan.rules->assess(request);
-  if (!plan.assessment.queries.empty()) {
-    // The static whitelist decides before the rules: no lookup for its clients.
-    const auto whitelist = std::atomic_load(&whitelist_);
-    if (whitelist && whitelist->match(request)) plan.assessment = RuleAssessment{};
+  if (plan.assessment.queries.empty()) return plan;
+  // The static whitelist and the client AWL decide before the rules: no
+  // lookup for the clients they pass (their addresses are not sent out).
+  const auto whitelist = std::atomic_load(&whitelist_);
+  if ((whitelist && whitelist->match(request)) || client_awl_passes(request)) {
+    plan.assessment = RuleAssessment{};
+    plan.lookups_skipped = true;
   }
   return plan;
+}
+
+bool Greylister::client_awl_passes(const Request& request) const {
+  const std::uint32_t threshold = std::atomic_load(&settings_)->config.auto_whitelist_clients;
+  if (threshold == 0) return false;
+  const auto found = awl_lookup(store_, kClientAwl, keys_.client_key(request));
+  return found.ok() && found.value() && kClientAwl.progress(*found.value()) >= threshold;
 }
 
 Decision Greylister::decide(const Request& request) const {
@@ -239,8 +250,8 @@ std::optional<Decision> Greylister::rule_step(const Run& run,
                                               std::optional<RuleMatch>& match) const {
   const RuleSet* rules = run.plan.rules.get();
   if (rules != nullptr) {
-    match = run.plan.assessment.queries.empty() ? run.plan.assessment.match
-                                                : rules->evaluate(run.request, run.answers);
+    const bool assessed = run.plan.assessment.queries.empty() && !run.plan.lookups_skipped;
+    match = assessed ? run.plan.assessment.match : rules->evaluate(run.request, run.answers);
   }
   if (run.trace != nullptr) run.trace->rule(rules, run.plan.assessment.queries, run.answers, match);
   if (!match) return std::nullopt;
@@ -275,7 +286,7 @@ Decision Greylister::greytrap_hit(const Run& run, const RuleMatch& match) const 
       });
   if (run.trace != nullptr) {
     run.trace->greytrap(DecisionTrace::GreytrapStep::kHit,
-                        client_network(run.request.client_address, keys_.config()), written);
+                        client_network_text(run.request.client_address, keys_.config()), written);
   }
   Decision decision = rule_decision(Action::kGreylist, Reason::kGreytrap, match);
   decision.seconds_left = std::max<std::int64_t>(hold, 1);
@@ -289,12 +300,12 @@ std::optional<Decision> Greylister::trapped_step(const Run& run) const {
   if (!traps) {
     if (run.trace != nullptr) {
       run.trace->greytrap(Step::kNotLookedUp,
-                          client_network(run.request.client_address, keys_.config()),
+                          client_network_text(run.request.client_address, keys_.config()),
                           std::nullopt);
     }
     return std::nullopt;
   }
-  const std::string network = client_network(run.request.client_address, keys_.config());
+  const std::string network = client_network_text(run.request.client_address, keys_.config());
   auto found = run.store.get(Table::kClients, keys_.greytrap_key(run.request));
   if (!found.ok()) return error_decision(found.status());
   const auto record = found.value() ? decode_trap(*found.value()) : std::nullopt;

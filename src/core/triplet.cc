@@ -81,6 +81,21 @@ std::string client_network(std::string_view client_address, const GreylistConfig
   return address->masked(prefix).to_string();
 }
 
+std::string network_with_prefix(std::string_view network, const GreylistConfig& config) {
+  const auto address = IpAddress::parse(network);
+  if (!address) return std::string(network);
+  int prefix = address->bits();
+  if (!config.lookup_by_host) {
+    prefix = address->family() == IpAddress::Family::kV4 ? config.ipv4_cidr : config.ipv6_cidr;
+  }
+  // Not masked again: a network stored under other settings shows as it is.
+  return address->to_string() + "/" + std::to_string(prefix);
+}
+
+std::string client_network_text(std::string_view client_address, const GreylistConfig& config) {
+  return network_with_prefix(client_network(client_address, config), config);
+}
+
 std::string normalize_sender(std::string_view sender) {
   const auto at = sender.find('@');
   if (at == std::string_view::npos) return lowercase(sender);

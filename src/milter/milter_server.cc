@@ -29,6 +29,7 @@
 #include "milter/libmilter_quickack.h"
 #include "milter/milter_session.h"
 #include "util/log.h"
+#include "util/unix_socket_file.h"
 
 namespace greylist {
 namespace {
@@ -167,10 +168,11 @@ sfsistat guarded(SMFICTX* ctx, const char* stage, Body&& body, Fallback&& fallba
 class LibmilterServer final : public MilterServer {
  public:
   LibmilterServer(MilterContext context, std::optional<sockaddr_storage> poke_address,
-                  socklen_t poke_length)
+                  socklen_t poke_length, std::optional<UnixSocketFile> socket_file)
       : context_(std::make_shared<const MilterContext>(std::move(context))),
         poke_address_(poke_address),
-        poke_length_(poke_length) {}
+        poke_length_(poke_length),
+        socket_file_(std::move(socket_file)) {}
   ~LibmilterServer() override;
 
   void run() override;
@@ -189,6 +191,10 @@ class LibmilterServer final : public MilterServer {
   // Where the listener can be reached from here, to wake it on stop().
   const std::optional<sockaddr_storage> poke_address_;
   const socklen_t poke_length_;
+  // A unix socket's file, removed by the destructor while it is still ours
+  // (libmilter removes it only when not running as root). Not before:
+  // stop() wakes the listener through it.
+  const std::optional<UnixSocketFile> socket_file_;
   std::mutex stop_mutex_;
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> running_{false};
@@ -346,6 +352,11 @@ sfsistat on_close(SMFICTX* ctx) {
 
 LibmilterServer::~LibmilterServer() {
   stop();
+  if (socket_file_) {
+    if (Status removed = socket_file_->remove_if_ours(); !removed.ok()) {
+      log_info("milter: " + removed.message() + " (the next start replaces it)");
+    }
+  }
   Registry& r = registry();
   std::unique_lock lock(r.mutex);
   r.server = nullptr;
@@ -467,8 +478,11 @@ std::string listen_failure(const SocketSpec& spec, int error) {
 }
 
 // Registers the filter's callbacks with libmilter and opens its listening
-// socket (libmilter binds it; the mode of a unix socket is set here).
-Status register_and_listen(const SocketSpec& spec, const MilterSettings& settings) {
+// socket (libmilter binds it; the mode of a unix socket is set here, and
+// its file noted in `file`). A stale unix socket is removed first, a live
+// one refused: libmilter's own removal would take it from a running daemon.
+Status register_and_listen(const SocketSpec& spec, const MilterSettings& settings,
+                           std::optional<UnixSocketFile>& file) {
   smfiDesc desc{};
   desc.xxfi_name = const_cast<char*>("greylist-milter");
   desc.xxfi_version = SMFI_VERSION;
@@ -490,13 +504,20 @@ Status register_and_listen(const SocketSpec& spec, const MilterSettings& setting
   }
   smfi_settimeout(static_cast<int>(settings.timeout.count()));
   if (settings.listen_backlog > 0) smfi_setbacklog(settings.listen_backlog);
+  const bool unix_socket = spec.kind == SocketSpec::Kind::kUnix;
+  if (unix_socket) {
+    if (Status cleared = UnixSocketFile::clear_stale(spec.path, spec.to_string()); !cleared.ok()) {
+      return Status::Unavailable(cleared.message());
+    }
+  }
   errno = 0;
-  if (smfi_opensocket(true) != MI_SUCCESS) {
+  if (smfi_opensocket(false) != MI_SUCCESS) {
     const int error = errno;
     return Status::Unavailable(listen_failure(spec, error));
   }
-  if (spec.kind == SocketSpec::Kind::kUnix &&
-      chmod(spec.path.c_str(), static_cast<mode_t>(settings.socket_mode)) != 0) {
+  if (!unix_socket) return Status::Ok();
+  file = UnixSocketFile::created(spec.path);
+  if (chmod(spec.path.c_str(), static_cast<mode_t>(settings.socket_mode)) != 0) {
     log_warning("milter: cannot chmod " + spec.path + ": " + std::strerror(errno));
   }
   return Status::Ok();
@@ -548,7 +569,9 @@ Result<std::unique_ptr<MilterServer>> MilterServer::open(MilterSettings settings
     r.server_exists = false;
   };
 
-  if (Status opened = register_and_listen(spec, context.value().settings); !opened.ok()) {
+  std::optional<UnixSocketFile> socket_file;
+  if (Status opened = register_and_listen(spec, context.value().settings, socket_file);
+      !opened.ok()) {
     release();
     return opened;
   }
@@ -556,7 +579,7 @@ Result<std::unique_ptr<MilterServer>> MilterServer::open(MilterSettings settings
   socklen_t poke_length = 0;
   const auto poke_address = poke_address_for(spec, poke_length);
   auto server = std::make_unique<LibmilterServer>(std::move(context).value(), poke_address,
-                                                  poke_length);
+                                                  poke_length, std::move(socket_file));
   {
     std::lock_guard lock(r.mutex);
     r.server = server.get();

@@ -16,10 +16,12 @@
 // while another MilterServer exists or after one has run.
 //
 // Lifecycle: open() registers the filter and creates the listening socket
-// (before privileges are dropped; a stale unix socket is replaced);
+// (before privileges are dropped; a stale unix socket is replaced, one a
+// running process serves is refused: util/unix_socket_file.h);
 // run() serves until stop() (blocks in smfi_main, on its own thread);
 // stop() is thread-safe and idempotent, and run() returns within about
-// 100 ms of it. The destructor stops the server and waits (up to 1.5 s) for
+// 100 ms of it. The destructor stops the server, removes the unix socket's
+// file if it is still the one open() created, and waits (up to 1.5 s) for
 // callbacks in progress; libmilter's session threads that outlive it answer
 // RCPT by --on-error.
 //

@@ -34,6 +34,7 @@
 #include "policy/policy_request_parser.h"
 #include "policy/policy_responder.h"
 #include "util/log.h"
+#include "util/unix_socket_file.h"
 
 namespace greylist {
 namespace {
@@ -311,12 +312,7 @@ class PolicyServerImpl final : public PolicyServer {
   std::vector<std::unique_ptr<unix_stream::acceptor>> unix_acceptors_;
   // The unix socket files we created, removed at destruction if they are
   // still ours (same inode): a newer instance may have replaced them.
-  struct SocketFile {
-    std::string path;
-    dev_t device;
-    ino_t inode;
-  };
-  std::vector<SocketFile> socket_files_;
+  std::vector<UnixSocketFile> socket_files_;
   std::vector<std::string> bound_;
 
   std::mutex connections_mutex_;
@@ -516,23 +512,7 @@ Status PolicyServerImpl::bind_inet(const SocketSpec& spec) {
 
 Status PolicyServerImpl::bind_unix(const SocketSpec& spec) {
   const std::string name = spec.to_string();
-  struct stat st {};
-  if (lstat(spec.path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) {
-      return Status::IoError("cannot listen on " + name + ": the path exists and is not a socket");
-    }
-    // A socket that still answers belongs to a running daemon: leave it.
-    unix_stream::socket probe(*io_);
-    error_code ec;
-    probe.connect(unix_stream::endpoint(spec.path), ec);
-    if (!ec) return Status::IoError("cannot listen on " + name + ": another process serves it");
-    if (unlink(spec.path.c_str()) != 0 && errno != ENOENT) {
-      return Status::IoError("cannot remove the stale socket " + spec.path + ": " +
-                             std::strerror(errno));
-    }
-  } else if (errno != ENOENT) {
-    return Status::IoError("cannot listen on " + name + ": " + std::strerror(errno));
-  }
+  if (Status cleared = UnixSocketFile::clear_stale(spec.path, name); !cleared.ok()) return cleared;
 
   auto acceptor = std::make_unique<unix_stream::acceptor>(*server_strand_);
   error_code ec;
@@ -552,7 +532,7 @@ Status PolicyServerImpl::bind_unix(const SocketSpec& spec) {
                      ec);
   }
   if (ec) return Status::IoError("cannot " + std::string(step) + " " + name + ": " + ec.message());
-  if (lstat(spec.path.c_str(), &st) == 0) socket_files_.push_back({spec.path, st.st_dev, st.st_ino});
+  if (auto file = UnixSocketFile::created(spec.path)) socket_files_.push_back(std::move(*file));
   bound_.push_back(name);
   unix_acceptors_.push_back(std::move(acceptor));
   return Status::Ok();
@@ -685,11 +665,9 @@ void PolicyServerImpl::stop() {
 }
 
 void PolicyServerImpl::remove_socket_files() {
-  for (const SocketFile& file : socket_files_) {
-    struct stat st {};
-    // Best effort: after dropping privileges the directory may not be ours.
-    if (lstat(file.path.c_str(), &st) == 0 && st.st_dev == file.device && st.st_ino == file.inode) {
-      unlink(file.path.c_str());
+  for (const UnixSocketFile& file : socket_files_) {
+    if (Status removed = file.remove_if_ours(); !removed.ok()) {
+      log_info("policy server: " + removed.message() + " (the next start replaces it)");
     }
   }
   socket_files_.clear();

@@ -47,6 +47,14 @@ bool open_output(const std::string& path, std::ofstream& file, std::string& erro
   return true;
 }
 
+// For people reading the dump: the keys hold client networks without their
+// prefix length (a greytrap key holds "192.0.2.0"); the header says which.
+std::string network_prefixes(const GreylistConfig& config) {
+  if (config.lookup_by_host) return "lookup-by-host=yes";
+  return "ipv4cidr=" + std::to_string(config.ipv4_cidr) +
+         " ipv6cidr=" + std::to_string(config.ipv6_cidr);
+}
+
 // Writes every entry of the store that has not expired at `now`, one dump
 // line each, and counts what it writes and leaves out. Stops at a scan
 // error (returned) or when `out` fails (the caller checks it).
@@ -107,7 +115,9 @@ int run_export(CtlContext& ctx, const std::vector<std::string>& args) {
   Store& store = *opened.value().store;
 
   const EpochSeconds now = SystemClock().now();
-  out << dump_header(std::string("store=") + store.name() + " exported=" + iso8601(now)) << "\n";
+  out << dump_header(std::string("store=") + store.name() + " exported=" + iso8601(now) + " " +
+                     network_prefixes(config))
+      << "\n";
   ExportCounts counts;
   const Status scanned = write_entries(ctx, store, config, now, out, counts);
   const std::uint64_t entries = counts.triplets + counts.clients;

@@ -291,10 +291,13 @@ TEST_CASE("greytrap: the trapped network stays tempfailed past the delay, anothe
     CHECK(greylisted(c->service, send(c->service, c->trapped, "bot@trap.test", "trapped").rcpt.at(0)));
     CHECK(greylisted(c->service,
                      send(c->service, c->trapped_neighbour, "bot2@trap.test", "trapped").rcpt.at(0)));
-    // The trapped network's later mail: "greytrap (NETWORK)", no rule.
+    // The trapped network's later mail: "greytrap (NETWORK/LEN)", no rule.
     const std::string neighbour = "client_address=" + c->trapped_neighbour + ",";
     CHECK_MESSAGE(lines_with("action=greylist, reason=greytrap (", neighbour) == 1, env().daemon_log());
-    CHECK_MESSAGE(lines_with("reason=greytrap (", "client_address=" + c->trapped + ",") == 3,
+    // The hit ("reason=greytrap, rule=..."), then two trapped.
+    CHECK_MESSAGE(lines_with("reason=greytrap", "client_address=" + c->trapped + ",") == 3,
+                  env().daemon_log());
+    CHECK_MESSAGE(lines_with("reason=greytrap (", "client_address=" + c->trapped + ",") == 2,
                   env().daemon_log());
 
     const std::size_t before = env().postfix().delivered("untrapped").size();
