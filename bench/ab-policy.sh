@@ -19,6 +19,8 @@
 # request is the steadier figure. Loopback only; every wait bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/bench-lib.sh
+source bench/bench-lib.sh  # no_spf_args (its free_port, wait_port: ours below win)
 
 ROUNDS=5
 DURATION=3
@@ -84,8 +86,9 @@ for round in $(seq 1 "$ROUNDS"); do
     if [ "$label" = noop ]; then
       "$BENCH/noop-policy" --port "$port" --threads 2 2>>"$WORK/noop.log" &
     else
+      read -ra spf <<<"$(no_spf_args "${BINARIES[$idx]}")"
       # shellcheck disable=SC2086
-      "${BINARIES[$idx]}" --policy "inet:127.0.0.1:$port" --milter none --dbdir "$db" \
+      "${BINARIES[$idx]}" "${spf[@]}" --policy "inet:127.0.0.1:$port" --milter none --dbdir "$db" \
         --log stderr --delay 1 --dynamic-delay 0 --sync "$SYNC" --whitelist-clients "$WORK/wl_clients" \
         --whitelist-recipients "$WORK/wl_rcpts" $EXTRA 2>>"$WORK/$label.log" &
     fi

@@ -40,6 +40,17 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# no_spf_args BINARY: prints "--pool-by-spf no" when BINARY takes that
+# option (an earlier build, a baseline, may not), else nothing. Every
+# greylist-milter start of the benchmarks gets it: they measure greylisting,
+# not the machine's DNS (with SPF pooling on, each new triplet asks it).
+# Use: read -ra spf <<<"$(no_spf_args "$DAEMON")"; "$DAEMON" "${spf[@]}" ...
+no_spf_args() {
+  case "$("$1" --help 2>/dev/null)" in
+    *--pool-by-spf*) echo "--pool-by-spf no" ;;
+  esac
+}
+
 # wait_port PORT [SECONDS]: waits (at most SECONDS, default 30) until
 # 127.0.0.1:PORT accepts a connection; prints the seconds it took. Status 1
 # if it never did.

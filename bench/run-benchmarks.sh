@@ -131,9 +131,10 @@ start_server() {
       case "$name" in *-full) sync=full ;; esac
       case "$name" in gm-base-*) daemon=$BASELINE ;; esac
       [ -n "$daemon" ] || { echo "run-benchmarks: $name needs --baseline BINARY" >&2; exit 2; }
-      local -a cache=()
+      local -a cache=() spf
       [ "$daemon" = "$DAEMON" ] && cache=("${CACHE_ARGS[@]}")
-      "$daemon" "${cache[@]}" --policy "inet:127.0.0.1:$SERVER_PORT" --milter none --dbdir "$db" --log stderr \
+      read -ra spf <<<"$(no_spf_args "$daemon")"
+      "$daemon" "${cache[@]}" "${spf[@]}" --policy "inet:127.0.0.1:$SERVER_PORT" --milter none --dbdir "$db" --log stderr \
         --delay $DELAY --dynamic-delay 0 --sync $sync --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS" \
         2>>"$log" &
       ;;
@@ -151,7 +152,9 @@ start_server() {
     gm-milter-crash-safe|gm-milter-full)
       local msync=crash-safe
       [ "$name" = gm-milter-full ] && msync=full
-      "$DAEMON" --policy none --milter "inet:127.0.0.1:$SERVER_PORT" --dbdir "$db" --log stderr \
+      local -a spf
+      read -ra spf <<<"$(no_spf_args "$DAEMON")"
+      "$DAEMON" "${spf[@]}" --policy none --milter "inet:127.0.0.1:$SERVER_PORT" --dbdir "$db" --log stderr \
         --delay $DELAY --dynamic-delay 0 --sync $msync --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS" \
         2>>"$log" &
       ;;

@@ -129,31 +129,34 @@ start_greylister() {
   local hook=$1 port db=$WORK/db-$1 log=$WORK/$1.log
   port=$(free_port)
   mkdir -p "$db"
+  local -a spf_ours spf_base
+  read -ra spf_ours <<<"$(no_spf_args "$DAEMON")"
+  [ -z "$BASELINE" ] || read -ra spf_base <<<"$(no_spf_args "$BASELINE")"
   local common=(--dbdir "$db" --log stderr --delay 1 --dynamic-delay 0 --whitelist-clients "$WL_CLIENTS"
                 --whitelist-recipients "$WL_RCPTS" --skip-networks 198.51.100.255/32)
   case "$hook" in
     none) HOOK_SETTING[$hook]=""; HOOK_PID[$hook]=""; return 0 ;;
     milter-tcp)
-      "$DAEMON" --policy none --milter "inet:127.0.0.1:$port" "${common[@]}" 2>>"$log" &
+      "$DAEMON" --policy none --milter "inet:127.0.0.1:$port" "${common[@]}" "${spf_ours[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_milters=inet:127.0.0.1:$port" ;;
     milter-unix)
       # README's set-up for Debian's chrooted smtpd: the socket in a
       # root-owned directory of Postfix's queue directory that only the group
       # postfix may enter, named relative to it.
       install -d -o root -g postfix -m 0750 "$(dirname "$MILTER_SOCKET")"
-      "$DAEMON" --policy none --milter "unix:$MILTER_SOCKET" "${common[@]}" 2>>"$log" &
+      "$DAEMON" --policy none --milter "unix:$MILTER_SOCKET" "${common[@]}" "${spf_ours[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_milters=unix:greylist-milter/milter.sock" ;;
     milter-tcp-base)
       [ -x "$BASELINE" ] || { echo "run-postfix-benchmarks: $hook needs --baseline BINARY" >&2; exit 2; }
-      "$BASELINE" --policy none --milter "inet:127.0.0.1:$port" "${common[@]}" 2>>"$log" &
+      "$BASELINE" --policy none --milter "inet:127.0.0.1:$port" "${common[@]}" "${spf_base[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_milters=inet:127.0.0.1:$port" ;;
     milter-unix-base)
       [ -x "$BASELINE" ] || { echo "run-postfix-benchmarks: $hook needs --baseline BINARY" >&2; exit 2; }
       install -d -o root -g postfix -m 0750 "$(dirname "$BASE_SOCKET")"
-      "$BASELINE" --policy none --milter "unix:$BASE_SOCKET" "${common[@]}" 2>>"$log" &
+      "$BASELINE" --policy none --milter "unix:$BASE_SOCKET" "${common[@]}" "${spf_base[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_milters=unix:greylist-milter/milter-base.sock" ;;
     policy)
-      "$DAEMON" --milter none --policy "inet:127.0.0.1:$port" "${common[@]}" 2>>"$log" &
+      "$DAEMON" --milter none --policy "inet:127.0.0.1:$port" "${common[@]}" "${spf_ours[@]}" 2>>"$log" &
       HOOK_SETTING[$hook]="-o smtpd_recipient_restrictions=check_policy_service,inet:127.0.0.1:$port,permit" ;;
     postgrey)
       chown postgrey:postgrey "$db"

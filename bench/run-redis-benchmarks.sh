@@ -97,8 +97,10 @@ start_redis() {
 # redis-server for the Redis ones).
 start_server() {
   local name=$1 db=$2 threads=${3:-} log=$WORK/$1.log
+  local -a spf
+  read -ra spf <<<"$(no_spf_args "$DAEMON")"
   local common=(--milter none --dbdir "$db" --log stderr --delay "$DELAY" --dynamic-delay 0
-                --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS")
+                --whitelist-clients "$WL_CLIENTS" --whitelist-recipients "$WL_RCPTS" "${spf[@]}")
   SERVER_PORT=$(free_port)
   mkdir -p "$db"
   case "$name" in

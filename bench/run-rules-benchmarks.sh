@@ -90,7 +90,9 @@ start_server() {  # NAME DBDIR
   [ "$name" = gm-rules ] && rules=$RULES_FILE
   SERVER_PORT=$(free_port)
   mkdir -p "$db"
-  "$DAEMON" --policy "inet:127.0.0.1:$SERVER_PORT" --milter none --dbdir "$db" --log stderr \
+  local -a spf
+  read -ra spf <<<"$(no_spf_args "$DAEMON")"
+  "$DAEMON" "${spf[@]}" --policy "inet:127.0.0.1:$SERVER_PORT" --milter none --dbdir "$db" --log stderr \
     --delay $DELAY --dynamic-delay 0 --sync crash-safe --whitelist-clients "$WL_CLIENTS" \
     --whitelist-recipients "$WL_RCPTS" --rules "$rules" --dns-server "127.0.0.1:$DNS_PORT" \
     2>>"$WORK/$name.log" &

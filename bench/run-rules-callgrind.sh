@@ -58,13 +58,15 @@ chmod 644 "$RULES_FILE"
 # daemon that answered N requests.
 run() {
   local rules=$1 n=$2 port out pid db extra="" calls=$2
+  local -a spf
+  read -ra spf <<<"$(no_spf_args "$DAEMON")"
   port=$(free_port)
   out=$WORK/callgrind.$RANDOM.out
   db=$WORK/db.$RANDOM
   mkdir -p "$db"
   chown "$DAEMON_USER:" "$db"
   setpriv --reuid="$DAEMON_USER" --regid="$DAEMON_USER" --init-groups \
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$DAEMON" \
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$DAEMON" "${spf[@]}" \
     --policy "inet:127.0.0.1:$port" --milter none --dbdir "$db" --log stderr --delay 1 \
     --dynamic-delay 0 --sync crash-safe --whitelist-clients "$WL_CLIENTS" \
     --whitelist-recipients "$WL_RCPTS" --rules "$rules" --dns-server 127.0.0.1:9 \

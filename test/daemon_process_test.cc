@@ -108,7 +108,8 @@ TEST_CASE("a database directory that cannot be used is fatal, naming it") {
   std::string out;
   const int status = run_program({GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" +
                                   std::to_string(free_loopback_port()), "--milter", "none",
-                                  "--dbdir", dir + "/not-a-dir", "--log", "stderr"}, out, 10s);
+                                  "--dbdir", dir + "/not-a-dir", "--log", "stderr", "--pool-by-spf", "no"},
+                                 out, 10s);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 1);
   CHECK(out.find(dir + "/not-a-dir") != std::string::npos);
@@ -124,7 +125,8 @@ TEST_CASE("a port in use is fatal, naming the socket") {
   const std::string& dir = scratch.path();
   const int status = run_program({GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" +
                                   std::to_string(first.policy_port), "--milter", "none",
-                                  "--dbdir", dir, "--log", "stderr"}, out, 10s);
+                                  "--dbdir", dir, "--log", "stderr", "--pool-by-spf", "no"}, out,
+                                 10s);
   CHECK(WEXITSTATUS(status) == 1);
   CHECK(out.find(std::to_string(first.policy_port)) != std::string::npos);
 }
@@ -153,7 +155,7 @@ TEST_CASE("the milter port in use: a clear message at start, OpenDKIM named for 
     CAPTURE(milter);
     std::vector<std::string> argv{GREYLIST_MILTER_BINARY, "--policy",
                                   "inet:127.0.0.1:" + std::to_string(free_loopback_port()),
-                                  "--dbdir", dir + "/db", "--log", "stderr"};
+                                  "--dbdir", dir + "/db", "--log", "stderr", "--pool-by-spf", "no"};
     if (!milter.empty()) argv.insert(argv.end(), {"--milter", milter});
     std::string out;
     const int status = run_program(argv, out, 20s);
@@ -217,7 +219,8 @@ TEST_CASE("postgrey's options: Debian's POSTGREY_OPTS, a line with every option,
   std::ofstream(dir + "/empty") << "";
   const auto ours = [&](std::vector<std::string> postgrey) {
     postgrey.insert(postgrey.begin(), GREYLIST_MILTER_BINARY);
-    postgrey.insert(postgrey.end(), {"--milter", "none", "--log", "stderr", "--whitelist-clients",
+    postgrey.insert(postgrey.end(), {"--milter", "none", "--log", "stderr", "--pool-by-spf", "no",
+                                     "--whitelist-clients",
                                      dir + "/empty", "--whitelist-recipients", dir + "/empty"});
     return postgrey;
   };
@@ -655,7 +658,7 @@ TEST_CASE("started as root: refuses to run as root, an unknown user, or a databa
   const std::string& dir = scratch.path();
   const std::string port = std::to_string(free_loopback_port());
   const std::vector<std::string> base{GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" + port,
-                                      "--milter", "none", "--log", "stderr"};
+                                      "--milter", "none", "--log", "stderr", "--pool-by-spf", "no"};
   std::string out;
   auto args = base;
   args.insert(args.end(), {"--dbdir", dir + "/a", "--user", "root"});
@@ -821,7 +824,8 @@ TEST_CASE("--daemonize with --pidfile: returns once serving, pid file locked, st
   const int port = free_loopback_port();
   const std::vector<std::string> args{GREYLIST_MILTER_BINARY, "--daemonize", "--pidfile", pidfile,
                                       "--policy", "inet:127.0.0.1:" + std::to_string(port),
-                                      "--milter", "none", "--dbdir", dir + "/db", "--log", "stderr"};
+                                      "--milter", "none", "--dbdir", dir + "/db", "--log", "stderr",
+                                      "--pool-by-spf", "no"};
   std::string out;
   const int status = run_program(args, out, 15s);
   REQUIRE(WIFEXITED(status));
@@ -855,7 +859,8 @@ TEST_CASE("--daemonize: a start-up error is reported by the command, with exit s
   std::string out;
   const int status = run_program({GREYLIST_MILTER_BINARY, "--daemonize", "--policy",
                                   "inet:127.0.0.1:" + std::to_string(free_loopback_port()),
-                                  "--milter", "none", "--dbdir", dir + "/file", "--log", "stderr"},
+                                  "--milter", "none", "--dbdir", dir + "/file", "--log", "stderr",
+                                  "--pool-by-spf", "no"},
                                  out, 15s);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 1);

@@ -106,6 +106,7 @@ struct Setup {
                  "delay = 1\n"
                  "auto-whitelist-clients = 1\n"
                  "pool-by-domain = no\n"
+                 "pool-by-spf = no\n"
                  "# the clients below have no verified name: one delay, networks whitelisted\n"
                  "dynamic-delay = 0\n"
                  "client-awl-key = network\n"
@@ -533,7 +534,8 @@ TEST_CASE("greytraps and rules: list-traps, delete-trap, whitelist-check names t
                                    "racl greylist rcpt @slow.test delay 20m\n";
   const std::string config = dir + "/greylist-milter.conf";
   std::ofstream(config) << "dbdir = " << db << "\nrules = " << dir << "/rules\n"
-                        << "dns-server = " << dns.address() << "\ndns-timeout = 2000\n";
+                        << "dns-server = " << dns.address() << "\ndns-timeout = 2000\n"
+                        << "pool-by-spf = no\n";
   const auto run = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {"--config", config});
     return ctl(args);
@@ -637,14 +639,16 @@ TEST_CASE("settings only in GREYLIST_MILTER_OPTS of the defaults file: expire, d
   const std::string defaults = dir + "/greylist-milter.default";
   std::ofstream(defaults) << "# as /etc/default/greylist-milter\n"
                           << "GREYLIST_MILTER_OPTS=\"--max-age 10 --dbdir '" << dir
-                          << "/db' --ipv4cidr=16 --privacy --delay 1 --dynamic-delay 0\"\n";
+                          << "/db' --ipv4cidr=16 --privacy --delay 1 --dynamic-delay 0 --pool-by-spf no\"\n";
   std::ofstream(dir + "/empty") << "";
+  // whitelist-check's config file: only no SPF check (the machine's DNS).
+  std::ofstream(dir + "/no-spf.conf") << "pool-by-spf = no\n";
   {
     // The daemon as the unit starts it: --config FILE $GREYLIST_MILTER_OPTS.
     const int port = free_loopback_port();
     ChildProcess daemon({GREYLIST_MILTER_BINARY, "--config", "/dev/null", "--max-age", "10",
                          "--dbdir", dir + "/db", "--ipv4cidr=16", "--privacy", "--delay", "1",
-                         "--dynamic-delay", "0", "--policy", "inet:127.0.0.1:" + std::to_string(port), "--milter", "none",
+                         "--dynamic-delay", "0", "--pool-by-spf", "no", "--policy", "inet:127.0.0.1:" + std::to_string(port), "--milter", "none",
                          "--log", "stderr", "--whitelist-clients", dir + "/empty",
                          "--whitelist-recipients", dir + "/empty"},
                         dir + "/daemon.log");
@@ -658,7 +662,7 @@ TEST_CASE("settings only in GREYLIST_MILTER_OPTS of the defaults file: expire, d
     REQUIRE(daemon.wait_for_exit(5s));
   }
   const auto with = [&](const std::string& defaults_file, std::vector<std::string> args) {
-    args.insert(args.begin(), {"--config", "/dev/null", "--defaults", defaults_file});
+    args.insert(args.begin(), {"--config", dir + "/no-spf.conf", "--defaults", defaults_file});
     return ctl(args);
   };
   // Without the defaults file (but its --dbdir): /24, no privacy: not found.

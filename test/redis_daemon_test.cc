@@ -310,7 +310,7 @@ TEST_CASE("a refused Redis login stops the daemon at start, naming the problem")
   std::string out;
   const int status = run_program(
       {GREYLIST_MILTER_BINARY, "--policy", "inet:127.0.0.1:" + std::to_string(free_loopback_port()),
-       "--milter", "none", "--dbdir", dir + "/db", "--log", "stderr", "--store", "redis",
+       "--milter", "none", "--dbdir", dir + "/db", "--log", "stderr", "--pool-by-spf", "no", "--store", "redis",
        "--redis", "redis://:wrong@127.0.0.1:" + std::to_string(redis.port())},
       out, 10s);
   CHECK(WIFEXITED(status));

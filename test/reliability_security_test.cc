@@ -149,7 +149,7 @@ TEST_CASE("started as root: no supplementary groups, no capabilities, the servic
 TEST_CASE("with no --policy and no --milter, the daemon listens on 127.0.0.1 only") {
   DaemonProcess daemon("greylist-listen");
   std::vector<std::string> argv{GREYLIST_MILTER_BINARY, "--dbdir", daemon.dbdir, "--log", "stderr",
-                                "--whitelist-clients", daemon.dir + "/clients",
+                                "--pool-by-spf", "no", "--whitelist-clients", daemon.dir + "/clients",
                                 "--whitelist-recipients", daemon.dir + "/recipients"};
   // In a network namespace of its own (loopback up), so the default ports
   // cannot clash with another daemon on this machine.

@@ -241,7 +241,7 @@ TEST_CASE("switching from postgrey: its state and settings carry over, nothing k
 
   ChildProcess daemon({GREYLIST_MILTER_BINARY, "--config", etc + "/greylist-milter.conf", "--dbdir",
                        root + "/db", "--milter", "inet:127.0.0.1:" + std::to_string(milter_port),
-                       "--log", "stderr"},
+                       "--log", "stderr", "--pool-by-spf", "no"},
                       root + "/daemon.log");
   for (const int port : {policy_port, milter_port}) {
     LineClient probe(port, 10s);

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
@@ -73,6 +74,10 @@ std::vector<std::string> DaemonProcess::command(const std::vector<std::string>& 
   }
   argv.insert(argv.end(), base_options.begin(), base_options.end());
   argv.insert(argv.end(), extra.begin(), extra.end());
+  const auto names_spf = [](const std::string& arg) { return arg.rfind("--pool-by-spf", 0) == 0; };
+  if (std::none_of(argv.begin(), argv.end(), names_spf)) {
+    argv.insert(argv.end(), {"--pool-by-spf", "no"});
+  }
   return argv;
 }
 

@@ -58,7 +58,10 @@ class DaemonProcess {
   std::vector<std::string> base_options;
   const char* keep_variable = "GREYLIST_TEST_KEEP";
 
-  // The command line start() and spawn() use.
+  // The command line start() and spawn() use. It ends in `--pool-by-spf no`
+  // unless an option names --pool-by-spf: no test asks the machine's DNS
+  // (SPF tests set it, with a loopback --dns-server). With `config`, a
+  // pool-by-spf line in the file is thus overridden.
   std::vector<std::string> command(const std::vector<std::string>& extra = {}) const;
   // Starts the daemon and waits (up to `ready`) until it serves: its policy
   // port answers a request that touches no database, and its milter socket
