@@ -24,6 +24,7 @@ std::optional<SpfVerdict> Run::evaluate() {
   verdict.ttl = ttl_;
   verdict.identity_macros = identity_macros_;
   verdict.dns_lookups = lookups_;
+  verdict.matched = outcome.matched;
   return verdict;
 }
 
@@ -68,7 +69,9 @@ Run::Outcome Run::evaluate_record(const Record& record, int depth) {
   for (const Term& term : record.terms) {
     Match matched = match(term, depth);
     if (matched.kind == Match::Kind::kStop) return matched.stop;
-    if (matched.kind == Match::Kind::kYes) return Outcome{false, term.qualifier, domain_ + " " + term.text};
+    if (matched.kind == Match::Kind::kYes) {
+      return Outcome{false, term.qualifier, domain_ + " " + term.text, matched_by(term, matched)};
+    }
   }
   if (record.redirect) return redirect(*record.redirect, depth);
   return Outcome{false, SpfResult::kNeutral, domain_ + ": no mechanism matched"};
@@ -100,6 +103,24 @@ Run::Match Run::match(const Term& term, int depth) {
   return no();
 }
 
+SpfMatch Run::matched_by(const Term& term, Match& matched) const {
+  if (term.mechanism == Mechanism::kInclude) return std::move(matched.via);
+  SpfMatch m;
+  m.term = term.text.substr(0, SpfEvaluation::kMaxTerm);
+  m.ipv6 = identity_.client.family() == IpAddress::Family::kV6;
+  switch (term.mechanism) {
+    case Mechanism::kAll: m.mechanism = SpfMechanism::kAll; break;
+    case Mechanism::kIp4: m.mechanism = SpfMechanism::kIp4; m.prefix = term.network->prefix(); break;
+    case Mechanism::kIp6: m.mechanism = SpfMechanism::kIp6; m.prefix = term.network->prefix(); break;
+    case Mechanism::kA: m.mechanism = SpfMechanism::kA; m.prefix = m.ipv6 ? term.cidr6 : term.cidr4; break;
+    case Mechanism::kMx: m.mechanism = SpfMechanism::kMx; m.prefix = m.ipv6 ? term.cidr6 : term.cidr4; break;
+    case Mechanism::kPtr: m.mechanism = SpfMechanism::kPtr; break;
+    case Mechanism::kExists: m.mechanism = SpfMechanism::kExists; break;
+    case Mechanism::kInclude: break;
+  }
+  return m;
+}
+
 Run::Match Run::match_include(const Term& term, int depth) {
   if (auto over = count_lookup(term)) return *over;
   Match stopped;
@@ -108,7 +129,11 @@ Run::Match Run::match_include(const Term& term, int depth) {
   Outcome inner = check_host(*name, depth + 1);
   if (inner.blocked) return stop(std::move(inner));
   switch (inner.result) {
-    case SpfResult::kPass: return yes();
+    case SpfResult::kPass: {
+      Match matched = yes();
+      matched.via = std::move(inner.matched);
+      return matched;
+    }
     case SpfResult::kFail:
     case SpfResult::kSoftfail:
     case SpfResult::kNeutral: return no();
