@@ -50,9 +50,9 @@ class Run final : public MacroValues {
   static Match no() { return Match{}; }
   static Match yes() { return Match{Match::Kind::kYes, {}, {}}; }
   static Match stop(Outcome outcome) { return Match{Match::Kind::kStop, std::move(outcome), {}}; }
-  static Match blocked() { return stop(Outcome{true, SpfResult::kNone, {}}); }
+  static Match blocked() { return stop(Outcome{true, SpfResult::kNone, {}, {}}); }
   static Match error(SpfResult result, std::string reason) {
-    return stop(Outcome{false, result, std::move(reason)});
+    return stop(Outcome{false, result, std::move(reason), {}});
   }
 
   Outcome check_host(const std::string& domain, int depth);
