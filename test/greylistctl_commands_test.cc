@@ -597,7 +597,8 @@ TEST_CASE("whitelist-check with --pool-by-spf shows the SPF result and the tripl
   const std::string db = dir + "/db";
   std::filesystem::create_directory(db);
   DnsmasqZones zones;
-  zones.txt_records = {{"pool.test", {"v=spf1 ip4:192.0.2.0/24 -all"}}};
+  zones.txt_records = {{"pool.test", {"v=spf1 ip4:192.0.2.0/24 -all"}},
+                       {"all.pool.test", {"v=spf1 +all"}}};
   zones.local_zones = {"pool.test"};
   DnsmasqServer dns(zones);
   const std::string config = dir + "/greylist-milter.conf";
@@ -617,6 +618,10 @@ TEST_CASE("whitelist-check with --pool-by-spf shows the SPF result and the tripl
   CHECK(contains(fail.output, "spf: fail for pool.test ("));
   CHECK(contains(fail.output, "key: 203.0.113.0\n"));
   CHECK(contains(fail.output, "domain AWL: pool.test from 203.0.113.0: "));
+  // A pass through +all is still a pass, but no sender pool: keyed by network.
+  const Run all = run({"whitelist-check", "198.51.100.9", "unknown", "a@all.pool.test", "b@bar.test"});
+  CHECK(contains(all.output, "spf: pass for all.pool.test (all.pool.test +all; +all: not a sender pool)\n"));
+  CHECK(contains(all.output, "key: 198.51.100.0\n"));
   const Run bounce = run({"whitelist-check", "192.0.2.7", "unknown", "", "b@bar.test"});
   CHECK(contains(bounce.output, "spf: not checked (null sender)\nkey: 192.0.2.0\n"));
   // Off: no SPF line.

@@ -420,4 +420,50 @@ TEST_CASE("a step never asks twice for what it was answered, and asks nothing af
   }
 }
 
+TEST_CASE("the verdict names the mechanism that matched; through include:, the included one") {
+  const SpfVerdict all = check_record("v=spf1 -ip4:203.0.113.0/24 +all", "192.0.2.1");
+  CHECK(all.result == SpfResult::kPass);
+  CHECK(all.matched.mechanism == SpfMechanism::kAll);
+  CHECK(all.matched.term == "+all");
+  CHECK(all.matched.prefix == -1);
+
+  const SpfVerdict ip4 = check_record("v=spf1 ip4:192.0.2.0/24 -all", "192.0.2.1");
+  CHECK(ip4.matched.mechanism == SpfMechanism::kIp4);
+  CHECK(ip4.matched.prefix == 24);
+  CHECK_FALSE(ip4.matched.ipv6);
+  const SpfVerdict ip6 = check_record("v=spf1 ip6:2001:db8::/32 -all", "2001:db8::5");
+  CHECK(ip6.matched.mechanism == SpfMechanism::kIp6);
+  CHECK(ip6.matched.prefix == 32);
+  CHECK(ip6.matched.ipv6);
+
+  // a and mx: their cidr-length for the client's family.
+  const SpfVerdict a = check_record("v=spf1 a/16//48 -all", "192.0.200.1");
+  CHECK(a.matched.mechanism == SpfMechanism::kA);
+  CHECK(a.matched.prefix == 16);
+  const SpfVerdict mx = check_record("v=spf1 mx/16//48 -all", "2001:db8::99");
+  CHECK(mx.matched.mechanism == SpfMechanism::kMx);
+  CHECK(mx.matched.prefix == 48);
+  CHECK(mx.matched.ipv6);
+
+  // A fail reports its mechanism too; no match reports none.
+  CHECK(check_record("v=spf1 -all", "192.0.2.1").matched.mechanism == SpfMechanism::kAll);
+  CHECK(check_record("v=spf1 ip4:203.0.113.0/24", "192.0.2.1").matched.mechanism == SpfMechanism::kNone);
+
+  const SpfVerdict provider = check_record("v=spf1 include:provider.example.net -all", "198.51.100.7");
+  CHECK(provider.result == SpfResult::kPass);
+  CHECK(provider.matched.mechanism == SpfMechanism::kIp4);
+  CHECK(provider.matched.prefix == 24);
+  CHECK(provider.matched.term == "ip4:198.51.100.0/24");
+  // An include whose record failed is no match: what matched later counts.
+  const SpfVerdict after = check_record("v=spf1 include:softfail.example.net ip4:192.0.2.0/25 -all",
+                                        "192.0.2.1");
+  CHECK(after.matched.mechanism == SpfMechanism::kIp4);
+  CHECK(after.matched.prefix == 25);
+  const SpfVerdict inner_all = check_record("v=spf1 include:pass.example.net -all", "203.0.113.9");
+  CHECK(inner_all.result == SpfResult::kPass);
+  CHECK(inner_all.matched.mechanism == SpfMechanism::kAll);
+  const SpfVerdict redirected = check_record("v=spf1 redirect=pass.example.net", "203.0.113.9");
+  CHECK(redirected.matched.mechanism == SpfMechanism::kAll);
+}
+
 }  // TEST_SUITE

@@ -35,6 +35,18 @@ SpfZone zone() {
   z.txt("pool.test", {"v=spf1 ip4:192.0.2.0/24 -all"});
   z.txt("mx.pool.test", {"v=spf1 ip4:192.0.2.0/24 -all"});
   z.fail("broken.test", DnsRecordType::kTxt);
+  // Passes that authorize (nearly) everybody, and real provider ranges.
+  z.txt("plusall.test", {"v=spf1 +all"});
+  z.txt("bareall.test", {"v=spf1 ip4:192.0.2.0/24 all"});
+  z.txt("half.test", {"v=spf1 ip4:0.0.0.0/1 -all"});
+  z.txt("slash8.test", {"v=spf1 ip4:52.0.0.0/8 -all"});
+  z.txt("v6all.test", {"v=spf1 ip6:::/0 -all"});
+  z.txt("v6provider.test", {"v=spf1 ip6:2001:db8::/36 -all"});
+  z.txt("wide-a.test", {"v=spf1 a/4 -all"});
+  z.address("wide-a.test", {"52.100.1.1"});
+  z.txt("provider.test", {"v=spf1 ip4:52.100.0.0/14 -all"});
+  z.txt("customer.test", {"v=spf1 include:provider.test -all"});
+  z.txt("allinclude.test", {"v=spf1 include:plusall.test -all"});
   return z;
 }
 
@@ -144,6 +156,68 @@ TEST_CASE("temperrors are logged once per interval, naming the DNS server and co
   CHECK(log.count("SPF check of broken.test for 192.0.2.13 failed (") == 1);
   CHECK(log.count("keyed by network (--pool-by-spf) (2 similar messages suppressed)") == 1);
   CHECK(log.count("SPF check of") == 3);
+}
+
+TEST_CASE("a pass that authorizes (nearly) everybody is no pool: keyed by network, logged") {
+  Fixture f;
+  StderrCapture log;
+  set_log_verbosity(true, false);
+  struct Case {
+    const char* sender;
+    const char* client;
+    const char* why;
+  };
+  for (const Case c : {Case{"a@plusall.test", "52.101.2.3", "+all: not a sender pool"},
+                       Case{"a@bareall.test", "52.101.2.4", "all: not a sender pool"},
+                       Case{"a@half.test", "52.101.2.5", "ip4:0.0.0.0/1: not a sender pool"},
+                       Case{"a@v6all.test", "2001:db8::5", "ip6:::/0: not a sender pool"},
+                       Case{"a@wide-a.test", "52.101.2.6", "a/4: not a sender pool"},
+                       Case{"a@allinclude.test", "52.101.2.7", "+all: not a sender pool"}}) {
+    CAPTURE(c.sender);
+    Request r = request(c.sender, c.client);
+    r.spf_pass_domain = "stale.test";
+    check_spf_and_wait(f.pooling, r);
+    CHECK(r.spf_pass_domain.empty());
+    CHECK(log.count(std::string(c.sender).substr(2) + " for " + c.client + " (" + c.why + ")") == 1);
+  }
+  set_log_verbosity(false, false);
+  // Still a pass for the metrics (and whitelist-check).
+  CHECK(f.observer.count(SpfResult::kPass) == 6);
+  CHECK(log.count("SPF pass of plusall.test for 52.101.2.3 (+all: not a sender pool): keyed by "
+                  "network (--pool-by-spf)") == 1);
+}
+
+TEST_CASE("a pass within a provider's range pools, directly or through include:") {
+  Fixture f;
+  for (const auto& [sender, client, domain] :
+       {std::array<const char*, 3>{"a@provider.test", "52.101.2.3", "provider.test"},
+        std::array<const char*, 3>{"a@customer.test", "52.101.2.3", "customer.test"},
+        std::array<const char*, 3>{"a@slash8.test", "52.1.2.3", "slash8.test"},
+        std::array<const char*, 3>{"a@v6provider.test", "2001:db8::5", "v6provider.test"}}) {
+    CAPTURE(sender);
+    Request r = request(sender, client);
+    check_spf_and_wait(f.pooling, r);
+    CHECK(r.spf_pass_domain == domain);
+  }
+}
+
+TEST_CASE("spf_pass_not_a_pool: the prefix limits, and results other than pass") {
+  SpfVerdict v;
+  v.result = SpfResult::kPass;
+  v.matched = SpfMatch{SpfMechanism::kIp4, 7, false, "ip4:0.0.0.0/7"};
+  CHECK(spf_pass_not_a_pool(v) == std::optional<std::string>("ip4:0.0.0.0/7: not a sender pool"));
+  v.matched.prefix = 8;
+  CHECK_FALSE(spf_pass_not_a_pool(v).has_value());
+  v.matched = SpfMatch{SpfMechanism::kIp6, 23, true, "ip6:2000::/23"};
+  CHECK(spf_pass_not_a_pool(v).has_value());
+  v.matched.prefix = 24;
+  CHECK_FALSE(spf_pass_not_a_pool(v).has_value());
+  v.matched = SpfMatch{SpfMechanism::kMx, 20, true, "mx//20"};
+  CHECK(spf_pass_not_a_pool(v).has_value());
+  v.matched = SpfMatch{SpfMechanism::kPtr, -1, false, "ptr"};
+  CHECK_FALSE(spf_pass_not_a_pool(v).has_value());
+  v.result = SpfResult::kNeutral;
+  CHECK(spf_pass_not_a_pool(v) == std::optional<std::string>("neutral: not a pass"));
 }
 
 }  // TEST_SUITE

@@ -51,6 +51,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,6 +77,22 @@ struct SpfIdentity {
   static SpfIdentity mail_from(const IpAddress& client, std::string_view sender, std::string_view helo);
 };
 
+// The mechanism whose match gave a verdict [5]: through include: (and
+// redirect=), the one that matched in the record included.
+enum class SpfMechanism : std::uint8_t { kNone, kAll, kA, kMx, kPtr, kIp4, kIp6, kExists };
+
+struct SpfMatch {
+  SpfMechanism mechanism = SpfMechanism::kNone;  // kNone: no mechanism matched
+  // The prefix length the client matched within: ip4/ip6 their CIDR
+  // length, a/mx their dual-cidr length for the client's family; -1 for
+  // all, ptr, exists.
+  int prefix = -1;
+  bool ipv6 = false;  // `prefix` is an IPv6 length
+  // The term as written ("+all", "ip4:192.0.2.0/24"): DNS text, at most
+  // SpfEvaluation::kMaxTerm bytes, to be made printable before it is logged.
+  std::string term;
+};
+
 struct SpfVerdict {
   SpfResult result = SpfResult::kNone;
   // What decided, for logs: "example.com ip4:192.0.2.0/24", "no SPF
@@ -91,6 +108,7 @@ struct SpfVerdict {
   // only, not for every sender of the domain.
   bool identity_macros = false;
   int dns_lookups = 0;  // the terms counted against the limit of 10
+  SpfMatch matched;     // what matched (kNone when nothing did)
 };
 
 class SpfEvaluation {
@@ -100,6 +118,7 @@ class SpfEvaluation {
   // fewer); past it the verdict is permerror.
   static constexpr std::size_t kMaxQueries = 512;
   static constexpr std::size_t kMaxReason = 256;
+  static constexpr std::size_t kMaxTerm = 64;
 
   explicit SpfEvaluation(SpfIdentity identity) : identity_(std::move(identity)) {}
 

@@ -3,10 +3,11 @@
 // (RFC 7208's MAIL FROM identity; the client address; the HELO name for the
 // %{h} macro) is asked of the SpfChecker: the policy front end without
 // blocking its event loop (async_check_spf), a milter thread with
-// check_and_wait() for at most `wait`. A pass sets Request::spf_pass_domain,
-// and the core keys the triplet on that domain (key_layout.h); every other
-// result leaves it empty: the triplet is keyed by network, as without the
-// option. A temperror (a DNS failure or timeout) is logged, at most once per
+// check_and_wait() for at most `wait`. A pass that identifies a pool of
+// senders sets Request::spf_pass_domain, and the core keys the triplet on
+// that domain (key_layout.h); every other result, and a pass that
+// authorizes (nearly) the whole Internet (spf_pass_not_a_pool()), leaves it
+// empty: the triplet is keyed by network, as without the option. A temperror (a DNS failure or timeout) is logged, at most once per
 // interval with the count of the others.
 //
 // Thread-safe (the checker and the log are).
@@ -51,8 +52,18 @@ struct SpfPooling {
 // name), a sender without a domain, or a client address that does not parse.
 std::optional<SpfIdentity> spf_pool_identity(const SpfPooling& pooling, const Request& request);
 
-// Sets request.spf_pass_domain to the identity's domain on a pass, clears
-// it otherwise; tells pooling.observer the result; logs a temperror
+// Whether a verdict names no pool of senders: nullopt when it does (a pass
+// through a mechanism that names the domain's own hosts or networks), else
+// why not, "TERM: not a sender pool": a pass through `all` (+ or no
+// qualifier), an ip4 (or a/mx ip4 cidr-length) range shorter than /8, an
+// ip6 (or a/mx ip6 cidr-length) range shorter than /24 (real providers
+// publish /14 and /36 at most). TERM is DNS text: make it printable.
+// Every result other than pass gives "RESULT: not a pass".
+std::optional<std::string> spf_pass_not_a_pool(const SpfVerdict& verdict);
+
+// Sets request.spf_pass_domain to the identity's domain on a pass that is
+// a sender pool (logging one that is not at debug level), clears it
+// otherwise; tells pooling.observer the result; logs a temperror
 // (rate-limited):
 //   "SPF check of DOMAIN for ADDRESS failed (WHY) at SERVERS: keyed by
 //    network (--pool-by-spf)"

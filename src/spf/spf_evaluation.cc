@@ -26,7 +26,7 @@ SpfEvaluation::Step SpfEvaluation::step() {
   step.verdict = run.evaluate();
   if (step.verdict) return step;
   if (answers_.size() + run.needed().size() > kMaxQueries) {
-    step.verdict = SpfVerdict{SpfResult::kPermerror, "more than 512 DNS queries", kNoTtl, false, 0};
+    step.verdict = SpfVerdict{SpfResult::kPermerror, "more than 512 DNS queries", kNoTtl, false, 0, {}};
     return step;
   }
   step.queries = run.needed();

@@ -16,12 +16,39 @@ std::optional<SpfIdentity> spf_pool_identity(const SpfPooling& pooling, const Re
   return SpfIdentity::mail_from(*client, request.sender, request.helo_name);
 }
 
+std::optional<std::string> spf_pass_not_a_pool(const SpfVerdict& verdict) {
+  if (verdict.result != SpfResult::kPass) return std::string(to_string(verdict.result)) + ": not a pass";
+  constexpr int kShortestIpv4Pool = 8;
+  constexpr int kShortestIpv6Pool = 24;
+  const SpfMatch& m = verdict.matched;
+  bool pool = true;
+  switch (m.mechanism) {
+    case SpfMechanism::kAll: pool = false; break;
+    case SpfMechanism::kIp4:
+    case SpfMechanism::kIp6:
+    case SpfMechanism::kA:
+    case SpfMechanism::kMx: pool = m.prefix >= (m.ipv6 ? kShortestIpv6Pool : kShortestIpv4Pool); break;
+    case SpfMechanism::kNone:
+    case SpfMechanism::kPtr:
+    case SpfMechanism::kExists: break;
+  }
+  if (pool) return std::nullopt;
+  return m.term + ": not a sender pool";
+}
+
 void apply_spf_verdict(const SpfPooling& pooling, const SpfIdentity& identity,
                        const SpfVerdict& verdict, Request& request) {
   request.spf_pass_domain.clear();
   if (pooling.observer != nullptr) pooling.observer->on_spf_result(verdict.result);
   if (verdict.result == SpfResult::kPass) {
-    request.spf_pass_domain = dns_canonical_name(identity.domain);
+    const auto not_a_pool = spf_pass_not_a_pool(verdict);
+    if (!not_a_pool) {
+      request.spf_pass_domain = dns_canonical_name(identity.domain);
+    } else {
+      log_debug("SPF pass of " + printable(identity.domain, 253) + " for " +
+                printable(request.client_address, 64) + " (" + printable(*not_a_pool) +
+                "): keyed by network (--pool-by-spf)");
+    }
     return;
   }
   if (verdict.result == SpfResult::kTemperror && pooling.temperror_log != nullptr) {

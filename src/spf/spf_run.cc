@@ -24,6 +24,7 @@ std::optional<SpfVerdict> Run::evaluate() {
   verdict.ttl = ttl_;
   verdict.identity_macros = identity_macros_;
   verdict.dns_lookups = lookups_;
+  verdict.matched = outcome.matched;
   return verdict;
 }
 
@@ -38,13 +39,13 @@ const DnsRecords* Run::fetch(DnsRecordQuery query) {
 }
 
 Run::Outcome Run::check_host(const std::string& domain, int depth) {
-  if (!is_checkable_domain(domain)) return Outcome{false, SpfResult::kNone, "no valid domain"};
+  if (!is_checkable_domain(domain)) return Outcome{false, SpfResult::kNone, "no valid domain", {}};
   const std::string name = *query_name(domain);
   const DnsRecordQuery query{name, DnsRecordType::kTxt};
   const DnsRecords* txt = fetch(query);
-  if (txt == nullptr) return Outcome{true, {}, {}};
+  if (txt == nullptr) return Outcome{true, {}, {}, {}};
   if (txt->kind == DnsRecords::Kind::kFailed) {
-    return Outcome{false, SpfResult::kTemperror, "DNS failure: " + query_text(query)};
+    return Outcome{false, SpfResult::kTemperror, "DNS failure: " + query_text(query), {}};
   }
   const std::string* found = nullptr;
   int records = 0;
@@ -54,10 +55,10 @@ Run::Outcome Run::check_host(const std::string& domain, int depth) {
       ++records;
     }
   }
-  if (records == 0) return Outcome{false, SpfResult::kNone, name + ": no SPF record"};
-  if (records > 1) return Outcome{false, SpfResult::kPermerror, name + ": several SPF records"};
+  if (records == 0) return Outcome{false, SpfResult::kNone, name + ": no SPF record", {}};
+  if (records > 1) return Outcome{false, SpfResult::kPermerror, name + ": several SPF records", {}};
   const auto record = parse_record(*found);
-  if (!record.ok()) return Outcome{false, SpfResult::kPermerror, name + ": " + record.status().message()};
+  if (!record.ok()) return Outcome{false, SpfResult::kPermerror, name + ": " + record.status().message(), {}};
   const std::string outer = std::exchange(domain_, name);
   Outcome outcome = evaluate_record(record.value(), depth);
   domain_ = outer;
@@ -68,10 +69,12 @@ Run::Outcome Run::evaluate_record(const Record& record, int depth) {
   for (const Term& term : record.terms) {
     Match matched = match(term, depth);
     if (matched.kind == Match::Kind::kStop) return matched.stop;
-    if (matched.kind == Match::Kind::kYes) return Outcome{false, term.qualifier, domain_ + " " + term.text};
+    if (matched.kind == Match::Kind::kYes) {
+      return Outcome{false, term.qualifier, domain_ + " " + term.text, matched_by(term, matched)};
+    }
   }
   if (record.redirect) return redirect(*record.redirect, depth);
-  return Outcome{false, SpfResult::kNeutral, domain_ + ": no mechanism matched"};
+  return Outcome{false, SpfResult::kNeutral, domain_ + ": no mechanism matched", {}};
 }
 
 Run::Outcome Run::redirect(const Term& term, int depth) {
@@ -81,7 +84,7 @@ Run::Outcome Run::redirect(const Term& term, int depth) {
   if (!name) return stopped.stop;
   Outcome outcome = check_host(*name, depth + 1);
   if (!outcome.blocked && outcome.result == SpfResult::kNone) {
-    return Outcome{false, SpfResult::kPermerror, domain_ + " " + term.text + ": no SPF record there"};
+    return Outcome{false, SpfResult::kPermerror, domain_ + " " + term.text + ": no SPF record there", {}};
   }
   return outcome;
 }
@@ -100,6 +103,24 @@ Run::Match Run::match(const Term& term, int depth) {
   return no();
 }
 
+SpfMatch Run::matched_by(const Term& term, Match& matched) const {
+  if (term.mechanism == Mechanism::kInclude) return std::move(matched.via);
+  SpfMatch m;
+  m.term = term.text.substr(0, SpfEvaluation::kMaxTerm);
+  m.ipv6 = identity_.client.family() == IpAddress::Family::kV6;
+  switch (term.mechanism) {
+    case Mechanism::kAll: m.mechanism = SpfMechanism::kAll; break;
+    case Mechanism::kIp4: m.mechanism = SpfMechanism::kIp4; m.prefix = term.network->prefix(); break;
+    case Mechanism::kIp6: m.mechanism = SpfMechanism::kIp6; m.prefix = term.network->prefix(); break;
+    case Mechanism::kA: m.mechanism = SpfMechanism::kA; m.prefix = m.ipv6 ? term.cidr6 : term.cidr4; break;
+    case Mechanism::kMx: m.mechanism = SpfMechanism::kMx; m.prefix = m.ipv6 ? term.cidr6 : term.cidr4; break;
+    case Mechanism::kPtr: m.mechanism = SpfMechanism::kPtr; break;
+    case Mechanism::kExists: m.mechanism = SpfMechanism::kExists; break;
+    case Mechanism::kInclude: break;
+  }
+  return m;
+}
+
 Run::Match Run::match_include(const Term& term, int depth) {
   if (auto over = count_lookup(term)) return *over;
   Match stopped;
@@ -108,7 +129,11 @@ Run::Match Run::match_include(const Term& term, int depth) {
   Outcome inner = check_host(*name, depth + 1);
   if (inner.blocked) return stop(std::move(inner));
   switch (inner.result) {
-    case SpfResult::kPass: return yes();
+    case SpfResult::kPass: {
+      Match matched = yes();
+      matched.via = std::move(inner.matched);
+      return matched;
+    }
     case SpfResult::kFail:
     case SpfResult::kSoftfail:
     case SpfResult::kNeutral: return no();

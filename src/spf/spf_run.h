@@ -39,24 +39,28 @@ class Run final : public MacroValues {
     bool blocked = false;  // an answer is missing
     SpfResult result = SpfResult::kNone;
     std::string reason;
+    SpfMatch matched;  // the mechanism that gave the result
   };
   struct Match {
     enum class Kind { kNo, kYes, kStop };
     Kind kind = Kind::kNo;
     Outcome stop;  // kStop
+    SpfMatch via;  // kYes of an include: what matched in the record included
   };
   static Match no() { return Match{}; }
-  static Match yes() { return Match{Match::Kind::kYes, {}}; }
-  static Match stop(Outcome outcome) { return Match{Match::Kind::kStop, std::move(outcome)}; }
-  static Match blocked() { return stop(Outcome{true, SpfResult::kNone, {}}); }
+  static Match yes() { return Match{Match::Kind::kYes, {}, {}}; }
+  static Match stop(Outcome outcome) { return Match{Match::Kind::kStop, std::move(outcome), {}}; }
+  static Match blocked() { return stop(Outcome{true, SpfResult::kNone, {}, {}}); }
   static Match error(SpfResult result, std::string reason) {
-    return stop(Outcome{false, result, std::move(reason)});
+    return stop(Outcome{false, result, std::move(reason), {}});
   }
 
   Outcome check_host(const std::string& domain, int depth);
   Outcome evaluate_record(const Record& record, int depth);
   Outcome redirect(const Term& term, int depth);
   Match match(const Term& term, int depth);
+  // What `term` (which matched) reports as SpfVerdict::matched.
+  SpfMatch matched_by(const Term& term, Match& matched) const;
   Match match_include(const Term& term, int depth);
   Match match_a(const Term& term);
   Match match_mx(const Term& term);

@@ -117,7 +117,8 @@ DnsAnswers resolve_lists(CtlContext& ctx, const RulePlan& plan, const AresResolv
 }
 
 // --pool-by-spf: the SPF check the daemon makes for `request`, printed as
-// "spf: RESULT for DOMAIN (why)" and "key: CLIENT PART" (the triplet's:
+// "spf: RESULT for DOMAIN (why)" (a pass that is no pool: "(why; TERM:
+// not a sender pool)", spf_pooling.h) and "key: CLIENT PART" (the triplet's:
 // the SPF pool, or what it is without one); sets
 // request.spf_pass_domain on a pass. Nothing when the option is off.
 void check_spf(CtlContext& ctx, const Greylister& greylister, const AresResolverOptions& dns,
@@ -137,8 +138,11 @@ void check_spf(CtlContext& ctx, const Greylister& greylister, const AresResolver
   } else {
     const SpfVerdict verdict = pooling.checker->check_and_wait(*identity, pooling.wait);
     apply_spf_verdict(SpfPooling{}, *identity, verdict, request);
+    const auto not_a_pool = spf_pass_not_a_pool(verdict);
+    const bool unpooled_pass = verdict.result == SpfResult::kPass && not_a_pool;
     ctx.out << "spf: " << to_string(verdict.result) << " for " << printable(identity->domain, 253)
-            << " (" << printable(verdict.reason) << ")\n";
+            << " (" << printable(verdict.reason)
+            << (unpooled_pass ? "; " + printable(*not_a_pool) : std::string()) << ")\n";
   }
   ctx.out << "key: " << greylister.keys().triplet_client(request) << "\n";
 }

@@ -164,6 +164,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(!verdict.reason.empty());
   FUZZ_CHECK(verdict.reason.size() <= SpfEvaluation::kMaxReason);
   FUZZ_CHECK(verdict.dns_lookups <= 11);
+  // A pass always comes from a mechanism that matched (through include: and
+  // redirect=, the inner one); the term reported is bounded.
+  if (verdict.result == greylist::SpfResult::kPass) {
+    FUZZ_CHECK(verdict.matched.mechanism != greylist::SpfMechanism::kNone);
+  }
+  FUZZ_CHECK(verdict.matched.term.size() <= SpfEvaluation::kMaxTerm);
+  FUZZ_CHECK(verdict.matched.prefix <= 128);
   if (!greylist::spf::is_checkable_domain(identity.domain)) {
     FUZZ_CHECK(verdict.result == greylist::SpfResult::kNone);
     FUZZ_CHECK(asked == 0);
@@ -172,6 +179,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const SpfVerdict again = run(zone, identity, asked_again);
   FUZZ_CHECK(again.result == verdict.result);
   FUZZ_CHECK(again.reason == verdict.reason);
+  FUZZ_CHECK(again.matched.mechanism == verdict.matched.mechanism);
   FUZZ_CHECK(asked_again == asked);
   return 0;
 }
