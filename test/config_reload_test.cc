@@ -90,7 +90,7 @@ TEST_CASE("keying, sockets and the store are restart-only; whitelist files reloa
 TEST_CASE("--compat postgrey on a reload: its reloadable parts apply, its keying parts wait") {
   const ReloadOutcome outcome = compare_settings(parsed({}), parsed({"--compat", "postgrey"}));
   CHECK(outcome.applied == Names{"auto-whitelist-domains", "dynamic-delay"});
-  CHECK(outcome.need_restart == Names{"pool-by-domain", "client-awl-key"});
+  CHECK(outcome.need_restart == Names{"pool-by-domain", "pool-by-spf", "client-awl-key"});
 }
 
 TEST_CASE("the table names every option once, except those that are no setting") {

@@ -55,9 +55,9 @@ TEST_CASE("client kinds: defaults, values, and --compat postgrey") {
   const GreylistConfig& d = r.value().options.greylist;
   CHECK(d.pool_by_domain);
   CHECK_FALSE(d.pool_dynamic_names);
-  CHECK_FALSE(d.pool_by_spf);
-  REQUIRE(parse({"--pool-by-spf", "yes"}).ok());
-  CHECK(parse({"--pool-by-spf", "yes"}).value().options.greylist.pool_by_spf);
+  CHECK(d.pool_by_spf);
+  REQUIRE(parse({"--pool-by-spf", "no"}).ok());
+  CHECK_FALSE(parse({"--pool-by-spf", "no"}).value().options.greylist.pool_by_spf);
   CHECK_FALSE(parse({"--pool-by-spf", "maybe"}).ok());
   CHECK(d.auto_whitelist_domains == 2);
   CHECK(d.client_awl_key == GreylistConfig::ClientAwlKey::kAdaptive);
@@ -74,16 +74,18 @@ TEST_CASE("client kinds: defaults, values, and --compat postgrey") {
   REQUIRE(compat.ok());
   const GreylistConfig& c = compat.value().options.greylist;
   CHECK_FALSE(c.pool_by_domain);
-  CHECK_FALSE(c.pool_by_spf);  // postgrey checks no SPF (default no: issue 18's measurement)
+  CHECK_FALSE(c.pool_by_spf);  // postgrey checks no SPF
   CHECK(c.auto_whitelist_domains == 0);
   CHECK(c.client_awl_key == GreylistConfig::ClientAwlKey::kHost);
   CHECK(c.dynamic_delay == 0);
   CHECK(c.delay == 300);
   CHECK(c.auto_whitelist_clients == 5);
   // options given explicitly win over the preset
-  auto mixed = parse({"--compat", "postgrey", "--pool-by-domain", "yes", "--dynamic-delay", "900"});
+  auto mixed = parse({"--compat", "postgrey", "--pool-by-domain", "yes", "--dynamic-delay", "900",
+                      "--pool-by-spf", "yes"});
   REQUIRE(mixed.ok());
   CHECK(mixed.value().options.greylist.pool_by_domain);
+  CHECK(mixed.value().options.greylist.pool_by_spf);
   CHECK(mixed.value().options.greylist.dynamic_delay == 900);
   CHECK(mixed.value().options.greylist.auto_whitelist_domains == 0);
 

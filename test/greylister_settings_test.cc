@@ -82,7 +82,7 @@ TEST_CASE_FIXTURE(Fixture, "a change to a setting keys depend on is refused, and
       {"--privacy", [](GreylistConfig& c) { c.privacy = true; }},
       {"--pool-by-domain", [](GreylistConfig& c) { c.pool_by_domain = false; }},
       {"--pool-dynamic-names", [](GreylistConfig& c) { c.pool_dynamic_names = true; }},
-      {"--pool-by-spf", [](GreylistConfig& c) { c.pool_by_spf = true; }},
+      {"--pool-by-spf", [](GreylistConfig& c) { c.pool_by_spf = !c.pool_by_spf; }},
       {"--client-awl-key", [](GreylistConfig& c) { c.client_awl_key = GreylistConfig::ClientAwlKey::kHost; }},
   };
   for (const auto& [option, change] : keying) {

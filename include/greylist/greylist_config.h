@@ -35,7 +35,7 @@ struct GreylistConfig {
   // domain gives pass (Request::spf_pass_domain, set by the front ends) on
   // that domain, so a retry from any address the domain authorizes is the
   // same triplet (--pool-by-spf). Before --pool-by-domain.
-  bool pool_by_spf = false;
+  bool pool_by_spf = true;
   // What the client auto-whitelist is keyed on (--client-awl-key): the
   // client network; the full address (postgrey); or adaptive: the network
   // for clients named like servers, the full address for clients without a

@@ -261,6 +261,7 @@ Status fill_client_kinds(const po::variables_map& vm, GreylistConfig& g) {
   if (!dynamic_delay.ok()) return dynamic_delay.status();
   g.dynamic_delay = dynamic_delay.value();
   if (postgrey_preset(vm, "pool-by-domain")) g.pool_by_domain = false;
+  if (postgrey_preset(vm, "pool-by-spf")) g.pool_by_spf = false;
   if (postgrey_preset(vm, "auto-whitelist-domains")) g.auto_whitelist_domains = 0;
   if (postgrey_preset(vm, "client-awl-key")) g.client_awl_key = Key::kHost;
   if (postgrey_preset(vm, "dynamic-delay")) g.dynamic_delay = 0;

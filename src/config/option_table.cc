@@ -124,7 +124,7 @@ po::options_description describe_options() {
       ("pool-by-domain", po::value<bool>()->default_value(true, "yes"),
        "key clients with a verified name on its registered domain, so a pool retrying from "
        "another network is the same triplet (yes/no)")
-      ("pool-by-spf", po::value<bool>()->default_value(false, "no"),
+      ("pool-by-spf", po::value<bool>()->default_value(true, "yes"),
        "key the triplet of a client that passes SPF for the sender's domain on that domain, so "
        "a retry from any address the domain authorizes is the same triplet (yes/no)")
       ("pool-dynamic-names", po::value<bool>()->default_value(false, "no"),
@@ -136,7 +136,7 @@ po::options_description describe_options() {
        "seconds a new triplet of a client without a verified name or with a dynamic-looking one "
        "is deferred, when longer than --delay (0: --delay for every client)")
       ("compat", po::value<std::string>()->default_value("none"),
-       "postgrey: postgrey's keying and auto-whitelisting (--pool-by-domain no "
+       "postgrey: postgrey's keying and auto-whitelisting (--pool-by-domain no --pool-by-spf no "
        "--auto-whitelist-domains 0 --client-awl-key host --dynamic-delay 0; options given "
        "explicitly still win); none: this daemon's defaults")
       ("whitelist-clients", po::value<std::vector<std::string>>()->composing(),
