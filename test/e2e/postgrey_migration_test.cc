@@ -64,13 +64,6 @@ void write_file(const std::string& path, const std::string& text) {
   REQUIRE_MESSAGE(out.good(), "cannot write " << path);
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // RCPT's reply (and DATA's when accepted) of one message from `client`.
 // The passed client has a verified name (which our --pool-by-domain keys
 // on, postgrey's database does not); the others have none.
