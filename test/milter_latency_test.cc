@@ -12,6 +12,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include "greylist/greylister.h"
 #include "milter/libmilter_listen.h"
 #include "milter/libmilter_quickack.h"
+#include "milter/libmilter_session_wait.h"
 #include "milter/milter_server.h"
 #include "store/memory_store.h"
 #include "support/child_process.h"
@@ -141,6 +143,32 @@ TEST_CASE("a TCP milter connection has an MSS below 1 KB, so that Postfix keeps 
   MESSAGE("MSS of a milter connection as the MTA sees it: " << mss);
   CHECK(mss > 0);
   CHECK(mss <= 1024);
+}
+
+TEST_CASE("libmilter's 1 ms readiness check waits up to kSessionWait; other polls are unchanged") {
+  int fds[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+  // The command arrives 20 ms after the reply: within kSessionWait, far
+  // beyond libmilter's own 1 ms.
+  static_assert(kSessionWait >= std::chrono::milliseconds(40));
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    CHECK(write(fds[1], "x", 1) == 1);
+  });
+  pollfd ready{fds[0], POLLIN, 0};
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(greylist_libmilter_poll(&ready, 1, 1) == 1);
+  CHECK((ready.revents & POLLIN) != 0);
+  MESSAGE("waited " << Millis(std::chrono::steady_clock::now() - start).count() << " ms");
+  writer.join();
+  char byte = 0;
+  CHECK(read(fds[0], &byte, 1) == 1);
+
+  // Any other timeout is poll's own: nothing to read, 2 ms, returns 0.
+  pollfd other{fds[0], POLLIN, 0};
+  CHECK(greylist_libmilter_poll(&other, 1, 2) == 0);
+  close(fds[0]);
+  close(fds[1]);
 }
 
 }  // TEST_SUITE
