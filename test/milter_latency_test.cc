@@ -23,6 +23,7 @@
 
 #include "greylist/greylister.h"
 #include "milter/libmilter_listen.h"
+#include "milter/libmilter_pool_wakeup.h"
 #include "milter/libmilter_quickack.h"
 #include "milter/libmilter_session_wait.h"
 #include "milter/milter_server.h"
@@ -105,7 +106,65 @@ double median_macro_then_command_ms(MilterClient& m) {
   return times[times.size() / 2];
 }
 
+// A milter connection that keeps its libmilter worker busy: RCPT after RCPT,
+// each sent as the previous one is answered (within the session wait),
+// until `until`. Returns the slowest answer in ms; a missing one counts as
+// the client's whole timeout.
+double keep_busy(MilterClient& m, std::chrono::steady_clock::time_point until) {
+  constexpr double kNoAnswer = static_cast<double>(MilterClient::kDefaultTimeout.count());
+  m.macros('M', {{"i", "4XyZ1q2w3"}});
+  if (!m.mail({"<a@example.org>"}).has_value()) return kNoAnswer;
+  double slowest = 0;
+  for (int sent = 0; std::chrono::steady_clock::now() < until && sent < 100000; ++sent) {
+    const auto start = std::chrono::steady_clock::now();
+    if (!m.rcpt({"<b@dest.test>"}).has_value()) return kNoAnswer;
+    slowest = std::max(slowest, Millis(std::chrono::steady_clock::now() - start).count());
+  }
+  return slowest;
+}
+
+// A new milter connection, answered up to its first RCPT, then kept busy
+// until `until`. The slowest answer in ms, as keep_busy.
+double connect_and_keep_busy(int port, std::chrono::steady_clock::time_point until) {
+  constexpr double kNoAnswer = static_cast<double>(MilterClient::kDefaultTimeout.count());
+  const auto start = std::chrono::steady_clock::now();
+  auto client = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(port));
+  if (!client.has_value() || !client->negotiate().has_value()) return kNoAnswer;
+  const double negotiation = Millis(std::chrono::steady_clock::now() - start).count();
+  client->macros('C', {{"j", "mx.test"}});
+  if (!client->connect("mail.example.org", '4', 25, "192.0.2.11").has_value()) return kNoAnswer;
+  return std::max(negotiation, keep_busy(*client, until));
+}
+
 TEST_SUITE("milter_latency") {
+
+TEST_CASE("connections accepted while every pool worker is busy are answered at once") {
+  // libmilter's pool signals a worker it counts as idle although another
+  // connection has already claimed it; without libmilter_pool_wakeup the
+  // second connection waits until some worker finishes its task, here
+  // until the busy connections stop (kBusyFor): seconds.
+  TcpMilter& milter = tcp_milter();
+  constexpr auto kBusyFor = std::chrono::milliseconds(2000);
+  constexpr int kRoundsOfBursts = 3;
+  constexpr int kBurst = 16;
+  const std::size_t rescues_before = libmilter_pool_rescues();
+  double slowest = 0;
+  for (int round = 0; round < kRoundsOfBursts; ++round) {
+    const auto until = std::chrono::steady_clock::now() + kBusyFor;
+    std::vector<double> answers(kBurst, 0);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kBurst; ++i) {
+      threads.emplace_back(
+          [&, i] { answers[static_cast<std::size_t>(i)] = connect_and_keep_busy(milter.port, until); });
+    }
+    for (auto& thread : threads) thread.join();
+    slowest = std::max(slowest, *std::max_element(answers.begin(), answers.end()));
+  }
+  MESSAGE("slowest answer to " << kBurst << " connections opened at once and kept busy: " << slowest
+                               << " ms; workers started for signals no idle worker would take: "
+                               << libmilter_pool_rescues() - rescues_before);
+  CHECK(slowest < 1000.0);
+}
 
 TEST_CASE("over TCP, a command written after an unanswered macro packet is answered within 5 ms") {
   TcpMilter& milter = tcp_milter();
