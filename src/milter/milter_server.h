@@ -25,11 +25,12 @@
 // callbacks in progress; libmilter's session threads that outlive it answer
 // RCPT by --on-error.
 //
-// Signals: smfi_main() starts a libmilter thread that sigwait()s for SIGHUP,
-// SIGTERM and SIGINT and stops the milter on any of them. The daemon's main
-// thread never blocks them (daemon/control_signals.h), so the kernel gives
-// them to it; should libmilter's thread take one anyway, run() returns on
-// its own (logged) and the daemon treats that as a shutdown.
+// Signals: smfi_main() starts a libmilter thread meant to sigwait() for
+// SIGHUP, SIGTERM and SIGINT and stop the milter on any of them; in this
+// build it never takes one (libmilter_signal_thread.h), and the daemon's
+// main thread handles them (daemon/control_signals.h). Should libmilter
+// stop anyway (its listener failing), run() returns on its own (logged) and
+// the daemon treats that as a shutdown.
 //
 // Connections: over TCP, a MilterConnectionGuard runs while run() serves
 // and cuts off connections silent for limits.idle_timeout and those beyond
