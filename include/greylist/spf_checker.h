@@ -14,6 +14,9 @@
 //   temperror (the DNS records resolver caches failures itself, for its
 //   failure_ttl) and verdicts that used the sender's local part or the HELO
 //   name (%{l}, %{s}, %{h}), which hold for that sender only.
+// - With probe_passes, a pass through a, mx or exists is followed by a
+//   check of a probe address within the same deadline (SpfVerdict::probe;
+//   SpfCheckerOptions): one check makes at most two evaluations.
 //
 // Thread-safe. The resolver must outlive every check still pending; the
 // checker itself may go first (pending checks keep what they need).
