@@ -16,6 +16,10 @@
 //     authorized network passes; the envelope from an address the record
 //     does not authorize is greylisted, keyed by its network (its
 //     neighbour's retry passes, another network's waits);
+//   - --pool-by-spf and a spammer's wildcard: a record whose exists:
+//     matches every address (a wildcard A record) passes, but names no
+//     pool (the probe address passes too): the retry from another network
+//     is greylisted again;
 //   - --pool-by-spf with a DNS server that never answers (a dnsmasq zone
 //     forwarded to a silent socket): the mail is answered within
 //     --dns-timeout plus a margin, keyed by network, and the timeout is
@@ -91,6 +95,10 @@ constexpr const char* kSpfRetry = "100.64.2.9";         // authorized, another n
 constexpr const char* kSpfUnauthorized = "100.64.3.7";  // -all
 constexpr const char* kSpfUnauthorizedNeighbour = "100.64.3.8";  // its /24
 constexpr const char* kSpfUnauthorizedOther = "100.64.4.7";      // -all, another /24
+// A spammer's record that passes every address: exists: over a wildcard.
+constexpr const char* kWildDomain = "wild.e2e.test";
+constexpr const char* kWildFirst = "100.64.6.5";
+constexpr const char* kWildRetry = "100.64.7.9";  // another network
 // Sender domains under a zone dnsmasq forwards to a socket that never
 // answers: SPF times out (--dns-timeout). One per front end, so each waits
 // for its own timeout (the resolver caches a failure for 30 s).
@@ -117,9 +125,11 @@ DnsmasqZones test_zones() {
   // The other scenarios' sender domains too: without SPF records (none),
   // their checks never fail, so the only temperrors are kSilentZone's.
   zones.local_zones = {"dnswl.e2e.test", "bl.e2e.test", kSpfDomain, "dnswl.test", "bl.test",
-                       "trap.test",      "fine.test",   "slow.test", "fast.test"};
+                       "trap.test",      "fine.test",   "slow.test", "fast.test", kWildDomain};
   zones.silent_zones = {kSilentZone};
-  zones.txt_records = {{kSpfDomain, {"v=spf1 ip4:100.64.1.0/24 ip4:100.64.2.0/24 -all"}}};
+  zones.txt_records = {{kSpfDomain, {"v=spf1 ip4:100.64.1.0/24 ip4:100.64.2.0/24 -all"}},
+                       {kWildDomain, {"v=spf1 exists:%{i}._w.wild.e2e.test -all"}}};
+  zones.wildcard_records = {{"_w.wild.e2e.test", "127.0.0.2"}};
   for (const Clients* c : {&kMilterClients, &kPolicyClients}) {
     zones.records.emplace_back(reversed(c->dnswl_listed, "dnswl.e2e.test"), "127.0.10.2");
     zones.records.emplace_back(reversed(c->dnswl_outside, "dnswl.e2e.test"), "127.1.0.1");
@@ -375,6 +385,26 @@ TEST_CASE("--pool-by-spf: the retry from another authorized network passes; an u
   CHECK_MESSAGE(lines_with("spf:", "client_address=100.64.3.") == 0, env().daemon_log());
 }
 
+TEST_CASE("--pool-by-spf: a pass through a wildcard exists: names no pool; the retry from "
+          "another network waits") {
+  const std::vector<Service> services = {Service::kMilter, Service::kPolicy};
+  const auto sender = [](Service service) { return std::string(front_end(service)) + "@" + kWildDomain; };
+  for (const Service service : services) {
+    CAPTURE(front_end(service));
+    CHECK(greylisted(service, send_unnamed(service, kWildFirst, sender(service), {"spf"}).rcpt.at(0)));
+  }
+  std::this_thread::sleep_for(kPastDelay);
+  for (const Service service : services) {
+    CAPTURE(front_end(service));
+    CHECK(greylisted(service, send_unnamed(service, kWildRetry, sender(service), {"spf"}).rcpt.at(0)));
+  }
+  // Each attempt passed SPF, and none pooled (--verbose logs why).
+  const std::string why = "(exists:%{i}._w.wild.e2e.test: passes a probe address too: not a sender pool)";
+  CHECK_MESSAGE(lines_with("SPF pass of wild.e2e.test for 100.64.6.5 " + why, "") == 2, env().daemon_log());
+  CHECK_MESSAGE(lines_with("SPF pass of wild.e2e.test for 100.64.7.9 " + why, "") == 2, env().daemon_log());
+  CHECK_MESSAGE(lines_with("spf:wild.e2e.test", "") == 0, env().daemon_log());
+}
+
 TEST_CASE("--pool-by-spf with a silent DNS server: answered within --dns-timeout, keyed by "
           "network, the timeout logged once naming the server") {
   const std::vector<Service> services = {Service::kMilter, Service::kPolicy};
@@ -387,7 +417,7 @@ TEST_CASE("--pool-by-spf with a silent DNS server: answered within --dns-timeout
     const auto started = std::chrono::steady_clock::now();
     // Two recipients: the milter checks once per message (a second check
     // would wait for the silent server again), the policy service once per
-    // recipient.
+    // recipient, the second reusing its connection's verdict (SpfMemo).
     const auto first =
         send_unnamed(service, "100.64.5.7", sender(service), {"spf-silent", "spf-silent2"});
     const auto took = std::chrono::steady_clock::now() - started;
