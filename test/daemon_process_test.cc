@@ -26,6 +26,7 @@
 #include <vector>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "support/child_process.h"
 #include "support/daemon_process.h"
@@ -730,7 +731,7 @@ TEST_CASE("started as root: refuses to run as root, an unknown user, or a databa
   CHECK(out.find("chown -R greylist-milter: " + dir + "/c") != std::string::npos);
 }
 
-TEST_CASE("started as root: unix sockets get --socketmode and the service group") {
+TEST_CASE("started as root: unix sockets get --socketmode and the service group; one it cannot remove is told before 'stopped'") {
   if (geteuid() != 0) {
     MESSAGE("not root: socket ownership not exercised");
     return;
@@ -752,6 +753,24 @@ TEST_CASE("started as root: unix sockets get --socketmode and the service group"
     CHECK((st.st_mode & 0777) == 0660);
     CHECK(st.st_gid == service->pw_gid);
   }
+  // The test's directory is root's: the service user cannot remove the
+  // sockets at stop. Each failure is logged, with its reason and what to
+  // do, before the daemon's last line.
+  const auto stopped = daemon.stop();
+  REQUIRE(stopped.has_value());
+  CHECK(WEXITSTATUS(*stopped) == 0);
+  const std::string log = daemon.log_since_start();
+  const auto last = log.find("greylist-milter stopped");
+  REQUIRE_MESSAGE(last != std::string::npos, log);
+  const std::vector<std::pair<std::string, std::string>> sockets{
+      {"policy server: ", policy_path}, {"milter: ", daemon.dir + "/milter.sock"}};
+  for (const auto& [who, path] : sockets) {
+    CAPTURE(path);
+    const auto failure = log.find(who + "cannot remove " + path + ": Permission denied (the service user may not write " + daemon.dir + ";");
+    CHECK_MESSAGE(failure < last, log);
+    CHECK(access(path.c_str(), F_OK) == 0);  // left for the next start to replace
+  }
+  CHECK(log.find("/run/greylist-milter") < last);
 }
 
 TEST_CASE("the milter's unix socket: a stale one replaced, a live one refused, removed on SIGTERM") {

@@ -676,7 +676,7 @@ void PolicyServerImpl::stop() {
 void PolicyServerImpl::remove_socket_files() {
   for (const UnixSocketFile& file : socket_files_) {
     if (Status removed = file.remove_if_ours(); !removed.ok()) {
-      log_info("policy server: " + removed.message() + " (the next start replaces it)");
+      log_warning("policy server: " + removed.message());
     }
   }
   socket_files_.clear();
