@@ -601,12 +601,20 @@ TEST_CASE("with the milter on, a SIGHUP sent to any thread but the main one neve
   CHECK(is_greylist(client.policy(triplet_request("thread-hup@foo.test", "b@bar.test"))));
 }
 
-TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made") {
+TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made and the SPF checker's counters") {
+  // foo.test passes SPF through `a`: the pass is probed (a wildcard?).
+  DnsmasqZones zones;
+  zones.txt_records = {{"foo.test", {"v=spf1 a:mx.foo.test -all"}}};
+  zones.records = {{"mx.foo.test", "203.0.113.7"}};
+  zones.local_zones = {"foo.test"};
+  DnsmasqServer dns(zones);
   DaemonProcess daemon("greylist-process");
   daemon.write("clients", "");
   daemon.write("recipients", "vip@bar.test\n");
   const int metrics_port = free_loopback_port();
-  REQUIRE_MESSAGE(daemon.start({"--delay", "300", "--metrics", "inet:127.0.0.1:" + std::to_string(metrics_port)}), daemon.log());
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300", "--metrics", "inet:127.0.0.1:" + std::to_string(metrics_port),
+                                "--pool-by-spf", "yes", "--dns-server", dns.address()}),
+                  daemon.log());
   LineClient client(daemon.policy_port);
   REQUIRE(client.ok());
   REQUIRE(is_greylist(client.policy(triplet_request("m@foo.test", "b@bar.test"))));
@@ -621,6 +629,15 @@ TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made") 
   CHECK(response->find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
   CHECK(response->find("greylist_decisions_total{front_end=\"policy\",action=\"greylist\",reason=\"new\"} 1\n") != std::string::npos);
   CHECK(response->find("greylist_decisions_total{front_end=\"policy\",action=\"whitelisted\",reason=\"recipient whitelist\"} 1\n") != std::string::npos);
+  // Both requests had SPF's pass; the connection's memo (spf/spf_memo.h)
+  // answered the second, so the checker was asked once, and probed once.
+  CHECK(response->find("greylist_spf_results_total{result=\"pass\"} 2\n") != std::string::npos);
+  CHECK(response->find("# TYPE greylist_spf_checks_total counter\ngreylist_spf_checks_total 1\n") != std::string::npos);
+  CHECK(response->find("# TYPE greylist_spf_probes_total counter\ngreylist_spf_probes_total 1\n") != std::string::npos);
+  CHECK(response->find("\ngreylist_spf_timeouts_total 0\n") != std::string::npos);
+  CHECK(response->find("\ngreylist_spf_cache_hits_total ") != std::string::npos);
+  CHECK(response->find("\ngreylist_spf_dns_rounds_total ") != std::string::npos);
+  CHECK(response->find("# TYPE greylist_spf_cached_verdicts gauge\ngreylist_spf_cached_verdicts ") != std::string::npos);
 
   LineClient other(metrics_port);
   REQUIRE(other.send("GET /secret HTTP/1.1\r\nHost: x\r\n\r\n"));

@@ -215,6 +215,7 @@ struct Core {
     greylister.set_whitelist(resources.whitelist);
     greylister.set_rules(resources.rules);
     greylister.set_observer(&metrics);
+    metrics.set_spf_stats_source([this] { return spf.checker_stats(); });
   }
 
   // What both front ends use for the DNS lists.

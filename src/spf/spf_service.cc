@@ -12,7 +12,11 @@ Status SpfService::start(bool on, const AresResolverOptions& dns, SpfResultObser
   SpfCheckerOptions options;
   options.timeout = dns.timeout;
   options.probe_passes = true;
-  checker_ = std::make_unique<SpfChecker>(*resolver_, options);
+  {
+    std::lock_guard lock(mutex_);
+    checker_ = std::make_unique<SpfChecker>(*resolver_, options);
+    final_stats_.reset();
+  }
   pooling_.checker = checker_.get();
   pooling_.wait = dns.timeout;
   pooling_.temperror_log = std::make_shared<RateLimitedLog>(dns.failure_log_interval);
@@ -23,9 +27,21 @@ Status SpfService::start(bool on, const AresResolverOptions& dns, SpfResultObser
 
 SpfPooling SpfService::pooling() const { return pooling_; }
 
+std::optional<SpfCheckerStats> SpfService::checker_stats() const {
+  std::lock_guard lock(mutex_);
+  if (checker_ != nullptr) return checker_->stats();
+  return final_stats_;
+}
+
 void SpfService::stop() {
   pooling_.checker = nullptr;
-  checker_.reset();
+  std::unique_ptr<SpfChecker> checker;
+  {
+    std::lock_guard lock(mutex_);
+    if (checker_ != nullptr) final_stats_ = checker_->stats();
+    checker = std::move(checker_);
+  }
+  checker.reset();
   resolver_.reset();
 }
 
