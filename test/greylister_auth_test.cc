@@ -14,6 +14,7 @@
 using namespace greylist;
 using greylist::testing::FailingStore;
 using greylist::testing::FakeClock;
+using greylist::testing::plain_config;
 using greylist::testing::sample_request;
 using Action = Decision::Action;
 using Reason = Decision::Reason;
@@ -22,21 +23,15 @@ namespace {
 
 struct Fixture {
   MemoryStore memory;
-  FailingStore store{memory};
+  FailingStore store{memory};  // counts the calls; fails them on demand
   FakeClock clock;
-  GreylistConfig config;
-  Fixture() {
-    config.dynamic_delay = 0;
-    config.auto_whitelist_clients = 0;
-    config.auto_whitelist_domains = 0;
-  }
+  // A Greylister with the rules of `text` ("": none).
   Greylister make(std::string_view text) {
-    Greylister g(config, store, clock);
-    if (!text.empty()) {
-      auto set = RuleSet::parse(text, "rules");
-      REQUIRE_MESSAGE(set.ok(), set.status().message());
-      g.set_rules(set.value());
-    }
+    Greylister g(plain_config(), store, clock);
+    if (text.empty()) return g;
+    auto set = RuleSet::parse(text, "rules");
+    REQUIRE_MESSAGE(set.ok(), set.status().message());
+    g.set_rules(set.value());
     return g;
   }
 };
