@@ -17,6 +17,7 @@
 
 using namespace greylist;
 using greylist::testing::FakeClock;
+using greylist::testing::plain_config;
 using greylist::testing::sample_request;
 using Action = Decision::Action;
 using Reason = Decision::Reason;
@@ -32,13 +33,7 @@ std::shared_ptr<const RuleSet> rules(std::string_view text) {
 struct Fixture {
   MemoryStore store;
   FakeClock clock;
-  GreylistConfig config;
-  Fixture() {
-    // One delay for every client, no auto-whitelists, unless a test says so.
-    config.dynamic_delay = 0;
-    config.auto_whitelist_clients = 0;
-    config.auto_whitelist_domains = 0;
-  }
+  GreylistConfig config = plain_config();  // tests turn on what they need
   Greylister make(std::string_view text) {
     Greylister g(config, store, clock);
     g.set_rules(rules(text));

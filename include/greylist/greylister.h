@@ -39,6 +39,10 @@ struct RulePlan {
   // entry gone meanwhile), the rules are evaluated without answers, every
   // list "not listed" as after a failed lookup.
   bool lookups_skipped = false;
+  // Step 0 passes the request (SMTP AUTH, decide()): decide() reads no
+  // store and needs no DNS answer, so a front end need not check SPF for
+  // it either.
+  bool smtp_auth_passes = false;
 };
 
 class Greylister {
@@ -59,7 +63,8 @@ class Greylister {
   std::shared_ptr<const RuleSet> rules() const;
 
   // The rules now in force and the DNS names a decision on `request` needs
-  // (none without rules or dnsrbl clauses). The static whitelists and the
+  // (none without rules or dnsrbl clauses; for a client that authenticated,
+  // only those of the rules that name auth). The static whitelists and the
   // client auto-whitelist decide before the rules, so a request they pass
   // needs none either (lookups_skipped): the static whitelists are matched,
   // and the client's auto-whitelist entry read (one store get) only when
@@ -73,6 +78,10 @@ class Greylister {
   void set_observer(DecisionObserver* observer) { observer_ = observer; }
 
   // Decides one recipient, in this order (greylist-milter.rules(5)):
+  //  0. SMTP AUTH: a client that authenticated (Request::sasl_username) is
+  //     decided by the rules that name auth only (RuleScope::kNamingAuth);
+  //     when none of them matches → kWhitelisted (kSmtpAuth), with no store
+  //     access; when one does, on to step 1, the rule deciding in step 4;
   //  1. the static whitelist → kWhitelisted;
   //  2. the client auto-whitelist, 3. the sender-domain auto-whitelist →
   //     kWhitelisted;
@@ -132,10 +141,16 @@ class Greylister {
   Decision run_or_throw(const Run& run) const;
   // plan(): whether the client auto-whitelist passes `request` now.
   bool client_awl_passes(const Request& request) const;
+  // The rules' answer for the request: the plan's, or evaluated with the
+  // answers (in the request's scope).
+  std::optional<RuleMatch> rules_answer(const Run& run) const;
+  // Step 0: `match` is set to the rules' answer for an authenticated client.
+  std::optional<Decision> smtp_auth_step(const Run& run, std::optional<RuleMatch>& match) const;
   std::optional<Decision> whitelist_step(const Run& run) const;
   std::optional<Decision> client_awl_step(const Run& run, std::string& warning) const;
   std::optional<Decision> domain_awl_step(const Run& run, std::string& warning) const;
-  // Step 4: `match` is set to the rules' answer.
+  // Step 4: `match` is set to the rules' answer (kept from step 0 for an
+  // authenticated client).
   std::optional<Decision> rule_step(const Run& run, std::optional<RuleMatch>& match) const;
   Decision greytrap_hit(const Run& run, const RuleMatch& match) const;
   // Step 5.

@@ -7,9 +7,10 @@
 // recipient of the message passed after a delay.
 // Negotiates with the MTA to be sent no headers, body, DATA or unknown
 // commands, and asks for the {auth_authen} and {i} macros. Clients in
-// skip_networks, SMTP-AUTH clients and clients without an address are not
-// greylisted (logged as "action=pass, reason=..."). Decisions themselves are
-// in MilterSession (milter_session.h).
+// skip_networks and clients without an address are not greylisted and not
+// given to the core (logged as "action=pass, reason=..."); SMTP AUTH is the
+// core's step, fed by {auth_authen}. Decisions themselves are in
+// MilterSession (milter_session.h).
 //
 // One per process: libmilter keeps its filter, socket and stop flag in
 // globals, and smfi_main() can run only once in a process. open() fails

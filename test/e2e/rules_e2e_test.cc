@@ -11,6 +11,11 @@
 //     client's later mail, and its neighbour's, stays tempfailed past the
 //     delay while another network's mail passes after it;
 //   - a greylist rule's own delay (5 s) replaces --delay (2 s);
+//   - SMTP AUTH (through the milter and through a policy service Postfix
+//     asks for authenticated clients too): a rule that names auth
+//     greylists the authenticated sender it matches, with its own delay;
+//     without such a rule she passes as "SMTP AUTH", even from a client
+//     the DNS block list lists (rules that do not name auth never apply);
 //   - --pool-by-spf (issue 18): a first attempt from one network the
 //     sender domain's SPF record authorizes and the retry from another
 //     authorized network passes; the envelope from an address the record
@@ -68,7 +73,8 @@ constexpr const char* kRules =
     "racl \"dnswl\" whitelist dnsrbl \"dnswl\"\n"                            // 4
     "racl \"bl\" blacklist dnsrbl \"bl\" msg \"Listed in the e2e block list\"\n"  // 5
     "racl \"trap\" greytrap rcpt trap@dest.test\n"                           // 6
-    "racl \"slow\" greylist from @slow.test delay 5s\n";                     // 7
+    "racl \"slow\" greylist from @slow.test delay 5s\n"                      // 7
+    "racl \"auth\" greylist auth /^alice/ from @authslow.test delay 5s\n";   // 8
 constexpr const char* kBlockText = "Listed in the e2e block list";
 
 // The clients of each front end (the greytrap ones in /24s of their own:
@@ -125,7 +131,8 @@ DnsmasqZones test_zones() {
   // The other scenarios' sender domains too: without SPF records (none),
   // their checks never fail, so the only temperrors are kSilentZone's.
   zones.local_zones = {"dnswl.e2e.test", "bl.e2e.test", kSpfDomain, "dnswl.test", "bl.test",
-                       "trap.test",      "fine.test",   "slow.test", "fast.test", kWildDomain};
+                       "trap.test",      "fine.test",   "slow.test", "fast.test", kWildDomain,
+                       "authslow.test"};
   zones.silent_zones = {kSilentZone};
   zones.txt_records = {{kSpfDomain, {"v=spf1 ip4:100.64.1.0/24 ip4:100.64.2.0/24 -all"}},
                        {kWildDomain, {"v=spf1 exists:%{i}._w.wild.e2e.test -all"}}};
@@ -140,7 +147,7 @@ DnsmasqZones test_zones() {
 
 const std::vector<std::string> kMailboxes = {"dnswl", "blocked", "trap", "trapped", "untrapped",
                                              "slow", "fast", "spf", "spf-silent",
-                                             "spf-silent2"};
+                                             "spf-silent2", "auth"};
 
 
 // dnsmasq, the daemon with the rules, and a Postfix in front of it.
@@ -345,6 +352,56 @@ TEST_CASE("per-rule delay: a greylist rule's delay 5s replaces --delay 2") {
     CHECK(delayed_seconds(message.greylist_headers[0], kHostname) >= kRuleDelay);
   }
   CHECK_MESSAGE(logged(rule_field(7, "slow")), env().daemon_log());
+}
+
+// One SMTP session authenticated as alice (PostfixInstance's SASL user).
+Attempt send_authenticated(Service service, const std::string& client, const std::string& sender) {
+  return send_mail_as(env().postfix().port(service), client, client_name(client), sender, {"auth"},
+                      true);
+}
+
+TEST_CASE("SMTP AUTH: a rule that names auth greylists alice through both front ends; without one "
+          "she passes, even from a blocked client") {
+  struct Case {
+    Service service;
+    std::string client;   // its own, for the rule's triplet
+    std::string blocked;  // listed in the DNS block list
+  };
+  const std::vector<Case> cases = {{Service::kMilterAuth, "10.67.1.5", kMilterClients.blocked},
+                                   {Service::kPolicyAuth, "10.68.1.5", kPolicyClients.blocked}};
+  for (const Case& c : cases) {
+    CAPTURE(c.client);
+    const auto first = send_authenticated(c.service, c.client, "alice@authslow.test");
+    REQUIRE(first.rcpt.size() == 1);
+    CHECK(greylisted(c.service, first.rcpt[0]));
+    CHECK_MESSAGE(lines_with("client_address=" + c.client, rule_field(8, "auth")) == 1,
+                  env().daemon_log());
+    const std::size_t before = env().postfix().delivered("auth").size();
+    const auto passed = send_authenticated(c.service, c.blocked, "alice@fine.test");
+    REQUIRE(passed.rcpt.size() == 1);
+    CHECK(passed.rcpt[0].code == 250);
+    CHECK(passed.data.code == 250);
+    CHECK(delivered_message(env().postfix(), "auth", before).greylist_headers.empty());
+    CHECK_MESSAGE(lines_with("action=pass, reason=SMTP AUTH, ",
+                             "client_address=" + c.blocked + ", sender=alice@fine.test") == 1,
+                  env().daemon_log());
+  }
+  std::this_thread::sleep_for(kPastDelay);
+  for (const Case& c : cases) {  // --delay has passed, the rule's delay has not
+    CAPTURE(c.client);
+    CHECK(greylisted(c.service, send_authenticated(c.service, c.client, "alice@authslow.test").rcpt.at(0)));
+  }
+  std::this_thread::sleep_for(kPastRuleDelay - kPastDelay);
+  for (const Case& c : cases) {
+    CAPTURE(c.client);
+    const std::size_t before = env().postfix().delivered("auth").size();
+    const auto retry = send_authenticated(c.service, c.client, "alice@authslow.test");
+    REQUIRE(retry.rcpt.size() == 1);
+    CHECK(retry.rcpt[0].code == 250);
+    const auto message = delivered_message(env().postfix(), "auth", before);
+    REQUIRE(message.greylist_headers.size() == 1);
+    CHECK(delayed_seconds(message.greylist_headers[0], kHostname) >= kRuleDelay);
+  }
 }
 
 TEST_CASE("--pool-by-spf: the retry from another authorized network passes; an unauthorized "
