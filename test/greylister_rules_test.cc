@@ -56,7 +56,23 @@ struct Fixture {
     clock.advance(delay);
     return g.decide(r);
   }
+  // A Greylister over `over` (which reaches `store`) with a client AWL of
+  // one delivery by network, sample_request()'s network already on it; then
+  // `rule_text` as its rules (none if empty).
+  Greylister on_client_awl(Store& over, std::string_view rule_text) {
+    config.auto_whitelist_clients = 1;
+    config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
+    Greylister g(config, over, clock);
+    CHECK(pass(g, sample_request(), 300).action == Action::kPass);
+    if (!rule_text.empty()) g.set_rules(rules(rule_text));
+    return g;
+  }
 };
+
+// One DNS list, whose listing blacklists.
+constexpr const char* kListRules =
+    "dnsrbl \"bl\" bl.example 127.0.0.2\n"
+    "racl \"bl\" blacklist dnsrbl \"bl\"\n";
 
 class ListWhitelist final : public Whitelist {
  public:
@@ -358,8 +374,7 @@ TEST_CASE_FIXTURE(Fixture, "without greytrap rules no trap is read, a stored one
 }
 
 TEST_CASE_FIXTURE(Fixture, "dnsrbl: plan names the query; decide reads the answers; none means not listed") {
-  Greylister g = make("dnsrbl \"bl\" bl.example 127.0.0.2\n"
-                            "racl \"bl\" blacklist dnsrbl \"bl\"\n");
+  Greylister g = make(kListRules);
   const RulePlan plan = g.plan(sample_request());
   REQUIRE(plan.rules);
   REQUIRE(plan.assessment.queries.size() == 1);
@@ -379,8 +394,7 @@ TEST_CASE_FIXTURE(Fixture, "dnsrbl: plan names the query; decide reads the answe
 }
 
 TEST_CASE_FIXTURE(Fixture, "dnsrbl: a statically whitelisted request needs no lookup") {
-  Greylister g = make("dnsrbl \"bl\" bl.example 127.0.0.2\n"
-                      "racl \"bl\" blacklist dnsrbl \"bl\"\n");
+  Greylister g = make(kListRules);
   g.set_whitelist(std::make_shared<ListWhitelist>());
   const Request listed = sample_request("203.0.113.7", "a@foo.test", "postmaster@bar.test");
   const RulePlan plan = g.plan(listed);
@@ -391,13 +405,7 @@ TEST_CASE_FIXTURE(Fixture, "dnsrbl: a statically whitelisted request needs no lo
 }
 
 TEST_CASE_FIXTURE(Fixture, "dnsrbl: a client the client auto-whitelist passes needs no lookup") {
-  config.auto_whitelist_clients = 1;
-  config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
-  Greylister g(config, store, clock);
-  CHECK(pass(g, sample_request(), 300).action == Action::kPass);  // now on the client AWL
-  g.set_rules(rules("dnsrbl \"bl\" bl.example 127.0.0.2\n"
-                    "racl \"bl\" blacklist dnsrbl \"bl\"\n"
-                    "racl blacklist rcpt late@bar.test\n"));
+  Greylister g = on_client_awl(store, std::string(kListRules) + "racl blacklist rcpt late@bar.test\n");
   const Request known = sample_request("203.0.113.7", "z@foo.test", "late@bar.test");
   const RulePlan plan = g.plan(known);
   CHECK(plan.assessment.queries.empty());
@@ -419,12 +427,7 @@ TEST_CASE_FIXTURE(Fixture, "dnsrbl: a client the client auto-whitelist passes ne
 }
 
 TEST_CASE_FIXTURE(Fixture, "dnsrbl: decide() takes the client AWL entry as plan() read it") {
-  config.auto_whitelist_clients = 1;
-  config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
-  Greylister g(config, store, clock);
-  CHECK(pass(g, sample_request(), 300).action == Action::kPass);  // now on the client AWL
-  g.set_rules(rules("dnsrbl \"bl\" bl.example 127.0.0.2\n"
-                    "racl \"bl\" blacklist dnsrbl \"bl\"\n"));
+  Greylister g = on_client_awl(store, kListRules);
   const Request known = sample_request("203.0.113.7", "z@foo.test");
   const std::string key = g.client_key(known);
 
@@ -460,13 +463,8 @@ TEST_CASE_FIXTURE(Fixture, "dnsrbl: decide() takes the client AWL entry as plan(
 }
 
 TEST_CASE_FIXTURE(Fixture, "dnsrbl: a store error in plan(): the lookups are asked, decide() reads again") {
-  config.auto_whitelist_clients = 1;
-  config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
   FailingStore failing(store);
-  Greylister g(config, failing, clock);
-  CHECK(pass(g, sample_request(), 300).action == Action::kPass);  // now on the client AWL
-  g.set_rules(rules("dnsrbl \"bl\" bl.example 127.0.0.2\n"
-                    "racl \"bl\" blacklist dnsrbl \"bl\"\n"));
+  Greylister g = on_client_awl(failing, kListRules);
   failing.fail_reads = true;
   const RulePlan plan = g.plan(sample_request());
   CHECK(plan.assessment.queries.size() == 1);
@@ -478,19 +476,15 @@ TEST_CASE_FIXTURE(Fixture, "dnsrbl: a store error in plan(): the lookups are ask
 }
 
 TEST_CASE_FIXTURE(Fixture, "the client AWL entry is read once a request, with or without a plan") {
-  config.auto_whitelist_clients = 1;
-  config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
   GetCountingStore counting(store);
-  Greylister g(config, counting, clock);
-  CHECK(pass(g, sample_request(), 300).action == Action::kPass);  // now on the client AWL
+  Greylister g = on_client_awl(counting, "");
   const Request known = sample_request("203.0.113.7", "z@foo.test");
   const Request stranger = sample_request("192.0.2.7", "z@foo.test");
   const auto gets = [&](const Request& r) { return counting.gets(Table::kClients, g.client_key(r)); };
   counting.reset();
 
   SUBCASE("rules with lookups: plan() reads, decide() does not") {
-    g.set_rules(rules("dnsrbl \"bl\" bl.example 127.0.0.2\n"
-                      "racl \"bl\" blacklist dnsrbl \"bl\"\n"));
+    g.set_rules(rules(kListRules));
     const RulePlan known_plan = g.plan(known);
     CHECK(g.decide(known, known_plan, {}).reason == Reason::kClientAwl);
     CHECK(gets(known) == 1);
@@ -510,8 +504,7 @@ TEST_CASE_FIXTURE(Fixture, "the client AWL entry is read once a request, with or
     CHECK(gets(known) == 1);
   }
   SUBCASE("decide_traced(): both reads through the view, once") {
-    g.set_rules(rules("dnsrbl \"bl\" bl.example 127.0.0.2\n"
-                      "racl \"bl\" blacklist dnsrbl \"bl\"\n"));
+    g.set_rules(rules(kListRules));
     DryRunStore dry(store);
     GetCountingStore view(dry);
     ClientAwlTrace trace;
