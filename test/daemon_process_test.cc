@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <sys/wait.h>
@@ -19,6 +20,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <vector>
@@ -29,6 +31,7 @@
 #include "support/daemon_process.h"
 #include "support/dnsmasq_server.h"
 #include "support/line_client.h"
+#include "support/milter_client.h"
 #include "support/temp_dir.h"
 
 using namespace greylist::testing;
@@ -563,6 +566,37 @@ TEST_CASE("with the milter on, SIGHUPs from the first log line on never stop the
     LineClient client(daemon.policy_port);
     CHECK(is_greylist(client.policy(triplet_request("early-hup@foo.test", "b@bar.test"))));
   }
+}
+
+TEST_CASE("with the milter on, a SIGHUP sent to any thread but the main one never stops the daemon") {
+  // libmilter's signal thread would stop the milter on a SIGHUP it takes
+  // (src/milter/libmilter_signal_thread.h): sent to each thread by its id,
+  // the signal reaches that thread whatever the main thread is doing.
+  DaemonProcess daemon("greylist-process");
+  daemon.write("clients", "");
+  daemon.write("recipients", "");
+  daemon.milter_port = free_loopback_port();
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300"}), daemon.log());
+  const pid_t pid = daemon.pid();
+  int signalled = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    const pid_t tid = static_cast<pid_t>(std::stol(entry.path().filename().string()));
+    if (tid == pid || signalled >= 200) continue;
+    if (syscall(SYS_tgkill, pid, tid, SIGHUP) == 0) ++signalled;
+  }
+  MESSAGE("threads other than the main one sent SIGHUP: " << signalled);
+  CHECK(signalled >= 3);  // at least libmilter's listener, signal thread and pool
+  // libmilter's listener looks at its stop flag when woken: a connection
+  // wakes it, and must be served.
+  std::this_thread::sleep_for(200ms);
+  auto milter = MilterClient::connect_tcp("127.0.0.1", static_cast<std::uint16_t>(daemon.milter_port));
+  REQUIRE(milter.has_value());
+  CHECK(milter->negotiate().has_value());
+  std::this_thread::sleep_for(500ms);
+  CHECK_FALSE(daemon.wait_for_exit(0ms));
+  CHECK(daemon.log().find("stopped on its own") == std::string::npos);
+  LineClient client(daemon.policy_port);
+  CHECK(is_greylist(client.policy(triplet_request("thread-hup@foo.test", "b@bar.test"))));
 }
 
 TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made") {

@@ -531,7 +531,8 @@ TEST_CASE("greytraps and rules: list-traps, delete-trap, whitelist-check names t
   std::ofstream(dir + "/rules") << "dnsrbl \"wl\" wl.test 127.0.10.0/24\n"
                                    "racl \"dnswl\" whitelist dnsrbl \"wl\"\n"
                                    "racl \"trap\" greytrap rcpt trap@bar.test\n"
-                                   "racl greylist rcpt @slow.test delay 20m\n";
+                                   "racl greylist rcpt @slow.test delay 20m\n"
+                                   "racl \"staff\" greylist auth carol delay 30m\n";
   const std::string config = dir + "/greylist-milter.conf";
   std::ofstream(config) << "dbdir = " << db << "\nrules = " << dir << "/rules\n"
                         << "dns-server = " << dns.address() << "\ndns-timeout = 2000\n"
@@ -570,6 +571,16 @@ TEST_CASE("greytraps and rules: list-traps, delete-trap, whitelist-check names t
   CHECK(contains(listed.output, "dnsrbl \"wl\": 7.2.0.192.wl.test: listed (127.0.10.2)"));
   const Run hit = run({"whitelist-check", "203.0.113.5", "unknown", "a@foo.test", "trap@bar.test"});
   CHECK(contains(hit.output, "reason: greytrap\nrule: " + dir + "/rules:3 (trap)\n"));
+  // SMTP AUTH: only the rules that name auth apply (not the DNS whitelist).
+  const Run alice = run({"whitelist-check", "--auth", "alice", "192.0.2.7", "unknown", "a@foo.test",
+                         "b@slow.test"});
+  CHECK(contains(alice.output, "decision: pass (whitelisted)\nreason: SMTP AUTH\n"
+                               "SMTP AUTH: alice: no rule naming auth matched\n"));
+  CHECK_FALSE(contains(alice.output, "dnsrbl"));
+  const Run carol = run({"whitelist-check", "--auth", "carol", "192.0.2.7", "unknown", "a@foo.test",
+                         "b@slow.test"});
+  CHECK(contains(carol.output, "reason: new\nrule: " + dir + "/rules:5 (staff)\nseconds left: 1800\n"
+                               "SMTP AUTH: carol: a rule naming auth matched (only those apply)\n"));
   const Run other = run({"whitelist-check", "--rules", "", "198.51.100.9", "unknown", "a@foo.test",
                          "b@slow.test"});
   CHECK(contains(other.output, "reason: new\n"));

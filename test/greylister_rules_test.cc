@@ -23,6 +23,7 @@
 using namespace greylist;
 using greylist::testing::FailingStore;
 using greylist::testing::FakeClock;
+using greylist::testing::plain_config;
 using greylist::testing::sample_request;
 using Action = Decision::Action;
 using Reason = Decision::Reason;
@@ -38,13 +39,7 @@ std::shared_ptr<const RuleSet> rules(std::string_view text) {
 struct Fixture {
   MemoryStore store;
   FakeClock clock;
-  GreylistConfig config;
-  Fixture() {
-    // One delay for every client, no auto-whitelists, unless a test says so.
-    config.dynamic_delay = 0;
-    config.auto_whitelist_clients = 0;
-    config.auto_whitelist_domains = 0;
-  }
+  GreylistConfig config = plain_config();  // tests turn on what they need
   Greylister make(std::string_view text) {
     Greylister g(config, store, clock);
     g.set_rules(rules(text));
@@ -110,6 +105,7 @@ class GetCountingStore final : public greylist::testing::ForwardingStore {
 class ClientAwlTrace final : public DecisionTrace {
  public:
   std::optional<ClientRecord> record;
+  void smtp_auth(std::string_view, const std::optional<RuleMatch>&) override {}
   void static_whitelist(bool, const std::optional<WhitelistMatch>&) override {}
   void client_awl(std::uint32_t, const std::optional<ClientRecord>& r) override { record = r; }
   void domain_awl(std::uint32_t, bool, const std::optional<DomainRecord>&) override {}

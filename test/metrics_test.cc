@@ -65,6 +65,10 @@ TEST_CASE("decisions are counted by front end, action and reason, with latency")
   greylister.decide(milter);
   store.fail_reads = true;
   greylister.decide(policy_request("d@bar.test"));
+  Request authenticated = policy_request("e@bar.test");
+  authenticated.front_end = "milter";
+  authenticated.sasl_username = "alice";
+  greylister.decide(authenticated);  // SMTP AUTH: no store read, no error
   metrics.on_whitelist_reload(true);
   metrics.on_whitelist_reload(false);
   metrics.on_whitelist_reload(true);
@@ -75,10 +79,11 @@ TEST_CASE("decisions are counted by front end, action and reason, with latency")
   CHECK(has_line(text, R"(greylist_decisions_total{front_end="policy",action="pass",reason="triplet found"} 1)"));
   CHECK(has_line(text, R"(greylist_decisions_total{front_end="milter",action="greylist",reason="new"} 1)"));
   CHECK(has_line(text, R"(greylist_decisions_total{front_end="policy",action="error",reason="error"} 1)"));
+  CHECK(has_line(text, R"(greylist_decisions_total{front_end="milter",action="whitelisted",reason="SMTP AUTH"} 1)"));
   CHECK(has_line(text, "greylist_store_errors_total 1"));
   CHECK(has_line(text, R"(greylist_decision_duration_seconds_count{front_end="policy"} 5)"));
   CHECK(has_line(text, R"(greylist_decision_duration_seconds_bucket{front_end="policy",le="+Inf"} 5)"));
-  CHECK(has_line(text, R"(greylist_decision_duration_seconds_count{front_end="milter"} 1)"));
+  CHECK(has_line(text, R"(greylist_decision_duration_seconds_count{front_end="milter"} 2)"));
   CHECK(has_line(text, R"(greylist_whitelist_reloads_total{result="ok"} 2)"));
   CHECK(has_line(text, R"(greylist_whitelist_reloads_total{result="failed"} 1)"));
   CHECK(has_line(text, R"(greylist_config_reloads_total{result="ok"} 0)"));

@@ -380,6 +380,34 @@ TEST_CASE("rules: a blacklist rule rejects with 550 5.7.1 over the protocol; a g
   live().greylister.set_rules(nullptr);
 }
 
+TEST_CASE("rules: a rule that names auth matches the {auth_authen} sender; other rules never apply to one") {
+  auto rules = RuleSet::parse("racl \"stolen\" blacklist auth mallory\n"
+                              "racl \"bulk\" greylist auth /^bulk/\n"
+                              "racl \"net\" blacklist addr 203.0.113.59\n",
+                              "/etc/greylist-milter/rules");
+  REQUIRE(rules.ok());
+  live().greylister.set_rules(rules.value());
+  const auto before = triplets();
+  auto m = open_milter();
+  connect_client(m, "mail.example.org", "203.0.113.59");
+  mail(m, "user@example.org", "mallory");
+  const MilterReply stolen = rcpt(m, "a@dest.test");
+  CHECK(stolen.command == 'y');
+  CHECK(MilterClient::reply_text(stolen) == "550 5.7.1 Rejected by local policy (rule stolen)");
+  mail(m, "user@example.org", "bulk1");
+  CHECK(is_greylisted(rcpt(m, "a@dest.test")));
+  CHECK(triplets() == before + 1);
+  mail(m, "user@example.org", "alice");  // SMTP AUTH: the addr rule is not hers
+  CHECK(rcpt(m, "a@dest.test").command == 'c');
+  CHECK(end_of_message(m).empty());
+  mail(m, "user@example.org");  // not authenticated: the addr rule decides
+  const MilterReply net = rcpt(m, "a@dest.test");
+  CHECK(net.command == 'y');
+  CHECK(MilterClient::reply_text(net) == "550 5.7.1 Rejected by local policy (rule net)");
+  CHECK(triplets() == before + 1);
+  live().greylister.set_rules(nullptr);
+}
+
 TEST_CASE("one MilterServer per process") {
   (void)live();
   MilterSettings settings;

@@ -226,6 +226,67 @@ TEST_CASE("RSET and aborted transactions forget the message") {
   }
 }
 
+TEST_CASE("SMTP AUTH and rules that name auth: the milter and the policy front end decide and log alike") {
+  const char* const text = "racl \"stolen\" blacklist auth mallory\n"
+                           "racl \"bulk\" greylist auth /^bulk/ delay 10m\n"
+                           "racl \"net\" blacklist addr 192.0.2.0/24\n";
+  auto rules = RuleSet::parse(text, "/etc/greylist-milter/rules");
+  REQUIRE(rules.ok());
+  MemoryStore milter_store, policy_store;
+  FakeClock milter_clock, policy_clock;
+  Greylister milter_greylister(Fixture::config(), milter_store, milter_clock);
+  Greylister policy_greylister(Fixture::config(), policy_store, policy_clock);
+  milter_greylister.set_rules(rules.value());
+  policy_greylister.set_rules(rules.value());
+  auto context = make_milter_context(MilterSettings{}, milter_greylister, milter_clock);
+  REQUIRE(context.ok());
+  PolicySettings policy_settings;
+  PolicyResponder responder(policy_settings, policy_greylister, policy_clock);
+
+  std::vector<std::string> policy_lines, milter_lines, policy_replies;
+  std::vector<RcptReply> milter_replies;
+  {
+    StderrCapture capture;
+    MilterSession session(context.value());
+    session.connect("[192.0.2.7]", ip("192.0.2.7"));
+    for (const char* user : {"alice", "mallory", "bulk7", ""}) {
+      session.mail_from("<a@example.test>", user);
+      milter_replies.push_back(session.rcpt_to("<b@example.org>"));
+      session.abort();
+      PolicyRequest request;
+      request.attributes = {{"request", "smtpd_access_policy"}, {"protocol_state", "RCPT"},
+                            {"client_address", "192.0.2.7"}, {"client_name", "unknown"},
+                            {"sender", "a@example.test"}, {"recipient", "b@example.org"},
+                            {"sasl_username", user}};
+      const PolicyAnswer answer = responder.respond(request);
+      policy_replies.push_back(answer.reply);
+      for (const auto& record : answer.log) policy_lines.push_back(record.message);
+    }
+    milter_lines = capture.messages();
+  }
+  CHECK(policy_lines == milter_lines);
+  REQUIRE(milter_lines.size() == 4);
+  const std::string client = "client_name=unknown, client_address=192.0.2.7";
+  CHECK(milter_lines[0].find("action=pass, reason=SMTP AUTH, " + client) != std::string::npos);
+  CHECK(milter_lines[1].find("action=reject, reason=rule blacklist, "
+                             "rule=/etc/greylist-milter/rules:1 (stolen), " + client) !=
+        std::string::npos);
+  CHECK(milter_lines[2].find("action=greylist, reason=new, rule=/etc/greylist-milter/rules:2 (bulk), " +
+                             client) != std::string::npos);
+  CHECK(milter_lines[3].find("action=reject, reason=rule blacklist, "
+                             "rule=/etc/greylist-milter/rules:3 (net), " + client) !=
+        std::string::npos);
+  CHECK_FALSE(milter_replies[0].tempfail);
+  CHECK_FALSE(milter_replies[0].reject);
+  CHECK(milter_replies[1].reject);
+  CHECK(milter_replies[2].tempfail);
+  CHECK(milter_replies[3].reject);
+  CHECK(policy_replies[0] == "action=DUNNO\n\n");
+  CHECK(policy_replies[1].rfind("action=550 5.7.1 ", 0) == 0);
+  CHECK(policy_replies[2].rfind("action=DEFER_IF_PERMIT ", 0) == 0);
+  CHECK(policy_replies[3].rfind("action=550 5.7.1 ", 0) == 0);
+}
+
 TEST_CASE("clients in skip networks are not greylisted and the store is not touched") {
   MilterSettings settings;
   settings.skip_networks = {"127.0.0.0/8", "::1/128", "198.51.100.0/24"};
@@ -245,16 +306,32 @@ TEST_CASE("clients in skip networks are not greylisted and the store is not touc
 
 TEST_CASE("SMTP AUTH clients and clients without an address are not greylisted") {
   Fixture f;
+  f.failing.fail_reads = true;  // the core's SMTP AUTH step reads no store
+  f.failing.fail_writes = true;
   auto authenticated = f.session("203.0.113.10");
   authenticated->mail_from("<me@example.org>", "alice");
-  CHECK_FALSE(authenticated->rcpt_to("<b@dest.test>").tempfail);
+  {
+    StderrCapture capture;
+    CHECK_FALSE(authenticated->rcpt_to("<b@dest.test>").tempfail);
+    const auto lines = capture.messages();
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].find("action=pass, reason=SMTP AUTH, client_name=mail.example.org") !=
+          std::string::npos);
+  }
+  CHECK(f.failing.calls == 0);
+  f.failing.fail_reads = false;
+  f.failing.fail_writes = false;
+  // The next message of the connection is not authenticated: greylisted.
+  authenticated->mail_from("<me@example.org>", "");
+  CHECK(authenticated->rcpt_to("<b@dest.test>").tempfail);
+  CHECK(f.triplets() == 1);
 
   MilterSession local(*f.context);
   local.connect("localhost", std::nullopt);
   CHECK(local.skip_reason() == "no client address");
   local.mail_from("<root@localhost>", "");
   CHECK_FALSE(local.rcpt_to("<b@dest.test>").tempfail);
-  CHECK(f.triplets() == 0);
+  CHECK(f.triplets() == 1);  // the unauthenticated message's only
 }
 
 TEST_CASE("client names: a bracketed address or none is 'unknown'") {

@@ -143,4 +143,21 @@ TEST_CASE("a silent SPF lookup delays only its own request; pipelined requests s
   CHECK(f.stored(spf_pool_client("pool.test"), "e@pool.test"));
 }
 
+TEST_CASE("a silent DNS server costs a message one wait, not one per recipient") {
+  Fixture f;
+  LineClient client(f.port());
+  REQUIRE(client.ok());
+  const auto timed = [&](const std::string& sender, const std::string& recipient) {
+    const auto started = std::chrono::steady_clock::now();
+    CHECK(client.policy(rcpt("192.0.2.7", sender, recipient)) == kGreylisted);
+    return std::chrono::steady_clock::now() - started;
+  };
+  CHECK(timed("g@silent.test", "r1@example.org") >= kDnsTimeout - 50ms);
+  // The message's next recipients: the timeout is reused at once.
+  CHECK(timed("g@silent.test", "r2@example.org") < kDnsTimeout / 2);
+  CHECK(timed("g@silent.test", "r3@example.org") < kDnsTimeout / 2);
+  // Another message (another sender domain, as silent) waits again.
+  CHECK(timed("h@other.silent.test", "r1@example.org") >= kDnsTimeout - 50ms);
+}
+
 }  // TEST_SUITE

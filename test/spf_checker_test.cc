@@ -167,6 +167,74 @@ TEST_CASE("check_and_wait answers at once from the cache") {
   CHECK(checker.check_and_wait(identity("192.0.2.1"), 0ms).result == SpfResult::kPass);
 }
 
+TEST_CASE("probe_passes: a pass through exists, a or mx is checked again for the probe address") {
+  SpfZone records = zone();
+  records.txt("allow.example.com", {"v=spf1 exists:%{i}._allow.example.com -all"})
+      .address("192.0.2.1._allow.example.com", {"127.0.0.2"})
+      .address("192.0.2.2._allow.example.com", {"127.0.0.2"})
+      .txt("wild.example.com", {"v=spf1 exists:%{i}.echo.example.net -all"})
+      .address("192.0.2.1.echo.example.net", {"127.0.0.2"})
+      .address("240.0.0.1.echo.example.net", {"127.0.0.2"}, 120);
+  FakeRecordResolver resolver(records);
+  SpfCheckerOptions options;
+  options.probe_passes = true;
+  SpfChecker checker(resolver, options);
+  const SpfVerdict listed = check_now(checker, identity("192.0.2.1", "a@allow.example.com"));
+  CHECK(listed.result == SpfResult::kPass);
+  CHECK(listed.probe == SpfResult::kFail);
+  CHECK(checker.stats().probes == 1);
+  // Another client of the domain: the probe's verdict comes from the cache.
+  CHECK(check_now(checker, identity("192.0.2.2", "a@allow.example.com")).probe == SpfResult::kFail);
+  CHECK(checker.stats().probes == 2);
+  CHECK(checker.stats().cache_hits == 1);
+  // A server that answers any %{i}: the probe address passes too; the verdict keeps the
+  // smaller TTL of the two checks.
+  const SpfVerdict wild = check_now(checker, identity("192.0.2.1", "a@wild.example.com"));
+  CHECK(wild.result == SpfResult::kPass);
+  CHECK(wild.probe == SpfResult::kPass);
+  CHECK(wild.ttl == 120s);
+  // An ip4 pass, and anything but a pass, is not probed.
+  CHECK_FALSE(check_now(checker, identity("192.0.2.1")).probe.has_value());
+  CHECK_FALSE(check_now(checker, identity("203.0.113.1", "a@allow.example.com")).probe.has_value());
+  CHECK(checker.stats().probes == 3);
+  // The option off (the default): no probe.
+  SpfChecker plain(resolver);
+  CHECK_FALSE(check_now(plain, identity("192.0.2.1", "a@wild.example.com")).probe.has_value());
+  CHECK(plain.stats().probes == 0);
+}
+
+TEST_CASE("a probe ends by the check's deadline; a probe cut by it is not cached") {
+  SpfZone records = zone();
+  records.txt("allow.example.com", {"v=spf1 exists:%{i}._allow.example.com -all"})
+      .address("192.0.2.1._allow.example.com", {"127.0.0.2"});
+  FakeRecordResolver resolver(records);
+  SpfCheckerOptions options;
+  options.timeout = 100ms;
+  options.probe_passes = true;
+  SpfChecker checker(resolver, options);
+  resolver.hold(true);
+  std::optional<SpfVerdict> verdict;
+  const auto started = std::chrono::steady_clock::now();
+  checker.check(identity("192.0.2.1", "a@allow.example.com"), [&](SpfVerdict v) { verdict = std::move(v); });
+  CHECK(resolver.release() == 1);  // TXT
+  CHECK(resolver.release() == 1);  // A 192.0.2.1._allow...: a pass; the probe asks TXT
+  CHECK_FALSE(verdict);
+  CHECK(checker.stats().probes == 1);
+  const auto deadlines = resolver.deadlines();
+  REQUIRE(deadlines.size() == 3);
+  CHECK(deadlines[2] == deadlines[0]);
+  std::this_thread::sleep_for(options.timeout - (std::chrono::steady_clock::now() - started) + 20ms);
+  CHECK(resolver.release() == 1);  // the probe's TXT, past the deadline
+  REQUIRE(verdict);
+  CHECK(verdict->result == SpfResult::kPass);
+  CHECK(verdict->probe == SpfResult::kTemperror);
+  CHECK(checker.stats().timeouts == 1);
+  // Neither the verdict nor the probe's was cached: asked again.
+  resolver.hold(false);
+  CHECK(check_now(checker, identity("192.0.2.1", "a@allow.example.com")).probe == SpfResult::kFail);
+  CHECK(checker.stats().cache_hits == 0);
+}
+
 TEST_CASE("async_check_spf: the verdict is handled on the event loop, never inside check()") {
   const SpfZone records = zone();
   FakeRecordResolver resolver(records);

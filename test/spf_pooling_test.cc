@@ -47,6 +47,30 @@ SpfZone zone() {
   z.txt("provider.test", {"v=spf1 ip4:52.100.0.0/14 -all"});
   z.txt("customer.test", {"v=spf1 include:provider.test -all"});
   z.txt("allinclude.test", {"v=spf1 include:plusall.test -all"});
+  // exists: an allow list keyed by %{i}, a wildcard A record (%{d} names
+  // the same for every client), a server that answers every %{i}, and one
+  // whose answer for the probe fails.
+  z.txt("listed.test", {"v=spf1 exists:%{i}._allow.listed.test -all"});
+  z.address("52.101.2.3._allow.listed.test", {"127.0.0.2"});
+  z.txt("wildcard.test", {"v=spf1 exists:%{d}.any.example -all"});
+  z.address("wildcard.test.any.example", {"127.0.0.2"});
+  z.txt("echo.test", {"v=spf1 a:%{i}.echo.example -all"});
+  z.address("52.101.2.3.echo.example", {"52.101.2.3"});
+  z.address("240.0.0.1.echo.example", {"240.0.0.1"});
+  z.txt("flaky.test", {"v=spf1 exists:%{i}.flaky.example -all"});
+  z.address("52.101.2.3.flaky.example", {"127.0.0.2"});
+  z.fail("240.0.0.1.flaky.example", DnsRecordType::kA);
+  // mx and a that name the domain's own hosts.
+  z.txt("mxpool.test", {"v=spf1 mx a:out.mxpool.test -all"});
+  z.mx("mxpool.test", {"mx1.mxpool.test"});
+  z.address("mx1.mxpool.test", {"52.101.2.3"});
+  z.address("out.mxpool.test", {"52.101.9.9"});
+  // ptr: hosts the domain named itself, and an ISP's customers.
+  z.txt("ptrpool.test", {"v=spf1 ptr -all"});
+  z.txt("ptrisp.test", {"v=spf1 ptr:isp.example -all"});
+  z.ptr("3.2.101.52.in-addr.arpa", {"host.ptrpool.test", "dyn-3.isp.example"});
+  z.address("host.ptrpool.test", {"52.101.2.3"});
+  z.address("dyn-3.isp.example", {"52.101.2.3"});
   return z;
 }
 
@@ -63,7 +87,11 @@ Request request(std::string sender, std::string client = "192.0.2.7") {
 struct Fixture {
   SpfZone records = zone();
   FakeRecordResolver resolver{records};
-  SpfChecker checker{resolver};
+  SpfChecker checker{resolver, [] {
+                       SpfCheckerOptions options;
+                       options.probe_passes = true;  // as SpfService makes it
+                       return options;
+                     }()};
   CountingObserver observer;
   SpfPooling pooling = [this] {
     SpfPooling p;
@@ -201,21 +229,66 @@ TEST_CASE("a pass within a provider's range pools, directly or through include:"
   }
 }
 
+TEST_CASE("a pass through a wildcard is no pool; an allow list, mx, a and the domain's ptr are") {
+  Fixture f;
+  StderrCapture log;
+  set_log_verbosity(true, false);
+  struct Case {
+    const char* sender;
+    const char* why;  // "": a pool
+  };
+  for (const Case c : {Case{"a@listed.test", ""}, Case{"a@mxpool.test", ""}, Case{"a@ptrpool.test", ""},
+                       Case{"a@wildcard.test", "exists:%{d}.any.example: passes a probe address too"},
+                       Case{"a@echo.test", "a:%{i}.echo.example: passes a probe address too"},
+                       Case{"a@flaky.test", "exists:%{i}.flaky.example: probe unanswered"},
+                       Case{"a@ptrisp.test", "ptr:isp.example: names outside ptrisp.test"}}) {
+    CAPTURE(c.sender);
+    Request r = request(c.sender, "52.101.2.3");
+    check_spf_and_wait(f.pooling, r);
+    const std::string domain = std::string(c.sender).substr(2);
+    CHECK(r.spf_pass_domain == (*c.why == '\0' ? domain : std::string()));
+    if (*c.why != '\0') {
+      CHECK(log.count("SPF pass of " + domain + " for 52.101.2.3 (" + c.why + ": not a sender pool)") == 1);
+    }
+  }
+  set_log_verbosity(false, false);
+  CHECK(f.observer.count(SpfResult::kPass) == 7);
+  // The probes (not ptr's): listed, mxpool, wildcard, echo, flaky.
+  CHECK(f.checker.stats().probes == 5);
+}
+
 TEST_CASE("spf_pass_not_a_pool: the prefix limits, and results other than pass") {
   SpfVerdict v;
   v.result = SpfResult::kPass;
-  v.matched = SpfMatch{SpfMechanism::kIp4, 7, false, "ip4:0.0.0.0/7"};
+  v.matched = SpfMatch{SpfMechanism::kIp4, 7, false, "ip4:0.0.0.0/7", "", ""};
   CHECK(spf_pass_not_a_pool(v) == std::optional<std::string>("ip4:0.0.0.0/7: not a sender pool"));
   v.matched.prefix = 8;
   CHECK_FALSE(spf_pass_not_a_pool(v).has_value());
-  v.matched = SpfMatch{SpfMechanism::kIp6, 23, true, "ip6:2000::/23"};
+  v.matched = SpfMatch{SpfMechanism::kIp6, 23, true, "ip6:2000::/23", "", ""};
   CHECK(spf_pass_not_a_pool(v).has_value());
   v.matched.prefix = 24;
   CHECK_FALSE(spf_pass_not_a_pool(v).has_value());
-  v.matched = SpfMatch{SpfMechanism::kMx, 20, true, "mx//20"};
+  v.matched = SpfMatch{SpfMechanism::kMx, 20, true, "mx//20", "example.com", "example.com"};
   CHECK(spf_pass_not_a_pool(v).has_value());
-  v.matched = SpfMatch{SpfMechanism::kPtr, -1, false, "ptr"};
+  v.matched.prefix = 24;
+  CHECK_FALSE(spf_pass_not_a_pool(v).has_value());  // not probed
+  v.probe = SpfResult::kFail;
   CHECK_FALSE(spf_pass_not_a_pool(v).has_value());
+  v.probe = SpfResult::kPermerror;
+  CHECK_FALSE(spf_pass_not_a_pool(v).has_value());
+  v.probe = SpfResult::kPass;
+  CHECK(spf_pass_not_a_pool(v) == std::optional<std::string>("mx//20: passes a probe address too: not a sender pool"));
+  v.probe = SpfResult::kTemperror;
+  CHECK(spf_pass_not_a_pool(v).has_value());
+  v.probe.reset();
+  v.matched = SpfMatch{SpfMechanism::kPtr, -1, false, "ptr", "example.com", "example.com"};
+  CHECK_FALSE(spf_pass_not_a_pool(v).has_value());
+  v.matched.target = "hosts.example.com";
+  CHECK_FALSE(spf_pass_not_a_pool(v).has_value());
+  v.matched.target = "example.net";
+  CHECK(spf_pass_not_a_pool(v).has_value());
+  v.matched.target = "com";  // above the record's domain
+  CHECK(spf_pass_not_a_pool(v).has_value());
   v.result = SpfResult::kNeutral;
   CHECK(spf_pass_not_a_pool(v) == std::optional<std::string>("neutral: not a pass"));
 }

@@ -1,7 +1,8 @@
 """A private dnsmasq on a loopback port serving one run's Zone (dns_zone.py)
 to the greylist-milter under test, and nothing else: no upstream servers,
 no /etc/hosts, and every name outside the zone answers NXDOMAIN
-(local=/#/). Every answer, negative ones included, has the TTL
+(local=/#/) but a Zone's wildcards, which answer A for every name under
+them (address=/NAME/IP). Every answer, negative ones included, has the TTL
 params.SPF_TTL.
 
 dnsmasq runs on the real clock (no libfaketime): it keeps no state that
@@ -40,6 +41,8 @@ def _conf_lines(zone):
     lines = ["local=/#/"]
     for name, ip in sorted(zone.hosts.items()):
         lines.append("host-record=%s,%s" % (name, ip))
+    for name, ip in sorted(zone.wildcards.items()):
+        lines.append("address=/%s/%s" % (name, ip))
     for domain, exchange in sorted(zone.mx.items()):
         lines.append("mx-host=%s,%s,10" % (domain, exchange))
     for name, text in sorted(zone.txt.items()):

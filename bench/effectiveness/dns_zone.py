@@ -24,10 +24,16 @@ _FORGED_ONLY_FIRST = (198, 51, 100)  # TEST-NET-2, split into /28s for the forge
 # How Zone.policies names the records (EFFECTIVENESS.md's table).
 _POOL_LABEL = "v=spf1 redirect=_spf.DOMAIN: includes listing the pool's networks, %s"
 _NO_RECORD = "(no record)"
+# "wildcard": +all in disguise, an exists: whose names all have an A record
+# (a wildcard under _w.DOMAIN), so every address passes.
+_WILDCARD_RECORD = "v=spf1 exists:%{i}._w.DOMAIN -all"
+_WILDCARD_ADDRESS = "127.0.0.2"
 _SPAM_LABELS = {"nxdomain": "(the domain does not exist)", "none": _NO_RECORD,
                 "+all": "v=spf1 +all", "?all": "v=spf1 ?all",
-                "own": "v=spf1 ip4:" + _NOWHERE_NET + " -all"}
-_SNOWSHOE_LABELS = {"range": "v=spf1 ip4:ITS-/24 -all", "+all": "v=spf1 +all", "none": _NO_RECORD}
+                "own": "v=spf1 ip4:" + _NOWHERE_NET + " -all",
+                "wildcard": _WILDCARD_RECORD + " (a wildcard A record under _w.DOMAIN)"}
+_SNOWSHOE_LABELS = {"range": "v=spf1 ip4:ITS-/24 -all", "+all": "v=spf1 +all", "none": _NO_RECORD,
+                    "wildcard": _SPAM_LABELS["wildcard"]}
 
 
 @dataclass
@@ -35,6 +41,7 @@ class Zone:
     txt: dict = field(default_factory=dict)     # name -> record text
     hosts: dict = field(default_factory=dict)   # name -> IPv4 address (A record)
     mx: dict = field(default_factory=dict)      # domain -> exchange name
+    wildcards: dict = field(default_factory=dict)  # name -> IPv4 address of it and every name under it
     policies: dict = field(default_factory=dict)  # "class: policy" -> domains, for the page
 
     def count(self, group, policy):
@@ -130,6 +137,13 @@ def _spam_domain(zone, seed, group, domain):
         zone.txt[domain] = "v=spf1 " + policy
     elif policy == "own":
         zone.txt[domain] = "v=spf1 ip4:%s -all" % _NOWHERE_NET
+    elif policy == "wildcard":
+        _wildcard(zone, domain)
+
+
+def _wildcard(zone, domain):
+    zone.txt[domain] = _WILDCARD_RECORD.replace("DOMAIN", domain)
+    zone.wildcards["_w." + domain] = _WILDCARD_ADDRESS
 
 
 _BOT_CLASSES = ("bot_ff_dynamic", "bot_ff_nordns", "bot_early", "bot_queue", "campaign")
@@ -152,6 +166,8 @@ def _spam(zone, seed, model, messages):
                 zone.txt[domain] = "v=spf1 ip4:%s -all" % _net24(host.address)
             elif policy == "+all":
                 zone.txt[domain] = "v=spf1 +all"
+            elif policy == "wildcard":
+                _wildcard(zone, domain)
 
 
 def build(model, seed):

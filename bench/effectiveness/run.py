@@ -109,6 +109,13 @@ SCENARIOS = {
                 "SNOWSHOE_SPF": dict(P.SNOWSHOE_SPF, none=P.SNOWSHOE_SPF["none"] +
                                      P.SNOWSHOE_SPF["+all"], **{"+all": 0.0})},
         "configs": ["ours", "ours-spf", "ours-no-spf"]},
+    "spammer-wildcard-exists": {
+        "label": "the spammers of +all publish v=spf1 exists:%{i}._w.DOMAIN -all with a wildcard "
+                 "A record instead (every address passes, through exists:)",
+        "set": {"SPAM_SPF": {("wildcard" if k == "+all" else k): v for k, v in P.SPAM_SPF.items()},
+                "SNOWSHOE_SPF": {("wildcard" if k == "+all" else k): v
+                                 for k, v in P.SNOWSHOE_SPF.items()}},
+        "configs": ["ours", "ours-spf", "ours-no-spf"]},
 }
 SENSITIVITY_CONFIGS = ["postgrey", "ours"]
 

@@ -32,7 +32,7 @@ struct Decision {
     kRecipientWhitelist,  // "recipient whitelist (<file:line rule>)"
     kClientAwl,           // "client AWL"
     kDomainAwl,           // "domain AWL"
-    kSmtpAuth,            // "SMTP AUTH" (milter: the sender authenticated)
+    kSmtpAuth,            // "SMTP AUTH": the client authenticated, no rule naming auth matched
     kSkipNetwork,         // "skip networks (<network>)" (milter --skip-networks)
     kNoClientAddress,     // "no client address" (milter: local submission)
     kStoreError,          // "<error message>", or "store error" without one

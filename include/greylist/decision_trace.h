@@ -21,6 +21,10 @@ namespace greylist {
 class DecisionTrace {
  public:
   virtual ~DecisionTrace() = default;
+  // Step 0, reported only for a client that authenticated: its `user`, and
+  // `match` the rule naming auth that matched (nullopt: none, so the
+  // request passed as SMTP AUTH).
+  virtual void smtp_auth(std::string_view user, const std::optional<RuleMatch>& match) = 0;
   // `loaded`: whether a static whitelist is set; `match`: its match.
   virtual void static_whitelist(bool loaded, const std::optional<WhitelistMatch>& match) = 0;
   // `threshold` 0: the client auto-whitelist is off (nothing was read).

@@ -54,6 +54,11 @@ struct RulePlan {
     std::optional<ClientRecord> record;  // nullopt: no entry, or not decodable
   };
   std::optional<ClientAwlRead> client_awl;
+
+  // Step 0 passes the request (SMTP AUTH, decide()): decide() reads no
+  // store and needs no DNS answer, so a front end need not check SPF for
+  // it either.
+  bool smtp_auth_passes = false;
 };
 
 class Greylister {
@@ -74,7 +79,8 @@ class Greylister {
   std::shared_ptr<const RuleSet> rules() const;
 
   // The rules now in force and the DNS names a decision on `request` needs
-  // (none without rules or dnsrbl clauses). The static whitelists and the
+  // (none without rules or dnsrbl clauses; for a client that authenticated,
+  // only those of the rules that name auth). The static whitelists and the
   // client auto-whitelist decide before the rules, so a request they pass
   // needs none either (lookups_skipped): the static whitelists are matched,
   // and the client's auto-whitelist entry read (one store get, kept in
@@ -89,6 +95,10 @@ class Greylister {
   void set_observer(DecisionObserver* observer) { observer_ = observer; }
 
   // Decides one recipient, in this order (greylist-milter.rules(5)):
+  //  0. SMTP AUTH: a client that authenticated (Request::sasl_username) is
+  //     decided by the rules that name auth only (RuleScope::kNamingAuth);
+  //     when none of them matches → kWhitelisted (kSmtpAuth), with no store
+  //     access; when one does, on to step 1, the rule deciding in step 4;
   //  1. the static whitelist → kWhitelisted;
   //  2. the client auto-whitelist, 3. the sender-domain auto-whitelist →
   //     kWhitelisted (step 2 from plan.client_awl when it holds this
@@ -155,10 +165,16 @@ class Greylister {
   std::optional<RulePlan::ClientAwlRead> read_client_awl(const Request& request,
                                                          std::uint32_t threshold,
                                                          Store& store) const;
+  // The rules' answer for the request: the plan's, or evaluated with the
+  // answers (in the request's scope).
+  std::optional<RuleMatch> rules_answer(const Run& run) const;
+  // Step 0: `match` is set to the rules' answer for an authenticated client.
+  std::optional<Decision> smtp_auth_step(const Run& run, std::optional<RuleMatch>& match) const;
   std::optional<Decision> whitelist_step(const Run& run) const;
   std::optional<Decision> client_awl_step(const Run& run, std::string& warning) const;
   std::optional<Decision> domain_awl_step(const Run& run, std::string& warning) const;
-  // Step 4: `match` is set to the rules' answer.
+  // Step 4: `match` is set to the rules' answer (kept from step 0 for an
+  // authenticated client).
   std::optional<Decision> rule_step(const Run& run, std::optional<RuleMatch>& match) const;
   Decision greytrap_hit(const Run& run, const RuleMatch& match) const;
   // Step 5.

@@ -86,6 +86,16 @@ struct RuleAssessment {
   std::optional<RuleMatch> match;  // evaluate()'s answer; set only when queries is empty
 };
 
+// Which rules a walk tries. A client that authenticated (SMTP AUTH) is
+// decided only by the rules that name `auth` (an auth clause or an auth
+// list, negated or not): the others were written for anonymous MTAs, and a
+// DNS list of dynamic addresses must not reject or delay one's own roaming
+// users. Greylister chooses the scope (its SMTP AUTH step).
+enum class RuleScope {
+  kAll,         // every rule
+  kNamingAuth,  // only the rules that name auth
+};
+
 class RuleSet {
  public:
   // Bounds of a rules file (untrusted only in that it may be large or
@@ -103,10 +113,10 @@ class RuleSet {
   // read or is larger than kMaxFileBytes; parse's errors otherwise.
   static Result<std::shared_ptr<const RuleSet>> load_file(const std::string& path);
 
-  // One walk of the rules: the lookups `request` needs and, when it needs
-  // none, the decision (so the common case costs one walk, not two).
-  // Thread-safe.
-  RuleAssessment assess(const Request& request) const;
+  // One walk of the rules in `scope`: the lookups `request` needs and,
+  // when it needs none, the decision (so the common case costs one walk,
+  // not two). Thread-safe.
+  RuleAssessment assess(const Request& request, RuleScope scope = RuleScope::kAll) const;
 
   // The DNS names whose answers evaluate() may consult for `request`:
   // only the lists of rules that can still decide once the clauses known
@@ -114,17 +124,19 @@ class RuleSet {
   // rule needs DNS (or the client address does not parse). Thread-safe.
   std::vector<DnsQuery> dns_queries(const Request& request) const;
 
-  // The first matching rule that is not `continue` (continue rules that
-  // match pass their options on), nullopt when none matches. A dnsrbl
-  // clause is true when `answers` lists an address inside the dnsrbl's
-  // ADDRESS/MASK; absent, failed and NXDOMAIN answers are false.
+  // The first matching rule in `scope` that is not `continue` (continue
+  // rules that match pass their options on), nullopt when none matches. A
+  // dnsrbl clause is true when `answers` lists an address inside the
+  // dnsrbl's ADDRESS/MASK; absent, failed and NXDOMAIN answers are false.
   // Thread-safe.
-  std::optional<RuleMatch> evaluate(const Request& request, const DnsAnswers& answers) const;
+  std::optional<RuleMatch> evaluate(const Request& request, const DnsAnswers& answers,
+                                    RuleScope scope = RuleScope::kAll) const;
 
   std::size_t rule_count() const;
   std::size_t list_count() const;
   std::size_t dnsrbl_count() const;
   bool has_greytraps() const;  // a greytrap rule exists (cheap: computed at parse)
+  bool names_auth() const;     // a rule names auth (cheap: computed at parse)
   // The longest `autowhite` of any rule (nullopt: none has one), for the
   // expiry sweep: a passed triplet may live that long. Cheap.
   std::optional<std::chrono::seconds> longest_autowhite() const;
@@ -139,6 +151,7 @@ class RuleSet {
  private:
   std::unique_ptr<Data> data_;
   bool has_greytraps_ = false;  // computed once: the core asks on every request
+  bool names_auth_ = false;
   std::optional<std::chrono::seconds> longest_autowhite_;
 };
 

@@ -14,6 +14,9 @@
 //   temperror (the DNS records resolver caches failures itself, for its
 //   failure_ttl) and verdicts that used the sender's local part or the HELO
 //   name (%{l}, %{s}, %{h}), which hold for that sender only.
+// - With probe_passes, a pass through a, mx or exists is followed by a
+//   check of a probe address within the same deadline (SpfVerdict::probe;
+//   SpfCheckerOptions): one check makes at most two evaluations.
 //
 // Thread-safe. The resolver must outlive every check still pending; the
 // checker itself may go first (pending checks keep what they need).
@@ -40,11 +43,22 @@ struct SpfCheckerOptions {
   std::size_t cache_entries = 100000;
   std::chrono::seconds min_ttl{60};
   std::chrono::seconds max_ttl{std::chrono::hours(24)};
+  // A pass through a, mx or exists (spf_pass_needs_probe()) is checked
+  // again for spf_probe_address() of the client's family, by the same
+  // deadline, and the verdict carries that result (SpfVerdict::probe): a
+  // record that also authorizes an address no mail server can have matched
+  // through a wildcard, not a list of the domain's hosts. The probe is an
+  // evaluation with the same limits (10 DNS-querying terms, 2 void
+  // lookups), is cached like any verdict (per domain and probe address,
+  // so a domain is probed once per TTL), and the whole check still ends by
+  // `timeout` after check() (a probe cut by it is a temperror).
+  bool probe_passes = false;
 };
 
 struct SpfCheckerStats {
   std::uint64_t checks = 0;       // check() calls
-  std::uint64_t cache_hits = 0;   // answered from the verdict cache
+  std::uint64_t probes = 0;       // probe checks of passes (probe_passes)
+  std::uint64_t cache_hits = 0;   // checks and probes answered from the verdict cache
   std::uint64_t dns_rounds = 0;   // batches of queries asked
   std::uint64_t timeouts = 0;     // evaluations cut by the deadline
   std::size_t cached = 0;         // verdicts in the cache now

@@ -91,6 +91,11 @@ struct SpfMatch {
   // The term as written ("+all", "ip4:192.0.2.0/24"): DNS text, at most
   // SpfEvaluation::kMaxTerm bytes, to be made printable before it is logged.
   std::string term;
+  // The domain whose record holds the term, and the name the term asked
+  // about (a, mx, ptr, exists: its domain-spec expanded, or that domain);
+  // canonical names, empty for the other mechanisms.
+  std::string domain;
+  std::string target;
 };
 
 struct SpfVerdict {
@@ -109,7 +114,22 @@ struct SpfVerdict {
   bool identity_macros = false;
   int dns_lookups = 0;  // the terms counted against the limit of 10
   SpfMatch matched;     // what matched (kNone when nothing did)
+  // A pass through a, mx or exists, checked again for an address no mail
+  // server can have (spf_probe_address(); SpfChecker with probe_passes):
+  // that check's result. nullopt: not probed (another result or mechanism,
+  // or a checker that does not probe).
+  std::optional<SpfResult> probe;
 };
+
+// The address a probe checks in place of a client of `family`: one that
+// cannot be any domain's mail server, 240.0.0.1 (reserved, RFC 1112 class E)
+// or 100::1 (discard-only, RFC 6666).
+IpAddress spf_probe_address(IpAddress::Family family);
+
+// Whether `verdict` is a pass a probe should confirm: through a, mx or
+// exists, whose matches depend on DNS answers (a wildcard record, a server
+// that echoes %{i}) rather than on networks written in the record.
+bool spf_pass_needs_probe(const SpfVerdict& verdict);
 
 class SpfEvaluation {
  public:

@@ -7,7 +7,8 @@
 // senders sets Request::spf_pass_domain, and the core keys the triplet on
 // that domain (key_layout.h); every other result, and a pass that
 // authorizes (nearly) the whole Internet (spf_pass_not_a_pool()), leaves it
-// empty: the triplet is keyed by network, as without the option. A temperror (a DNS failure or timeout) is logged, at most once per
+// empty: the triplet is keyed by network, as without the option. A
+// temperror (a DNS failure or timeout) is logged, at most once per
 // interval with the count of the others.
 //
 // Thread-safe (the checker and the log are).
@@ -54,11 +55,22 @@ std::optional<SpfIdentity> spf_pool_identity(const SpfPooling& pooling, const Re
 
 // Whether a verdict names no pool of senders: nullopt when it does (a pass
 // through a mechanism that names the domain's own hosts or networks), else
-// why not, "TERM: not a sender pool": a pass through `all` (+ or no
-// qualifier), an ip4 (or a/mx ip4 cidr-length) range shorter than /8, an
-// ip6 (or a/mx ip6 cidr-length) range shorter than /24 (real providers
-// publish /14 and /36 at most). TERM is DNS text: make it printable.
-// Every result other than pass gives "RESULT: not a pass".
+// why not, "TERM...: not a sender pool":
+// - a pass through `all` (+ or no qualifier), an ip4 (or a/mx ip4
+//   cidr-length) range shorter than /8, an ip6 (or a/mx ip6 cidr-length)
+//   range shorter than /24 (real providers publish /14 and /36 at most);
+// - a pass through a, mx or exists whose probe (SpfVerdict::probe,
+//   SpfCheckerOptions::probe_passes) passed too, or got no answer: the
+//   record would authorize an address no mail server can have, so it
+//   matched through a wildcard A record or a server answering any %{i};
+// - a pass through ptr whose target is not the domain of the record that
+//   holds it or a name under it ("ptr:isp.example" in a stranger's record
+//   is every host of that ISP with a PTR name, a botnet's included; the
+//   plain `ptr` of a domain is hosts it named itself, in reverse zones it
+//   was delegated: a pool).
+// A verdict that was not probed is judged by the first rule only.
+// TERM is DNS text: make it printable. Every result other than pass gives
+// "RESULT: not a pass".
 std::optional<std::string> spf_pass_not_a_pool(const SpfVerdict& verdict);
 
 // Sets request.spf_pass_domain to the identity's domain on a pass that is

@@ -94,6 +94,13 @@ const GreylistConfig& triplet_settings(const GreylistConfig& base, const Greylis
   return *storage;
 }
 
+bool authenticated(const Request& request) { return !request.sasl_username.empty(); }
+
+// Step 0: only the rules that name auth apply to a client that authenticated.
+RuleScope rule_scope(const Request& request) {
+  return authenticated(request) ? RuleScope::kNamingAuth : RuleScope::kAll;
+}
+
 Decision rule_decision(Action action, Reason reason, const RuleMatch& match) {
   // No detail: Decision::rule names the rule (the log line's rule= field).
   Decision decision = make_decision(action, reason);
@@ -155,8 +162,11 @@ RulePlan Greylister::plan(const Request& request) const { return plan_with(reque
 RulePlan Greylister::plan_with(const Request& request, Store& store) const {
   RulePlan plan;
   plan.rules = rules();
-  if (plan.rules) plan.assessment = plan.rules->assess(request);
-  if (plan.assessment.queries.empty()) return plan;
+  if (plan.rules) plan.assessment = plan.rules->assess(request, rule_scope(request));
+  if (plan.assessment.queries.empty()) {
+    plan.smtp_auth_passes = authenticated(request) && !plan.assessment.match;
+    return plan;
+  }
   // The static whitelist and the client AWL decide before the rules: no
   // lookup for the clients they pass (their addresses are not sent out).
   const auto whitelist = std::atomic_load(&whitelist_);
@@ -218,11 +228,12 @@ Decision Greylister::run(const Run& run) const {
 }
 
 Decision Greylister::run_or_throw(const Run& run) const {
+  std::optional<RuleMatch> match;
+  if (auto decided = smtp_auth_step(run, match)) return *decided;
   if (auto decided = whitelist_step(run)) return *decided;
   std::string warning;
   auto decided = client_awl_step(run, warning);
   if (!decided) decided = domain_awl_step(run, warning);
-  std::optional<RuleMatch> match;
   if (!decided) decided = rule_step(run, match);
   if (!decided) decided = trapped_step(run);
   Decision decision = decided ? std::move(*decided) : triplet_step(run, match);
@@ -230,6 +241,23 @@ Decision Greylister::run_or_throw(const Run& run) const {
   if (!decided && decision.action != Action::kError) decision.rule = std::move(match);
   if (decision.warning.empty()) decision.warning = std::move(warning);
   return decision;
+}
+
+std::optional<RuleMatch> Greylister::rules_answer(const Run& run) const {
+  const RuleSet* rules = run.plan.rules.get();
+  if (rules == nullptr) return std::nullopt;
+  const bool assessed = run.plan.assessment.queries.empty() && !run.plan.lookups_skipped;
+  if (assessed) return run.plan.assessment.match;
+  return rules->evaluate(run.request, run.answers, rule_scope(run.request));
+}
+
+std::optional<Decision> Greylister::smtp_auth_step(const Run& run,
+                                                   std::optional<RuleMatch>& match) const {
+  if (!authenticated(run.request)) return std::nullopt;
+  match = rules_answer(run);
+  if (run.trace != nullptr) run.trace->smtp_auth(run.request.sasl_username, match);
+  if (match) return std::nullopt;
+  return make_decision(Action::kWhitelisted, Reason::kSmtpAuth);
 }
 
 std::optional<Decision> Greylister::whitelist_step(const Run& run) const {
@@ -275,10 +303,7 @@ std::optional<Decision> Greylister::domain_awl_step(const Run& run, std::string&
 std::optional<Decision> Greylister::rule_step(const Run& run,
                                               std::optional<RuleMatch>& match) const {
   const RuleSet* rules = run.plan.rules.get();
-  if (rules != nullptr) {
-    const bool assessed = run.plan.assessment.queries.empty() && !run.plan.lookups_skipped;
-    match = assessed ? run.plan.assessment.match : rules->evaluate(run.request, run.answers);
-  }
+  if (!authenticated(run.request)) match = rules_answer(run);  // else step 0's
   if (run.trace != nullptr) run.trace->rule(rules, run.plan.assessment.queries, run.answers, match);
   if (!match) return std::nullopt;
   switch (match->action) {

@@ -21,7 +21,7 @@ constexpr ReasonInfo kReasonInfo[] = {
     {"client AWL", "whitelisted"}, {"domain AWL", "whitelisted"},
     {"error", "error"},            {"other", "pass"},
     {"rule whitelist", "whitelisted"}, {"rule blacklist", "reject"},
-    {"greytrap", "greylist"}};
+    {"greytrap", "greylist"},      {"SMTP AUTH", "whitelisted"}};
 constexpr std::size_t kErrorIndex = 8;
 constexpr std::size_t kOtherIndex = 9;
 
@@ -44,7 +44,7 @@ std::size_t reason_index(const Decision& decision) {
     case Decision::Reason::kRuleWhitelist: return 10;
     case Decision::Reason::kRuleBlacklist: return 11;
     case Decision::Reason::kGreytrap: return 12;
-    case Decision::Reason::kSmtpAuth:
+    case Decision::Reason::kSmtpAuth: return 13;
     case Decision::Reason::kSkipNetwork:
     case Decision::Reason::kNoClientAddress: break;
   }

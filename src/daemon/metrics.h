@@ -57,7 +57,7 @@ class Metrics final : public DecisionObserver, public DnsListObserver, public Sp
 
  private:
   static constexpr std::size_t kFrontEnds = 3;  // policy, milter, other
-  static constexpr std::size_t kReasons = 13;
+  static constexpr std::size_t kReasons = 14;
   static constexpr std::size_t kBuckets = 14;   // the last one is +Inf
   static constexpr std::size_t kSpfResults = 7;  // SpfResult's values
   static constexpr std::array<double, kBuckets - 1> kBucketSeconds = {

@@ -388,9 +388,9 @@ void LibmilterServer::run() {
   }
   finished_ = true;
   if (!stop_requested_) {
-    // libmilter's own signal thread took a SIGHUP/SIGTERM/SIGINT meant for
-    // the daemon's main thread (see milter_server.h).
-    log_error("milter: libmilter stopped on its own (signal taken by libmilter or listener error)");
+    // libmilter's listener failed (its signal thread never stops it: see
+    // milter_server.h).
+    log_error("milter: libmilter stopped on its own (listener error)");
   }
 }
 

@@ -7,9 +7,10 @@
 // recipient of the message passed after a delay.
 // Negotiates with the MTA to be sent no headers, body, DATA or unknown
 // commands, and asks for the {auth_authen} and {i} macros. Clients in
-// skip_networks, SMTP-AUTH clients and clients without an address are not
-// greylisted (logged as "action=pass, reason=..."). Decisions themselves are
-// in MilterSession (milter_session.h).
+// skip_networks and clients without an address are not greylisted and not
+// given to the core (logged as "action=pass, reason=..."); SMTP AUTH is the
+// core's step, fed by {auth_authen}. Decisions themselves are in
+// MilterSession (milter_session.h).
 //
 // One per process: libmilter keeps its filter, socket and stop flag in
 // globals, and smfi_main() can run only once in a process. open() fails
@@ -25,11 +26,12 @@
 // callbacks in progress; libmilter's session threads that outlive it answer
 // RCPT by --on-error.
 //
-// Signals: smfi_main() starts a libmilter thread that sigwait()s for SIGHUP,
-// SIGTERM and SIGINT and stops the milter on any of them. The daemon's main
-// thread never blocks them (daemon/control_signals.h), so the kernel gives
-// them to it; should libmilter's thread take one anyway, run() returns on
-// its own (logged) and the daemon treats that as a shutdown.
+// Signals: smfi_main() starts a libmilter thread meant to sigwait() for
+// SIGHUP, SIGTERM and SIGINT and stop the milter on any of them; in this
+// build it never takes one (libmilter_signal_thread.h), and the daemon's
+// main thread handles them (daemon/control_signals.h). Should libmilter
+// stop anyway (its listener failing), run() returns on its own (logged) and
+// the daemon treats that as a shutdown.
 //
 // Connections: over TCP, a MilterConnectionGuard runs while run() serves
 // and cuts off connections silent for limits.idle_timeout and those beyond

@@ -182,7 +182,6 @@ void MilterSession::mail_from(std::string_view sender, std::string_view auth_aut
   reset_message();
   request_.sender = envelope_address(sender);
   request_.sasl_username = cut(auth_authen);
-  authenticated_ = !auth_authen.empty();
 }
 
 void MilterSession::set_queue_id(std::string_view queue_id) {
@@ -191,16 +190,12 @@ void MilterSession::set_queue_id(std::string_view queue_id) {
 
 RcptReply MilterSession::rcpt_to(std::string_view recipient) {
   request_.recipient = envelope_address(recipient);
-  if (authenticated_ || skip_) {
-    const Decision skipped =
-        authenticated_ ? make_decision(Decision::Action::kWhitelisted, Decision::Reason::kSmtpAuth)
-                       : *skip_;
-    log_decision(request_, skipped);
-    note_accepted(not_delayed_why(skipped), std::nullopt);
+  if (skip_) {
+    log_decision(request_, *skip_);
+    note_accepted(not_delayed_why(*skip_), std::nullopt);
     return {};
   }
 
-  check_spf_once();
   const Decision decision = decide();
   log_decision(request_, decision);
   switch (decision.action) {
@@ -236,10 +231,11 @@ void MilterSession::check_spf_once() {
   spf_checked_ = true;
 }
 
-Decision MilterSession::decide() const {
+Decision MilterSession::decide() {
   const Greylister& greylister = *context_.greylister;
+  const RulePlan plan = greylister.plan(request_);  // reads no SPF result
+  if (!plan.smtp_auth_passes) check_spf_once();
   const Request& request = request_;
-  const RulePlan plan = greylister.plan(request);
   const std::vector<DnsQuery>& queries = plan.assessment.queries;
   if (queries.empty()) return greylister.decide(request, plan, DnsAnswers{});
   const DnsLists& lists = context_.settings.common.dns;
@@ -295,7 +291,6 @@ void MilterSession::reset_message() {
   request_.queue_id.clear();
   request_.sasl_username.clear();
   request_.spf_pass_domain.clear();
-  authenticated_ = false;
   spf_checked_ = false;
   max_delay_.reset();
   not_delayed_why_.clear();

@@ -118,13 +118,16 @@ class MilterSession {
   void connect(std::string_view hostname, std::optional<IpAddress> address);
   void helo(std::string_view helo_name);
   // xxfi_envfrom: starts a new message. `sender` as sent ("<a@b>" or "a@b");
-  // `auth_authen` is the {auth_authen} macro (empty when not authenticated).
+  // `auth_authen` is the {auth_authen} macro (empty when not authenticated),
+  // the request's sasl_username: the core's SMTP AUTH step decides on it.
   void mail_from(std::string_view sender, std::string_view auth_authen);
   // xxfi_envrcpt: decides this recipient (logs one decision line). When the
   // rules consult DNS lists, waits for the answers up to --dns-timeout
   // (settings.common.dns); an unanswered list counts as not listed. With
   // --pool-by-spf, the message's first call waits for its SPF result too
-  // (at most settings.common.spf.wait); later calls reuse it.
+  // (at most settings.common.spf.wait); later calls reuse it. A request the
+  // core's SMTP AUTH step passes (RulePlan::smtp_auth_passes) is answered
+  // at once: no SPF check, no DNS, no store access.
   RcptReply rcpt_to(std::string_view recipient);
   // xxfi_eom: the header to insert, if any; ends the message.
   std::optional<MilterHeader> end_of_message();
@@ -146,19 +149,20 @@ class MilterSession {
   // --pool-by-spf: sets request_.spf_pass_domain, checking SPF (waiting at
   // most --dns-timeout) only the first time in a message.
   void check_spf_once();
-  // The core's decision on request_ with the DNS lists its rules need.
-  Decision decide() const;
+  // The core's decision on request_ with the DNS lists its rules need and
+  // (unless the plan says SMTP AUTH passes it) the message's SPF result.
+  Decision decide();
   RcptReply greylist_reply(const Decision& decision) const;
   void note_accepted(std::string_view not_delayed_why, std::optional<std::int64_t> delayed);
 
   std::shared_ptr<const MilterContext> held_context_;  // first: context_ may refer to it
   const MilterContext& context_;
   Request request_;               // client, HELO, sender, queue id; recipient per call
-  // Connection-level exemption (skip networks, no client address): the
-  // decision logged for each of its recipients.
+  // Connection-level exemption (skip networks, no client address), the
+  // milter's own (the policy front end is asked only where Postfix's
+  // restrictions put it): the decision logged for each of its recipients.
   std::optional<Decision> skip_;
   // Per message.
-  bool authenticated_ = false;
   bool spf_checked_ = false;               // request_.spf_pass_domain holds the result
   std::optional<std::int64_t> max_delay_;  // longest delay among accepted recipients
   std::string not_delayed_why_;            // first accepted recipient's reason

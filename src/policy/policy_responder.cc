@@ -169,7 +169,8 @@ PolicyStep PolicyResponder::begin_or_throw(const PolicyRequest& request) {
 
   const bool etrn = request.find(KnownAttribute::kEtrnDomain) != nullptr;
   RulePlan plan = greylister_.plan(core);
-  auto spf = spf_pool_identity(settings_->common.spf, core);
+  // A request the core's SMTP AUTH step passes needs no SPF result.
+  auto spf = plan.smtp_auth_passes ? std::nullopt : spf_pool_identity(settings_->common.spf, core);
   if (!plan.assessment.queries.empty() || spf) {
     std::vector<std::string> names = query_names(plan.assessment.queries);
     step.lookup = PolicyLookup{std::move(core), std::move(plan), std::move(names), std::move(spf),

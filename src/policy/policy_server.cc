@@ -33,6 +33,7 @@
 #include "policy/policy_dns_step.h"
 #include "policy/policy_request_parser.h"
 #include "policy/policy_responder.h"
+#include "spf/spf_memo.h"
 #include "util/log.h"
 #include "util/unix_socket_file.h"
 
@@ -185,6 +186,7 @@ class Connection final : public ConnectionBase,
   bool stopping_ = false;  // the server is shutting down
   bool closed_ = false;
   std::optional<DeferredCommits::Ticket> ticket_;  // the held replies'
+  SpfMemo spf_memo_;  // the last SPF verdict, for the next recipients
 };
 
 class PolicyServerImpl final : public PolicyServer {
@@ -416,7 +418,14 @@ awaitable<PolicyAnswer> Connection<Socket>::finish_after_dns(PolicyResponder& re
   if (lookup.spf) {
     // Before the DNS lists; requests of one connection stay in order, since
     // the connection reads no further request until this one is answered.
-    const SpfVerdict verdict = co_await check_spf(*common.spf.checker, *lookup.spf);
+    // A message's next recipients reuse the verdict (a timeout included).
+    SpfVerdict verdict;
+    if (const SpfVerdict* known = spf_memo_.find(*lookup.spf, SpfMemo::Clock::now())) {
+      verdict = *known;
+    } else {
+      verdict = co_await check_spf(*common.spf.checker, *lookup.spf);
+      spf_memo_.remember(*lookup.spf, verdict, SpfMemo::Clock::now());
+    }
     apply_spf_verdict(common.spf, *lookup.spf, verdict, lookup.core);
   }
   DnsAnswers answers;

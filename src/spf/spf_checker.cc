@@ -21,7 +21,8 @@ struct Pending {
   SpfEvaluation evaluation;
   Clock::time_point deadline;
   SpfChecker::Callback done;
-  std::string key;  // in the verdict cache
+  std::string key;     // in the verdict cache
+  bool probe = false;  // the check of a probe address: never probed itself
 };
 
 std::string cache_key(const SpfIdentity& identity) {
@@ -36,20 +37,7 @@ class SpfChecker::Impl : public std::enable_shared_from_this<Impl> {
       : resolver_(resolver), options_(options), cache_(options.cache_entries) {}
 
   void check(SpfIdentity identity, Callback done) {
-    auto pending = std::make_shared<Pending>(std::move(identity));
-    pending->key = cache_key(pending->evaluation.identity());
-    pending->done = std::move(done);
-    const auto now = Clock::now();
-    pending->deadline = now + options_.timeout;
-    std::optional<SpfVerdict> cached;
-    {
-      std::lock_guard lock(mutex_);
-      ++stats_.checks;
-      cached = cache_.get(pending->key, now);
-      if (cached) ++stats_.cache_hits;
-    }
-    if (cached) return pending->done(std::move(*cached));
-    advance(std::move(pending));
+    start(std::move(identity), Clock::now() + options_.timeout, false, std::move(done));
   }
 
   SpfCheckerStats stats() const {
@@ -60,6 +48,23 @@ class SpfChecker::Impl : public std::enable_shared_from_this<Impl> {
   }
 
  private:
+  void start(SpfIdentity identity, Clock::time_point deadline, bool probe, Callback done) {
+    auto pending = std::make_shared<Pending>(std::move(identity));
+    pending->key = cache_key(pending->evaluation.identity());
+    pending->done = std::move(done);
+    pending->deadline = deadline;
+    pending->probe = probe;
+    std::optional<SpfVerdict> cached;
+    {
+      std::lock_guard lock(mutex_);
+      ++(probe ? stats_.probes : stats_.checks);
+      cached = cache_.get(pending->key, Clock::now());
+      if (cached) ++stats_.cache_hits;
+    }
+    if (cached) return pending->done(std::move(*cached));
+    advance(std::move(pending));
+  }
+
   void advance(std::shared_ptr<Pending> pending) {
     for (;;) {
       SpfEvaluation::Step step = pending->evaluation.step();
@@ -99,13 +104,36 @@ class SpfChecker::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void finish(Pending& pending, SpfVerdict verdict) {
-    if (verdict.result != SpfResult::kTemperror && !verdict.identity_macros) {
-      const auto ttl = std::clamp(verdict.ttl, options_.min_ttl, options_.max_ttl);
-      std::lock_guard lock(mutex_);
-      cache_.put(pending.key, verdict, Clock::now() + ttl);
+    if (!pending.probe && options_.probe_passes && spf_pass_needs_probe(verdict)) {
+      return probe(pending, std::move(verdict));
     }
+    remember(pending.key, verdict);
     auto done = std::move(pending.done);
     done(std::move(verdict));
+  }
+
+  // The same check for the probe address, by the same deadline; `passed`
+  // completes with its result (and is cached) when it comes.
+  void probe(Pending& pending, SpfVerdict passed) {
+    SpfIdentity identity = pending.evaluation.identity();
+    identity.client = spf_probe_address(identity.client.family());
+    start(std::move(identity), pending.deadline, true,
+          [self = shared_from_this(), key = pending.key, done = std::move(pending.done),
+           passed = std::move(passed)](SpfVerdict probed) mutable {
+            passed.probe = probed.result;
+            passed.ttl = std::min(passed.ttl, probed.ttl);
+            passed.identity_macros = passed.identity_macros || probed.identity_macros;
+            // A probe that failed is asked again next time.
+            if (probed.result != SpfResult::kTemperror) self->remember(key, passed);
+            done(std::move(passed));
+          });
+  }
+
+  void remember(const std::string& key, const SpfVerdict& verdict) {
+    if (verdict.result == SpfResult::kTemperror || verdict.identity_macros) return;
+    const auto ttl = std::clamp(verdict.ttl, options_.min_ttl, options_.max_ttl);
+    std::lock_guard lock(mutex_);
+    cache_.put(key, verdict, Clock::now() + ttl);
   }
 
   DnsRecordResolver& resolver_;

@@ -26,11 +26,30 @@ SpfEvaluation::Step SpfEvaluation::step() {
   step.verdict = run.evaluate();
   if (step.verdict) return step;
   if (answers_.size() + run.needed().size() > kMaxQueries) {
-    step.verdict = SpfVerdict{SpfResult::kPermerror, "more than 512 DNS queries", kNoTtl, false, 0, {}};
+    step.verdict = SpfVerdict{SpfResult::kPermerror, "more than 512 DNS queries", kNoTtl, false, 0, {}, {}};
     return step;
   }
   step.queries = run.needed();
   return step;
+}
+
+IpAddress spf_probe_address(IpAddress::Family family) {
+  return *IpAddress::parse(family == IpAddress::Family::kV4 ? "240.0.0.1" : "100::1");
+}
+
+bool spf_pass_needs_probe(const SpfVerdict& verdict) {
+  if (verdict.result != SpfResult::kPass) return false;
+  switch (verdict.matched.mechanism) {
+    case SpfMechanism::kA:
+    case SpfMechanism::kMx:
+    case SpfMechanism::kExists: return true;
+    case SpfMechanism::kNone:
+    case SpfMechanism::kAll:
+    case SpfMechanism::kPtr:
+    case SpfMechanism::kIp4:
+    case SpfMechanism::kIp6: return false;
+  }
+  return false;
 }
 
 void SpfEvaluation::answer(const DnsRecordQuery& query, DnsRecords records) {

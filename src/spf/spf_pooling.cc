@@ -3,6 +3,7 @@
 #include <string>
 
 #include "greylist/log_line.h"
+#include "spf/spf_names.h"
 #include "util/log.h"
 
 namespace greylist {
@@ -16,24 +17,43 @@ std::optional<SpfIdentity> spf_pool_identity(const SpfPooling& pooling, const Re
   return SpfIdentity::mail_from(*client, request.sender, request.helo_name);
 }
 
-std::optional<std::string> spf_pass_not_a_pool(const SpfVerdict& verdict) {
-  if (verdict.result != SpfResult::kPass) return std::string(to_string(verdict.result)) + ": not a pass";
+namespace {
+
+// Whether a pass through `m` is too wide by its own terms: `all`, or a
+// network (ip4, ip6, a or mx with its cidr length) wider than any
+// provider's.
+bool too_wide(const SpfMatch& m) {
   constexpr int kShortestIpv4Pool = 8;
   constexpr int kShortestIpv6Pool = 24;
-  const SpfMatch& m = verdict.matched;
-  bool pool = true;
   switch (m.mechanism) {
-    case SpfMechanism::kAll: pool = false; break;
+    case SpfMechanism::kAll: return true;
     case SpfMechanism::kIp4:
     case SpfMechanism::kIp6:
     case SpfMechanism::kA:
-    case SpfMechanism::kMx: pool = m.prefix >= (m.ipv6 ? kShortestIpv6Pool : kShortestIpv4Pool); break;
-    case SpfMechanism::kNone:
+    case SpfMechanism::kMx: return m.prefix < (m.ipv6 ? kShortestIpv6Pool : kShortestIpv4Pool);
     case SpfMechanism::kPtr:
-    case SpfMechanism::kExists: break;
+    case SpfMechanism::kNone:
+    case SpfMechanism::kExists: return false;
   }
-  if (pool) return std::nullopt;
-  return m.term + ": not a sender pool";
+  return false;
+}
+
+}  // namespace
+
+std::optional<std::string> spf_pass_not_a_pool(const SpfVerdict& verdict) {
+  if (verdict.result != SpfResult::kPass) return std::string(to_string(verdict.result)) + ": not a pass";
+  const SpfMatch& m = verdict.matched;
+  if (too_wide(m)) return m.term + ": not a sender pool";
+  // ptr names the hosts whose validated PTR name is under its target: the
+  // domain's own hosts only when the target is under the domain whose
+  // record holds it; "ptr:isp.example" is every customer of that ISP.
+  if (m.mechanism == SpfMechanism::kPtr && !spf::is_within(m.target, m.domain)) {
+    return m.term + ": names outside " + m.domain + ": not a sender pool";
+  }
+  // a, mx, exists: a wildcard (or an echo of %{i}) passes any address.
+  if (verdict.probe == SpfResult::kPass) return m.term + ": passes a probe address too: not a sender pool";
+  if (verdict.probe == SpfResult::kTemperror) return m.term + ": probe unanswered: not a sender pool";
+  return std::nullopt;
 }
 
 void apply_spf_verdict(const SpfPooling& pooling, const SpfIdentity& identity,

@@ -107,6 +107,8 @@ SpfMatch Run::matched_by(const Term& term, Match& matched) const {
   if (term.mechanism == Mechanism::kInclude) return std::move(matched.via);
   SpfMatch m;
   m.term = term.text.substr(0, SpfEvaluation::kMaxTerm);
+  m.domain = domain_;
+  m.target = std::move(matched.via.target);
   m.ipv6 = identity_.client.family() == IpAddress::Family::kV6;
   switch (term.mechanism) {
     case Mechanism::kAll: m.mechanism = SpfMechanism::kAll; break;
@@ -154,7 +156,7 @@ Run::Match Run::match_a(const Term& term) {
   if (records == nullptr) return blocked();
   if (records->kind == DnsRecords::Kind::kFailed) return error(SpfResult::kTemperror, "DNS failure: " + query_text(query));
   if (records->kind == DnsRecords::Kind::kNone) return count_void(term).value_or(no());
-  return contains_client(*records, term.cidr4, term.cidr6) ? yes() : no();
+  return contains_client(*records, term.cidr4, term.cidr6) ? yes_at(*name) : no();
 }
 
 Run::Match Run::match_mx(const Term& term) {
@@ -177,7 +179,7 @@ Run::Match Run::match_mx(const Term& term) {
   bool failed = false;
   for (const DnsRecords* addresses : hosts) {
     if (addresses->kind == DnsRecords::Kind::kFailed) failed = true;
-    if (contains_client(*addresses, term.cidr4, term.cidr6)) return yes();
+    if (contains_client(*addresses, term.cidr4, term.cidr6)) return yes_at(*name);
   }
   if (failed) return error(SpfResult::kTemperror, "DNS failure: an MX host of " + *name);
   return no();
@@ -196,7 +198,7 @@ Run::Match Run::match_ptr(const Term& term) {
   }
   const bool found = std::any_of(names->begin(), names->end(),
                                  [&](const std::string& validated) { return is_within(validated, *name); });
-  return found ? yes() : no();
+  return found ? yes_at(*name) : no();
 }
 
 Run::Match Run::match_exists(const Term& term) {
@@ -209,7 +211,7 @@ Run::Match Run::match_exists(const Term& term) {
   if (records == nullptr) return blocked();
   if (records->kind == DnsRecords::Kind::kFailed) return error(SpfResult::kTemperror, "DNS failure: " + query_text(query));
   if (records->kind == DnsRecords::Kind::kNone) return count_void(term).value_or(no());
-  return yes();
+  return yes_at(*name);
 }
 
 std::optional<Run::Match> Run::count_lookup(const Term& term) {

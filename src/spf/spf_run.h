@@ -53,10 +53,18 @@ class Run final : public MacroValues {
     enum class Kind { kNo, kYes, kStop };
     Kind kind = Kind::kNo;
     Outcome stop;  // kStop
-    SpfMatch via;  // kYes of an include: what matched in the record included
+    // kYes of an include: what matched in the record included; of a, mx,
+    // ptr, exists: the target only.
+    SpfMatch via;
   };
   static Match no() { return Match{}; }
   static Match yes() { return Match{Match::Kind::kYes, {}, {}}; }
+  // A match of a term that asked about `target` (a, mx, ptr, exists).
+  static Match yes_at(const std::string& target) {
+    Match matched = yes();
+    matched.via.target = target;
+    return matched;
+  }
   static Match stop(Outcome outcome) { return Match{Match::Kind::kStop, std::move(outcome), {}}; }
   static Match blocked() { return stop(Outcome::missing_answer()); }
   static Match error(SpfResult result, std::string reason) {

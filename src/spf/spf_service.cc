@@ -23,6 +23,7 @@ Status SpfService::start(bool on, const AresResolverOptions& dns, SpfResultObser
   resolver_ = std::move(created).value();
   SpfCheckerOptions options;
   options.timeout = dns.timeout;
+  options.probe_passes = true;
   checker_ = std::make_unique<SpfChecker>(*resolver_, options);
   pooling_.checker = checker_.get();
   pooling_.wait = dns.timeout;

@@ -222,8 +222,9 @@ int run_whitelist_check(CtlContext& ctx, const std::vector<std::string>& args) {
   Greylister greylister(prepared->config, *opened.value().store, clock, domains.get());
   greylister.set_whitelist(prepared->whitelist);
   greylister.set_rules(prepared->rules);
-  check_spf(ctx, greylister, daemon.rules.dns, request);
-  const DnsAnswers answers = resolve_lists(ctx, greylister.plan(request), daemon.rules.dns);
+  const RulePlan plan = greylister.plan(request);
+  if (!plan.smtp_auth_passes) check_spf(ctx, greylister, daemon.rules.dns, request);  // as the daemon
+  const DnsAnswers answers = resolve_lists(ctx, plan, daemon.rules.dns);
   const DecisionExplainer explainer(greylister, *opened.value().store);
   auto explained = explainer.explain(request, clock.now(), answers);
   if (!explained.ok()) {

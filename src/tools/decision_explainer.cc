@@ -58,6 +58,12 @@ class Narrator final : public DecisionTrace {
 
   std::vector<std::string> checks;
 
+  void smtp_auth(std::string_view user, const std::optional<RuleMatch>& match) override {
+    const std::string head = "SMTP AUTH: " + printable(std::string(user));
+    checks.push_back(head + (match ? ": a rule naming auth matched (only those apply)"
+                                   : ": no rule naming auth matched"));
+  }
+
   void static_whitelist(bool loaded, const std::optional<WhitelistMatch>& match) override {
     if (!loaded) {
       checks.push_back("static whitelist: none loaded");

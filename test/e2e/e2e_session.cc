@@ -174,8 +174,9 @@ long delayed_seconds(const std::string& header, const std::string& hostname) {
 }
 
 bool greylisted(PostfixInstance::Service service, const SmtpReply& reply) {
-  return service == PostfixInstance::Service::kPolicy ? greylisted_by_policy(reply)
-                                                      : greylisted_by_milter(reply);
+  const bool policy = service == PostfixInstance::Service::kPolicy ||
+                      service == PostfixInstance::Service::kPolicyAuth;
+  return policy ? greylisted_by_policy(reply) : greylisted_by_milter(reply);
 }
 
 RunningParts& running_parts(int slot) { return g_running[slot]; }

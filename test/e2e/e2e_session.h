@@ -70,7 +70,7 @@ DeliveredMessage delivered_message(const PostfixInstance& postfix, const std::st
 long delayed_seconds(const std::string& header, const std::string& hostname);
 
 // Whether `reply` is the greylisting tempfail of `service`'s front end
-// (the policy service for kPolicy, the milter otherwise).
+// (the policy service for kPolicy and kPolicyAuth, the milter otherwise).
 bool greylisted(PostfixInstance::Service service, const SmtpReply& reply);
 
 // What the signal handler stops: one slot per environment a suite builds.

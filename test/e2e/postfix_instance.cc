@@ -103,7 +103,7 @@ void ensure_postfix_installed(const std::string& source_root) {
 PostfixInstance::PostfixInstance(Options options) : options_(std::move(options)) {
   if (geteuid() != 0) throw std::runtime_error("a private Postfix instance needs root");
   for (const Service service : {Service::kMilter, Service::kMilterAccept, Service::kPolicy,
-                                Service::kBoth, Service::kMilterAuth}) {
+                                Service::kBoth, Service::kMilterAuth, Service::kPolicyAuth}) {
     ports_[service] = free_loopback_port();
   }
   write_configuration();
@@ -186,6 +186,8 @@ void PostfixInstance::write_configuration() const {
   const std::string restrictions =
       "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination, "
       "check_policy_service " + policy;
+  const std::string auth_restrictions =
+      "permit_mynetworks, reject_unauth_destination, check_policy_service " + policy;
   const auto smtpd = [&](Service service, const std::string& overrides) {
     return "127.0.0.1:" + std::to_string(ports_.at(service)) + " inet n - n - - smtpd " +
            overrides + "\n";
@@ -198,6 +200,8 @@ void PostfixInstance::write_configuration() const {
          << smtpd(Service::kBoth, "-o smtpd_milters=" + milter +
                                       " -o { smtpd_recipient_restrictions = " + restrictions + " }")
          << smtpd(Service::kMilterAuth, "-o smtpd_milters=" + milter + " -o smtpd_sasl_auth_enable=yes")
+         << smtpd(Service::kPolicyAuth, "-o smtpd_sasl_auth_enable=yes -o { smtpd_recipient_restrictions = " +
+                                            auth_restrictions + " }")
          << "pickup    unix  n       -       n       60      1       pickup\n"
          << "cleanup   unix  n       -       n       -       0       cleanup\n"
          << "qmgr      unix  n       -       n       300     1       qmgr\n"

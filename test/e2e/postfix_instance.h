@@ -32,6 +32,10 @@ class PostfixInstance {
     kPolicy,        // check_policy_service only (README's recipient restrictions)
     kBoth,          // both hooks at once
     kMilterAuth,    // milter + SMTP AUTH (Cyrus SASL, sasldb)
+    // SMTP AUTH, and check_policy_service asked for authenticated clients
+    // too (no permit_sasl_authenticated before it): the policy front end
+    // sees sasl_username
+    kPolicyAuth,
   };
 
   struct Options {

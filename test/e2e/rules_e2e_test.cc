@@ -11,11 +11,20 @@
 //     client's later mail, and its neighbour's, stays tempfailed past the
 //     delay while another network's mail passes after it;
 //   - a greylist rule's own delay (5 s) replaces --delay (2 s);
+//   - SMTP AUTH (through the milter and through a policy service Postfix
+//     asks for authenticated clients too): a rule that names auth
+//     greylists the authenticated sender it matches, with its own delay;
+//     without such a rule she passes as "SMTP AUTH", even from a client
+//     the DNS block list lists (rules that do not name auth never apply);
 //   - --pool-by-spf (issue 18): a first attempt from one network the
 //     sender domain's SPF record authorizes and the retry from another
 //     authorized network passes; the envelope from an address the record
 //     does not authorize is greylisted, keyed by its network (its
 //     neighbour's retry passes, another network's waits);
+//   - --pool-by-spf and a spammer's wildcard: a record whose exists:
+//     matches every address (a wildcard A record) passes, but names no
+//     pool (the probe address passes too): the retry from another network
+//     is greylisted again;
 //   - --pool-by-spf with a DNS server that never answers (a dnsmasq zone
 //     forwarded to a silent socket): the mail is answered within
 //     --dns-timeout plus a margin, keyed by network, and the timeout is
@@ -64,7 +73,8 @@ constexpr const char* kRules =
     "racl \"dnswl\" whitelist dnsrbl \"dnswl\"\n"                            // 4
     "racl \"bl\" blacklist dnsrbl \"bl\" msg \"Listed in the e2e block list\"\n"  // 5
     "racl \"trap\" greytrap rcpt trap@dest.test\n"                           // 6
-    "racl \"slow\" greylist from @slow.test delay 5s\n";                     // 7
+    "racl \"slow\" greylist from @slow.test delay 5s\n"                      // 7
+    "racl \"auth\" greylist auth /^alice/ from @authslow.test delay 5s\n";   // 8
 constexpr const char* kBlockText = "Listed in the e2e block list";
 
 // The clients of each front end (the greytrap ones in /24s of their own:
@@ -91,6 +101,10 @@ constexpr const char* kSpfRetry = "100.64.2.9";         // authorized, another n
 constexpr const char* kSpfUnauthorized = "100.64.3.7";  // -all
 constexpr const char* kSpfUnauthorizedNeighbour = "100.64.3.8";  // its /24
 constexpr const char* kSpfUnauthorizedOther = "100.64.4.7";      // -all, another /24
+// A spammer's record that passes every address: exists: over a wildcard.
+constexpr const char* kWildDomain = "wild.e2e.test";
+constexpr const char* kWildFirst = "100.64.6.5";
+constexpr const char* kWildRetry = "100.64.7.9";  // another network
 // Sender domains under a zone dnsmasq forwards to a socket that never
 // answers: SPF times out (--dns-timeout). One per front end, so each waits
 // for its own timeout (the resolver caches a failure for 30 s).
@@ -117,9 +131,12 @@ DnsmasqZones test_zones() {
   // The other scenarios' sender domains too: without SPF records (none),
   // their checks never fail, so the only temperrors are kSilentZone's.
   zones.local_zones = {"dnswl.e2e.test", "bl.e2e.test", kSpfDomain, "dnswl.test", "bl.test",
-                       "trap.test",      "fine.test",   "slow.test", "fast.test"};
+                       "trap.test",      "fine.test",   "slow.test", "fast.test", kWildDomain,
+                       "authslow.test"};
   zones.silent_zones = {kSilentZone};
-  zones.txt_records = {{kSpfDomain, {"v=spf1 ip4:100.64.1.0/24 ip4:100.64.2.0/24 -all"}}};
+  zones.txt_records = {{kSpfDomain, {"v=spf1 ip4:100.64.1.0/24 ip4:100.64.2.0/24 -all"}},
+                       {kWildDomain, {"v=spf1 exists:%{i}._w.wild.e2e.test -all"}}};
+  zones.wildcard_records = {{"_w.wild.e2e.test", "127.0.0.2"}};
   for (const Clients* c : {&kMilterClients, &kPolicyClients}) {
     zones.records.emplace_back(reversed(c->dnswl_listed, "dnswl.e2e.test"), "127.0.10.2");
     zones.records.emplace_back(reversed(c->dnswl_outside, "dnswl.e2e.test"), "127.1.0.1");
@@ -130,7 +147,7 @@ DnsmasqZones test_zones() {
 
 const std::vector<std::string> kMailboxes = {"dnswl", "blocked", "trap", "trapped", "untrapped",
                                              "slow", "fast", "spf", "spf-silent",
-                                             "spf-silent2"};
+                                             "spf-silent2", "auth"};
 
 
 // dnsmasq, the daemon with the rules, and a Postfix in front of it.
@@ -337,6 +354,56 @@ TEST_CASE("per-rule delay: a greylist rule's delay 5s replaces --delay 2") {
   CHECK_MESSAGE(logged(rule_field(7, "slow")), env().daemon_log());
 }
 
+// One SMTP session authenticated as alice (PostfixInstance's SASL user).
+Attempt send_authenticated(Service service, const std::string& client, const std::string& sender) {
+  return send_mail_as(env().postfix().port(service), client, client_name(client), sender, {"auth"},
+                      true);
+}
+
+TEST_CASE("SMTP AUTH: a rule that names auth greylists alice through both front ends; without one "
+          "she passes, even from a blocked client") {
+  struct Case {
+    Service service;
+    std::string client;   // its own, for the rule's triplet
+    std::string blocked;  // listed in the DNS block list
+  };
+  const std::vector<Case> cases = {{Service::kMilterAuth, "10.67.1.5", kMilterClients.blocked},
+                                   {Service::kPolicyAuth, "10.68.1.5", kPolicyClients.blocked}};
+  for (const Case& c : cases) {
+    CAPTURE(c.client);
+    const auto first = send_authenticated(c.service, c.client, "alice@authslow.test");
+    REQUIRE(first.rcpt.size() == 1);
+    CHECK(greylisted(c.service, first.rcpt[0]));
+    CHECK_MESSAGE(lines_with("client_address=" + c.client, rule_field(8, "auth")) == 1,
+                  env().daemon_log());
+    const std::size_t before = env().postfix().delivered("auth").size();
+    const auto passed = send_authenticated(c.service, c.blocked, "alice@fine.test");
+    REQUIRE(passed.rcpt.size() == 1);
+    CHECK(passed.rcpt[0].code == 250);
+    CHECK(passed.data.code == 250);
+    CHECK(delivered_message(env().postfix(), "auth", before).greylist_headers.empty());
+    CHECK_MESSAGE(lines_with("action=pass, reason=SMTP AUTH, ",
+                             "client_address=" + c.blocked + ", sender=alice@fine.test") == 1,
+                  env().daemon_log());
+  }
+  std::this_thread::sleep_for(kPastDelay);
+  for (const Case& c : cases) {  // --delay has passed, the rule's delay has not
+    CAPTURE(c.client);
+    CHECK(greylisted(c.service, send_authenticated(c.service, c.client, "alice@authslow.test").rcpt.at(0)));
+  }
+  std::this_thread::sleep_for(kPastRuleDelay - kPastDelay);
+  for (const Case& c : cases) {
+    CAPTURE(c.client);
+    const std::size_t before = env().postfix().delivered("auth").size();
+    const auto retry = send_authenticated(c.service, c.client, "alice@authslow.test");
+    REQUIRE(retry.rcpt.size() == 1);
+    CHECK(retry.rcpt[0].code == 250);
+    const auto message = delivered_message(env().postfix(), "auth", before);
+    REQUIRE(message.greylist_headers.size() == 1);
+    CHECK(delayed_seconds(message.greylist_headers[0], kHostname) >= kRuleDelay);
+  }
+}
+
 TEST_CASE("--pool-by-spf: the retry from another authorized network passes; an unauthorized "
           "address is greylisted, keyed by its network") {
   const std::vector<Service> services = {Service::kMilter, Service::kPolicy};
@@ -375,6 +442,26 @@ TEST_CASE("--pool-by-spf: the retry from another authorized network passes; an u
   CHECK_MESSAGE(lines_with("spf:", "client_address=100.64.3.") == 0, env().daemon_log());
 }
 
+TEST_CASE("--pool-by-spf: a pass through a wildcard exists: names no pool; the retry from "
+          "another network waits") {
+  const std::vector<Service> services = {Service::kMilter, Service::kPolicy};
+  const auto sender = [](Service service) { return std::string(front_end(service)) + "@" + kWildDomain; };
+  for (const Service service : services) {
+    CAPTURE(front_end(service));
+    CHECK(greylisted(service, send_unnamed(service, kWildFirst, sender(service), {"spf"}).rcpt.at(0)));
+  }
+  std::this_thread::sleep_for(kPastDelay);
+  for (const Service service : services) {
+    CAPTURE(front_end(service));
+    CHECK(greylisted(service, send_unnamed(service, kWildRetry, sender(service), {"spf"}).rcpt.at(0)));
+  }
+  // Each attempt passed SPF, and none pooled (--verbose logs why).
+  const std::string why = "(exists:%{i}._w.wild.e2e.test: passes a probe address too: not a sender pool)";
+  CHECK_MESSAGE(lines_with("SPF pass of wild.e2e.test for 100.64.6.5 " + why, "") == 2, env().daemon_log());
+  CHECK_MESSAGE(lines_with("SPF pass of wild.e2e.test for 100.64.7.9 " + why, "") == 2, env().daemon_log());
+  CHECK_MESSAGE(lines_with("spf:wild.e2e.test", "") == 0, env().daemon_log());
+}
+
 TEST_CASE("--pool-by-spf with a silent DNS server: answered within --dns-timeout, keyed by "
           "network, the timeout logged once naming the server") {
   const std::vector<Service> services = {Service::kMilter, Service::kPolicy};
@@ -387,7 +474,7 @@ TEST_CASE("--pool-by-spf with a silent DNS server: answered within --dns-timeout
     const auto started = std::chrono::steady_clock::now();
     // Two recipients: the milter checks once per message (a second check
     // would wait for the silent server again), the policy service once per
-    // recipient.
+    // recipient, the second reusing its connection's verdict (SpfMemo).
     const auto first =
         send_unnamed(service, "100.64.5.7", sender(service), {"spf-silent", "spf-silent2"});
     const auto took = std::chrono::steady_clock::now() - started;

@@ -92,7 +92,13 @@ void check_request(const RuleSet& rules, const greylist::RuleSet::Data& data, co
     FUZZ_CHECK(same(match, rules.evaluate(request, *answers)));
     // The rule and list indexes never change a decision.
     const auto subjects = greylist::rules::subjects_of(request);
-    FUZZ_CHECK(same(match, greylist::rules::walk_rules(data, subjects, answers, false).match));
+    FUZZ_CHECK(same(match, greylist::rules::walk_rules(data, subjects, answers, greylist::RuleScope::kAll, false).match));
+    // Nor in the scope of an authenticated client (only rules naming auth).
+    const auto auth_only = rules.evaluate(request, *answers, greylist::RuleScope::kNamingAuth);
+    check_match(auth_only, lines);
+    FUZZ_CHECK(same(auth_only, greylist::rules::walk_rules(data, subjects, answers,
+                                                           greylist::RuleScope::kNamingAuth, false)
+                                   .match));
   }
   // No answers at all decide as failed ones do.
   FUZZ_CHECK(same(rules.evaluate(request, failed), rules.evaluate(request, {})));

@@ -54,6 +54,7 @@ DnsmasqServer::DnsmasqServer(const DnsmasqZones& zones)
   }
   for (const auto& [name, exchange] : zones.mx_records) argv.push_back("--mx-host=" + name + "," + exchange + ",10");
   for (const auto& [name, target] : zones.ptr_records) argv.push_back("--ptr-record=" + name + "," + target);
+  for (const auto& [name, address] : zones.wildcard_records) argv.push_back("--address=/" + name + "/" + address);
   for (const auto& zone : zones.silent_zones) {
     argv.push_back("--server=/" + zone + "/127.0.0.1#" + std::to_string(hole_port));
   }

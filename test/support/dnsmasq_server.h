@@ -5,6 +5,8 @@
 //     address) with TTL `ttl`, and its address the PTR back;
 //   - `txt_records`, `mx_records`, `ptr_records` answer TXT, MX and PTR
 //     (for SPF; the same TTL);
+//   - a name of `wildcard_records` and every name under it answer its A
+//     record (a wildcard);
 //   - other names under a `local_zones` zone answer NXDOMAIN;
 //   - names under a `silent_zones` zone are forwarded to a UDP socket the
 //     fixture holds and never reads: they never get an answer.
@@ -28,6 +30,7 @@ struct DnsmasqZones {
   std::vector<std::pair<std::string, std::vector<std::string>>> txt_records;
   std::vector<std::pair<std::string, std::string>> mx_records;   // name, exchange (preference 10)
   std::vector<std::pair<std::string, std::string>> ptr_records;  // reverse name, target
+  std::vector<std::pair<std::string, std::string>> wildcard_records;  // name, IPv4 address
   std::vector<std::string> local_zones;
   std::vector<std::string> silent_zones;
   int ttl = 300;

@@ -75,7 +75,7 @@ inline SpfVerdict spf_verdict(const SpfZone& zone, const SpfIdentity& identity,
       evaluation.answer(query, zone.lookup(query));
     }
   }
-  return SpfVerdict{SpfResult::kNone, "steps", {}, false, 0, {}};
+  return SpfVerdict{SpfResult::kNone, "steps", {}, false, 0, {}, {}};
 }
 
 // DnsRecordResolver over an SpfZone: answers at once (on the calling

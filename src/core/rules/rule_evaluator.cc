@@ -90,7 +90,8 @@ void add_queries(const RuleSet::Data& data, const Rule& rule, const Subjects& su
 }  // namespace
 
 RuleAssessment walk_rules(const RuleSet::Data& data, const Subjects& subjects,
-                          const DnsAnswers* answers, bool use_index) {
+                          const DnsAnswers* answers, RuleScope scope, bool use_index) {
+  const bool naming_auth_only = scope == RuleScope::kNamingAuth;
   RuleAssessment out;
   RuleOptions carried;
   std::vector<RuleRef> continued;
@@ -102,6 +103,7 @@ RuleAssessment walk_rules(const RuleSet::Data& data, const Subjects& subjects,
   }
   for (const std::uint32_t i : candidates) {
     const Rule& rule = data.rules[i];
+    if (naming_auth_only && !rule.names_auth) continue;
     const auto holds = rule_holds(data, rule, subjects, answers);
     if (!holds) {  // depends on DNS answers not given: ask for them
       add_queries(data, rule, subjects, out.queries);

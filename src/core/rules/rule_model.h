@@ -85,6 +85,9 @@ struct Rule {
   std::vector<Clause> clauses;
   RuleOptions options;
   bool needs_dns = false;  // has a dnsrbl clause
+  // Has an auth clause (a value or an auth list, negated or not): the only
+  // rules that apply to a client that authenticated (RuleScope).
+  bool names_auth = false;
 };
 
 // The request's fields as the clauses read them, in lower case (every

@@ -39,6 +39,13 @@ bool any_greytrap(const RuleSet::Data& data) {
   return false;
 }
 
+bool any_naming_auth(const RuleSet::Data& data) {
+  for (const auto& rule : data.rules) {
+    if (rule.names_auth) return true;
+  }
+  return false;
+}
+
 std::optional<std::chrono::seconds> any_longest_autowhite(const RuleSet::Data& data) {
   std::optional<std::chrono::seconds> longest;
   for (const auto& rule : data.rules) {
@@ -57,6 +64,7 @@ RuleSet::RuleSet() : data_(std::make_unique<Data>()) {
 RuleSet::RuleSet(std::unique_ptr<Data> data)
     : data_(std::move(data)),
       has_greytraps_(any_greytrap(*data_)),
+      names_auth_(any_naming_auth(*data_)),
       longest_autowhite_(any_longest_autowhite(*data_)) {}
 RuleSet::~RuleSet() = default;
 
@@ -85,16 +93,19 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_file(const std::string& pat
   return parse(text, path);
 }
 
-RuleAssessment RuleSet::assess(const Request& request) const {
-  return rules::walk_rules(*data_, rules::subjects_of(request), nullptr);
+RuleAssessment RuleSet::assess(const Request& request, RuleScope scope) const {
+  if (scope == RuleScope::kNamingAuth && !names_auth_) return {};  // no walk: nothing applies
+  return rules::walk_rules(*data_, rules::subjects_of(request), nullptr, scope);
 }
 
 std::vector<DnsQuery> RuleSet::dns_queries(const Request& request) const {
   return assess(request).queries;
 }
 
-std::optional<RuleMatch> RuleSet::evaluate(const Request& request, const DnsAnswers& answers) const {
-  return rules::walk_rules(*data_, rules::subjects_of(request), &answers).match;
+std::optional<RuleMatch> RuleSet::evaluate(const Request& request, const DnsAnswers& answers,
+                                           RuleScope scope) const {
+  if (scope == RuleScope::kNamingAuth && !names_auth_) return std::nullopt;
+  return rules::walk_rules(*data_, rules::subjects_of(request), &answers, scope).match;
 }
 
 std::size_t RuleSet::rule_count() const { return data_->rules.size(); }
@@ -103,6 +114,7 @@ std::size_t RuleSet::dnsrbl_count() const { return data_->dns_lists.size(); }
 const std::string& RuleSet::file() const { return data_->file; }
 
 bool RuleSet::has_greytraps() const { return has_greytraps_; }
+bool RuleSet::names_auth() const { return names_auth_; }
 
 std::optional<std::chrono::seconds> RuleSet::longest_autowhite() const {
   return longest_autowhite_;

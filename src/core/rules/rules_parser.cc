@@ -267,8 +267,17 @@ class Parser {
     } else {
       return error(word->line, describe(*word) + " is not supported (" + kClauseHelp + ")");
     }
+    if (names_auth(clause)) rule.names_auth = true;
     rule.clauses.push_back(std::move(clause));
     return Status::Ok();
+  }
+
+  static bool names_auth(const Clause& clause) {
+    if (const auto* value = std::get_if<ValueClause>(&clause.test)) {
+      return value->subject == Subject::kAuth;
+    }
+    const auto* list = std::get_if<ListClause>(&clause.test);
+    return list != nullptr && list->list->subject == Subject::kAuth;
   }
 
   using ClauseTest = std::variant<DefaultClause, ValueClause, ListClause, DnsClause>;
