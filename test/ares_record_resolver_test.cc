@@ -16,11 +16,13 @@
 #include <vector>
 
 #include "support/dnsmasq_server.h"
+#include "support/stderr_capture.h"
 
 using namespace greylist;
 using namespace std::chrono_literals;
 using greylist::testing::DnsmasqServer;
 using greylist::testing::DnsmasqZones;
+using greylist::testing::StderrCapture;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -131,9 +133,10 @@ TEST_CASE("no such name and no such record are kNone; answers are cached") {
   CHECK(server.queries_for("nothing.example.test", "TXT") == 1);
 }
 
-TEST_CASE("a silent server: kFailed by the caller's deadline, other names unaffected") {
+TEST_CASE("a silent server: kFailed by the caller's deadline, logged naming the server, other names unaffected") {
   DnsmasqServer server(spf_zones());
   auto resolver = resolver_for(server, 5000ms);
+  StderrCapture log;
   const auto start = Clock::now();
   const auto records = lookup(*resolver, {{"_spf.silent.test", DnsRecordType::kTxt},
                                           {"example.test", DnsRecordType::kTxt}}, 300ms);
@@ -142,6 +145,8 @@ TEST_CASE("a silent server: kFailed by the caller's deadline, other names unaffe
   CHECK(records[1].kind == DnsRecords::Kind::kFound);
   CHECK(took >= 250ms);
   CHECK(took < 2s);
+  CHECK(log.count("warning: SPF DNS: lookup of TXT _spf.silent.test failed (no answer in time) at " +
+                  server.address()) == 1);
 }
 
 TEST_CASE("concurrent lookups of one record share one query; every callback runs once") {

@@ -14,11 +14,13 @@
 
 #include "dns/asio_resolve.h"
 #include "support/dnsmasq_server.h"
+#include "support/stderr_capture.h"
 
 using namespace greylist;
 using namespace std::chrono_literals;
 using greylist::testing::DnsmasqServer;
 using greylist::testing::DnsmasqZones;
+using greylist::testing::StderrCapture;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -195,13 +197,16 @@ TEST_CASE("concurrent resolve() calls: every callback runs exactly once") {
   for (const auto& count : calls) CHECK(count.load() == 1);
 }
 
-TEST_CASE("a silent zone fails at the deadline; the failure is cached for a while") {
+TEST_CASE("a silent zone fails at the deadline, logged naming the server; the failure is cached for a while") {
   DnsmasqServer server(test_zones());
   auto resolver = resolver_for(server, 300ms);
+  StderrCapture log;
   const auto start = Clock::now();
   const auto answers = resolve_and_wait(*resolver, {"2.0.0.127.silent.test", "2.0.0.127.listed.test"}, 5s);
   const auto elapsed = Clock::now() - start;
   CHECK(answers.at("2.0.0.127.silent.test").kind == DnsAnswer::Kind::kFailed);
+  CHECK(log.count("warning: DNS list silent.test: lookup of 2.0.0.127.silent.test failed (no answer in time) at " +
+                  server.address() + ", counted as not listed") == 1);
   CHECK(answers.at("2.0.0.127.listed.test").kind == DnsAnswer::Kind::kListed);
   CHECK(elapsed >= 250ms);
   CHECK(elapsed < 1000ms);
@@ -347,6 +352,18 @@ TEST_CASE("past max_pending_lookups a lookup fails at once; cached answers still
   CHECK(Clock::now() - start < 100ms);
   REQUIRE(waiting.wait(5s));
   CHECK(kind_of(*resolver, "3.0.0.127.listed.test") == DnsAnswer::Kind::kListed);  // room again
+}
+
+TEST_CASE("servers(): the servers asked, as c-ares has them (port 53 when none given)") {
+  AresResolverOptions options;
+  options.servers = {"192.0.2.1", "[2001:db8::1]:5353", "2001:db8::2"};
+  const auto resolver = AresResolver::create(options);
+  REQUIRE(resolver.ok());
+  CHECK(resolver.value()->servers() == "192.0.2.1:53,[2001:db8::1]:5353,[2001:db8::2]:53");
+  // resolv.conf's (whatever this machine has): named, never empty.
+  const auto from_resolv_conf = AresResolver::create(AresResolverOptions{});
+  REQUIRE(from_resolv_conf.ok());
+  CHECK(from_resolv_conf.value()->servers().find(":53") != std::string::npos);
 }
 
 TEST_CASE("bad servers are refused at creation") {

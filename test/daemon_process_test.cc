@@ -26,6 +26,7 @@
 #include <vector>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "support/child_process.h"
 #include "support/daemon_process.h"
@@ -472,7 +473,8 @@ TEST_CASE("rules: a silent DNS list is 'not listed' after --dns-timeout, its fai
     CHECK(is_greylist(client.policy(triplet_request("a@foo.test", "b@bar.test", address))));
     CHECK(std::chrono::steady_clock::now() - start >= 250ms);
   }
-  CHECK(daemon.log_shows("DNS list silent.test: lookup of 21.113.0.203.silent.test failed"));
+  CHECK(daemon.log_shows("DNS list silent.test: lookup of 21.113.0.203.silent.test failed (no answer in time) at " +
+                         dns.address() + ", counted as not listed"));
   CHECK(daemon.lines_with("DNS list silent.test: ") == 1);
   CHECK(daemon.lines_with("error") == 0);
 }
@@ -599,12 +601,20 @@ TEST_CASE("with the milter on, a SIGHUP sent to any thread but the main one neve
   CHECK(is_greylist(client.policy(triplet_request("thread-hup@foo.test", "b@bar.test"))));
 }
 
-TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made") {
+TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made and the SPF checker's counters") {
+  // foo.test passes SPF through `a`: the pass is probed (a wildcard?).
+  DnsmasqZones zones;
+  zones.txt_records = {{"foo.test", {"v=spf1 a:mx.foo.test -all"}}};
+  zones.records = {{"mx.foo.test", "203.0.113.7"}};
+  zones.local_zones = {"foo.test"};
+  DnsmasqServer dns(zones);
   DaemonProcess daemon("greylist-process");
   daemon.write("clients", "");
   daemon.write("recipients", "vip@bar.test\n");
   const int metrics_port = free_loopback_port();
-  REQUIRE_MESSAGE(daemon.start({"--delay", "300", "--metrics", "inet:127.0.0.1:" + std::to_string(metrics_port)}), daemon.log());
+  REQUIRE_MESSAGE(daemon.start({"--delay", "300", "--metrics", "inet:127.0.0.1:" + std::to_string(metrics_port),
+                                "--pool-by-spf", "yes", "--dns-server", dns.address()}),
+                  daemon.log());
   LineClient client(daemon.policy_port);
   REQUIRE(client.ok());
   REQUIRE(is_greylist(client.policy(triplet_request("m@foo.test", "b@bar.test"))));
@@ -619,6 +629,15 @@ TEST_CASE("--metrics serves Prometheus text over HTTP with the decisions made") 
   CHECK(response->find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
   CHECK(response->find("greylist_decisions_total{front_end=\"policy\",action=\"greylist\",reason=\"new\"} 1\n") != std::string::npos);
   CHECK(response->find("greylist_decisions_total{front_end=\"policy\",action=\"whitelisted\",reason=\"recipient whitelist\"} 1\n") != std::string::npos);
+  // Both requests had SPF's pass; the connection's memo (spf/spf_memo.h)
+  // answered the second, so the checker was asked once, and probed once.
+  CHECK(response->find("greylist_spf_results_total{result=\"pass\"} 2\n") != std::string::npos);
+  CHECK(response->find("# TYPE greylist_spf_checks_total counter\ngreylist_spf_checks_total 1\n") != std::string::npos);
+  CHECK(response->find("# TYPE greylist_spf_probes_total counter\ngreylist_spf_probes_total 1\n") != std::string::npos);
+  CHECK(response->find("\ngreylist_spf_timeouts_total 0\n") != std::string::npos);
+  CHECK(response->find("\ngreylist_spf_cache_hits_total ") != std::string::npos);
+  CHECK(response->find("\ngreylist_spf_dns_rounds_total ") != std::string::npos);
+  CHECK(response->find("# TYPE greylist_spf_cached_verdicts gauge\ngreylist_spf_cached_verdicts ") != std::string::npos);
 
   LineClient other(metrics_port);
   REQUIRE(other.send("GET /secret HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -730,7 +749,7 @@ TEST_CASE("started as root: refuses to run as root, an unknown user, or a databa
   CHECK(out.find("chown -R greylist-milter: " + dir + "/c") != std::string::npos);
 }
 
-TEST_CASE("started as root: unix sockets get --socketmode and the service group") {
+TEST_CASE("started as root: unix sockets get --socketmode and the service group; one it cannot remove is told before 'stopped'") {
   if (geteuid() != 0) {
     MESSAGE("not root: socket ownership not exercised");
     return;
@@ -752,6 +771,24 @@ TEST_CASE("started as root: unix sockets get --socketmode and the service group"
     CHECK((st.st_mode & 0777) == 0660);
     CHECK(st.st_gid == service->pw_gid);
   }
+  // The test's directory is root's: the service user cannot remove the
+  // sockets at stop. Each failure is logged, with its reason and what to
+  // do, before the daemon's last line.
+  const auto stopped = daemon.stop();
+  REQUIRE(stopped.has_value());
+  CHECK(WEXITSTATUS(*stopped) == 0);
+  const std::string log = daemon.log_since_start();
+  const auto last = log.find("greylist-milter stopped");
+  REQUIRE_MESSAGE(last != std::string::npos, log);
+  const std::vector<std::pair<std::string, std::string>> sockets{
+      {"policy server: ", policy_path}, {"milter: ", daemon.dir + "/milter.sock"}};
+  for (const auto& [who, path] : sockets) {
+    CAPTURE(path);
+    const auto failure = log.find(who + "cannot remove " + path + ": Permission denied (the service user may not write " + daemon.dir + ";");
+    CHECK_MESSAGE(failure < last, log);
+    CHECK(access(path.c_str(), F_OK) == 0);  // left for the next start to replace
+  }
+  CHECK(log.find("/run/greylist-milter") < last);
 }
 
 TEST_CASE("the milter's unix socket: a stale one replaced, a live one refused, removed on SIGTERM") {

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <optional>
+
 #include "greylist/greylister.h"
 #include "store/memory_store.h"
 #include "support/failing_store.h"
@@ -171,6 +173,38 @@ TEST_CASE("SPF results (--pool-by-spf) are counted by result, every result rende
   for (const char* result : {"none", "neutral", "fail", "softfail", "permerror"}) {
     CAPTURE(result);
     CHECK(has_line(text, std::string("greylist_spf_results_total{result=\"") + result + "\"} 0"));
+  }
+}
+
+TEST_CASE("the SPF checker's counters come from its source; not rendered without one or while it is off") {
+  Metrics metrics(".");
+  const char* const names[] = {"greylist_spf_checks_total", "greylist_spf_probes_total",
+                               "greylist_spf_cache_hits_total", "greylist_spf_dns_rounds_total",
+                               "greylist_spf_timeouts_total", "greylist_spf_cached_verdicts"};
+  for (const char* name : names) CHECK(metrics.render().find(name) == std::string::npos);
+  std::optional<SpfCheckerStats> stats;  // --pool-by-spf off
+  metrics.set_spf_stats_source([&stats] { return stats; });
+  for (const char* name : names) CHECK(metrics.render().find(name) == std::string::npos);
+  stats = SpfCheckerStats{};
+  stats->checks = 7;
+  stats->probes = 3;
+  stats->cache_hits = 5;
+  stats->dns_rounds = 11;
+  stats->timeouts = 2;
+  stats->cached = 4;
+  const std::string text = metrics.render();
+  CHECK(has_line(text, "# TYPE greylist_spf_checks_total counter"));
+  CHECK(has_line(text, "greylist_spf_checks_total 7"));
+  CHECK(has_line(text, "# TYPE greylist_spf_probes_total counter"));
+  CHECK(has_line(text, "greylist_spf_probes_total 3"));
+  CHECK(has_line(text, "greylist_spf_cache_hits_total 5"));
+  CHECK(has_line(text, "greylist_spf_dns_rounds_total 11"));
+  CHECK(has_line(text, "greylist_spf_timeouts_total 2"));
+  CHECK(has_line(text, "# TYPE greylist_spf_cached_verdicts gauge"));
+  CHECK(has_line(text, "greylist_spf_cached_verdicts 4"));
+  for (const char* name : names) {
+    CAPTURE(name);
+    CHECK(text.find(std::string("# HELP ") + name + " ") != std::string::npos);
   }
 }
 

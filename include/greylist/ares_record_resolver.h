@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "greylist/ares_resolver.h"
 #include "greylist/dns_record_resolver.h"
@@ -46,6 +47,10 @@ class AresRecordResolver final : public DnsRecordResolver {
 
   void resolve(std::vector<DnsRecordQuery> queries, Deadline deadline, Callback done) override;
   AresRecordResolverStats stats() const;
+  // The servers asked, as c-ares has them (from --dns-server or
+  // resolv.conf): "127.0.0.1:53,[2001:db8::1]:5353". Named by the failure
+  // warnings. Thread-safe.
+  const std::string& servers() const;
 
   ~AresRecordResolver() override;
   AresRecordResolver(const AresRecordResolver&) = delete;

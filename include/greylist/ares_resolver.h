@@ -68,6 +68,10 @@ class AresResolver final : public DnsResolver {
 
   void resolve(std::vector<std::string> names, Callback done) override;
   AresResolverStats stats() const;
+  // The servers asked, as c-ares has them (from --dns-server or
+  // resolv.conf): "127.0.0.1:53,[2001:db8::1]:5353". Named by the failure
+  // warnings. Thread-safe.
+  const std::string& servers() const;
 
   ~AresResolver() override;
   AresResolver(const AresResolver&) = delete;

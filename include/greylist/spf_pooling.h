@@ -43,7 +43,7 @@ struct SpfPooling {
   // Where temperrors are logged; nullptr: not logged.
   std::shared_ptr<RateLimitedLog> temperror_log;
   // The DNS servers asked, as the temperror line names them
-  // ("127.0.0.1:5353", "the /etc/resolv.conf servers").
+  // ("127.0.0.1:5353,[2001:db8::1]:53": AresRecordResolver::servers()).
   std::string dns_servers;
   SpfResultObserver* observer = nullptr;  // nullptr: results not counted
 };

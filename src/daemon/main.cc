@@ -17,6 +17,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -214,6 +215,7 @@ struct Core {
     greylister.set_whitelist(resources.whitelist);
     greylister.set_rules(resources.rules);
     greylister.set_observer(&metrics);
+    metrics.set_spf_stats_source([this] { return spf.checker_stats(); });
   }
 
   // What both front ends use for the DNS lists.
@@ -376,6 +378,27 @@ void log_starting(const DaemonOptions& options, const FrontEnds& front_ends, Sto
            std::to_string(getuid()));
 }
 
+// Stops the front ends, answers the lookups still pending, then closes the
+// front ends: their unix socket files are removed (a failure logged, with
+// its reason) before the daemon says "stopped". The name of a front end that
+// stopped without being asked to, if one did.
+std::optional<std::string> shut_down(FrontEndThreads& threads, FrontEnds& front_ends, Core& core) {
+  threads.request_stop();
+  notify_stopping();
+  if (front_ends.policy) front_ends.policy->stop();
+  if (front_ends.milter) front_ends.milter->stop();
+  threads.join_all();
+  // Lookups still pending are answered now, while the front ends (whose
+  // executors the answers are posted to) still exist.
+  core.resolver.stop();
+  core.spf.stop();
+  front_ends.policy.reset();
+  front_ends.milter.reset();
+  const auto unasked = threads.stopped_unasked();
+  if (unasked) report_failed("the " + *unasked + " front end stopped without being asked to");
+  return unasked;
+}
+
 // Serves until a control signal stops the daemon, then stops the front
 // ends and the expiry thread; the exit status.
 int serve(const DaemonOptions& options, ConfigReload config, ControlSignals& signals,
@@ -400,17 +423,7 @@ int serve(const DaemonOptions& options, ConfigReload config, ControlSignals& sig
   report_started();
   serve_until_stopped(signals, store, hup);
 
-  threads.request_stop();
-  notify_stopping();
-  if (front_ends.policy) front_ends.policy->stop();
-  if (front_ends.milter) front_ends.milter->stop();
-  threads.join_all();
-  // Lookups still pending are answered now, while the front ends (whose
-  // executors the answers are posted to) still exist.
-  core.resolver.stop();
-  core.spf.stop();
-  const auto unasked = threads.stopped_unasked();
-  if (unasked) report_failed("the " + *unasked + " front end stopped without being asked to");
+  const auto unasked = shut_down(threads, front_ends, core);
   expiry.stop();
   log_info("greylist-milter stopped");
   return unasked ? kExitFrontEndStopped : 0;

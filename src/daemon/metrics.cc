@@ -99,6 +99,33 @@ void render_reload_counter(std::ostream& out, const char* name, const char* help
       << name << "{result=\"failed\"} " << failed.load(std::memory_order_relaxed) << "\n";
 }
 
+// A metric of one sample, without labels.
+void render_sample(std::ostream& out, const char* name, const char* type, const char* help,
+                   std::uint64_t value) {
+  out << "# HELP " << name << " " << help << "\n"
+      << "# TYPE " << name << " " << type << "\n"
+      << name << " " << value << "\n";
+}
+
+// The SPF checker's counters (SpfCheckerStats).
+void render_spf_checker(std::ostream& out, const SpfCheckerStats& stats) {
+  render_sample(out, "greylist_spf_checks_total", "counter",
+                "SPF checks of (sender domain, client address) asked by the front ends.",
+                stats.checks);
+  render_sample(out, "greylist_spf_probes_total", "counter",
+                "SPF probe checks: a pass through a, mx or exists checked again for an address "
+                "outside every network, to tell a wildcard from a list of the domain's hosts.",
+                stats.probes);
+  render_sample(out, "greylist_spf_cache_hits_total", "counter",
+                "SPF checks and probes answered from the verdict cache.", stats.cache_hits);
+  render_sample(out, "greylist_spf_dns_rounds_total", "counter",
+                "Batches of DNS queries SPF evaluations asked.", stats.dns_rounds);
+  render_sample(out, "greylist_spf_timeouts_total", "counter",
+                "SPF evaluations cut by --dns-timeout (temperror).", stats.timeouts);
+  render_sample(out, "greylist_spf_cached_verdicts", "gauge",
+                "SPF verdicts in the cache now.", stats.cached);
+}
+
 }  // namespace
 
 Metrics::Metrics(std::string dbdir)
@@ -174,6 +201,8 @@ void Metrics::on_spf_result(SpfResult result) noexcept {
   if (index < kSpfResults) spf_results_[index].fetch_add(1, std::memory_order_relaxed);
 }
 
+void Metrics::set_spf_stats_source(SpfStatsSource source) { spf_stats_ = std::move(source); }
+
 void Metrics::render_spf(std::ostream& out) const {
   out << "# HELP greylist_spf_results_total SPF results of --pool-by-spf checks (pass: keyed by "
          "the sender's domain; temperror: a DNS failure or timeout, keyed by network).\n"
@@ -182,6 +211,8 @@ void Metrics::render_spf(std::ostream& out) const {
     out << "greylist_spf_results_total{result=\"" << to_string(static_cast<SpfResult>(r)) << "\"} "
         << spf_results_[r].load(std::memory_order_relaxed) << "\n";
   }
+  const std::optional<SpfCheckerStats> stats = spf_stats_ ? spf_stats_() : std::nullopt;
+  if (stats) render_spf_checker(out, *stats);
 }
 
 void Metrics::render_reloads(std::ostream& out) const {

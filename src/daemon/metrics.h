@@ -2,7 +2,8 @@
 //
 // Decisions by front end, action and reason; decision latency histograms;
 // store errors; settings, whitelist and rules reloads; the database's size on disk;
-// matches per rule and DNS list answers per list; SPF results (--pool-by-spf).
+// matches per rule and DNS list answers per list; SPF results and the SPF
+// checker's counters (--pool-by-spf).
 // The counters of every request (and the SPF results) are lock-free
 // atomics; those of the rules (only for decisions a rule made or shaped,
 // and DNS list lookups) take a mutex. Thread-safe.
@@ -17,14 +18,17 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include "greylist/decision_observer.h"
 #include "greylist/dns_lists.h"
+#include "greylist/spf_checker.h"
 #include "greylist/spf_pooling.h"
 
 namespace greylist {
@@ -46,6 +50,12 @@ class Metrics final : public DecisionObserver, public DnsListObserver, public Sp
   void on_config_reload(bool ok, std::size_t restart_pending) noexcept;
   void on_dns_list_answer(std::string_view list, DnsAnswer::Kind kind) noexcept override;
   void on_spf_result(SpfResult result) noexcept override;
+  // Where render() reads the SPF checker's counters (SpfService::
+  // checker_stats); while it gives nullopt (--pool-by-spf off) they are not
+  // rendered. Call before render() can run (before the metrics server
+  // starts); `source` must be thread-safe and outlive every render().
+  using SpfStatsSource = std::function<std::optional<SpfCheckerStats>()>;
+  void set_spf_stats_source(SpfStatsSource source);
 
   // The Prometheus text exposition format (version 0.0.4).
   std::string render() const;
@@ -82,6 +92,7 @@ class Metrics final : public DecisionObserver, public DnsListObserver, public Sp
   std::atomic<std::uint64_t> config_reloads_failed_{0};
   std::atomic<std::uint64_t> restart_pending_{0};
   std::array<std::atomic<std::uint64_t>, kSpfResults> spf_results_{};
+  SpfStatsSource spf_stats_;
 
   void count_rule_match(const RuleMatch& match) noexcept;
   // SIGHUP: whitelist and settings reloads.

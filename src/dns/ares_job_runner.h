@@ -93,6 +93,8 @@ class AresJobRunner {
   }
 
   ares_channel channel() const { return worker_.channel(); }
+  // AresWorker::servers(): for the failure lines, and the owner's servers().
+  const std::string& servers() const { return worker_.servers(); }
 
   mutable std::mutex mutex_;  // guards the queue and whatever Derived says
 

@@ -65,6 +65,7 @@ class AresRecordResolver::Impl final : public AresJobRunner<AresRecordResolver::
   ~Impl() { stop_worker(); }
 
   Status start() { return start_worker(options_.servers, options_.timeout); }
+  using AresJobRunner::servers;
 
   void resolve(std::vector<DnsRecordQuery> queries, Deadline deadline, Callback done) {
     auto job = std::make_shared<Job>();
@@ -188,7 +189,8 @@ class AresRecordResolver::Impl final : public AresJobRunner<AresRecordResolver::
   void log_failure(const DnsRecordQuery& query, std::string_view reason) {
     failure_log_.log(Severity::kWarning, std::string("SPF DNS: lookup of ") + dns_record_type_name(query.type) +
                                              " " + printable(query.name, 128) + " failed (" +
-                                             printable(reason, 80) + ")");
+                                             printable(reason, 80) + ") at " +
+                                             printable(servers(), 256));
   }
 
   void expire_job(Job& job) {
@@ -223,5 +225,6 @@ void AresRecordResolver::resolve(std::vector<DnsRecordQuery> queries, Deadline d
 }
 
 AresRecordResolverStats AresRecordResolver::stats() const { return impl_->stats(); }
+const std::string& AresRecordResolver::servers() const { return impl_->servers(); }
 
 }  // namespace greylist

@@ -57,6 +57,7 @@ class AresResolver::Impl final : public AresJobRunner<AresResolver::Impl, Job> {
   ~Impl() { stop_worker(); }
 
   Status start() { return start_worker(options_.servers, options_.timeout); }
+  using AresJobRunner::servers;
 
   void resolve(std::vector<std::string> names, Callback done) {
     auto job = std::make_shared<Job>();
@@ -153,7 +154,7 @@ class AresResolver::Impl final : public AresJobRunner<AresResolver::Impl, Job> {
       if (failed) ++stats_.failures;
     }
     if (failed && status != ARES_ECANCELLED && status != ARES_EDESTRUCTION) {
-      failure_log_.failed(name, ares_strerror(status));
+      failure_log_.failed(name, ares_strerror(status), servers());
     }
     auto node = in_flight_.extract(name);
     if (node.empty()) return;
@@ -172,7 +173,7 @@ class AresResolver::Impl final : public AresJobRunner<AresResolver::Impl, Job> {
 
   void expire_job(Job& job) {
     for (const std::string& name : job.missing) {
-      if (job.answers.count(name) == 0) failure_log_.failed(name, "no answer in time");
+      if (job.answers.count(name) == 0) failure_log_.failed(name, "no answer in time", servers());
     }
   }
 
@@ -201,5 +202,6 @@ void AresResolver::resolve(std::vector<std::string> names, Callback done) {
 }
 
 AresResolverStats AresResolver::stats() const { return impl_->stats(); }
+const std::string& AresResolver::servers() const { return impl_->servers(); }
 
 }  // namespace greylist

@@ -1,5 +1,6 @@
 #include "dns/ares_worker.h"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -42,6 +43,21 @@ Result<ares_channel> open_ares_channel(const std::vector<std::string>& servers,
     return Status::Unavailable(std::string("c-ares: cannot start: ") + ares_strerror(status));
   }
   return channel;
+}
+
+// The servers `channel` asks, in dns_servers_csv()'s form.
+std::string channel_servers(ares_channel channel) {
+  ares_addr_port_node* list = nullptr;
+  if (ares_get_servers_ports(channel, &list) != ARES_SUCCESS) return "unknown servers";
+  std::vector<DnsServer> servers;
+  for (const ares_addr_port_node* node = list; node != nullptr; node = node->next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    if (inet_ntop(node->family, &node->addr, text, sizeof text) == nullptr) continue;
+    // Port 0: c-ares' default, 53.
+    servers.push_back(DnsServer{text, node->family == AF_INET6, node->udp_port != 0 ? node->udp_port : 53});
+  }
+  ares_free_data(list);
+  return servers.empty() ? std::string("none") : dns_servers_csv(servers);
 }
 
 // Waits in poll() on the channel's sockets and `wake_fd` (drained when
@@ -95,6 +111,7 @@ Status AresWorker::start(const std::vector<std::string>& servers, std::chrono::m
   auto channel = open_ares_channel(servers, timeout);
   if (!channel.ok()) return channel.status();
   channel_ = channel.value();
+  servers_ = channel_servers(channel_);
   thread_ = std::thread([this] { loop(); });
   return Status::Ok();
 }

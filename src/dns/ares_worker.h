@@ -55,12 +55,17 @@ class AresWorker {
 
   // For ares_query() on the worker thread.
   ares_channel channel() const { return channel_; }
+  // The servers the channel asks, as c-ares has them after start() (from
+  // `servers` or resolv.conf): "127.0.0.1:53,[2001:db8::1]:5353" ("none"
+  // when it has none). Set by start() before the thread runs; any thread.
+  const std::string& servers() const { return servers_; }
 
  private:
   void loop();
 
   Hooks hooks_;
   ares_channel channel_ = nullptr;
+  std::string servers_;
   int wake_fd_ = -1;
   std::thread thread_;
 };

@@ -42,14 +42,16 @@ std::string DnsFailureLog::zone_of(std::string_view name) {
   return std::string(zone);
 }
 
-void DnsFailureLog::failed(std::string_view name, std::string_view reason) {
+void DnsFailureLog::failed(std::string_view name, std::string_view reason,
+                           std::string_view servers) {
   std::string zone = zone_of(name);
   if (logs_.count(zone) == 0 && logs_.size() >= kMaxZones) zone = "(other zones)";
   auto& log = logs_[zone];
   if (!log) log = std::make_unique<RateLimitedLog>(interval_);
   log->log(Severity::kWarning, "DNS list " + printable(zone, 128) + ": lookup of " +
                                    printable(name, 128) + " failed (" + printable(reason, 80) +
-                                   "), counted as not listed");
+                                   ") at " + printable(servers, 256) +
+                                   ", counted as not listed");
 }
 
 }  // namespace greylist

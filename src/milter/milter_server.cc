@@ -354,7 +354,7 @@ LibmilterServer::~LibmilterServer() {
   stop();
   if (socket_file_) {
     if (Status removed = socket_file_->remove_if_ours(); !removed.ok()) {
-      log_info("milter: " + removed.message() + " (the next start replaces it)");
+      log_warning("milter: " + removed.message());
     }
   }
   Registry& r = registry();

@@ -4,18 +4,6 @@
 
 namespace greylist {
 
-namespace {
-
-// "127.0.0.1:5353", "192.0.2.1,192.0.2.2", or where c-ares finds them.
-std::string servers_text(const std::vector<std::string>& servers) {
-  if (servers.empty()) return "the /etc/resolv.conf servers";
-  std::string text;
-  for (const auto& server : servers) text += (text.empty() ? "" : ",") + server;
-  return text;
-}
-
-}  // namespace
-
 Status SpfService::start(bool on, const AresResolverOptions& dns, SpfResultObserver* observer) {
   if (!on || checker_ != nullptr) return Status::Ok();
   auto created = AresRecordResolver::create(dns);
@@ -24,20 +12,36 @@ Status SpfService::start(bool on, const AresResolverOptions& dns, SpfResultObser
   SpfCheckerOptions options;
   options.timeout = dns.timeout;
   options.probe_passes = true;
-  checker_ = std::make_unique<SpfChecker>(*resolver_, options);
+  {
+    std::lock_guard lock(mutex_);
+    checker_ = std::make_unique<SpfChecker>(*resolver_, options);
+    final_stats_.reset();
+  }
   pooling_.checker = checker_.get();
   pooling_.wait = dns.timeout;
   pooling_.temperror_log = std::make_shared<RateLimitedLog>(dns.failure_log_interval);
-  pooling_.dns_servers = servers_text(dns.servers);
+  pooling_.dns_servers = resolver_->servers();
   pooling_.observer = observer;
   return Status::Ok();
 }
 
 SpfPooling SpfService::pooling() const { return pooling_; }
 
+std::optional<SpfCheckerStats> SpfService::checker_stats() const {
+  std::lock_guard lock(mutex_);
+  if (checker_ != nullptr) return checker_->stats();
+  return final_stats_;
+}
+
 void SpfService::stop() {
   pooling_.checker = nullptr;
-  checker_.reset();
+  std::unique_ptr<SpfChecker> checker;
+  {
+    std::lock_guard lock(mutex_);
+    if (checker_ != nullptr) final_stats_ = checker_->stats();
+    checker = std::move(checker_);
+  }
+  checker.reset();
   resolver_.reset();
 }
 

@@ -10,10 +10,12 @@
 // /etc/resolv.conf).
 //
 // start() and stop() from one thread (the daemon's main thread, or a tool);
-// pooling() is what the front ends are given.
+// pooling() is what the front ends are given; checker_stats() from any.
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <optional>
 
 #include "greylist/ares_record_resolver.h"
 #include "greylist/spf_checker.h"
@@ -37,6 +39,10 @@ class SpfService {
   // checker nullptr until start() succeeded with the option on.
   SpfPooling pooling() const;
 
+  // The checker's counters (for --metrics): nullopt until start() succeeded
+  // with the option on; after stop(), those it had then. Thread-safe.
+  std::optional<SpfCheckerStats> checker_stats() const;
+
   // The checker, then the resolver (whose destructor answers the lookups
   // still pending): call it once the front ends stopped serving, before
   // their executors are destroyed.
@@ -44,7 +50,9 @@ class SpfService {
 
  private:
   std::unique_ptr<AresRecordResolver> resolver_;
+  mutable std::mutex mutex_;  // guards checker_ (not its use by the front ends) and final_stats_
   std::unique_ptr<SpfChecker> checker_;
+  std::optional<SpfCheckerStats> final_stats_;
   SpfPooling pooling_;
 };
 

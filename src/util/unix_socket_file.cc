@@ -29,6 +29,13 @@ bool someone_accepts(const std::string& path) {
   return live;
 }
 
+// The directory part of `path` ("." when it has none).
+std::string directory_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
 }  // namespace
 
 Status UnixSocketFile::clear_stale(const std::string& path, const std::string& name) {
@@ -88,7 +95,16 @@ Status UnixSocketFile::remove_if_ours() const {
     return Status::Ok();
   }
   if (unlink(path_.c_str()) != 0 && errno != ENOENT) {
-    return Status::IoError("cannot remove " + path_ + ": " + std::strerror(errno));
+    const int error = errno;
+    std::string message = "cannot remove " + path_ + ": " + std::strerror(error);
+    if (error == EACCES || error == EPERM || error == EROFS) {
+      const std::string dir = directory_of(path_);
+      message += " (the service user may not write " + dir +
+                 "; the next start replaces the socket. To have it removed at stop, let the "
+                 "user write " + dir + " or put the socket in a directory of its own, such as "
+                 "/run/greylist-milter)";
+    }
+    return Status::IoError(message);
   }
   return Status::Ok();
 }

@@ -40,9 +40,10 @@ class UnixSocketFile {
 
   // Unlinks the path if it still names the file created() saw (same device
   // and inode). Ok when it was removed or is no longer ours; IoError
-  // "cannot remove PATH: REASON" when unlink() failed (after dropping
-  // privileges the directory may not be writable: the next start removes
-  // the file as stale).
+  // "cannot remove PATH: REASON" when unlink() failed. After dropping
+  // privileges the directory may not be writable (EACCES, EPERM, EROFS):
+  // the message then goes on to say so, naming the directory, that the
+  // next start replaces the file as stale, and what the admin can do.
   Status remove_if_ours() const;
   const std::string& path() const { return path_; }
 
