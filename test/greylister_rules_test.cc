@@ -3,19 +3,25 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "greylist/dry_run_store.h"
 #include "greylist/expiry_sweeper.h"
 #include "greylist/greylister.h"
 #include "greylist/log_line.h"
 #include "greylist/record_codec.h"
 #include "greylist/triplet.h"
 #include "store/memory_store.h"
+#include "support/failing_store.h"
 #include "support/fake_clock.h"
+#include "support/forwarding_store.h"
 #include "support/sample_request.h"
 
 using namespace greylist;
+using greylist::testing::FailingStore;
 using greylist::testing::FakeClock;
 using greylist::testing::plain_config;
 using greylist::testing::sample_request;
@@ -45,7 +51,23 @@ struct Fixture {
     clock.advance(delay);
     return g.decide(r);
   }
+  // A Greylister over `over` (which reaches `store`) with a client AWL of
+  // one delivery by network, sample_request()'s network already on it; then
+  // `rule_text` as its rules (none if empty).
+  Greylister on_client_awl(Store& over, std::string_view rule_text) {
+    config.auto_whitelist_clients = 1;
+    config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
+    Greylister g(config, over, clock);
+    CHECK(pass(g, sample_request(), 300).action == Action::kPass);
+    if (!rule_text.empty()) g.set_rules(rules(rule_text));
+    return g;
+  }
 };
+
+// One DNS list, whose listing blacklists.
+constexpr const char* kListRules =
+    "dnsrbl \"bl\" bl.example 127.0.0.2\n"
+    "racl \"bl\" blacklist dnsrbl \"bl\"\n";
 
 class ListWhitelist final : public Whitelist {
  public:
@@ -53,6 +75,44 @@ class ListWhitelist final : public Whitelist {
     if (r.recipient != "postmaster@bar.test") return std::nullopt;
     return WhitelistMatch{WhitelistMatch::List::kRecipients, "whitelist_recipients:1 postmaster@"};
   }
+};
+
+// Counts the get() calls of each (table, key).
+class GetCountingStore final : public greylist::testing::ForwardingStore {
+ public:
+  explicit GetCountingStore(Store& inner) : ForwardingStore(inner) {}
+  Result<std::optional<std::string>> get(Table t, std::string_view k) override {
+    std::lock_guard lock(mutex_);
+    ++gets_[{t, std::string(k)}];
+    return ForwardingStore::get(t, k);
+  }
+  void reset() {
+    std::lock_guard lock(mutex_);
+    gets_.clear();
+  }
+  int gets(Table t, const std::string& k) const {
+    std::lock_guard lock(mutex_);
+    const auto it = gets_.find({t, k});
+    return it == gets_.end() ? 0 : it->second;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::pair<Table, std::string>, int> gets_;
+};
+
+// Keeps what decide_traced() reported of the client auto-whitelist.
+class ClientAwlTrace final : public DecisionTrace {
+ public:
+  std::optional<ClientRecord> record;
+  void smtp_auth(std::string_view, const std::optional<RuleMatch>&) override {}
+  void static_whitelist(bool, const std::optional<WhitelistMatch>&) override {}
+  void client_awl(std::uint32_t, const std::optional<ClientRecord>& r) override { record = r; }
+  void domain_awl(std::uint32_t, bool, const std::optional<DomainRecord>&) override {}
+  void rule(const RuleSet*, const std::vector<DnsQuery>&, const DnsAnswers&,
+            const std::optional<RuleMatch>&) override {}
+  void greytrap(GreytrapStep, std::string_view, const std::optional<TrapRecord>&) override {}
+  void triplet(std::string_view, const StoredTriplet&, const TripletChange&) override {}
 };
 
 constexpr const char* kTrapRules =
@@ -310,8 +370,7 @@ TEST_CASE_FIXTURE(Fixture, "without greytrap rules no trap is read, a stored one
 }
 
 TEST_CASE_FIXTURE(Fixture, "dnsrbl: plan names the query; decide reads the answers; none means not listed") {
-  Greylister g = make("dnsrbl \"bl\" bl.example 127.0.0.2\n"
-                            "racl \"bl\" blacklist dnsrbl \"bl\"\n");
+  Greylister g = make(kListRules);
   const RulePlan plan = g.plan(sample_request());
   REQUIRE(plan.rules);
   REQUIRE(plan.assessment.queries.size() == 1);
@@ -331,8 +390,7 @@ TEST_CASE_FIXTURE(Fixture, "dnsrbl: plan names the query; decide reads the answe
 }
 
 TEST_CASE_FIXTURE(Fixture, "dnsrbl: a statically whitelisted request needs no lookup") {
-  Greylister g = make("dnsrbl \"bl\" bl.example 127.0.0.2\n"
-                      "racl \"bl\" blacklist dnsrbl \"bl\"\n");
+  Greylister g = make(kListRules);
   g.set_whitelist(std::make_shared<ListWhitelist>());
   const Request listed = sample_request("203.0.113.7", "a@foo.test", "postmaster@bar.test");
   const RulePlan plan = g.plan(listed);
@@ -343,13 +401,7 @@ TEST_CASE_FIXTURE(Fixture, "dnsrbl: a statically whitelisted request needs no lo
 }
 
 TEST_CASE_FIXTURE(Fixture, "dnsrbl: a client the client auto-whitelist passes needs no lookup") {
-  config.auto_whitelist_clients = 1;
-  config.client_awl_key = GreylistConfig::ClientAwlKey::kNetwork;
-  Greylister g(config, store, clock);
-  CHECK(pass(g, sample_request(), 300).action == Action::kPass);  // now on the client AWL
-  g.set_rules(rules("dnsrbl \"bl\" bl.example 127.0.0.2\n"
-                    "racl \"bl\" blacklist dnsrbl \"bl\"\n"
-                    "racl blacklist rcpt late@bar.test\n"));
+  Greylister g = on_client_awl(store, std::string(kListRules) + "racl blacklist rcpt late@bar.test\n");
   const Request known = sample_request("203.0.113.7", "z@foo.test", "late@bar.test");
   const RulePlan plan = g.plan(known);
   CHECK(plan.assessment.queries.empty());
@@ -359,13 +411,105 @@ TEST_CASE_FIXTURE(Fixture, "dnsrbl: a client the client auto-whitelist passes ne
   const RulePlan other = g.plan(sample_request("192.0.2.7"));
   CHECK(other.assessment.queries.size() == 1);
   CHECK_FALSE(other.lookups_skipped);
-  // The entry gone between plan() and decide(): the rules decide, every
-  // list "not listed".
-  REQUIRE(store.erase(Table::kClients, g.client_key(known)).ok());
+  // The whitelist reloaded between plan() and decide() so that the client
+  // AWL is off: the rules decide, every list "not listed".
+  GreylistConfig off = config;
+  off.auto_whitelist_clients = 0;
+  REQUIRE(g.set_config(off).ok());
   const Decision late = g.decide(known, plan, {});
   CHECK(late.action == Action::kReject);
   REQUIRE(late.rule);
   CHECK(late.rule->rule.line == 3);
+}
+
+TEST_CASE_FIXTURE(Fixture, "dnsrbl: decide() takes the client AWL entry as plan() read it") {
+  Greylister g = on_client_awl(store, kListRules);
+  const Request known = sample_request("203.0.113.7", "z@foo.test");
+  const std::string key = g.client_key(known);
+
+  SUBCASE("the entry gone meanwhile: still passed; its refresh writes nothing") {
+    clock.advance(kLastSeenRefreshSeconds + 1);  // a pass now refreshes the entry
+    const RulePlan plan = g.plan(known);
+    REQUIRE(plan.client_awl);
+    CHECK(plan.client_awl->key == key);
+    CHECK(plan.lookups_skipped);
+    REQUIRE(store.erase(Table::kClients, key).ok());
+    CHECK(g.decide(known, plan, {}).reason == Reason::kClientAwl);
+    CHECK_FALSE(store.get(Table::kClients, key).value());
+    CHECK(g.plan(known).assessment.queries.size() == 1);  // a new plan sees it gone
+  }
+  SUBCASE("an entry added meanwhile: not yet passed, the rules and the triplet decide") {
+    const Request stranger = sample_request("192.0.2.7", "z@foo.test");
+    const RulePlan plan = g.plan(stranger);
+    REQUIRE(plan.client_awl);
+    CHECK_FALSE(plan.client_awl->record);
+    REQUIRE(plan.assessment.queries.size() == 1);
+    REQUIRE(store.put(Table::kClients, g.client_key(stranger),
+                      encode_client({5, clock.now()}), clock.now() + 3600).ok());
+    DnsAnswers answers;
+    answers[plan.assessment.queries[0].name] = DnsAnswer{DnsAnswer::Kind::kListed, {{127, 0, 0, 2}}};
+    CHECK(g.decide(stranger, plan, answers).action == Action::kReject);
+    CHECK(g.decide(stranger, plan, {}).reason == Reason::kNew);
+    CHECK(g.decide(stranger).reason == Reason::kClientAwl);  // a new plan sees it
+  }
+  SUBCASE("a plan for another request: decide() reads the entry itself") {
+    const RulePlan plan = g.plan(sample_request("192.0.2.7"));
+    CHECK(g.decide(known, plan, {}).reason == Reason::kClientAwl);
+  }
+}
+
+TEST_CASE_FIXTURE(Fixture, "dnsrbl: a store error in plan(): the lookups are asked, decide() reads again") {
+  FailingStore failing(store);
+  Greylister g = on_client_awl(failing, kListRules);
+  failing.fail_reads = true;
+  const RulePlan plan = g.plan(sample_request());
+  CHECK(plan.assessment.queries.size() == 1);
+  CHECK_FALSE(plan.lookups_skipped);
+  CHECK_FALSE(plan.client_awl);
+  CHECK(g.decide(sample_request(), plan, {}).reason == Reason::kStoreError);
+  failing.fail_reads = false;
+  CHECK(g.decide(sample_request(), plan, {}).reason == Reason::kClientAwl);
+}
+
+TEST_CASE_FIXTURE(Fixture, "the client AWL entry is read once a request, with or without a plan") {
+  GetCountingStore counting(store);
+  Greylister g = on_client_awl(counting, "");
+  const Request known = sample_request("203.0.113.7", "z@foo.test");
+  const Request stranger = sample_request("192.0.2.7", "z@foo.test");
+  const auto gets = [&](const Request& r) { return counting.gets(Table::kClients, g.client_key(r)); };
+  counting.reset();
+
+  SUBCASE("rules with lookups: plan() reads, decide() does not") {
+    g.set_rules(rules(kListRules));
+    const RulePlan known_plan = g.plan(known);
+    CHECK(g.decide(known, known_plan, {}).reason == Reason::kClientAwl);
+    CHECK(gets(known) == 1);
+    const RulePlan stranger_plan = g.plan(stranger);
+    CHECK(stranger_plan.client_awl);
+    CHECK(g.decide(stranger, stranger_plan, {}).reason == Reason::kNew);
+    CHECK(gets(stranger) == 1);
+    CHECK(g.decide(known).reason == Reason::kClientAwl);  // plan() and decide() inside
+    CHECK(gets(known) == 2);
+  }
+  SUBCASE("no lookups wanted: plan() reads nothing, decide() reads") {
+    g.set_rules(rules("racl greylist default\n"));
+    const RulePlan plan = g.plan(known);
+    CHECK_FALSE(plan.client_awl);
+    CHECK(gets(known) == 0);
+    CHECK(g.decide(known, plan, {}).reason == Reason::kClientAwl);
+    CHECK(gets(known) == 1);
+  }
+  SUBCASE("decide_traced(): both reads through the view, once") {
+    g.set_rules(rules(kListRules));
+    DryRunStore dry(store);
+    GetCountingStore view(dry);
+    ClientAwlTrace trace;
+    CHECK(g.decide_traced(known, clock.now(), view, trace).reason == Reason::kClientAwl);
+    CHECK(view.gets(Table::kClients, g.client_key(known)) == 1);
+    CHECK(gets(known) == 0);
+    REQUIRE(trace.record);
+    CHECK(trace.record->deliveries == 1);
+  }
 }
 
 TEST_CASE_FIXTURE(Fixture, "concurrent set_rules while decide runs: every decision is one rule set's") {

@@ -18,6 +18,7 @@
 #include "greylist/decision_trace.h"
 #include "greylist/greylist_config.h"
 #include "greylist/key_layout.h"
+#include "greylist/record_codec.h"
 #include "greylist/registered_domains.h"
 #include "greylist/request.h"
 #include "greylist/rule_set.h"
@@ -35,10 +36,25 @@ struct RulePlan {
   RuleAssessment assessment;
   // The rules wanted lookups, but a step that decides before them passes
   // the request (the static whitelist, the client auto-whitelist): none is
-  // asked. Should that no longer hold when decide() runs (a reload, an
-  // entry gone meanwhile), the rules are evaluated without answers, every
-  // list "not listed" as after a failed lookup.
+  // asked. Should that no longer hold when decide() runs (a reload of the
+  // whitelist or of --auto-whitelist-clients), the rules are evaluated
+  // without answers, every list "not listed" as after a failed lookup.
   bool lookups_skipped = false;
+
+  // The client auto-whitelist entry as plan() read it (set only when it
+  // read one: the rules wanted lookups, the static whitelist did not pass
+  // the request, --auto-whitelist-clients was on and the store answered).
+  // decide() takes step 2 from it instead of reading the entry again, so an
+  // entry added, counted, refreshed or removed between plan() and decide()
+  // is seen as it was at plan time: at worst the client is still passed
+  // (its refresh then writes nothing, the entry being gone), or not yet
+  // passed (the request goes on to the later steps, counted as usual).
+  struct ClientAwlRead {
+    std::string key;                     // Greylister::client_key() of the request
+    std::optional<ClientRecord> record;  // nullopt: no entry, or not decodable
+  };
+  std::optional<ClientAwlRead> client_awl;
+
   // Step 0 passes the request (SMTP AUTH, decide()): decide() reads no
   // store and needs no DNS answer, so a front end need not check SPF for
   // it either.
@@ -67,10 +83,11 @@ class Greylister {
   // only those of the rules that name auth). The static whitelists and the
   // client auto-whitelist decide before the rules, so a request they pass
   // needs none either (lookups_skipped): the static whitelists are matched,
-  // and the client's auto-whitelist entry read (one store get) only when
-  // the rules want lookups; a store error there means the lookups are
-  // made. The sender-domain auto-whitelist is not read here. Thread-safe;
-  // never throws.
+  // and the client's auto-whitelist entry read (one store get, kept in
+  // RulePlan::client_awl for decide()) only when the rules want lookups; a
+  // store error there means the lookups are made and nothing is kept. The
+  // sender-domain auto-whitelist is not read here. Thread-safe; never
+  // throws.
   RulePlan plan(const Request& request) const;
 
   // Every decision is reported to `observer` (nullptr = none). Not
@@ -84,7 +101,8 @@ class Greylister {
   //     access; when one does, on to step 1, the rule deciding in step 4;
   //  1. the static whitelist → kWhitelisted;
   //  2. the client auto-whitelist, 3. the sender-domain auto-whitelist →
-  //     kWhitelisted;
+  //     kWhitelisted (step 2 from plan.client_awl when it holds this
+  //     request's entry, else from one store get);
   //  4. the plan's rules, first match wins (RuleSet::evaluate with
   //     `answers`; a missing or failed answer is "not listed"): whitelist →
   //     kWhitelisted (kRuleWhitelist); blacklist → kReject (kRuleBlacklist);
@@ -111,8 +129,9 @@ class Greylister {
   // The same steps as decide(), at `now`, against `view` instead of the
   // Greylister's store, each step reported to `trace`; the observer is not
   // told. With a DryRunStore (dry_run_store.h) as view nothing is written:
-  // greylistctl whitelist-check. The rules are plan(request)'s, `answers`
-  // the answers to its queries. Never throws.
+  // greylistctl whitelist-check. The rules are plan(request)'s (its read of
+  // the client auto-whitelist made through `view` too), `answers` the
+  // answers to its queries. Never throws.
   Decision decide_traced(const Request& request, EpochSeconds now, Store& view,
                          DecisionTrace& trace, const DnsAnswers& answers = {}) const;
 
@@ -139,8 +158,13 @@ class Greylister {
   struct Run;  // one decision: request, time, store, trace
   Decision run(const Run& run) const;
   Decision run_or_throw(const Run& run) const;
-  // plan(): whether the client auto-whitelist passes `request` now.
-  bool client_awl_passes(const Request& request) const;
+  // plan(), its reads through `store`.
+  RulePlan plan_with(const Request& request, Store& store) const;
+  // plan(): the client auto-whitelist entry of `request` (nullopt: the
+  // client auto-whitelist is off, or the store failed).
+  std::optional<RulePlan::ClientAwlRead> read_client_awl(const Request& request,
+                                                         std::uint32_t threshold,
+                                                         Store& store) const;
   // The rules' answer for the request: the plan's, or evaluated with the
   // answers (in the request's scope).
   std::optional<RuleMatch> rules_answer(const Run& run) const;

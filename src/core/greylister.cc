@@ -44,6 +44,20 @@ Result<std::optional<Record>> awl_lookup(Store& store, const AwlKind<Record>& ki
   return found.value() ? kind.decode(*found.value()) : std::nullopt;
 }
 
+// Whether an auto-whitelist entry passes a request at `threshold` (> 0).
+template <typename Record>
+bool awl_passes(const AwlKind<Record>& kind, const std::optional<Record>& record,
+                std::uint32_t threshold) {
+  return record && kind.progress(*record) >= threshold;
+}
+
+// Step 2's entry: the one plan() read for `key`, else read now.
+Result<std::optional<ClientRecord>> planned_client_awl(const RulePlan& plan, Store& store,
+                                                       const std::string& key) {
+  if (plan.client_awl && plan.client_awl->key == key) return plan.client_awl->record;
+  return awl_lookup(store, kClientAwl, key);
+}
+
 // A whitelisted entry's last-seen time is refreshed at most once an hour,
 // so it does not expire while in use yet repeat traffic stays read-only.
 template <typename Record>
@@ -143,7 +157,9 @@ void Greylister::set_rules(std::shared_ptr<const RuleSet> rules) {
 
 std::shared_ptr<const RuleSet> Greylister::rules() const { return std::atomic_load(&rules_); }
 
-RulePlan Greylister::plan(const Request& request) const {
+RulePlan Greylister::plan(const Request& request) const { return plan_with(request, store_); }
+
+RulePlan Greylister::plan_with(const Request& request, Store& store) const {
   RulePlan plan;
   plan.rules = rules();
   if (plan.rules) plan.assessment = plan.rules->assess(request, rule_scope(request));
@@ -154,18 +170,28 @@ RulePlan Greylister::plan(const Request& request) const {
   // The static whitelist and the client AWL decide before the rules: no
   // lookup for the clients they pass (their addresses are not sent out).
   const auto whitelist = std::atomic_load(&whitelist_);
-  if ((whitelist && whitelist->match(request)) || client_awl_passes(request)) {
+  bool passed = whitelist && whitelist->match(request);
+  if (!passed) {
+    const std::uint32_t threshold = std::atomic_load(&settings_)->config.auto_whitelist_clients;
+    plan.client_awl = read_client_awl(request, threshold, store);
+    passed = plan.client_awl && awl_passes(kClientAwl, plan.client_awl->record, threshold);
+  }
+  if (passed) {
     plan.assessment = RuleAssessment{};
     plan.lookups_skipped = true;
   }
   return plan;
 }
 
-bool Greylister::client_awl_passes(const Request& request) const {
-  const std::uint32_t threshold = std::atomic_load(&settings_)->config.auto_whitelist_clients;
-  if (threshold == 0) return false;
-  const auto found = awl_lookup(store_, kClientAwl, keys_.client_key(request));
-  return found.ok() && found.value() && kClientAwl.progress(*found.value()) >= threshold;
+std::optional<RulePlan::ClientAwlRead> Greylister::read_client_awl(const Request& request,
+                                                                   std::uint32_t threshold,
+                                                                   Store& store) const {
+  if (threshold == 0) return std::nullopt;
+  RulePlan::ClientAwlRead read{keys_.client_key(request), std::nullopt};
+  auto found = awl_lookup(store, kClientAwl, read.key);
+  if (!found.ok()) return std::nullopt;
+  read.record = std::move(found.value());
+  return read;
 }
 
 Decision Greylister::decide(const Request& request) const {
@@ -186,7 +212,7 @@ Decision Greylister::decide(const Request& request, const RulePlan& plan,
 
 Decision Greylister::decide_traced(const Request& request, EpochSeconds now, Store& view,
                                    DecisionTrace& trace, const DnsAnswers& answers) const {
-  const RulePlan rules = plan(request);
+  const RulePlan rules = plan_with(request, view);
   const auto settings = std::atomic_load(&settings_);
   return run(Run{request, now, view, &trace, rules, answers, *settings});
 }
@@ -249,11 +275,11 @@ std::optional<Decision> Greylister::client_awl_step(const Run& run, std::string&
     return std::nullopt;
   }
   const std::string key = keys_.client_key(run.request);
-  auto found = awl_lookup(run.store, kClientAwl, key);
+  auto found = planned_client_awl(run.plan, run.store, key);
   if (!found.ok()) return error_decision(found.status());
   const auto& record = found.value();
   if (run.trace != nullptr) run.trace->client_awl(threshold, record);
-  if (!record || kClientAwl.progress(*record) < threshold) return std::nullopt;
+  if (!awl_passes(kClientAwl, record, threshold)) return std::nullopt;
   awl_refresh(run.store, run.settings.config, kClientAwl, key, *record, run.now, warning);
   return make_decision(Action::kWhitelisted, Reason::kClientAwl);
 }
@@ -269,7 +295,7 @@ std::optional<Decision> Greylister::domain_awl_step(const Run& run, std::string&
   if (!found.ok()) return error_decision(found.status());
   const auto& record = found.value();
   if (run.trace != nullptr) run.trace->domain_awl(threshold, true, record);
-  if (!record || kDomainAwl.progress(*record) < threshold) return std::nullopt;
+  if (!awl_passes(kDomainAwl, record, threshold)) return std::nullopt;
   awl_refresh(run.store, run.settings.config, kDomainAwl, key, *record, run.now, warning);
   return make_decision(Action::kWhitelisted, Reason::kDomainAwl);
 }

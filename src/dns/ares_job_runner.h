@@ -3,13 +3,22 @@
 // under the lock, the resolver thread (an AresWorker) starts them, ends
 // those whose deadline passed, and at stop finishes whatever is left.
 //
-// A Job has `std::chrono::steady_clock::time_point deadline`, `bool
-// finished` and `void finish()` (sets finished, calls the caller back).
+// A Job has `std::chrono::steady_clock::time_point deadline`, `std::size_t
+// pending` (its queries not answered yet), `bool finished` and `void
+// finish()` (sets finished, calls the caller back).
 // Derived (CRTP) provides, for the resolver thread:
-//   void start_job(std::shared_ptr<Job>)  sends the job's queries;
+//   void start_job(std::shared_ptr<Job>)  sends the job's queries (asking
+//                                          answered_meanwhile() first for
+//                                          each one no query is in flight for);
 //   void expire_job(Job&)                  its deadline passed: logs what
 //                                          did not come (the runner then
-//                                          completes it).
+//                                          completes it);
+// and, with mutex_ held, for resolve() and answered_meanwhile():
+//   bool take_cached(Job&, Item, steady_clock::time_point now)
+//                                          answers the job's query `Item`
+//                                          (however Derived names one) from
+//                                          the cache if it holds it, counting
+//                                          a cache hit; whether it did.
 // Derived's destructor must call stop_worker() first: the thread calls
 // Derived's members.
 #pragma once
@@ -67,6 +76,20 @@ class AresJobRunner {
       --queued_jobs_;
     }
     job.finish();
+  }
+
+  // Resolver thread, from start_job(): whether another job's query for
+  // `item` came back after resolve() missed the cache and before this job
+  // started. Then the job takes the answer from the cache, one fewer is
+  // pending, and `item` is not asked again.
+  template <typename Item>
+  bool answered_meanwhile(Job& job, const Item& item) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!derived().take_cached(job, item, std::chrono::steady_clock::now())) return false;
+    }
+    --job.pending;
+    return true;
   }
 
   ares_channel channel() const { return worker_.channel(); }

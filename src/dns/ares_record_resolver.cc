@@ -132,18 +132,6 @@ class AresRecordResolver::Impl final : public AresJobRunner<AresRecordResolver::
     return true;
   }
 
-  // Whether another job's query came back after resolve() missed the cache
-  // and before this job started: then its answer is taken from the cache
-  // rather than asked again.
-  bool answered_meanwhile(Job& job, std::size_t index) {
-    {
-      std::lock_guard lock(mutex_);
-      if (!take_cached(job, index, Clock::now())) return false;
-    }
-    --job.pending;
-    return true;
-  }
-
   friend class AresJobRunner<Impl, Job>;
 
   // Resolver thread (AresJobRunner).

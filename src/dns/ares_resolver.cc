@@ -76,12 +76,7 @@ class AresResolver::Impl final : public AresJobRunner<AresResolver::Impl, Job> {
           continue;
         }
         ++stats_.lookups;
-        if (auto cached = cache_.get(name, now)) {
-          ++stats_.cache_hits;
-          job->answers.emplace(std::move(name), std::move(*cached));
-        } else {
-          job->missing.push_back(std::move(name));
-        }
+        if (!take_cached(*job, name, now)) job->missing.push_back(std::move(name));
       }
       overloaded = !job->missing.empty() && this->overloaded(options_.max_pending_lookups);
       if (!job->missing.empty() && !stopping() && !overloaded) {
@@ -137,19 +132,12 @@ class AresResolver::Impl final : public AresJobRunner<AresResolver::Impl, Job> {
     if (job->pending == 0) complete(*job);
   }
 
-  // Whether another job's query for `name` came back after resolve() missed
-  // the cache and before this job started: then its answer is taken from
-  // the cache rather than asked again.
-  bool answered_meanwhile(Job& job, const std::string& name) {
-    std::optional<DnsAnswer> cached;
-    {
-      std::lock_guard lock(mutex_);
-      cached = cache_.get(name, Clock::now());
-      if (cached) ++stats_.cache_hits;
-    }
+  // Under the lock: answers `name` from the cache, if it holds it.
+  bool take_cached(Job& job, const std::string& name, Clock::time_point now) {
+    auto cached = cache_.get(name, now);
     if (!cached) return false;
+    ++stats_.cache_hits;
     job.answers[name] = std::move(*cached);
-    --job.pending;
     return true;
   }
 

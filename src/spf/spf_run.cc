@@ -39,13 +39,13 @@ const DnsRecords* Run::fetch(DnsRecordQuery query) {
 }
 
 Run::Outcome Run::check_host(const std::string& domain, int depth) {
-  if (!is_checkable_domain(domain)) return Outcome{false, SpfResult::kNone, "no valid domain", {}};
+  if (!is_checkable_domain(domain)) return Outcome::unmatched(SpfResult::kNone, "no valid domain");
   const std::string name = *query_name(domain);
   const DnsRecordQuery query{name, DnsRecordType::kTxt};
   const DnsRecords* txt = fetch(query);
-  if (txt == nullptr) return Outcome{true, {}, {}, {}};
+  if (txt == nullptr) return Outcome::missing_answer();
   if (txt->kind == DnsRecords::Kind::kFailed) {
-    return Outcome{false, SpfResult::kTemperror, "DNS failure: " + query_text(query), {}};
+    return Outcome::unmatched(SpfResult::kTemperror, "DNS failure: " + query_text(query));
   }
   const std::string* found = nullptr;
   int records = 0;
@@ -55,10 +55,10 @@ Run::Outcome Run::check_host(const std::string& domain, int depth) {
       ++records;
     }
   }
-  if (records == 0) return Outcome{false, SpfResult::kNone, name + ": no SPF record", {}};
-  if (records > 1) return Outcome{false, SpfResult::kPermerror, name + ": several SPF records", {}};
+  if (records == 0) return Outcome::unmatched(SpfResult::kNone, name + ": no SPF record");
+  if (records > 1) return Outcome::unmatched(SpfResult::kPermerror, name + ": several SPF records");
   const auto record = parse_record(*found);
-  if (!record.ok()) return Outcome{false, SpfResult::kPermerror, name + ": " + record.status().message(), {}};
+  if (!record.ok()) return Outcome::unmatched(SpfResult::kPermerror, name + ": " + record.status().message());
   const std::string outer = std::exchange(domain_, name);
   Outcome outcome = evaluate_record(record.value(), depth);
   domain_ = outer;
@@ -74,7 +74,7 @@ Run::Outcome Run::evaluate_record(const Record& record, int depth) {
     }
   }
   if (record.redirect) return redirect(*record.redirect, depth);
-  return Outcome{false, SpfResult::kNeutral, domain_ + ": no mechanism matched", {}};
+  return Outcome::unmatched(SpfResult::kNeutral, domain_ + ": no mechanism matched");
 }
 
 Run::Outcome Run::redirect(const Term& term, int depth) {
@@ -84,7 +84,7 @@ Run::Outcome Run::redirect(const Term& term, int depth) {
   if (!name) return stopped.stop;
   Outcome outcome = check_host(*name, depth + 1);
   if (!outcome.blocked && outcome.result == SpfResult::kNone) {
-    return Outcome{false, SpfResult::kPermerror, domain_ + " " + term.text + ": no SPF record there", {}};
+    return Outcome::unmatched(SpfResult::kPermerror, domain_ + " " + term.text + ": no SPF record there");
   }
   return outcome;
 }

@@ -40,6 +40,14 @@ class Run final : public MacroValues {
     SpfResult result = SpfResult::kNone;
     std::string reason;
     SpfMatch matched;  // the mechanism that gave the result
+
+    // A result no mechanism gave (an error, no record, no term matched):
+    // `matched` stays empty.
+    static Outcome unmatched(SpfResult result, std::string reason) {
+      return Outcome{false, result, std::move(reason), {}};
+    }
+    // An answer is missing: the evaluation waits for it.
+    static Outcome missing_answer() { return Outcome{true, SpfResult::kNone, {}, {}}; }
   };
   struct Match {
     enum class Kind { kNo, kYes, kStop };
@@ -58,9 +66,9 @@ class Run final : public MacroValues {
     return matched;
   }
   static Match stop(Outcome outcome) { return Match{Match::Kind::kStop, std::move(outcome), {}}; }
-  static Match blocked() { return stop(Outcome{true, SpfResult::kNone, {}, {}}); }
+  static Match blocked() { return stop(Outcome::missing_answer()); }
   static Match error(SpfResult result, std::string reason) {
-    return stop(Outcome{false, result, std::move(reason), {}});
+    return stop(Outcome::unmatched(result, std::move(reason)));
   }
 
   Outcome check_host(const std::string& domain, int depth);
