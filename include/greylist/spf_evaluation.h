@@ -75,6 +75,8 @@ struct SpfIdentity {
   // domain after its last '@', "postmaster" for an empty local part; an
   // empty sender (a bounce) gives the HELO identity, "postmaster@HELO".
   static SpfIdentity mail_from(const IpAddress& client, std::string_view sender, std::string_view helo);
+
+  friend bool operator==(const SpfIdentity&, const SpfIdentity&) = default;
 };
 
 // The mechanism whose match gave a verdict [5]: through include: (and
