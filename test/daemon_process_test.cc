@@ -516,8 +516,9 @@ TEST_CASE("SIGHUP reloads under concurrent load: every request answered, every a
 }
 
 TEST_CASE("with the milter on, a burst of SIGHUPs reloads and never stops the daemon") {
-  // libmilter waits for SIGHUP in a thread of its own and stops the milter
-  // when it gets one: the main thread must be the one that receives them.
+  // libmilter's signal thread would stop the milter on a SIGHUP it took
+  // (src/milter/libmilter_signal_thread.h): the main thread must be the one
+  // that receives them, and reload.
   DaemonProcess daemon("greylist-process");
   daemon.write("clients", "");
   daemon.write("recipients", "");
